@@ -1,0 +1,92 @@
+"""The package's exception types.
+
+Every error a user can meet from langchain-tokenopt is one of these, and each message
+says what to do about it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+__all__ = [
+    "BudgetExceededError",
+    "MissingExtraError",
+    "StoreUnavailableError",
+    "TokenOptError",
+    "UnknownModelError",
+]
+
+
+class TokenOptError(Exception):
+    """Base class of every langchain-tokenopt error."""
+
+
+class UnknownModelError(TokenOptError, KeyError):
+    """A model has no known price (or encoding) and no default was configured.
+
+    Example:
+        >>> from langchain_tokenopt.errors import UnknownModelError
+        >>> str(UnknownModelError("my-model"))  # doctest: +ELLIPSIS
+        "No price is known for model 'my-model'..."
+    """
+
+    def __init__(self, model: str, detail: str | None = None) -> None:
+        self.model = model
+        message = detail or (
+            f"No price is known for model {model!r}. Give its price with "
+            "PriceTable(overrides={...}) or set PriceTable(default=...)."
+        )
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class StoreUnavailableError(TokenOptError, ConnectionError):
+    """A state store (Redis, SQLite) cannot be reached or used right now."""
+
+    def __init__(self, store: str, detail: str) -> None:
+        self.store = store
+        super().__init__(f"{store} is unavailable: {detail}")
+
+
+class BudgetExceededError(TokenOptError):
+    """A call would spend more than its `TokenBudget` allows.
+
+    Raised before the request is sent, carrying what was used, the limit and when the
+    window resets (None for a budget without a window).
+    """
+
+    def __init__(
+        self,
+        *,
+        used: float,
+        limit: float,
+        unit: str,
+        requested: float = 0,
+        resets_at: _dt.datetime | None = None,
+        scope: str | None = None,
+    ) -> None:
+        self.used = used
+        self.limit = limit
+        self.unit = unit
+        self.requested = requested
+        self.resets_at = resets_at
+        self.scope = scope
+        where = f" for {scope!r}" if scope else ""
+        when = f"; the window resets at {resets_at.isoformat()}" if resets_at else ""
+        super().__init__(
+            f"Budget exceeded{where}: used {used:g} of {limit:g} {unit}, this call needs "
+            f"{requested:g} more{when}. Raise the limit or wait for the window to reset."
+        )
+
+
+class MissingExtraError(TokenOptError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, extra: str, package: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"This feature needs {package!r}: install it with "
+            f"`pip install 'langchain-tokenopt[{extra}]'`."
+        )

@@ -1,0 +1,64 @@
+"""The `Store` protocol: where every component keeps its state.
+
+CONTRACT STUB (to be implemented by the foundation work). Values are JSON-compatible
+(dict, list, str, int, float, bool, None), stored as JSON, never pickled.
+Keys are plain strings; a namespace is a key prefix followed by ":".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol, runtime_checkable
+
+JSON = Any  # a JSON-serializable value
+Number = int | float
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace."""
+
+    def get(self, key: str) -> JSON | None:
+        """The value at `key`, or None if absent or expired."""
+
+    def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
+        """Store `value` at `key`, expiring after `ttl_seconds` when given."""
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`; True if it existed."""
+
+    def add(
+        self,
+        key: str,
+        amount: Number,
+        *,
+        ttl_seconds: float | None = None,
+        max_value: Number | None = None,
+    ) -> Number | None:
+        """Atomically add `amount` to the number at `key` (missing = 0); return the new value.
+
+        With `max_value`, the add happens only if the result stays <= `max_value`
+        (atomic check-and-add); otherwise nothing changes and None is returned.
+        `ttl_seconds` applies only when the key is created by this call.
+        Ints stay ints when both are ints; a float amount makes a float.
+        """
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, JSON]]:
+        """Every live (key, value) whose key starts with `prefix`."""
+
+    def clear(self, namespace: str) -> int:
+        """Delete every key starting with `namespace + ":"`; return how many."""
+
+    async def aget(self, key: str) -> JSON | None: ...
+    async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None: ...
+    async def adelete(self, key: str) -> bool: ...
+    async def aadd(
+        self,
+        key: str,
+        amount: Number,
+        *,
+        ttl_seconds: float | None = None,
+        max_value: Number | None = None,
+    ) -> Number | None: ...
+    def ascan(self, prefix: str) -> AsyncIterator[tuple[str, JSON]]: ...
+    async def aclear(self, namespace: str) -> int: ...
