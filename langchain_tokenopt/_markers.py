@@ -1,0 +1,13 @@
+"""Keys that components write into LangChain metadata and others read.
+
+They live in the core so that a component never imports another one.
+"""
+
+from __future__ import annotations
+
+#: `response_metadata` flag on a message answered from a `TokenOptCache`.
+CACHE_HIT_KEY = "tokenopt_cache_hit"
+#: `response_metadata` entry with the `ModelRouter` decision (tier, score, reason).
+ROUTE_KEY = "tokenopt_route"
+#: Name of the custom callback event the router dispatches for each decision.
+ROUTE_EVENT = "tokenopt_route"
