@@ -1,21 +1,98 @@
-"""What a model call costs, in US dollars as `Decimal`.
+"""What a model call costs, in US dollars, as `Decimal`.
 
-CONTRACT STUB (being implemented). genai-prices is the default source of prices;
-`PriceTable` adds overrides (fine-tuned, self-hosted, negotiated prices) and a default.
+Prices come from genai-prices (a maintained, dated price database covering OpenAI,
+Anthropic, Google, Mistral and many more), so cache-read and cache-write input tokens
+are priced as the provider prices them, and long-context tiers apply. `PriceTable` adds
+what genai-prices cannot know: fine-tuned, self-hosted and negotiated prices, and a
+default for models it has never heard of.
+
+Usage follows LangChain's `UsageMetadata` convention: `input_tokens` is the sum of all
+input token types (cache reads and writes included) and `output_tokens` the sum of all
+output types (reasoning included); the details only say how many of them were of which
+kind. Reasoning tokens are billed at the output rate unless an override prices them.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import fnmatch
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from cachetools import LRUCache
+from genai_prices import Usage, calc_price
+
+from langchain_tokenopt.errors import UnknownModelError
+
+__all__ = ["ModelPrice", "PriceTable", "normalize_usage", "price"]
+
+logger = logging.getLogger(__name__)
+
+_MTOK = Decimal(1_000_000)
+
+# LangChain UsageMetadata detail keys -> genai-prices usage keys.
+_INPUT_DETAIL_KEYS = {
+    "cache_read": "cache_read_tokens",
+    "cache_creation": "cache_write_tokens",
+    "ephemeral_5m_input_tokens": "cache_write_5m_tokens",
+    "ephemeral_1h_input_tokens": "cache_write_1h_tokens",
+    "audio": "input_audio_tokens",
+}
+_OUTPUT_DETAIL_KEYS = {
+    "reasoning": "output_reasoning_tokens",
+    "audio": "output_audio_tokens",
+}
+# Provider prefixes users write in front of model names ("openai:gpt-4o",
+# "anthropic/claude-3-5-sonnet"), mapped to genai-prices provider ids.
+_PROVIDER_PREFIXES = {
+    "openai": "openai",
+    "azure": "azure",
+    "azure_openai": "azure",
+    "anthropic": "anthropic",
+    "google": "google",
+    "google_genai": "google",
+    "google-gla": "google",
+    "google_vertexai": "google",
+    "mistral": "mistral",
+    "mistralai": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "bedrock": "aws",
+    "aws": "aws",
+    "xai": "x-ai",
+    "cohere": "cohere",
+    "together": "together",
+    "fireworks": "fireworks",
+}
+
+
+def _to_decimal(value: Any, field: str) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{field} must be a number of dollars, got {value!r}") from exc
+    if result < 0 or not result.is_finite():
+        raise ValueError(f"{field} must be a finite, non-negative price, got {value!r}")
+    return result
 
 
 @dataclass(frozen=True)
 class ModelPrice:
-    """Prices in US dollars per million tokens. Unset cache/reasoning prices fall back
-    to the input / output price."""
+    """Prices in US dollars per million tokens.
+
+    Unset cache prices fall back to the input price, an unset reasoning price to the
+    output price.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> p = ModelPrice(input_per_mtok=Decimal("0.5"), output_per_mtok=Decimal("1.5"))
+        >>> p.cost({"input_tokens": 2_000_000, "output_tokens": 0})
+        Decimal('1.0')
+    """
 
     input_per_mtok: Decimal
     output_per_mtok: Decimal
@@ -23,9 +100,126 @@ class ModelPrice:
     cache_write_per_mtok: Decimal | None = None
     reasoning_per_mtok: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        for name in (
+            "input_per_mtok",
+            "output_per_mtok",
+            "cache_read_per_mtok",
+            "cache_write_per_mtok",
+            "reasoning_per_mtok",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _to_decimal(value, name))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ModelPrice:
+        """Build from a dict such as `{"input_per_mtok": 1, "output_per_mtok": 2}`."""
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(
+                f"Unknown price field(s) {sorted(unknown)}; expected some of {sorted(allowed)}"
+            )
+        missing = {"input_per_mtok", "output_per_mtok"} - set(data)
+        if missing:
+            raise ValueError(f"A model price needs {sorted(missing)}")
+        return cls(**{k: _to_decimal(v, k) for k, v in data.items() if v is not None})
+
+    def cost(self, usage: Mapping[str, Any]) -> Decimal:
+        """Dollars for `usage` (LangChain `UsageMetadata` shape) at these prices."""
+        u = normalize_usage(usage)
+        cache_read = u.get("cache_read_tokens", 0)
+        cache_write = u.get("cache_write_tokens", 0)
+        reasoning = u.get("output_reasoning_tokens", 0)
+        plain_input = u.get("input_tokens", 0) - cache_read - cache_write
+        plain_output = u.get("output_tokens", 0) - reasoning
+        total = (
+            plain_input * self.input_per_mtok
+            + cache_read * (self.cache_read_per_mtok or self.input_per_mtok)
+            + cache_write * (self.cache_write_per_mtok or self.input_per_mtok)
+            + plain_output * self.output_per_mtok
+            + reasoning * (self.reasoning_per_mtok or self.output_per_mtok)
+        )
+        return total / _MTOK
+
+
+def _count(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"usage field {field!r} must be a whole number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"usage field {field!r} must not be negative, got {value}")
+    return int(value)
+
+
+def normalize_usage(usage: Mapping[str, Any]) -> dict[str, int]:
+    """Flatten a LangChain `UsageMetadata` (or dict of that shape) to genai-prices keys.
+
+    Checks every value once, here at the edge: counts must be whole, non-negative
+    numbers, and the details cannot exceed their totals.
+
+    Example:
+        >>> normalize_usage({"input_tokens": 10, "output_tokens": 2,
+        ...                  "input_token_details": {"cache_read": 4}})
+        {'input_tokens': 10, 'output_tokens': 2, 'cache_read_tokens': 4}
+    """
+    if not isinstance(usage, Mapping):
+        raise TypeError(f"usage must be a UsageMetadata mapping, got {type(usage).__name__}")
+    flat: dict[str, int] = {
+        "input_tokens": _count(usage.get("input_tokens", 0) or 0, "input_tokens"),
+        "output_tokens": _count(usage.get("output_tokens", 0) or 0, "output_tokens"),
+    }
+    for details_key, mapping in (
+        ("input_token_details", _INPUT_DETAIL_KEYS),
+        ("output_token_details", _OUTPUT_DETAIL_KEYS),
+    ):
+        details = usage.get(details_key) or {}
+        if not isinstance(details, Mapping):
+            raise TypeError(f"usage field {details_key!r} must be a mapping, got {details!r}")
+        for key, target in mapping.items():
+            value = details.get(key)
+            if value:
+                flat[target] = flat.get(target, 0) + _count(value, f"{details_key}.{key}")
+    # genai-prices treats 5-minute and 1-hour writes as parts of cache_write_tokens.
+    timed_writes = flat.get("cache_write_5m_tokens", 0) + flat.get("cache_write_1h_tokens", 0)
+    if timed_writes > flat.get("cache_write_tokens", 0):
+        flat["cache_write_tokens"] = timed_writes
+    cached = flat.get("cache_read_tokens", 0) + flat.get("cache_write_tokens", 0)
+    if cached > flat["input_tokens"]:
+        raise ValueError(
+            f"usage has {cached} cache tokens but only {flat['input_tokens']} input tokens; "
+            "input_tokens must include cache reads and writes (LangChain's convention)"
+        )
+    if flat.get("output_reasoning_tokens", 0) > flat["output_tokens"]:
+        raise ValueError("usage has more reasoning tokens than output tokens")
+    return flat
+
+
+def _split_provider(model: str) -> tuple[str | None, str]:
+    for sep in (":", "/"):
+        head, found, tail = model.partition(sep)
+        if found and head.lower() in _PROVIDER_PREFIXES and tail:
+            return _PROVIDER_PREFIXES[head.lower()], tail
+    return None, model
+
 
 class PriceTable:
-    """genai-prices plus overrides and an optional default for unknown models."""
+    """genai-prices plus your own prices, and an optional default for unknown models.
+
+    Overrides are matched by exact model name first, then by shell-style pattern
+    (`"ft:gpt-4o-mini:*"`), before genai-prices is asked. Results are memoized per
+    (model, usage, day), because genai-prices takes tens of microseconds per call.
+
+    Example:
+        >>> table = PriceTable({"my-llama": {"input_per_mtok": 0.2, "output_per_mtok": 0.2}})
+        >>> table.price("my-llama", {"input_tokens": 1_000_000, "output_tokens": 0})
+        Decimal('0.2')
+        >>> table.price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
+        Decimal('12.50')
+    """
 
     def __init__(
         self,
@@ -33,18 +227,98 @@ class PriceTable:
         *,
         default: ModelPrice | Mapping[str, Any] | None = None,
         provider: str | None = None,
+        memo_size: int = 4096,
     ) -> None:
-        raise NotImplementedError
+        self._overrides: dict[str, ModelPrice] = {}
+        self._patterns: list[tuple[str, ModelPrice]] = []
+        for name, value in (overrides or {}).items():
+            self.set(name, value)
+        self.default = None if default is None else self._as_price(default)
+        self.provider = provider
+        self._memo: LRUCache[tuple[Any, ...], Decimal] = LRUCache(maxsize=memo_size)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _as_price(value: ModelPrice | Mapping[str, Any]) -> ModelPrice:
+        if isinstance(value, ModelPrice):
+            return value
+        if isinstance(value, Mapping):
+            return ModelPrice.from_mapping(value)
+        raise TypeError(f"a price must be a ModelPrice or a mapping, got {type(value).__name__}")
+
+    def set(self, model: str, value: ModelPrice | Mapping[str, Any]) -> None:
+        """Add or replace the price of `model` (a name or a shell-style pattern)."""
+        if not isinstance(model, str) or not model:
+            raise TypeError("a model name must be a non-empty string")
+        model_price = self._as_price(value)
+        if any(ch in model for ch in "*?["):
+            self._patterns = [(p, mp) for p, mp in self._patterns if p != model]
+            self._patterns.append((model, model_price))
+        else:
+            self._overrides[model] = model_price
+        if hasattr(self, "_memo"):
+            with self._lock:
+                self._memo.clear()
+
+    def _override(self, model: str) -> ModelPrice | None:
+        found = self._overrides.get(model)
+        if found is not None:
+            return found
+        for pattern, model_price in self._patterns:
+            if fnmatch.fnmatchcase(model, pattern):
+                return model_price
+        return None
+
+    def _genai_price(self, model: str, flat: dict[str, int]) -> Decimal | None:
+        provider, name = _split_provider(model)
+        provider = self.provider or provider
+        try:
+            calculation = calc_price(Usage(**flat), name, provider_id=provider)
+        except LookupError:
+            return None
+        return Decimal(calculation.total_price)
 
     def price(self, model: str, usage: Mapping[str, Any]) -> Decimal:
         """Dollars for `usage` (a LangChain `UsageMetadata` or a dict of the same shape)."""
-        raise NotImplementedError
+        if not isinstance(model, str) or not model:
+            raise TypeError(f"model must be a non-empty string, got {model!r}")
+        override = self._override(model)
+        if override is not None:
+            return override.cost(usage)
+        flat = normalize_usage(usage)
+        key = (model, _dt.datetime.now(_dt.timezone.utc).date(), *sorted(flat.items()))
+        with self._lock:
+            cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        result = self._genai_price(model, flat)
+        if result is None:
+            if self.default is None:
+                raise UnknownModelError(model)
+            logger.debug("No price known for %r: using the configured default", model)
+            result = self.default.cost(usage)
+        with self._lock:
+            self._memo[key] = result
+        return result
 
     def knows(self, model: str) -> bool:
         """True if `model` has a price (override, genai-prices or default)."""
-        raise NotImplementedError
+        if self._override(model) is not None or self.default is not None:
+            return True
+        return self._genai_price(model, {"input_tokens": 0, "output_tokens": 0}) is not None
+
+
+_DEFAULT_TABLE = PriceTable()
 
 
 def price(model: str, usage: Mapping[str, Any], *, table: PriceTable | None = None) -> Decimal:
-    """Dollars for `usage` on `model`; raises `UnknownModelError` for unknown models."""
-    raise NotImplementedError
+    """Dollars for `usage` on `model`; raises `UnknownModelError` for unknown models.
+
+    Example:
+        >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
+        Decimal('12.50')
+        >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 0,
+        ...                  "input_token_details": {"cache_read": 500_000}})
+        Decimal('1.875')
+    """
+    return (table or _DEFAULT_TABLE).price(model, usage)
