@@ -1,10 +1,13 @@
 """State stores: memory (one process), SQLite (one machine), Redis (many machines).
 
-CONTRACT STUB: `MemoryStore(max_entries=None)`, `SQLiteStore(path=":memory:" | str)`,
+`MemoryStore(max_entries=None)`, `SQLiteStore(path=":memory:" | str)` and
 `RedisStore(url="redis://..." | client=redis.Redis)` all implement `Store`.
-`RedisStore` imports redis-py lazily (extra `redis`).
+`RedisStore` needs redis-py (extra `redis`), imported only when one is built.
 """
 
-from langchain_tokenopt.stores.base import JSON, Store
+from langchain_tokenopt.stores.base import JSON, Number, Store
+from langchain_tokenopt.stores.memory import MemoryStore
+from langchain_tokenopt.stores.redis import RedisStore
+from langchain_tokenopt.stores.sqlite import SQLiteStore
 
-__all__ = ["JSON", "MemoryStore", "RedisStore", "SQLiteStore", "Store"]
+__all__ = ["JSON", "MemoryStore", "Number", "RedisStore", "SQLiteStore", "Store"]

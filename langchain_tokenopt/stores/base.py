@@ -1,8 +1,12 @@
 """The `Store` protocol: where every component keeps its state.
 
-CONTRACT STUB (to be implemented by the foundation work). Values are JSON-compatible
-(dict, list, str, int, float, bool, None), stored as JSON, never pickled.
-Keys are plain strings; a namespace is a key prefix followed by ":".
+Budgets, caches, usage records and summaries all live behind this one small interface,
+so a user moves from one process (`MemoryStore`) to one machine (`SQLiteStore`) to many
+machines (`RedisStore`) by changing a constructor argument, not the components.
+
+Values are JSON-compatible (dict, list, str, int, float, bool, None), stored as JSON,
+never pickled; they round-trip as JSON does (tuples come back as lists). Keys are plain
+strings; a namespace is a key prefix followed by ":".
 """
 
 from __future__ import annotations
@@ -16,7 +20,30 @@ Number = int | float
 
 @runtime_checkable
 class Store(Protocol):
-    """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace."""
+    """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace.
+
+    Guarantees every implementation keeps:
+    - `set` refuses a value that is not JSON-serializable with `TypeError`, before
+      anything is written; `get` returns a fresh copy, so callers cannot change
+      stored state by mutating what they got.
+    - A stored value that is not valid JSON (written by something else, or damaged)
+      reads as missing: it is deleted and a warning is logged.
+    - `add` is atomic, also across threads and (SQLite, Redis) processes.
+    - A backend that cannot be reached raises `StoreUnavailableError` promptly.
+    - `scan` order is unspecified; each live key is yielded once.
+    - Every method has an async twin (`aget`, `aset`, ...; `ascan` is an async iterator).
+
+    Example:
+        >>> from langchain_tokenopt.stores import MemoryStore
+        >>> store = MemoryStore()
+        >>> store.set("budget:alice", {"limit": 100}, ttl_seconds=3600)
+        >>> store.add("spent:alice", 30, max_value=100)
+        30
+        >>> store.add("spent:alice", 80, max_value=100) is None  # would exceed the limit
+        True
+        >>> sorted(k for k, _ in store.scan("spent:"))
+        ['spent:alice']
+    """
 
     def get(self, key: str) -> JSON | None:
         """The value at `key`, or None if absent or expired."""

@@ -1,0 +1,130 @@
+"""Checks and JSON coding shared by every store backend.
+
+Each backend validates its inputs and (de)serializes values through these helpers, so
+the three stores accept and refuse exactly the same things.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from langchain_tokenopt.stores.base import JSON, Number
+
+logger = logging.getLogger("langchain_tokenopt.stores")
+
+_MAX_CODE_POINT = 0x10FFFF
+_SURROGATES_START = 0xD800
+_SURROGATES_END = 0xDFFF
+
+
+class CorruptValue(Exception):
+    """A stored value is not valid JSON (raised and handled inside the stores)."""
+
+
+def check_key(key: Any) -> str:
+    """Return `key` if it is a string, else raise TypeError."""
+    if not isinstance(key, str):
+        raise TypeError(f"Store keys must be str, got {type(key).__name__}")
+    return key
+
+
+def check_prefix(prefix: Any, what: str = "prefix") -> str:
+    """Return `prefix` if it is a string, else raise TypeError."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"The {what} must be str, got {type(prefix).__name__}")
+    return prefix
+
+
+def check_ttl(ttl_seconds: Any) -> float | None:
+    """Return `ttl_seconds` as a float (or None); refuse non-positive or non-finite values."""
+    if ttl_seconds is None:
+        return None
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
+        raise TypeError(f"ttl_seconds must be a number, got {type(ttl_seconds).__name__}")
+    if not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
+        raise ValueError(f"ttl_seconds must be a positive finite number, got {ttl_seconds!r}")
+    return float(ttl_seconds)
+
+
+def check_number(value: Any, name: str) -> Number:
+    """Return `value` if it is a finite int or float (not bool), else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be an int or float, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def encode(value: JSON) -> str:
+    """`value` as compact JSON text; TypeError if it is not JSON-serializable."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Store values must be JSON-serializable (dict, list, str, int, float, bool, "
+            f"None; no NaN or infinity): {exc}"
+        ) from exc
+
+
+def decode(text: Any) -> JSON:
+    """The value stored as JSON `text`; CorruptValue if it is not valid JSON."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptValue(str(exc)) from exc
+    if not isinstance(text, str):
+        raise CorruptValue(f"expected JSON text, found {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CorruptValue(str(exc)) from exc
+
+
+def warn_corrupt(store: str, key: str, reason: str) -> None:
+    """Log that a corrupt value was found at `key` and dropped."""
+    logger.warning(
+        "%s: the value at %r is not valid JSON (%s); it was deleted and treated as missing.",
+        store,
+        key,
+        reason,
+    )
+
+
+def stored_number(key: str, value: JSON) -> Number:
+    """The current number at `key` for an add; TypeError if the value is not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"Cannot add to {key!r}: it holds a {type(value).__name__}, not a number. "
+            "Delete the key or use another key for the counter."
+        )
+    return value
+
+
+def add_numbers(current: Number, amount: Number) -> Number:
+    """`current + amount`; int when both are ints, OverflowError if a float overflows."""
+    result = current + amount
+    if isinstance(result, float) and not math.isfinite(result):
+        raise OverflowError(f"Adding {amount!r} to {current!r} overflows a float")
+    return result
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`.
+
+    None when no such bound exists (empty prefix, or only U+10FFFF characters). Strings
+    compare by code point, which is also how SQLite compares UTF-8 text (memcmp), so
+    `prefix <= key < bound` selects exactly the keys starting with `prefix`.
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last < _MAX_CODE_POINT:
+            nxt = last + 1
+            if _SURROGATES_START <= nxt <= _SURROGATES_END:
+                nxt = _SURROGATES_END + 1
+            return "".join(chars) + chr(nxt)
+    return None

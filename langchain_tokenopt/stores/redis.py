@@ -1,0 +1,564 @@
+"""`RedisStore`: state shared by many machines, in Redis.
+
+For deployments that outgrow one machine. Redis does the expiry (native TTL) and the
+atomic arithmetic (INCRBY, and a Lua script where a limit check and an add, or a create
+and its TTL, must happen as one step). redis-py is an optional extra (`redis`), imported
+only when a `RedisStore` is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from langchain_tokenopt._extras import require
+from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.stores._common import (
+    CorruptValue,
+    check_key,
+    check_number,
+    check_prefix,
+    check_ttl,
+    decode,
+    encode,
+    warn_corrupt,
+)
+from langchain_tokenopt.stores.base import JSON, Number
+
+__all__ = ["RedisStore"]
+
+logger = logging.getLogger(__name__)
+
+_DEFAULT_URL = "redis://localhost:6379/0"
+_GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+# Atomic add. ARGV: amount, "1" if the amount is an int, max_value or "", ttl ms or "".
+# Int + int goes through INCRBY (exact 64-bit); anything with a float is added in Lua
+# doubles, as Python does, and written with a decimal point so it reads back as a float.
+# A value that is not JSON is dropped (treated as missing); a JSON non-number is refused.
+_ADD_LUA = """
+local key = KEYS[1]
+local amount_text, amount_is_int = ARGV[1], ARGV[2] == '1'
+local max_text, ttl_ms = ARGV[3], ARGV[4]
+local raw = redis.call('GET', key)
+local current, current_is_int, corrupt = 0, true, 0
+if raw then
+  if string.match(raw, '^%-?%d+$') then
+    current = tonumber(raw)
+  else
+    local ok, decoded = pcall(cjson.decode, raw)
+    if not ok then
+      corrupt = 1
+      redis.call('DEL', key)
+      raw = false
+    elseif type(decoded) ~= 'number' then
+      return {'not_a_number', type(decoded)}
+    else
+      current, current_is_int = decoded, false
+    end
+  end
+end
+local result = current + tonumber(amount_text)
+if result ~= result or result == math.huge or result == -math.huge then
+  return {'overflow', ''}
+end
+if max_text ~= '' and result > tonumber(max_text) then
+  return {'refused', '', corrupt}
+end
+local text
+if current_is_int and amount_is_int then
+  redis.call('INCRBY', key, amount_text)
+  text = redis.call('GET', key)
+else
+  for precision = 15, 17 do
+    text = string.format('%.' .. precision .. 'g', result)
+    if tonumber(text) == result then break end
+  end
+  if not string.find(text, '[%.eE]') then text = text .. '.0' end
+  redis.call('SET', key, text, 'KEEPTTL')
+end
+if not raw and ttl_ms ~= '' then
+  redis.call('PEXPIRE', key, ttl_ms)
+end
+return {'ok', text, corrupt}
+"""
+
+# Delete a corrupt value only if nobody replaced it since we read it.
+_DELETE_IF_EQUAL_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _glob_escape(text: str) -> str:
+    """`text` with Redis glob characters escaped, for a literal prefix in SCAN MATCH."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def _as_text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _ttl_ms(ttl_seconds: float | None) -> int | None:
+    return None if ttl_seconds is None else max(1, round(ttl_seconds * 1000))
+
+
+def _safe_url(url: str) -> str:
+    """`url` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+@dataclass
+class _AsyncParts:
+    client: Any
+    add_script: Any
+    delete_if_equal: Any
+
+
+class RedisStore:
+    """A `Store` in Redis: native TTL, server-side atomic adds, JSON values.
+
+    Give a `url` ("redis://host:6379/0", default localhost) or a ready `client`
+    (`redis.Redis`, with `async_client` a `redis.asyncio.Redis` for native async;
+    without one, async calls run the sync client on a worker thread). Clients built
+    from a url use `socket_timeout_seconds` for connecting and for each reply and retry
+    a failed command `retries` times, so an unreachable or stalled Redis raises
+    `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
+    `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
+
+    Example:
+        >>> store = RedisStore("redis://localhost:6379/0")  # doctest: +SKIP
+        >>> store.set("cache:q1", {"answer": 42}, ttl_seconds=60)  # doctest: +SKIP
+        >>> store.add("spent:alice", 0.25, max_value=10.0)  # doctest: +SKIP
+        0.25
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        async_client: Any = None,
+        socket_timeout_seconds: float = 2.0,
+        retries: int = 1,
+        scan_batch_size: int = 500,
+    ) -> None:
+        self._redis = require("redis", "redis")
+        if url is not None and (client is not None or async_client is not None):
+            raise ValueError("Give either url or client/async_client, not both")
+        if socket_timeout_seconds <= 0:
+            raise ValueError(
+                f"socket_timeout_seconds must be positive, got {socket_timeout_seconds!r}"
+            )
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries!r}")
+        if scan_batch_size < 1:
+            raise ValueError(f"scan_batch_size must be >= 1, got {scan_batch_size!r}")
+        self._socket_timeout_seconds = float(socket_timeout_seconds)
+        self._retries = retries
+        self._batch = scan_batch_size
+        exceptions = self._redis.exceptions
+        self._unavailable: tuple[type[BaseException], ...] = (
+            exceptions.ConnectionError,
+            exceptions.TimeoutError,
+            TimeoutError,
+        )
+        self._response_error: type[BaseException] = exceptions.ResponseError
+        self._url: str | None = None
+        self._owns_clients = client is None and async_client is None
+        if self._owns_clients:
+            self._url = url or _DEFAULT_URL
+            self._name = f"Redis at {_safe_url(self._url)}"
+            backoff = require("redis.backoff", "redis").NoBackoff()
+            retry = require("redis.retry", "redis").Retry(backoff, retries)
+            self._client: Any = self._redis.Redis.from_url(
+                self._url,
+                socket_timeout=self._socket_timeout_seconds,
+                socket_connect_timeout=self._socket_timeout_seconds,
+                retry=retry,
+            )
+        else:
+            self._client = client
+            self._name = f"Redis at {self._describe(client or async_client)}"
+        self._add_script: Any = None
+        self._delete_if_equal: Any = None
+        if self._client is not None:
+            self._add_script = self._client.register_script(_ADD_LUA)
+            self._delete_if_equal = self._client.register_script(_DELETE_IF_EQUAL_LUA)
+        self._fixed_async = async_client
+        self._fixed_parts: _AsyncParts | None = None
+        # redis.asyncio connections belong to the event loop that made them.
+        self._async_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncParts]
+        self._async_by_loop = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._name!r})"
+
+    @staticmethod
+    def _describe(client: Any) -> str:
+        try:
+            kwargs = client.connection_pool.connection_kwargs
+            return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        except AttributeError:
+            return type(client).__name__
+
+    # -- errors ------------------------------------------------------------------
+
+    def _unavailable_error(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            self._name,
+            f"{type(exc).__name__}: {exc}. Check that Redis is running and reachable "
+            "(or raise socket_timeout_seconds).",
+        )
+
+    def _response_problem(self, exc: BaseException) -> BaseException:
+        message = str(exc)
+        if "overflow" in message or "out of range" in message:
+            return OverflowError(f"Redis refused the add on a 64-bit integer: {message}")
+        return exc
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except self._unavailable as exc:
+            raise self._unavailable_error(exc) from exc
+        except self._response_error as exc:
+            problem = self._response_problem(exc)
+            if problem is exc:
+                raise
+            raise problem from exc
+
+    def _sync_client(self) -> Any:
+        if self._client is None:
+            raise TypeError(
+                "This RedisStore was given only an async_client; use the async methods "
+                "or also pass client=redis.Redis(...)."
+            )
+        return self._client
+
+    # -- shared decoding ---------------------------------------------------------
+
+    def _finish_add(self, key: str, reply: Any) -> Number | None:
+        status = _as_text(reply[0])
+        if status == "not_a_number":
+            raise TypeError(
+                f"Cannot add to {key!r}: it holds a JSON {_as_text(reply[1])}, not a number. "
+                "Delete the key or use another key for the counter."
+            )
+        if status == "overflow":
+            raise OverflowError(f"Adding to {key!r} overflows a float")
+        if int(reply[2]):
+            warn_corrupt(self._name, key, "dropped by add")
+        if status == "refused":
+            return None
+        result: Number = json.loads(_as_text(reply[1]))
+        return result
+
+    @staticmethod
+    def _add_args(amount: Number, max_value: Number | None, ttl_seconds: float | None) -> list[str]:
+        ttl_ms = _ttl_ms(ttl_seconds)
+        return [
+            str(amount) if isinstance(amount, int) else repr(float(amount)),
+            "1" if isinstance(amount, int) else "0",
+            "" if max_value is None else repr(max_value),
+            "" if ttl_ms is None else str(ttl_ms),
+        ]
+
+    @staticmethod
+    def _check_add(
+        key: str, amount: Number, ttl_seconds: float | None, max_value: Number | None
+    ) -> float | None:
+        check_key(key)
+        check_number(amount, "amount")
+        if max_value is not None:
+            check_number(max_value, "max_value")
+        return check_ttl(ttl_seconds)
+
+    @staticmethod
+    def _key_text(raw_key: Any) -> str | None:
+        try:
+            return _as_text(raw_key)
+        except UnicodeDecodeError:
+            logger.warning("Skipping Redis key %r: it is not UTF-8 text", raw_key)
+            return None
+
+    # -- sync API ----------------------------------------------------------------
+
+    def get(self, key: str) -> JSON | None:
+        """The value at `key`, or None if absent or expired."""
+        check_key(key)
+        client = self._sync_client()
+        with self._errors():
+            raw = client.get(key)
+        if raw is None:
+            return None
+        try:
+            return decode(raw)
+        except CorruptValue as exc:
+            self._drop_corrupt(key, raw, str(exc))
+            return None
+
+    def _drop_corrupt(self, key: Any, raw: Any, reason: str) -> None:
+        with self._errors():
+            self._delete_if_equal(keys=[key], args=[raw])
+        warn_corrupt(self._name, _as_text(key), reason)
+
+    def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
+        """Store `value` at `key`, expiring after `ttl_seconds` when given."""
+        check_key(key)
+        ttl_ms = _ttl_ms(check_ttl(ttl_seconds))
+        text = encode(value)
+        client = self._sync_client()
+        with self._errors():
+            client.set(key, text, px=ttl_ms)
+
+    def delete(self, key: str) -> bool:
+        """Remove `key`; True if it existed."""
+        check_key(key)
+        client = self._sync_client()
+        with self._errors():
+            return int(client.delete(key)) > 0
+
+    def add(
+        self,
+        key: str,
+        amount: Number,
+        *,
+        ttl_seconds: float | None = None,
+        max_value: Number | None = None,
+    ) -> Number | None:
+        """Atomically add `amount` to the number at `key` (missing = 0); see `Store.add`."""
+        ttl = self._check_add(key, amount, ttl_seconds, max_value)
+        self._sync_client()
+        with self._errors():
+            reply = self._add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
+        return self._finish_add(key, reply)
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, JSON]]:
+        """Every live (key, value) whose key starts with `prefix` (order unspecified)."""
+        check_prefix(prefix)
+        return self._scan(self._sync_client(), _glob_escape(prefix) + "*")
+
+    def _scan(self, client: Any, match: str) -> Iterator[tuple[str, JSON]]:
+        seen: set[Any] = set()
+        cursor = 0
+        while True:
+            with self._errors():
+                cursor, keys = client.scan(cursor=cursor, match=match, count=self._batch)
+                fresh = [k for k in dict.fromkeys(keys) if k not in seen]
+                values = client.mget(fresh) if fresh else []
+            seen.update(fresh)
+            for raw_key, raw in zip(fresh, values, strict=True):
+                item = self._scanned(raw_key, raw)
+                if isinstance(item, str):
+                    self._drop_corrupt(raw_key, raw, item)
+                elif item is not None:
+                    yield item
+            if int(cursor) == 0:
+                return
+
+    def _scanned(self, raw_key: Any, raw: Any) -> tuple[str, JSON] | str | None:
+        """One scanned key: its (key, value), why it is corrupt, or None (gone, not text)."""
+        if raw is None:  # expired or deleted since SCAN saw it
+            return None
+        key = self._key_text(raw_key)
+        if key is None:
+            return None
+        try:
+            return key, decode(raw)
+        except CorruptValue as exc:
+            return str(exc)
+
+    def clear(self, namespace: str) -> int:
+        """Delete every key starting with `namespace + ":"`; return how many."""
+        match = _glob_escape(check_prefix(namespace, "namespace") + ":") + "*"
+        client = self._sync_client()
+        deleted = 0
+        cursor = 0
+        with self._errors():
+            while True:
+                cursor, keys = client.scan(cursor=cursor, match=match, count=self._batch)
+                if keys:
+                    deleted += int(client.unlink(*keys))
+                if int(cursor) == 0:
+                    return deleted
+
+    def close(self) -> None:
+        """Close the connections of a client this store created (not one it was given)."""
+        if self._owns_clients and self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> RedisStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- async API: redis.asyncio natively --------------------------------------
+
+    def _async_parts(self) -> _AsyncParts | None:
+        """The async client for the running loop; None when only a sync client exists."""
+        if self._fixed_async is not None:
+            if self._fixed_parts is None:
+                self._fixed_parts = self._parts_for(self._fixed_async)
+            return self._fixed_parts
+        if not self._owns_clients:
+            return None
+        loop = asyncio.get_running_loop()
+        parts = self._async_by_loop.get(loop)
+        if parts is None:
+            parts = self._async_by_loop[loop] = self._parts_for(self._new_async_client())
+        return parts
+
+    @staticmethod
+    def _parts_for(client: Any) -> _AsyncParts:
+        return _AsyncParts(
+            client=client,
+            add_script=client.register_script(_ADD_LUA),
+            delete_if_equal=client.register_script(_DELETE_IF_EQUAL_LUA),
+        )
+
+    def _new_async_client(self) -> Any:
+        asyncio_redis = require("redis.asyncio", "redis")
+        backoff = require("redis.backoff", "redis").NoBackoff()
+        retry = require("redis.asyncio.retry", "redis").Retry(backoff, self._retries)
+        return asyncio_redis.Redis.from_url(
+            self._url,
+            socket_timeout=self._socket_timeout_seconds,
+            socket_connect_timeout=self._socket_timeout_seconds,
+            retry=retry,
+        )
+
+    async def aget(self, key: str) -> JSON | None:
+        """Async `get`."""
+        parts = self._async_parts()
+        if parts is None:
+            return await asyncio.to_thread(self.get, key)
+        check_key(key)
+        with self._errors():
+            raw = await parts.client.get(key)
+        if raw is None:
+            return None
+        try:
+            return decode(raw)
+        except CorruptValue as exc:
+            await self._adrop_corrupt(parts, key, raw, str(exc))
+            return None
+
+    async def _adrop_corrupt(self, parts: _AsyncParts, key: Any, raw: Any, reason: str) -> None:
+        with self._errors():
+            await parts.delete_if_equal(keys=[key], args=[raw])
+        warn_corrupt(self._name, _as_text(key), reason)
+
+    async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
+        """Async `set`."""
+        parts = self._async_parts()
+        if parts is None:
+            return await asyncio.to_thread(self.set, key, value, ttl_seconds)
+        check_key(key)
+        ttl_ms = _ttl_ms(check_ttl(ttl_seconds))
+        text = encode(value)
+        with self._errors():
+            await parts.client.set(key, text, px=ttl_ms)
+        return None
+
+    async def adelete(self, key: str) -> bool:
+        """Async `delete`."""
+        parts = self._async_parts()
+        if parts is None:
+            return await asyncio.to_thread(self.delete, key)
+        check_key(key)
+        with self._errors():
+            return int(await parts.client.delete(key)) > 0
+
+    async def aadd(
+        self,
+        key: str,
+        amount: Number,
+        *,
+        ttl_seconds: float | None = None,
+        max_value: Number | None = None,
+    ) -> Number | None:
+        """Async `add`."""
+        parts = self._async_parts()
+        if parts is None:
+            return await asyncio.to_thread(
+                lambda: self.add(key, amount, ttl_seconds=ttl_seconds, max_value=max_value)
+            )
+        ttl = self._check_add(key, amount, ttl_seconds, max_value)
+        with self._errors():
+            reply = await parts.add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
+        return self._finish_add(key, reply)
+
+    async def ascan(self, prefix: str) -> AsyncIterator[tuple[str, JSON]]:
+        """Async `scan`."""
+        check_prefix(prefix)
+        parts = self._async_parts()
+        if parts is None:
+            for pair in await asyncio.to_thread(lambda: list(self.scan(prefix))):
+                yield pair
+            return
+        match = _glob_escape(prefix) + "*"
+        seen: set[Any] = set()
+        cursor = 0
+        while True:
+            with self._errors():
+                cursor, keys = await parts.client.scan(
+                    cursor=cursor, match=match, count=self._batch
+                )
+                fresh = [k for k in dict.fromkeys(keys) if k not in seen]
+                values = await parts.client.mget(fresh) if fresh else []
+            seen.update(fresh)
+            for raw_key, raw in zip(fresh, values, strict=True):
+                item = self._scanned(raw_key, raw)
+                if isinstance(item, str):
+                    await self._adrop_corrupt(parts, raw_key, raw, item)
+                elif item is not None:
+                    yield item
+            if int(cursor) == 0:
+                return
+
+    async def aclear(self, namespace: str) -> int:
+        """Async `clear`."""
+        parts = self._async_parts()
+        if parts is None:
+            return await asyncio.to_thread(self.clear, namespace)
+        match = _glob_escape(check_prefix(namespace, "namespace") + ":") + "*"
+        deleted = 0
+        cursor = 0
+        with self._errors():
+            while True:
+                cursor, keys = await parts.client.scan(
+                    cursor=cursor, match=match, count=self._batch
+                )
+                if keys:
+                    deleted += int(await parts.client.unlink(*keys))
+                if int(cursor) == 0:
+                    return deleted
+
+    async def aclose(self) -> None:
+        """Close this store's connections, the running loop's async client included."""
+        parts = self._async_by_loop.pop(asyncio.get_running_loop(), None)
+        if parts is not None:
+            await parts.client.aclose()
+        self.close()
