@@ -1,0 +1,156 @@
+"""The `tokenopt` command line: token counts and costs without writing Python.
+
+This module only parses arguments, calls library code and prints. Each subcommand
+is one `_add_<name>_parser(subparsers)` function that registers its arguments and
+sets `handler` to a function `(args) -> exit code`; `main` dispatches.
+
+Example:
+    $ tokenopt count notes.txt --model gpt-4o
+    $ cat chat.json | tokenopt count - --model gpt-4o-mini --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.pricing import price
+from langchain_tokenopt.tokens import TokenCount, TokenCounter, parse_chat_transcript
+
+__all__ = ["build_parser", "main"]
+
+#: Exit code for bad usage or input the command cannot read (argparse uses it too).
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _InputError(Exception):
+    """Input the command cannot read; the message names it."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `tokenopt` parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="tokenopt",
+        description="Spend fewer tokens, less money and less time in LangChain apps.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_count_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `tokenopt` with `argv` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except _InputError as exc:
+        print(f"tokenopt {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# ------------------------------------------------------------------------- count
+
+
+def _add_count_parser(subparsers: Any) -> None:
+    count = subparsers.add_parser(
+        "count",
+        help="tokens and input cost of a file or stdin",
+        description=(
+            "Count the tokens of a text file, or of a chat transcript (a JSON list of "
+            "OpenAI-format messages, a request body with 'messages', or JSON Lines), "
+            "and price them as input tokens."
+        ),
+    )
+    count.add_argument("file", nargs="?", default="-", help="file to count; '-' is stdin")
+    count.add_argument("--model", default="gpt-4o", help="model name (default: gpt-4o)")
+    count.add_argument("--encoding", default=None, help="tiktoken encoding (overrides --model)")
+    count.add_argument("--json", action="store_true", help="print one JSON object")
+    count.set_defaults(handler=_run_count)
+
+
+def _read_input(file: str) -> tuple[str, str]:
+    """(display name, text) of a file or stdin."""
+    if file == "-":
+        name, data = "<stdin>", sys.stdin.buffer.read()
+    else:
+        name = file
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise _InputError(f"cannot read {file!r}: {exc.strerror or exc}") from exc
+    try:
+        return name, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _InputError(f"{name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _input_cost(model: str, tokens: int) -> Decimal | None:
+    try:
+        return price(model, {"input_tokens": tokens, "output_tokens": 0, "total_tokens": tokens})
+    except UnknownModelError:
+        return None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _run_count(args: argparse.Namespace) -> int:
+    name, text = _read_input(args.file)
+    try:
+        counter = TokenCounter(args.model, encoding=args.encoding)
+    except (TypeError, ValueError) as exc:
+        raise _InputError(str(exc)) from exc
+    transcript = parse_chat_transcript(text)
+    tokens: TokenCount
+    if transcript is not None:
+        kind = "messages"
+        tokens = counter.count_messages(transcript.messages, tools=transcript.tools or None)
+    else:
+        kind = "text"
+        tokens = counter.count_text(text)
+    cost = _input_cost(args.model, int(tokens))
+    if args.json:
+        report = {
+            "file": name,
+            "model": args.model,
+            "encoding": counter.encoding_name,
+            "kind": kind,
+            "messages": len(transcript.messages) if transcript is not None else None,
+            "tools": len(transcript.tools) if transcript is not None else None,
+            "tokens": int(tokens),
+            "approximate": tokens.approximate,
+            "input_cost_usd": str(cost) if cost is not None else None,
+        }
+        print(json.dumps(report))
+        return 0
+    what = "text"
+    if transcript is not None:
+        what = f"chat transcript, {_plural(len(transcript.messages), 'message')}"
+        if transcript.tools:
+            what += f", {_plural(len(transcript.tools), 'tool')}"
+    print(f"file:     {name} ({what})")
+    print(f"model:    {args.model} ({counter.encoding_name})")
+    print(f"tokens:   {int(tokens)}{' (approximate)' if tokens.approximate else ''}")
+    if cost is None:
+        print(f"cost:     unknown (no price known for model {args.model!r})")
+    else:
+        print(f"cost:     ${cost} as input")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
