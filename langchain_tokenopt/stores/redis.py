@@ -39,6 +39,8 @@ __all__ = ["RedisStore"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_URL = "redis://localhost:6379/0"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_POOL_WAIT_TIMEOUTS = 5  # wait for a free pooled connection: 5 socket timeouts at most
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 
 # Atomic add. ARGV: amount, "1" if the amount is an int, max_value or "", ttl ms or "".
@@ -134,9 +136,11 @@ class RedisStore:
 
     Give a `url` ("redis://host:6379/0", default localhost) or a ready `client`
     (`redis.Redis`, with `async_client` a `redis.asyncio.Redis` for native async;
-    without one, async calls run the sync client on a worker thread). Clients built
-    from a url use `socket_timeout_seconds` for connecting and for each reply and retry
-    a failed command `retries` times, so an unreachable or stalled Redis raises
+    without one, async calls run the sync client on a worker thread; a given client's
+    connection pool decides how many calls may run at once). Clients built
+    from a url use `socket_timeout_seconds` for connecting and for each reply, retry
+    a failed command `retries` times, and share at most `max_connections` connections
+    (more concurrent calls queue), so an unreachable or stalled Redis raises
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
@@ -156,6 +160,7 @@ class RedisStore:
         socket_timeout_seconds: float = 2.0,
         retries: int = 1,
         scan_batch_size: int = 500,
+        max_connections: int = 50,
     ) -> None:
         self._redis = require("redis", "redis")
         if url is not None and (client is not None or async_client is not None):
@@ -171,6 +176,9 @@ class RedisStore:
         self._socket_timeout_seconds = float(socket_timeout_seconds)
         self._retries = retries
         self._batch = scan_batch_size
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        self._max_connections = max_connections
         exceptions = self._redis.exceptions
         self._unavailable: tuple[type[BaseException], ...] = (
             exceptions.ConnectionError,
@@ -183,13 +191,9 @@ class RedisStore:
         if self._owns_clients:
             self._url = url or _DEFAULT_URL
             self._name = f"Redis at {_safe_url(self._url)}"
-            backoff = require("redis.backoff", "redis").NoBackoff()
-            retry = require("redis.retry", "redis").Retry(backoff, retries)
-            self._client: Any = self._redis.Redis.from_url(
-                self._url,
-                socket_timeout=self._socket_timeout_seconds,
-                socket_connect_timeout=self._socket_timeout_seconds,
-                retry=retry,
+            retry = require("redis.retry", "redis").Retry(self._no_backoff(), retries)
+            self._client: Any = self._redis.Redis.from_pool(
+                self._redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs(retry))
             )
         else:
             self._client = client
@@ -207,6 +211,21 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"RedisStore({self._name!r})"
+
+    @staticmethod
+    def _no_backoff() -> Any:
+        return require("redis.backoff", "redis").NoBackoff()
+
+    def _pool_kwargs(self, retry: Any) -> dict[str, Any]:
+        # A blocking pool makes a burst of concurrent calls queue for a connection
+        # instead of failing with "Too many connections"; the wait is bounded too.
+        return {
+            "max_connections": self._max_connections,
+            "timeout": self._socket_timeout_seconds * _POOL_WAIT_TIMEOUTS,
+            "socket_timeout": self._socket_timeout_seconds,
+            "socket_connect_timeout": self._socket_timeout_seconds,
+            "retry": retry,
+        }
 
     @staticmethod
     def _describe(client: Any) -> str:
@@ -280,6 +299,16 @@ class RedisStore:
         ]
 
     @staticmethod
+    def _plain_increment(amount: Number, ttl: float | None, max_value: Number | None) -> bool:
+        """Whether a bare INCRBY does the add (one round trip, no script)."""
+        return (
+            isinstance(amount, int)
+            and ttl is None
+            and max_value is None
+            and _INT64_MIN <= amount <= _INT64_MAX
+        )
+
+    @staticmethod
     def _check_add(
         key: str, amount: Number, ttl_seconds: float | None, max_value: Number | None
     ) -> float | None:
@@ -344,8 +373,13 @@ class RedisStore:
     ) -> Number | None:
         """Atomically add `amount` to the number at `key` (missing = 0); see `Store.add`."""
         ttl = self._check_add(key, amount, ttl_seconds, max_value)
-        self._sync_client()
+        client = self._sync_client()
         with self._errors():
+            if self._plain_increment(amount, ttl, max_value):
+                try:
+                    return int(client.incrby(key, amount))
+                except self._response_error:
+                    pass  # not a 64-bit integer there: the script sorts it out
             reply = self._add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
         return self._finish_add(key, reply)
 
@@ -440,14 +474,9 @@ class RedisStore:
 
     def _new_async_client(self) -> Any:
         asyncio_redis = require("redis.asyncio", "redis")
-        backoff = require("redis.backoff", "redis").NoBackoff()
-        retry = require("redis.asyncio.retry", "redis").Retry(backoff, self._retries)
-        return asyncio_redis.Redis.from_url(
-            self._url,
-            socket_timeout=self._socket_timeout_seconds,
-            socket_connect_timeout=self._socket_timeout_seconds,
-            retry=retry,
-        )
+        retry = require("redis.asyncio.retry", "redis").Retry(self._no_backoff(), self._retries)
+        pool = asyncio_redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs(retry))
+        return asyncio_redis.Redis.from_pool(pool)
 
     async def aget(self, key: str) -> JSON | None:
         """Async `get`."""
@@ -507,6 +536,11 @@ class RedisStore:
             )
         ttl = self._check_add(key, amount, ttl_seconds, max_value)
         with self._errors():
+            if self._plain_increment(amount, ttl, max_value):
+                try:
+                    return int(await parts.client.incrby(key, amount))
+                except self._response_error:
+                    pass  # not a 64-bit integer there: the script sorts it out
             reply = await parts.add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
         return self._finish_add(key, reply)
 
