@@ -9,7 +9,8 @@ Counting rules
 --------------
 Models. A model name is normalized first: surrounding blanks and case are dropped,
 a provider prefix goes (``"openai:gpt-4o"``, ``"azure/gpt-4o"``,
-``"openrouter/openai/gpt-4o"``), and a fine-tune names its base model
+``"openrouter/openai/gpt-4o"``), Azure's ``gpt-35-turbo`` reads ``gpt-3.5-turbo``,
+and a fine-tune names its base model
 (``"ft:gpt-4o-mini:org::id"`` counts as ``gpt-4o-mini``). Dated snapshots
 (``"gpt-4o-2024-08-06"``) are matched by prefix, as tiktoken and `ChatOpenAI` do.
 
@@ -61,21 +62,24 @@ or an unreadable header, we assume 1024x1024 (765 tokens at 85/170) and mark the
 count approximate.
 
 Other models (claude-*, gemini-*, llama, mistral, "my-model", ...) get a documented
-approximation: tiktoken's encoding for the name when it has one, o200k_base
-otherwise, with the OpenAI framing above. Other tokenizers can differ by tens of
+approximation: o200k_base (cl100k_base where tiktoken maps the name to it), with
+the OpenAI framing above. Other tokenizers can differ by tens of
 percent; such counts are `TokenCount(..., approximate=True)` and
 `counter.approximate` is True (logged once per model at INFO). An explicit
 ``encoding=`` always wins; if it is not the model's own encoding the counter is
 approximate too.
 
 Memoization. Per-message counts live in an LRU keyed on the message's content (a
-message edited in place gets a new key). `count_messages` also remembers the last
-few lists it counted: when a list starts with the same message objects as one of
-them, the shared prefix is not read again, only compared by identity (at C speed).
-Like LangChain, we treat a message as an immutable value once counted: the last
-message of a remembered list is always re-read (``trim_messages`` and streaming
-edit the last message in place), but an older message edited in place inside a
-list counted before is not noticed; call `clear_cache` after such edits.
+message edited in place gets a new key). `count_messages` also remembers the last 8
+lists it counted (holding references to their messages): when a list starts with
+the same message objects as one of them, the shared prefix is not read again, only
+compared by identity at C speed, so a history that grew by one message costs one
+message's encoding whatever its length. Like LangChain, we treat a message as an
+immutable value once counted: the last message a list shares with a remembered one
+is always re-read (``trim_messages`` and streaming edit the last message in place),
+but an older message edited in place inside a list counted before is not noticed;
+call `clear_cache` after such edits. A history read back from a store (equal but
+new message objects) is served from the LRU, one lookup per message.
 """
 
 from __future__ import annotations
@@ -226,7 +230,7 @@ def normalize_model_name(model: str) -> str:
         >>> normalize_model_name("azure/GPT-4o")
         'gpt-4o'
     """
-    name = model.strip().lower().rsplit("/", 1)[-1]
+    name = model.strip().lower().rsplit("/", 1)[-1].replace("gpt-35", "gpt-3.5")  # Azure
     while ":" in name:
         prefix, rest = name.split(":", 1)
         if prefix == "ft":
@@ -252,11 +256,13 @@ class _Profile:
 
 def _model_encoding_name(name: str, exact: bool) -> str:
     try:
-        return str(tiktoken.model.encoding_name_for_model(name))
+        known = str(tiktoken.model.encoding_name_for_model(name))
     except KeyError:
-        if exact:
+        if exact:  # ChatOpenAI's fallback for names tiktoken does not know yet
             return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"
         return _APPROXIMATE_ENCODING
+    # Approximations stay on the two chat encodings (no download of older ones).
+    return known if exact or known in ("cl100k_base", "o200k_base") else _APPROXIMATE_ENCODING
 
 
 def _profile_for(name: str, encoding: str | None) -> _Profile:

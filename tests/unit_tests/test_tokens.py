@@ -498,6 +498,7 @@ def test_image_size_is_none_for_urls_and_garbage() -> None:
         ("azure/gpt-4o", "gpt-4o"),
         ("OpenAI:GPT-4.1", "gpt-4.1"),
         ("openrouter/openai/gpt-4", "gpt-4"),
+        ("azure_openai:gpt-35-turbo", "gpt-3.5-turbo"),
     ],
 )
 def test_model_names_are_normalized_to_their_openai_base_model(model: str, same_as: str) -> None:
@@ -511,7 +512,15 @@ def test_model_names_are_normalized_to_their_openai_base_model(model: str, same_
 
 @pytest.mark.parametrize(
     "model",
-    ["claude-3-5-sonnet-latest", "gemini-1.5-pro", "llama-3.1-70b", "mistral-large", "my-model"],
+    [
+        "claude-3-5-sonnet-latest",
+        "gemini-1.5-pro",
+        "llama-3.1-70b",
+        "mistral-large",
+        "my-model",
+        "gpt-oss-120b",  # tiktoken: o200k_harmony, same ordinary tokens as o200k_base
+        "davinci",  # tiktoken: r50k_base, not loaded (no download) for an approximation
+    ],
 )
 def test_other_models_get_a_flagged_o200k_approximation(
     model: str, caplog: pytest.LogCaptureFixture
