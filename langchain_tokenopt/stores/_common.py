@@ -60,6 +60,11 @@ def check_number(value: Any, name: str) -> Number:
 
 def encode(value: JSON) -> str:
     """`value` as compact JSON text; TypeError if it is not JSON-serializable."""
+    kind = type(value)
+    if kind is int:  # counters: the hot path of every add
+        return repr(value)
+    if kind is float and math.isfinite(value):
+        return repr(value)  # what json.dumps writes for a float
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -80,17 +80,20 @@ class MemoryStore:
     def _expires_at(self, ttl_seconds: float | None) -> float | None:
         return None if ttl_seconds is None else self._time() + ttl_seconds
 
-    def _load(self, key: str) -> tuple[bool, JSON]:
-        """(found, value) for `key`; must hold the lock. Drops a corrupt value."""
+    def _load(self, key: str) -> tuple[_Entry | None, JSON]:
+        """(entry, value) for `key`, entry None when missing; must hold the lock.
+
+        A corrupt value is dropped and reads as missing.
+        """
         entry = self._cache.get(key)
         if entry is None:
-            return False, None
+            return None, None
         try:
-            return True, decode(entry[0])
+            return entry, decode(entry[0])
         except CorruptValue as exc:
             self._cache.pop(key, None)
             warn_corrupt(repr(self), key, str(exc))
-            return False, None
+            return None, None
 
     # -- sync API ----------------------------------------------------------------
 
@@ -131,13 +134,13 @@ class MemoryStore:
         if max_value is not None:
             check_number(max_value, "max_value")
         with self._lock:
-            found, value = self._load(key)
-            current = stored_number(key, value) if found else 0
+            entry, value = self._load(key)
+            current = 0 if entry is None else stored_number(key, value)
             result = add_numbers(current, amount)
             if max_value is not None and result > max_value:
                 return None
             # An existing key keeps its expiry; only a new key gets `ttl_seconds`.
-            expires_at = self._cache[key][1] if found else self._expires_at(ttl)
+            expires_at = self._expires_at(ttl) if entry is None else entry[1]
             self._cache[key] = (encode(result), expires_at)
             return result
 
