@@ -7,6 +7,7 @@ sets `handler` to a function `(args) -> exit code`; `main` dispatches.
 Example:
     $ tokenopt count notes.txt --model gpt-4o
     $ cat chat.json | tokenopt count - --model gpt-4o-mini --json
+    $ tokenopt count --sample
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from langchain_tokenopt.errors import UnknownModelError
@@ -26,6 +28,9 @@ __all__ = ["build_parser", "main"]
 
 #: Exit code for bad usage or input the command cannot read (argparse uses it too).
 EXIT_USAGE = 2
+
+#: The built-in sample conversation, shipped inside the package.
+SAMPLE_CONVERSATION = "data/sample_conversation.json"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -74,14 +79,22 @@ def _add_count_parser(subparsers: Any) -> None:
         ),
     )
     count.add_argument("file", nargs="?", default="-", help="file to count; '-' is stdin")
+    count.add_argument(
+        "--sample",
+        action="store_true",
+        help="count the built-in sample conversation (a support chat with tool calls)",
+    )
     count.add_argument("--model", default="gpt-4o", help="model name (default: gpt-4o)")
     count.add_argument("--encoding", default=None, help="tiktoken encoding (overrides --model)")
     count.add_argument("--json", action="store_true", help="print one JSON object")
     count.set_defaults(handler=_run_count)
 
 
-def _read_input(file: str) -> tuple[str, str]:
-    """(display name, text) of a file or stdin."""
+def _read_input(file: str, *, sample: bool = False) -> tuple[str, str]:
+    """(display name, text) of a file, stdin or the built-in sample conversation."""
+    if sample:
+        resource = resources.files("langchain_tokenopt").joinpath(SAMPLE_CONVERSATION)
+        return f"<sample:{SAMPLE_CONVERSATION}>", resource.read_text(encoding="utf-8")
     if file == "-":
         name, data = "<stdin>", sys.stdin.buffer.read()
     else:
@@ -109,7 +122,9 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _run_count(args: argparse.Namespace) -> int:
-    name, text = _read_input(args.file)
+    if args.sample and args.file != "-":
+        raise _InputError("give a FILE or --sample, not both")
+    name, text = _read_input(args.file, sample=args.sample)
     try:
         counter = TokenCounter(args.model, encoding=args.encoding)
     except (TypeError, ValueError) as exc:

@@ -167,3 +167,24 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "nope.txt" in missing.stderr
+
+
+def test_count_sample_counts_the_built_in_conversation_with_tool_calls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sample = REPO / "langchain_tokenopt" / "data" / "sample_conversation.json"
+    messages = json.loads(sample.read_text(encoding="utf-8"))
+    assert any(m.get("tool_calls") for m in messages)
+    report = run_json(capsys, "count", "--sample", "--model", "gpt-4o")
+    assert report["kind"] == "messages"
+    assert report["messages"] == len(messages)
+    assert report["tokens"] == TokenCounter("gpt-4o").count_messages(messages)
+
+
+def test_count_refuses_a_file_together_with_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hi", encoding="utf-8")
+    assert main(["count", str(path), "--sample"]) == 2
+    assert "not both" in capsys.readouterr().err
