@@ -1,0 +1,769 @@
+"""Bind only the tools a request needs, within a token budget.
+
+Every bound tool's JSON schema is sent with every request, so an agent with 50 tools
+pays for 50 schemas on each call even when one would do. `ToolRetriever` ranks a tool
+registry against the request with the package's `TextIndex`, and `bind_relevant_tools`
+binds just the best few to the chat model for each input.
+
+How a tool is indexed (choices measured on the dev split of `benchmarks/bench_tools.py`,
+BFCL data, and nowhere else):
+
+- One TF-IDF document per tool with word 1-2 grams *and* character 3-5 grams (the
+  character grams match "triangles" to "triangle" and "calc" to "calculate"; without
+  them recall@5 drops by about 2 points).
+- The document is the raw name (so a message that spells out the tool's name matches
+  it), the name split into words on snake_case, camelCase, dots and dashes, repeated
+  twice (the field weight: a name is short and says what the tool does; twice beat once
+  and three times), the description, then each argument's split name, description and
+  enum values, nested objects and array items included two levels deep.
+- One index with repeated name words beat separate per-field indexes with combined
+  scores (which also cost three queries instead of one).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForChainRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    ToolMessage,
+    convert_to_messages,
+)
+from langchain_core.prompt_values import PromptValue
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from langchain_tokenopt.textindex import TextIndex
+from langchain_tokenopt.tokens import TokenCounter
+
+__all__ = ["RelevantToolsRunnable", "ToolMatch", "ToolRetriever", "bind_relevant_tools"]
+
+logger = logging.getLogger(__name__)
+
+#: What a registry accepts: anything `convert_to_openai_tool` turns into a function tool.
+ToolLike: TypeAlias = BaseTool | Callable[..., Any] | Mapping[str, Any] | type[BaseModel]
+
+# Name words are written this many times into a tool's document (the name's weight).
+_NAME_REPEATS = 2
+# Argument schemas are read this deep (object properties, array items).
+_MAX_SCHEMA_DEPTH = 2
+# At most this many enum values of one argument go into the document.
+_MAX_ENUM_VALUES = 20
+# Each query asks the index for at least this many candidates (more when k is larger),
+# so combining the latest message with recent turns and skipping tools that do not fit
+# the budget still has candidates to choose from.
+_MIN_FETCH = 32
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NAME_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def split_identifier(name: str) -> str:
+    """Words of a snake_case, camelCase or dotted identifier.
+
+    Example:
+        >>> split_identifier("GeometryPresentation.createPresentation")
+        'Geometry Presentation create Presentation'
+        >>> split_identifier("get_HTTPResponse_code-v2")
+        'get HTTP Response code v2'
+    """
+    spaced = _CAMEL_BOUNDARY.sub(" ", name)
+    return " ".join(word for word in _NAME_SEPARATORS.split(spaced) if word)
+
+
+def _argument_lines(schema: Mapping[str, Any], depth: int = 0) -> list[str]:
+    """Split names, descriptions and enum values of the arguments in a JSON schema."""
+    lines: list[str] = []
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return lines
+    for arg_name, arg_schema in properties.items():
+        parts = [split_identifier(str(arg_name))]
+        if isinstance(arg_schema, Mapping):
+            description = arg_schema.get("description")
+            if isinstance(description, str):
+                parts.append(description)
+            enum = arg_schema.get("enum")
+            if isinstance(enum, list):
+                parts.append(" ".join(str(value) for value in enum[:_MAX_ENUM_VALUES]))
+            if depth < _MAX_SCHEMA_DEPTH:
+                lines.extend(_argument_lines(arg_schema, depth + 1))
+                items = arg_schema.get("items")
+                if isinstance(items, Mapping):
+                    lines.extend(_argument_lines(items, depth + 1))
+        lines.append(" ".join(part for part in parts if part))
+    return lines
+
+
+def tool_document(schema: Mapping[str, Any]) -> str:
+    """The text a tool is indexed under, from its OpenAI tool schema (see module doc).
+
+    Example:
+        >>> print(tool_document({"type": "function", "function": {
+        ...     "name": "get_weather", "description": "Current weather.",
+        ...     "parameters": {"type": "object", "properties": {
+        ...         "city": {"type": "string", "description": "City name."}}}}}))
+        get_weather
+        get weather
+        get weather
+        Current weather.
+        city City name.
+    """
+    function = schema["function"]
+    name = str(function["name"])
+    words = split_identifier(name)
+    lines = [name, *([words] * _NAME_REPEATS)]
+    description = function.get("description")
+    if isinstance(description, str) and description:
+        lines.append(description)
+    parameters = function.get("parameters")
+    if isinstance(parameters, Mapping):
+        lines.extend(_argument_lines(parameters))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ToolMatch:
+    """One selected tool.
+
+    Attributes:
+        tool: the object as registered (a `BaseTool`, function, pydantic class or dict).
+        name: its function name.
+        score: relevance to the query (a TF-IDF cosine in [0, 1]; with recent turns, the
+            latest message's score plus their down-weighted one). 0.0 for a tool
+            included without matching (always-included or already called).
+        tokens: what its schema alone adds to a request,
+            `TokenCounter.count_tools([tool])`. A request with n tools costs less than
+            the sum by (n - 1) times the per-request tool framing; `select` counts that.
+    """
+
+    tool: Any
+    name: str
+    score: float
+    tokens: int
+
+
+@dataclass
+class _Entry:
+    order: int  # registration sequence, breaks score ties
+    tool: Any
+    schema: dict[str, Any]
+    tokens: int | None = None  # counted on first use
+
+
+def _normalize_tool(tool: Any, position: int) -> dict[str, Any]:
+    """The OpenAI function-tool schema of `tool`, or TypeError naming what is wrong."""
+    if isinstance(tool, (str, bytes)):
+        raise TypeError(
+            f"Tool {position} is a {type(tool).__name__}, not a tool: pass BaseTool "
+            "objects, @tool functions, python functions, pydantic classes or OpenAI tool "
+            "dicts (use remove_tools to remove tools by name)."
+        )
+    try:
+        schema = convert_to_openai_tool(tool)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise TypeError(
+            f"Tool {position} ({type(tool).__name__}) cannot be converted to an OpenAI "
+            f"function tool: {exc}"
+        ) from exc
+    function = schema.get("function")
+    if schema.get("type") != "function" or not isinstance(function, Mapping):
+        raise TypeError(
+            f"Tool {position} is not a function tool (type {schema.get('type')!r}); "
+            "built-in provider tools cannot be retrieved, bind them directly."
+        )
+    name = function.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"Tool {position} has no function name.")
+    return schema
+
+
+def _check_count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+class ToolRetriever(BaseRetriever):
+    """A retriever over a tool registry: which tools does this request need?
+
+    Tools are anything `convert_to_openai_tool` accepts as a function tool: `BaseTool`
+    (and `@tool` functions), plain python functions, pydantic classes and OpenAI tool
+    dicts. Each is indexed by name, description and arguments (see the module doc);
+    `invoke(query)` returns `Document`s (page_content is the description, metadata
+    holds `name`, `score` and `schema_tokens`), best first; `get_tool(name)` gives back
+    the registered object. `select` returns `ToolMatch`es within a token budget.
+
+    Guarantees:
+        - At most `k` retrieved tools, plus the `always_include` ones (which come first
+          and are kept even past `k` or the budget, with a warning for the budget).
+        - Only tools sharing at least one term with the query are retrieved: a query
+          about nothing in the registry gets no tools rather than arbitrary ones.
+        - With a `token_budget`, `TokenCounter(model).count_tools(selected)` never
+          exceeds it (unless always-included tools alone do): tools are taken greedily by
+          score and one that does not fit is skipped for the next.
+        - `add_tools` / `remove_tools` update the index incrementally (a tool with the
+          name of a registered one replaces it); nothing is rebuilt from scratch.
+        - Retrieval is in-memory CPU work of about a millisecond, so the async methods
+          run it inline rather than in a thread.
+
+    Args:
+        tools: the registry.
+        k: how many tools to retrieve (`invoke(query, k=...)` overrides it per call).
+        token_budget: most tokens the selected schemas may add to a request, or None.
+        always_include: names of tools bound whatever the query (must be registered).
+        model: model whose tokenizer and framing count schema tokens.
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def get_weather(city: str) -> str:
+        ...     '''Current weather in a city.'''
+        ...     return "sunny"
+        >>> @tool
+        ... def convert_currency(amount: float, to_currency: str) -> float:
+        ...     '''Convert money to another currency.'''
+        ...     return amount
+        >>> retriever = ToolRetriever([get_weather, convert_currency], k=1)
+        >>> [doc.metadata["name"] for doc in retriever.invoke("weather in Paris?")]
+        ['get_weather']
+        >>> [m.name for m in retriever.select("convert 20 dollars to yen")]
+        ['convert_currency']
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    k: int = 5
+    token_budget: int | None = None
+    always_include: tuple[str, ...] = ()
+    model: str = "gpt-4o"
+
+    _index: TextIndex = PrivateAttr(default_factory=lambda: TextIndex(char_ngrams=True))
+    _entries: dict[str, _Entry] = PrivateAttr(default_factory=dict)
+    _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
+    _counter: TokenCounter = PrivateAttr()
+    _framing_tokens: int | None = PrivateAttr(default=None)
+    _registrations: int = PrivateAttr(default=0)
+
+    def __init__(self, tools: Iterable[ToolLike] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._counter = TokenCounter(self.model)
+        self.add_tools(tools)
+        unknown = [name for name in self.always_include if name not in self._entries]
+        if unknown:
+            raise ValueError(
+                f"always_include names tools that are not in the registry: {unknown}; "
+                f"registered tools are {sorted(self._entries)}."
+            )
+
+    @field_validator("k")
+    @classmethod
+    def _valid_k(cls, value: Any) -> int:
+        return _check_count(value, "k")
+
+    @field_validator("token_budget")
+    @classmethod
+    def _valid_budget(cls, value: Any) -> int | None:
+        return None if value is None else _check_count(value, "token_budget")
+
+    # ------------------------------------------------------------- registry
+    def add_tools(self, tools: Iterable[ToolLike]) -> None:
+        """Register tools (a tool named like a registered one replaces it).
+
+        Every tool is checked first: on a TypeError nothing is registered.
+        """
+        if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise TypeError(
+                f"tools must be an iterable of tools, got {type(tools).__name__}; wrap a "
+                "single tool in a list."
+            )
+        items = list(tools)
+        schemas = [_normalize_tool(tool, position) for position, tool in enumerate(items)]
+        documents: list[tuple[str, str]] = []
+        with self._lock:
+            for tool, schema in zip(items, schemas, strict=True):
+                name = str(schema["function"]["name"])
+                if name in self._entries:
+                    logger.debug("Tool %r replaces the registered tool of that name.", name)
+                self._registrations += 1
+                self._entries[name] = _Entry(self._registrations, tool, schema)
+                documents.append((name, tool_document(schema)))
+            self._index.add_many(documents)
+
+    def remove_tools(self, tools: Iterable[str | ToolLike]) -> list[str]:
+        """Unregister tools given by name or as tool objects; returns the names removed."""
+        if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+            raise TypeError(
+                f"tools must be an iterable of names or tools, got {type(tools).__name__}."
+            )
+        names = [
+            item if isinstance(item, str) else str(_normalize_tool(item, i)["function"]["name"])
+            for i, item in enumerate(tools)
+        ]
+        removed: list[str] = []
+        with self._lock:
+            for name in names:
+                if self._entries.pop(name, None) is not None:
+                    self._index.remove(name)
+                    removed.append(name)
+        return removed
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Names of the registered tools, in registration order."""
+        with self._lock:
+            return list(self._entries)
+
+    def get_tool(self, name: str) -> Any:
+        """The registered tool object named `name` (KeyError if there is none)."""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise KeyError(f"No tool named {name!r} is registered in this ToolRetriever.")
+        return entry.tool
+
+    def schema_tokens(self, name: str) -> int:
+        """Tokens the schema of tool `name` adds to a request on its own."""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise KeyError(f"No tool named {name!r} is registered in this ToolRetriever.")
+        return self._tokens_of(entry)
+
+    # -------------------------------------------------------------- select
+    def select(
+        self, query: str, k: int | None = None, token_budget: int | None = None
+    ) -> list[ToolMatch]:
+        """The best tools for `query` that fit the budget: always-included ones first,
+        then up to `k` retrieved ones, best first (see the class guarantees)."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        return self._select([(query, 1.0)], k, token_budget)
+
+    def _select(
+        self,
+        queries: Sequence[tuple[str, float]],
+        k: int | None,
+        token_budget: int | None,
+        pinned: Sequence[str] = (),
+    ) -> list[ToolMatch]:
+        """`select` over weighted queries, keeping `pinned` names like always-included."""
+        k = self.k if k is None else _check_count(k, "k")
+        if token_budget is not None:
+            _check_count(token_budget, "token_budget")
+        budget = self.token_budget if token_budget is None else token_budget
+        entries = self._entries
+        included: list[str] = []
+        for name in (*self.always_include, *pinned):
+            if name in entries and name not in included:
+                included.append(name)
+            elif name not in entries:
+                logger.debug("Tool %r is no longer registered; not binding it.", name)
+        fetch = max(_MIN_FETCH, 4 * k)
+        while True:
+            ranked, exhausted = self._ranked(queries, fetch + len(included))
+            scores = dict(ranked)
+            chosen = [(name, scores.get(name, 0.0)) for name in included]
+            used = self._cost(name for name, _ in chosen)
+            if budget is not None and used > budget:
+                logger.warning(
+                    "Always-included and already-called tools alone need %d tokens, over "
+                    "the %d-token budget; no other tool is selected.",
+                    used,
+                    budget,
+                )
+            retrieved = 0
+            for name, score in ranked:
+                if retrieved >= k:
+                    break
+                entry = entries.get(name)
+                if entry is None or name in included:
+                    continue
+                if budget is not None:
+                    marginal = self._tokens_of(entry) - self._framing()
+                    total = (used or self._framing()) + marginal
+                    if total > budget:
+                        continue
+                    used = total
+                chosen.append((name, score))
+                retrieved += 1
+            if retrieved >= k or budget is None or exhausted:
+                break
+            fetch *= 4  # tools skipped for the budget used up the candidates: widen
+        matches = []
+        for name, score in chosen:
+            entry = entries.get(name)
+            if entry is not None:
+                matches.append(ToolMatch(entry.tool, name, score, self._tokens_of(entry)))
+        return matches
+
+    def _ranked(
+        self, queries: Sequence[tuple[str, float]], fetch: int
+    ) -> tuple[list[tuple[str, float]], bool]:
+        """Names by combined score (weighted sum over queries), and whether every query
+        returned all of its matches."""
+        texts = [(text, weight) for text, weight in queries if text.strip() and weight > 0]
+        if not texts:
+            return [], True
+        results = self._index.query_many([text for text, _ in texts], k=fetch)
+        combined: dict[str, float] = {}
+        for (_, weight), hits in zip(texts, results, strict=True):
+            for key, score in hits:
+                name = str(key)
+                combined[name] = combined.get(name, 0.0) + weight * score
+        entries = self._entries
+        order = {name: entry.order for name in combined if (entry := entries.get(name))}
+        ranked = sorted(
+            ((name, score) for name, score in combined.items() if name in order),
+            key=lambda item: (-item[1], order[item[0]]),
+        )
+        return ranked, all(len(hits) < fetch for hits in results)
+
+    def _tokens_of(self, entry: _Entry) -> int:
+        if entry.tokens is None:
+            entry.tokens = int(self._counter.count_tools([entry.schema]))
+        return entry.tokens
+
+    def _framing(self) -> int:
+        """Tokens a request's tool list costs once, whatever the number of tools."""
+        if self._framing_tokens is None:
+            entry = next(iter(self._entries.values()), None)
+            if entry is None:
+                return 0
+            one = int(self._counter.count_tools([entry.schema]))
+            two = int(self._counter.count_tools([entry.schema, entry.schema]))
+            self._framing_tokens = max(0, 2 * one - two)
+        return self._framing_tokens
+
+    def _cost(self, names: Iterable[str]) -> int:
+        """Tokens the tools `names` add to a request together."""
+        marginal = [self._tokens_of(self._entries[name]) - self._framing() for name in names]
+        return self._framing() + sum(marginal) if marginal else 0
+
+    # ------------------------------------------------------------ retriever
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        token_budget: int | None = None,
+    ) -> list[Document]:
+        return [self._document(match) for match in self.select(query, k, token_budget)]
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        token_budget: int | None = None,
+    ) -> list[Document]:
+        return [self._document(match) for match in self.select(query, k, token_budget)]
+
+    def _document(self, match: ToolMatch) -> Document:
+        entry = self._entries.get(match.name)
+        schema = entry.schema if entry is not None else convert_to_openai_tool(match.tool)
+        description = schema["function"].get("description") or match.name
+        return Document(
+            id=match.name,
+            page_content=str(description),
+            metadata={"name": match.name, "score": match.score, "schema_tokens": match.tokens},
+        )
+
+
+# ------------------------------------------------------------------ binding
+def _text_of(message: BaseMessage) -> str:
+    """Text parts of a message's content, joined by spaces."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+    return " ".join(parts)
+
+
+def _as_messages(value: Any) -> list[BaseMessage]:
+    try:
+        return convert_to_messages(value)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise TypeError(
+            f"Input cannot be read as chat messages: {exc}. Pass a str, a list of "
+            "messages, a PromptValue or a dict with 'messages'."
+        ) from exc
+
+
+def _read_input(value: Any) -> tuple[LanguageModelInput, list[BaseMessage]]:
+    """What the model gets, and the conversation as messages."""
+    if isinstance(value, str):
+        return value, [HumanMessage(value)]
+    if isinstance(value, PromptValue):
+        return value, value.to_messages()
+    if isinstance(value, Mapping):
+        if "messages" not in value:
+            raise TypeError(
+                f"A dict input needs a 'messages' key, got keys {sorted(map(str, value))}."
+            )
+        messages = value["messages"]
+        return messages, _as_messages(messages)
+    if isinstance(value, Sequence):
+        return value, _as_messages(value)
+    raise TypeError(
+        f"Cannot bind tools for a {type(value).__name__} input: pass a str, a list of "
+        "messages, a PromptValue or a dict with 'messages'."
+    )
+
+
+def _queries(messages: Sequence[BaseMessage], recent_turns: int) -> tuple[str, str]:
+    """The latest user message, and the text of the `recent_turns` turns before it.
+
+    A turn is a user message and the assistant replies after it (tool results are left
+    out: they are long and their tools are kept bound anyway). Without any user message
+    the latest message with text is the query.
+    """
+    humans = [i for i, message in enumerate(messages) if isinstance(message, HumanMessage)]
+    if not humans:
+        for message in reversed(messages):
+            if not isinstance(message, ToolMessage) and (text := _text_of(message)).strip():
+                return text, ""
+        return "", ""
+    latest = humans[-1]
+    earlier = humans[:-1][-recent_turns:] if recent_turns else []
+    start = earlier[0] if earlier else latest
+    context = [
+        _text_of(message)
+        for message in messages[start:latest]
+        if isinstance(message, (HumanMessage, AIMessage))
+    ]
+    return _text_of(messages[latest]), "\n".join(text for text in context if text.strip())
+
+
+def _called_tools(messages: Sequence[BaseMessage]) -> list[str]:
+    """Names of the tools the assistant called in this conversation, first call first."""
+    names: list[str] = []
+    for message in messages:
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                if call["name"] not in names:
+                    names.append(call["name"])
+    return names
+
+
+class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
+    """Calls a chat model with only the tools relevant to each input bound.
+
+    Build it with `bind_relevant_tools`. For each input (str, message list,
+    `PromptValue` or a dict with "messages") it retrieves tools on the latest user
+    message plus, down-weighted by `recent_weight`, the `recent_turns` turns before it;
+    keeps bound every registered tool the assistant already called in the conversation
+    (they are added on top of `k` and count against the budget first); then calls
+    `model.bind_tools(selected, **bind_kwargs)` and runs the input through it (a dict
+    input passes its "messages"). A tool called earlier but no longer registered is not
+    bound (logged once per name). With no tool selected, the model is called without
+    tools, since providers reject an empty tool list. Sync, async, streaming and
+    batching all go through the same selection; the selection is visible in traces as
+    this runnable's run, the model call as its child.
+
+    Example (`llm` any tool-calling chat model, the tools as in `ToolRetriever`)::
+
+        runnable = bind_relevant_tools(llm, [get_weather, convert_currency], k=1)
+        runnable.invoke("Is it raining in Paris?")  # only get_weather is bound
+        runnable.invoke([("user", "Rain in Paris?"), ai_message_calling_get_weather,
+                         tool_message, ("user", "And 20 EUR in yen?")])
+        # binds convert_currency, and get_weather because it was called
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: BaseChatModel
+    retriever: ToolRetriever
+    k: int | None = None
+    token_budget: int | None = None
+    recent_turns: int = 2
+    recent_weight: float = 0.5
+    bind_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    _warned: set[str] = PrivateAttr(default_factory=set)
+
+    @field_validator("k", "token_budget")
+    @classmethod
+    def _valid_optional_count(cls, value: Any) -> int | None:
+        return None if value is None else _check_count(value, "k and token_budget")
+
+    @field_validator("recent_turns")
+    @classmethod
+    def _valid_turns(cls, value: Any) -> int:
+        return _check_count(value, "recent_turns")
+
+    @field_validator("recent_weight")
+    @classmethod
+    def _valid_weight(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"recent_weight must be in [0, 1], got {value}")
+        return value
+
+    def select_tools(self, input: Any) -> list[ToolMatch]:
+        """The tools this runnable would bind for `input`."""
+        return self._select(_read_input(input)[1])
+
+    def _select(self, messages: Sequence[BaseMessage]) -> list[ToolMatch]:
+        latest, context = _queries(messages, self.recent_turns)
+        pinned = []
+        for name in _called_tools(messages):
+            if name in self.retriever._entries:
+                pinned.append(name)
+            elif name not in self._warned:
+                self._warned.add(name)
+                logger.warning(
+                    "Tool %r was called earlier in this conversation but is not in the "
+                    "registry; it is not bound.",
+                    name,
+                )
+        return self.retriever._select(
+            [(latest, 1.0), (context, self.recent_weight)], self.k, self.token_budget, pinned
+        )
+
+    def _prepare(self, input: Any) -> tuple[Runnable[LanguageModelInput, Any], Any]:
+        model_input, messages = _read_input(input)
+        matches = self._select(messages)
+        logger.debug("Binding tools %s", [match.name for match in matches])
+        if not matches:
+            return self.model, model_input
+        bound = self.model.bind_tools([match.tool for match in matches], **self.bind_kwargs)
+        return bound, model_input
+
+    def invoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> BaseMessage:
+        return self._call_with_config(self._invoke, input, config, **kwargs)
+
+    def _invoke(
+        self,
+        input: Any,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> BaseMessage:
+        bound, model_input = self._prepare(input)
+        result: BaseMessage = bound.invoke(model_input, config, **kwargs)
+        return result
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> BaseMessage:
+        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+
+    async def _ainvoke(
+        self,
+        input: Any,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> BaseMessage:
+        bound, model_input = self._prepare(input)
+        result: BaseMessage = await bound.ainvoke(model_input, config, **kwargs)
+        return result
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> Iterator[BaseMessage]:
+        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
+
+    def _stream(
+        self,
+        inputs: Iterator[Any],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> Iterator[BaseMessage]:
+        bound, model_input = self._prepare(next(inputs))
+        yield from bound.stream(model_input, config, **kwargs)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
+    ) -> AsyncIterator[BaseMessage]:
+        async def single() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(
+            single(), self._astream, config, **kwargs
+        ):
+            yield chunk
+
+    async def _astream(
+        self,
+        inputs: AsyncIterator[Any],
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+        **kwargs: Any,
+    ) -> AsyncIterator[BaseMessage]:
+        bound, model_input = self._prepare(await anext(inputs))
+        async for chunk in bound.astream(model_input, config, **kwargs):
+            yield chunk
+
+
+def bind_relevant_tools(
+    model: BaseChatModel,
+    tools: ToolRetriever | Iterable[ToolLike],
+    *,
+    k: int | None = None,
+    token_budget: int | None = None,
+    recent_turns: int = 2,
+    recent_weight: float = 0.5,
+    **bind_kwargs: Any,
+) -> RelevantToolsRunnable:
+    """A runnable that binds only the tools relevant to each input (see
+    `RelevantToolsRunnable`).
+
+    Args:
+        model: a chat model that supports `bind_tools`.
+        tools: a `ToolRetriever`, or tools to build one from (k=5 by default).
+        k, token_budget: override the retriever's for this runnable.
+        recent_turns: how many turns before the latest user message join the query.
+        recent_weight: weight of those turns' score against the latest message's (1).
+        **bind_kwargs: passed to `model.bind_tools` (e.g. `tool_choice`,
+            `parallel_tool_calls`).
+
+    Example::
+
+        runnable = bind_relevant_tools(ChatOpenAI(model="gpt-4o"), tools, k=3,
+                                       token_budget=600)
+        runnable.invoke([("user", "What's the weather in Oslo?")])
+    """
+    if not isinstance(model, BaseChatModel):
+        raise TypeError(
+            f"model must be a chat model (BaseChatModel) that supports bind_tools, got "
+            f"{type(model).__name__}."
+        )
+    retriever = tools if isinstance(tools, ToolRetriever) else ToolRetriever(tools)
+    return RelevantToolsRunnable(
+        model=model,
+        retriever=retriever,
+        k=k,
+        token_budget=token_budget,
+        recent_turns=recent_turns,
+        recent_weight=recent_weight,
+        bind_kwargs=bind_kwargs,
+    )
