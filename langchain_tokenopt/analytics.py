@@ -529,8 +529,8 @@ class UsageTracker(BaseCallbackHandler):
             self._warn_once(
                 "stream_usage",
                 "A streamed OpenAI call reported no token usage, so its tokens are "
-                "estimated with TokenCounter. Set stream_usage=True on ChatOpenAI "
-                "(ChatOpenAI(..., stream_usage=True)) to get exact usage when streaming.",
+                "estimated with TokenCounter. Create the model with "
+                "ChatOpenAI(..., stream_usage=True) to get exact usage when streaming.",
             )
         else:
             self._warn_once(
@@ -1037,8 +1037,8 @@ def _table_cells(totals: UsageTotals) -> tuple[str, ...]:
         f"{totals.cache_read_tokens:,}",
         f"{totals.output_tokens:,}",
         f"{totals.reasoning_tokens:,}",
-        f"{totals.cost_usd:.4f}",
-        f"{totals.saved_cost_usd:.4f}",
+        f"{totals.cost_usd:.6f}",
+        f"{totals.saved_cost_usd:.6f}",
     )
 
 
