@@ -72,6 +72,9 @@ _MAX_ENUM_VALUES = 20
 # the budget still has candidates to choose from.
 _MIN_FETCH = 32
 
+# Iterable, but one tool (or name) rather than a list of them.
+_NOT_A_LIST = (str, bytes, Mapping, BaseModel, type)
+
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NAME_SEPARATORS = re.compile(r"[\W_]+")
 
@@ -276,12 +279,12 @@ class ToolRetriever(BaseRetriever):
                 f"registered tools are {sorted(self._entries)}."
             )
 
-    @field_validator("k")
+    @field_validator("k", mode="before")
     @classmethod
     def _valid_k(cls, value: Any) -> int:
         return _check_count(value, "k")
 
-    @field_validator("token_budget")
+    @field_validator("token_budget", mode="before")
     @classmethod
     def _valid_budget(cls, value: Any) -> int | None:
         return None if value is None else _check_count(value, "token_budget")
@@ -292,7 +295,7 @@ class ToolRetriever(BaseRetriever):
 
         Every tool is checked first: on a TypeError nothing is registered.
         """
-        if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        if isinstance(tools, _NOT_A_LIST) or not isinstance(tools, Iterable):
             raise TypeError(
                 f"tools must be an iterable of tools, got {type(tools).__name__}; wrap a "
                 "single tool in a list."
@@ -312,9 +315,10 @@ class ToolRetriever(BaseRetriever):
 
     def remove_tools(self, tools: Iterable[str | ToolLike]) -> list[str]:
         """Unregister tools given by name or as tool objects; returns the names removed."""
-        if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Iterable):
+        if isinstance(tools, _NOT_A_LIST) or not isinstance(tools, Iterable):
             raise TypeError(
-                f"tools must be an iterable of names or tools, got {type(tools).__name__}."
+                f"tools must be an iterable of names or tools, got {type(tools).__name__}; "
+                "wrap a single one in a list."
             )
         names = [
             item if isinstance(item, str) else str(_normalize_tool(item, i)["function"]["name"])
@@ -607,12 +611,12 @@ class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
 
     _warned: set[str] = PrivateAttr(default_factory=set)
 
-    @field_validator("k", "token_budget")
+    @field_validator("k", "token_budget", mode="before")
     @classmethod
     def _valid_optional_count(cls, value: Any) -> int | None:
         return None if value is None else _check_count(value, "k and token_budget")
 
-    @field_validator("recent_turns")
+    @field_validator("recent_turns", mode="before")
     @classmethod
     def _valid_turns(cls, value: Any) -> int:
         return _check_count(value, "recent_turns")
