@@ -1,0 +1,812 @@
+"""A chat history that stays inside a token budget and never loses a turn.
+
+Long conversations outgrow any context window. `SummarizingChatMessageHistory` wraps
+any LangChain chat history (in memory, SQL, Redis, ...) that keeps every message, and
+shows the model only pinned system messages, a running summary of the old turns and
+the most recent turns, whose exact token count never exceeds `max_tokens`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core._api import suppress_langchain_deprecation_warning
+from langchain_core.chat_history import BaseChatMessageHistory, InMemoryChatMessageHistory
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import Runnable
+from langchain_core.runnables.config import run_in_executor
+
+from langchain_tokenopt.errors import TokenOptError
+from langchain_tokenopt.stores import Store
+from langchain_tokenopt.summarizers import (
+    ExtractiveSummarizer,
+    LLMSummarizer,
+    content_to_text,
+)
+from langchain_tokenopt.tokens import TokenCounter
+
+__all__ = ["SummarizingChatMessageHistory"]
+
+logger = logging.getLogger(__name__)
+
+#: Smallest budget a view can be built for (framing of an empty request + a little).
+MIN_BUDGET_TOKENS = 16
+_STATE_VERSION = 1
+_TRUNCATION_MARK = " …[truncated]… "
+
+SummaryRole = Literal["system", "human", "ai"]
+
+
+@dataclass(frozen=True)
+class _State:
+    """What the summary covers. Persisted as JSON in the state store."""
+
+    summary: str = ""
+    covered: int = 0  # messages [0, covered) of the wrapped history are folded
+    fingerprint: str = ""  # of message covered - 1, to notice a rewritten history
+    folds: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": _STATE_VERSION,
+            "summary": self.summary,
+            "covered": self.covered,
+            "fingerprint": self.fingerprint,
+            "folds": self.folds,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> _State | None:
+        if not isinstance(value, dict) or value.get("version") != _STATE_VERSION:
+            return None
+        try:
+            return cls(
+                summary=str(value["summary"]),
+                covered=int(value["covered"]),
+                fingerprint=str(value["fingerprint"]),
+                folds=int(value["folds"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class _FoldPlan:
+    """Messages [start, end) go into the summary, in chunks; built under the lock."""
+
+    start: int
+    end: int
+    chunks: list[list[BaseMessage]]
+    previous: _State
+    cap_tokens: int
+    ledger_size: int
+
+
+def _fingerprint(message: BaseMessage) -> str:
+    payload = json.dumps([message.type, message.content], sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _same_message(a: BaseMessage, b: BaseMessage) -> bool:
+    return a is b or (a.type == b.type and a.content == b.content)
+
+
+class _Ledger:
+    """Every stored message with its token count, grouped into units that move together.
+
+    A unit is a message plus, for an `AIMessage` with tool calls, the `ToolMessage`s
+    that follow it (an orphan `ToolMessage` joins the unit before it). Running sums
+    make "tokens of the messages from i to the end" O(1), so a growing history is
+    never recounted.
+    """
+
+    def __init__(self, pin_system: bool) -> None:
+        self.pin_system = pin_system
+        self.messages: list[BaseMessage] = []
+        self.tokens: list[int] = []
+        self.cum = [0]  # cum[i] = tokens of unpinned messages in [0, i)
+        self.pinned: list[int] = []
+        self.pinned_tokens = 0
+        self.unit_starts: list[int] = []
+        self.human_starts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def is_pinned(self, message: BaseMessage) -> bool:
+        return self.pin_system and isinstance(message, SystemMessage)
+
+    def append(self, message: BaseMessage, tokens: int) -> None:
+        index = len(self.messages)
+        self.messages.append(message)
+        self.tokens.append(tokens)
+        if self.is_pinned(message):
+            self.pinned.append(index)
+            self.pinned_tokens += tokens
+            self.cum.append(self.cum[-1])
+            return
+        self.cum.append(self.cum[-1] + tokens)
+        if not isinstance(message, ToolMessage) or not self.unit_starts:
+            self.unit_starts.append(index)
+            if isinstance(message, HumanMessage):
+                self.human_starts.append(index)
+
+    def window_tokens(self, start: int) -> int:
+        return self.cum[-1] - self.cum[start]
+
+    def can_start(self, index: int) -> bool:
+        """A window may start at a unit whose head is not a `ToolMessage`."""
+        return not isinstance(self.messages[index], ToolMessage)
+
+    def first_start_at_or_after(self, index: int) -> int:
+        """Position in `unit_starts` of the first valid window start >= `index`."""
+        pos = bisect_left(self.unit_starts, index)
+        while pos < len(self.unit_starts) and not self.can_start(self.unit_starts[pos]):
+            pos += 1
+        return pos
+
+    def start_fitting(self, lowest: int, room_tokens: int) -> int | None:
+        """Best window start >= `lowest` whose tail fits in `room_tokens`, or None.
+
+        Prefers a unit that starts with a `HumanMessage` (some providers want the
+        first turn to be the user's); falls back to any unit not starting with a
+        `ToolMessage`, so a long agent loop still shows its latest steps.
+        """
+        first = self.first_start_at_or_after(lowest)
+        cum = self.cum
+        # cum at unit starts is non-decreasing: binary search the first that fits.
+        pos = bisect_left(self.unit_starts, cum[-1] - room_tokens, lo=first, key=lambda i: cum[i])
+        if pos >= len(self.unit_starts):
+            return None
+        pos = self.first_start_at_or_after(self.unit_starts[pos])
+        if pos >= len(self.unit_starts):
+            return None
+        start = self.unit_starts[pos]
+        human = bisect_left(self.human_starts, start)
+        return self.human_starts[human] if human < len(self.human_starts) else start
+
+    def last_start(self, after: int) -> int | None:
+        """The newest window start > `after` (a human turn if there is one)."""
+        if self.human_starts and self.human_starts[-1] > after:
+            return self.human_starts[-1]
+        for start in reversed(self.unit_starts):
+            if start <= after:
+                break
+            if self.can_start(start):
+                return start
+        return None
+
+    def units(self, start: int) -> list[list[BaseMessage]]:
+        """Unpinned messages from `start` on, grouped by unit (start must be a unit start)."""
+        pos = bisect_left(self.unit_starts, start)
+        bounds = [*self.unit_starts[pos:], len(self.messages)]
+        return [
+            [m for m in self.messages[a:b] if not self.is_pinned(m)]
+            for a, b in itertools.pairwise(bounds)
+        ]
+
+
+class SummarizingChatMessageHistory(BaseChatMessageHistory):
+    """A token-budgeted `BaseChatMessageHistory` over any other chat history.
+
+    Guarantees:
+
+    - `messages` is pinned system messages + one summary message + the most recent
+      turns, and `TokenCounter(model).count_messages(messages) <= max_tokens` always
+      (for budgets of at least 16 tokens; below that it returns `[]` and logs).
+    - Every original message stays in the wrapped history (`full_messages`); nothing
+      is ever deleted or rewritten there.
+    - When the unfolded turns no longer fit, the oldest ones are folded into the
+      summary, down to `target_tokens` (hysteresis, so most turns do not fold). The
+      summarizer gets only the previous summary and the newly folded messages; the
+      summary text is capped at `max_summary_tokens`. Between folds the summary
+      message is byte-identical, so provider prompt caches keep hitting.
+    - An `AIMessage` with tool calls and its `ToolMessage`s are folded or shown
+      together; the recent window never starts with a `ToolMessage`; system messages
+      (every `SystemMessage` in the history, when `pin_system_messages`) are never
+      folded and always come first.
+    - If the newest turn alone does not fit, the view shows it truncated in the middle
+      (the wrapped history keeps it whole) and logs a warning; oversized tool-call
+      turns that cannot be truncated are left out of the view.
+    - If the summarizer fails, a warning is logged, the view falls back to plain
+      trimming for that read (within the budget), the store is untouched and the fold
+      is retried after the next added message.
+    - Cost per added message is flat: token counts are kept per message with running
+      sums, and only new messages are counted. Reading re-reads the wrapped history
+      (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
+      other processes appended.
+
+    The summary state (text, how many messages it covers and a fingerprint of the last
+    one) lives in `state_store` under `"{namespace}:{session_id}"`, not in the wrapped
+    history, which stays a plain transcript other readers understand. The default is a
+    private `MemoryStore`; to resume after a restart pass a persistent store
+    (`SQLiteStore`, `RedisStore`) and the session id. Without saved state, a wrapped
+    history that is already long is folded in chunks of at most `max_tokens`.
+    Thread-safe: concurrent `add_messages` from several threads store each message
+    exactly once. Prefer `RunnableWithMessageHistory(..., history_messages_key=...)`;
+    without it, LangChain slices the input by the length of two reads, which only
+    agree if the budget does not change between them.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, AIMessage
+        >>> history = SummarizingChatMessageHistory(max_tokens=200)
+        >>> for i in range(30):
+        ...     history.add_messages([HumanMessage(f"Note {i}: room {100 + i}."),
+        ...                           AIMessage("Noted.")])
+        >>> len(history.full_messages)
+        60
+        >>> history.token_counter.count_messages(history.messages) <= 200
+        True
+    """
+
+    def __init__(
+        self,
+        store: BaseChatMessageHistory | None = None,
+        *,
+        max_tokens: int | Callable[[], int] = 4000,
+        model: str = "gpt-4o",
+        token_counter: TokenCounter | None = None,
+        summarizer: Runnable[Any, Any] | BaseLanguageModel[Any] | None = None,
+        target_ratio: float = 0.6,
+        target_tokens: int | None = None,
+        max_summary_tokens: int | None = None,
+        summary_role: SummaryRole = "system",
+        summary_prefix: str = "Summary of the earlier conversation:\n",
+        pin_system_messages: bool = True,
+        state_store: Store | None = None,
+        session_id: str | None = None,
+        namespace: str = "tokenopt:history",
+    ) -> None:
+        """Wrap `store` (a new in-memory history by default).
+
+        Args:
+            store: the history that keeps every message.
+            max_tokens: budget of `messages`, or a callable returning it at read time.
+            model: model whose tokenizer and chat framing count tokens.
+            token_counter: a counter to share; wins over `model`.
+            summarizer: a `BaseSummarizer`/Runnable taking a `SummaryRequest` and
+                returning text, or a chat model (wrapped in `LLMSummarizer`). Default:
+                `ExtractiveSummarizer` (offline).
+            target_ratio: after a fold the view is at most this share of `max_tokens`.
+            target_tokens: absolute fold target; wins over `target_ratio`.
+            max_summary_tokens: cap on the summary text (default 40% of the budget;
+                never more than half of it).
+            summary_role: message type of the summary ("system", "human" or "ai").
+            summary_prefix: text before the summary in its message.
+            pin_system_messages: keep every `SystemMessage` of the history in view.
+            state_store: where the summary state lives (default: a private MemoryStore).
+            session_id: key of the state; default the wrapped history's `session_id`.
+            namespace: key prefix of the state.
+        """
+        super().__init__()
+        if store is None:
+            with suppress_langchain_deprecation_warning():
+                store = InMemoryChatMessageHistory()
+        if not isinstance(store, BaseChatMessageHistory):
+            raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
+        if not callable(max_tokens):
+            _check_budget(max_tokens, "max_tokens")
+        if not 0.0 < target_ratio <= 1.0:
+            raise ValueError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
+        if target_tokens is not None:
+            _check_budget(target_tokens, "target_tokens")
+        if max_summary_tokens is not None and max_summary_tokens < 1:
+            raise ValueError("max_summary_tokens must be at least 1.")
+        if summary_role not in ("system", "human", "ai"):
+            raise ValueError(f"summary_role must be system, human or ai, not {summary_role!r}.")
+        self._store = store
+        self._max_tokens = max_tokens
+        self.token_counter = token_counter or TokenCounter(model)
+        self._summarizer = self._coerce_summarizer(summarizer)
+        self._target_ratio = target_ratio
+        self._target_tokens = target_tokens
+        self._max_summary_tokens = max_summary_tokens
+        self._summary_role: SummaryRole = summary_role
+        self._summary_prefix = summary_prefix
+        self._owns_state_store = state_store is None
+        if state_store is None:
+            from langchain_tokenopt.stores import MemoryStore
+
+            state_store = MemoryStore()
+        self._state_store: Store = state_store
+        sid = session_id if session_id is not None else getattr(store, "session_id", None)
+        self._state_key = f"{namespace}:{sid if sid is not None else 'default'}"
+        # IO-free stores let the async methods skip the executor hop.
+        self._inline_io = type(store) is InMemoryChatMessageHistory and self._owns_state_store
+
+        self._lock = threading.RLock()
+        self._ledger = _Ledger(pin_system_messages)
+        self._state = _State()
+        self._summary_message: BaseMessage | None = None
+        self._summary_tokens = 0
+        self._overhead_tokens = int(self.token_counter.count_messages([]))
+        frame = self._make_summary_message(summary_prefix or " ")
+        self._summary_frame_tokens = int(self.token_counter.count_message(frame)) if frame else 0
+        self._folding = False
+        self._failed_at_size: int | None = None
+        self._view_cache: tuple[tuple[int, int, int], list[BaseMessage]] | None = None
+        self._loaded = False
+
+    # ------------------------------------------------------------------ config
+
+    def _coerce_summarizer(self, summarizer: Any) -> Runnable[Any, Any]:
+        if summarizer is None:
+            return ExtractiveSummarizer(token_counter=self.token_counter)
+        if isinstance(summarizer, BaseLanguageModel):
+            return LLMSummarizer(summarizer)
+        if isinstance(summarizer, Runnable):
+            return summarizer
+        raise TypeError(
+            "summarizer must be a chat model, a Runnable (SummaryRequest -> str) or None, "
+            f"not {type(summarizer)!r}."
+        )
+
+    def _budget(self) -> int:
+        value = self._max_tokens() if callable(self._max_tokens) else self._max_tokens
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
+        return value
+
+    def _summary_cap(self, budget: int) -> int:
+        half = budget // 2
+        if self._max_summary_tokens is None:
+            return max(1, int(budget * 0.4))
+        return max(1, min(self._max_summary_tokens, half))
+
+    def _target(self, budget: int) -> int:
+        if self._target_tokens is not None:
+            return min(self._target_tokens, budget)
+        return int(budget * self._target_ratio)
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        """Pinned system messages + summary + recent turns, within `max_tokens`."""
+        budget = self._budget()
+        with self._lock:
+            self._refresh_locked()
+        self._ensure_within_budget(budget)
+        with self._lock:
+            return self._view_locked(budget)
+
+    @messages.setter
+    def messages(self, value: Sequence[BaseMessage]) -> None:
+        self.clear()
+        self.add_messages(value)
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        """Async `messages`: the summarizer is awaited natively."""
+        budget = self._budget()
+        if self._inline_io:
+            with self._lock:
+                self._refresh_locked()
+        else:
+            await run_in_executor(None, self._refresh)
+        await self._aensure_within_budget(budget)
+        with self._lock:
+            return self._view_locked(budget)
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append to the wrapped history, then fold old turns if over budget."""
+        self._append(messages)
+        self._ensure_within_budget(self._budget())
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Async `add_messages`: the summarizer is awaited natively."""
+        if self._inline_io:
+            self._append(messages)
+        else:
+            await run_in_executor(None, self._append, messages)
+        await self._aensure_within_budget(self._budget())
+
+    def clear(self) -> None:
+        """Remove every message from the wrapped history and forget the summary."""
+        with self._lock:
+            self._store.clear()
+            self._state_store.delete(self._state_key)
+            self._reset_locked()
+            self._loaded = True
+
+    async def aclear(self) -> None:
+        """Async `clear`."""
+        if self._inline_io:
+            self.clear()
+        else:
+            await run_in_executor(None, self.clear)
+
+    @property
+    def full_messages(self) -> list[BaseMessage]:
+        """Every message ever added, as the wrapped history keeps it."""
+        return list(self._store.messages)
+
+    @property
+    def summary(self) -> str:
+        """The running summary text ("" before the first fold)."""
+        with self._lock:
+            self._refresh_locked()
+            return self._state.summary
+
+    @property
+    def folded_message_count(self) -> int:
+        """How many of `full_messages` (from the start) the summary covers."""
+        with self._lock:
+            self._refresh_locked()
+            return self._state.covered
+
+    # ------------------------------------------------------- store syncing
+
+    def _append(self, messages: Sequence[BaseMessage]) -> None:
+        batch = list(messages)
+        for message in batch:
+            if not isinstance(message, BaseMessage):
+                raise TypeError(f"Expected BaseMessage, got {type(message).__name__}.")
+        if not batch:
+            return
+        with self._lock:
+            if not self._loaded:
+                self._refresh_locked()
+            self._store.add_messages(batch)
+            for message in batch:
+                self._ledger.append(message, int(self.token_counter.count_message(message)))
+
+    def _refresh(self) -> None:
+        with self._lock:
+            self._refresh_locked()
+
+    def _refresh_locked(self) -> None:
+        """Pick up messages appended by others and the latest saved summary state."""
+        stored = self._store.messages
+        ledger = self._ledger
+        mine = len(ledger)
+        if len(stored) == mine and (mine == 0 or _same_message(stored[-1], ledger.messages[-1])):
+            pass
+        elif len(stored) > mine and (
+            mine == 0 or _same_message(stored[mine - 1], ledger.messages[-1])
+        ):
+            for message in stored[mine:]:
+                ledger.append(message, int(self.token_counter.count_message(message)))
+        else:
+            logger.info(
+                "The wrapped history changed under %s (%d stored vs %d known messages); "
+                "re-indexing it.",
+                self._state_key,
+                len(stored),
+                mine,
+            )
+            self._reset_locked()
+            for message in stored:
+                self._ledger.append(message, int(self.token_counter.count_message(message)))
+        if not self._loaded or not self._owns_state_store:
+            self._load_state_locked()
+        self._loaded = True
+
+    def _load_state_locked(self) -> None:
+        try:
+            raw = self._state_store.get(self._state_key)
+        except TokenOptError as exc:
+            logger.warning("Could not read summary state %s: %s", self._state_key, exc)
+            return
+        if raw is None:
+            if self._state.covered and self._loaded and not self._owns_state_store:
+                self._set_state_locked(_State())
+            return
+        state = _State.from_json(raw)
+        if state is None:
+            logger.warning("Ignoring unreadable summary state at %s.", self._state_key)
+            return
+        if state == self._state:
+            return
+        ledger = self._ledger
+        if state.covered > len(ledger) or (
+            state.covered and _fingerprint(ledger.messages[state.covered - 1]) != state.fingerprint
+        ):
+            logger.warning(
+                "Saved summary state %s does not match the wrapped history (covers %d of "
+                "%d messages); starting a new summary.",
+                self._state_key,
+                state.covered,
+                len(ledger),
+            )
+            self._set_state_locked(_State())
+            return
+        self._set_state_locked(state)
+
+    def _reset_locked(self) -> None:
+        self._ledger = _Ledger(self._ledger.pin_system)
+        self._set_state_locked(_State())
+        self._failed_at_size = None
+
+    def _set_state_locked(self, state: _State) -> None:
+        if state.summary != self._state.summary or self._summary_message is None:
+            self._summary_message = self._make_summary_message(state.summary)
+            self._summary_tokens = (
+                int(self.token_counter.count_message(self._summary_message))
+                if self._summary_message is not None
+                else 0
+            )
+        self._state = state
+        self._view_cache = None
+
+    def _make_summary_message(self, summary: str) -> BaseMessage | None:
+        if not summary:
+            return None
+        text = self._summary_prefix + summary
+        if self._summary_role == "human":
+            return HumanMessage(text)
+        if self._summary_role == "ai":
+            return AIMessage(text)
+        return SystemMessage(text)
+
+    # ------------------------------------------------------------- folding
+
+    def _base_tokens(self, summary_tokens: int) -> int:
+        return self._overhead_tokens + self._ledger.pinned_tokens + summary_tokens
+
+    def _plan_fold_locked(self, budget: int) -> _FoldPlan | None:
+        ledger = self._ledger
+        state = self._state
+        if self._folding or self._failed_at_size == len(ledger):
+            return None
+        unfolded = ledger.window_tokens(state.covered)
+        if self._base_tokens(self._summary_tokens) + unfolded <= budget:
+            return None
+        cap = self._summary_cap(budget)
+        summary_room = self._summary_frame_tokens + cap + 1
+        room = self._target(budget) - self._base_tokens(summary_room)
+        end = ledger.start_fitting(state.covered, max(room, 0)) if room > 0 else None
+        last = ledger.last_start(state.covered)
+        if end is None or (last is not None and end > last):
+            end = last
+        if end is None or end <= state.covered:
+            return None
+        chunks = self._chunks(state.covered, end, budget)
+        if not chunks:
+            # Only pinned messages in the range: move the boundary, keep the summary.
+            self._commit_locked(state, end, state.summary)
+            return None
+        self._folding = True
+        return _FoldPlan(state.covered, end, chunks, state, cap, len(ledger))
+
+    def _chunks(self, start: int, end: int, chunk_tokens: int) -> list[list[BaseMessage]]:
+        """Unpinned messages [start, end) in unit-aligned chunks of about `chunk_tokens`."""
+        ledger = self._ledger
+        chunks: list[list[BaseMessage]] = []
+        current: list[BaseMessage] = []
+        size = 0
+        unit_set_pos = bisect_left(ledger.unit_starts, start)
+        unit_starts = set(ledger.unit_starts[unit_set_pos:])
+        for i in range(start, end):
+            message = ledger.messages[i]
+            if ledger.is_pinned(message):
+                continue
+            if current and i in unit_starts and size + ledger.tokens[i] > chunk_tokens:
+                chunks.append(current)
+                current, size = [], 0
+            current.append(message)
+            size += ledger.tokens[i]
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _commit_locked(self, previous: _State, end: int, summary: str) -> bool:
+        if self._state != previous:
+            return False  # someone else folded meanwhile; their result stands
+        state = _State(
+            summary=summary,
+            covered=end,
+            fingerprint=_fingerprint(self._ledger.messages[end - 1]) if end else "",
+            folds=previous.folds + 1,
+        )
+        self._set_state_locked(state)
+        try:
+            self._state_store.set(self._state_key, state.to_json())
+        except TokenOptError as exc:
+            logger.warning("Could not save summary state %s: %s", self._state_key, exc)
+        return True
+
+    def _finish_fold(self, plan: _FoldPlan, summary: str | None, error: Exception | None) -> None:
+        with self._lock:
+            self._folding = False
+            if error is not None or summary is None:
+                self._failed_at_size = plan.ledger_size
+                logger.warning(
+                    "Summarizer failed (%s: %s); trimming to the budget this turn and "
+                    "retrying after the next message. Nothing was removed from the store.",
+                    type(error).__name__,
+                    error,
+                )
+                self._view_cache = None
+                return
+            self._failed_at_size = None
+            self._commit_locked(plan.previous, plan.end, self._cap_summary(summary, plan))
+
+    def _cap_summary(self, summary: str, plan: _FoldPlan) -> str:
+        count = self.token_counter.count_text
+        if count(summary) <= plan.cap_tokens:
+            return summary
+        logger.debug("Summary over its cap of %d tokens; truncating.", plan.cap_tokens)
+        tokens = self.token_counter.encode(summary)
+        keep = plan.cap_tokens
+        while keep > 0:
+            text = self.token_counter.decode(tokens[:keep]).rstrip()
+            if count(text) <= plan.cap_tokens:
+                return text
+            keep -= 1
+        return ""
+
+    @staticmethod
+    def _as_text(result: Any) -> str:
+        if isinstance(result, BaseMessage):
+            return str(result.text).strip()
+        if isinstance(result, str):
+            return result.strip()
+        raise TypeError(f"The summarizer returned {type(result).__name__}, not text.")
+
+    def _request(self, chunk: list[BaseMessage], previous: str, cap: int) -> dict[str, Any]:
+        return {"messages": chunk, "previous_summary": previous, "max_tokens": cap}
+
+    def _ensure_within_budget(self, budget: int) -> None:
+        with self._lock:
+            plan = self._plan_fold_locked(budget)
+        if plan is None:
+            return
+        summary = plan.previous.summary
+        try:
+            for chunk in plan.chunks:
+                result = self._summarizer.invoke(self._request(chunk, summary, plan.cap_tokens))
+                summary = self._cap_summary(self._as_text(result), plan)
+        except Exception as exc:  # any summarizer failure degrades to trimming
+            self._finish_fold(plan, None, exc)
+            return
+        self._finish_fold(plan, summary, None)
+
+    async def _aensure_within_budget(self, budget: int) -> None:
+        with self._lock:
+            plan = self._plan_fold_locked(budget)
+        if plan is None:
+            return
+        summary = plan.previous.summary
+        try:
+            for chunk in plan.chunks:
+                request = self._request(chunk, summary, plan.cap_tokens)
+                result = await self._summarizer.ainvoke(request)
+                summary = self._cap_summary(self._as_text(result), plan)
+        except Exception as exc:  # any summarizer failure degrades to trimming
+            if self._inline_io:
+                self._finish_fold(plan, None, exc)
+            else:
+                await run_in_executor(None, self._finish_fold, plan, None, exc)
+            return
+        if self._inline_io:
+            self._finish_fold(plan, summary, None)
+        else:
+            await run_in_executor(None, self._finish_fold, plan, summary, None)
+
+    # ---------------------------------------------------------------- view
+
+    def _view_locked(self, budget: int) -> list[BaseMessage]:
+        key = (len(self._ledger), self._state.folds, budget)
+        if self._view_cache is not None and self._view_cache[0] == key:
+            return list(self._view_cache[1])
+        view = self._build_view(budget)
+        self._view_cache = (key, view)
+        return list(view)
+
+    def _build_view(self, budget: int) -> list[BaseMessage]:
+        if budget < MIN_BUDGET_TOKENS:
+            logger.warning(
+                "A budget of %d tokens is below the minimum of %d; returning no messages.",
+                budget,
+                MIN_BUDGET_TOKENS,
+            )
+            return []
+        ledger = self._ledger
+        pinned = [ledger.messages[i] for i in ledger.pinned]
+        head = pinned + ([self._summary_message] if self._summary_message is not None else [])
+        room = budget - self._base_tokens(self._summary_tokens)
+        start = ledger.start_fitting(self._state.covered, room) if room > 0 else None
+        if start is not None:
+            view = head + [m for unit in ledger.units(start) for m in unit]
+            if self.token_counter.count_messages(view) <= budget:
+                return view
+        # Slow path: the newest turn, the summary or the pinned messages do not fit.
+        first = ledger.first_start_at_or_after(self._state.covered)
+        lowest = ledger.unit_starts[first] if first < len(ledger.unit_starts) else None
+        units = ledger.units(lowest) if lowest is not None else []
+        return self._fit(pinned, self._summary_message, units, budget)
+
+    def _fit(
+        self,
+        pinned: list[BaseMessage],
+        summary: BaseMessage | None,
+        units: list[list[BaseMessage]],
+        budget: int,
+    ) -> list[BaseMessage]:
+        """Priority when not everything fits: pinned > newest turn > summary > older turns."""
+        count = self.token_counter.count_messages
+        if count(pinned) > budget:
+            logger.warning("Pinned system messages exceed the budget; truncating them in view.")
+            return self._truncate_messages([], pinned, budget)
+        newest = units[-1] if units else []
+        if newest and count(pinned + newest) > budget:
+            logger.warning(
+                "The newest turn (%d tokens) does not fit the budget of %d tokens; "
+                "showing it truncated (the store keeps it whole).",
+                count(newest),
+                budget,
+            )
+            newest = self._truncate_messages(pinned, newest, budget)
+        head = list(pinned)
+        if summary is not None:
+            if count([*head, summary, *newest]) <= budget:
+                head.append(summary)
+            else:
+                room = budget - count(newest) + self._overhead_tokens
+                shrunk = self._truncate_messages(head, [summary], room)
+                head.extend(shrunk)
+        older: list[BaseMessage] = []
+        for unit in reversed(units[:-1]):
+            if count(head + unit + older + newest) > budget:
+                break
+            older = unit + older
+        view = head + older + newest
+        if count(view) > budget:  # cannot happen with additive counts; stay safe anyway
+            view = pinned if count(pinned) <= budget else []
+        return view
+
+    def _truncate_messages(
+        self, prefix: list[BaseMessage], unit: list[BaseMessage], budget: int
+    ) -> list[BaseMessage]:
+        """Shorten the longest texts in `unit` until `prefix + unit` fits; [] if impossible."""
+        count = self.token_counter.count_messages
+        unit = list(unit)
+        for _ in range(8):
+            excess = count(prefix + unit) - budget
+            if excess <= 0:
+                return unit
+            sizes = [self.token_counter.count_text(content_to_text(m.content)) for m in unit]
+            longest = max(range(len(unit)), key=lambda i: sizes[i])
+            keep = sizes[longest] - excess - self.token_counter.count_text(_TRUNCATION_MARK) - 2
+            if keep <= 0:
+                target = unit[longest]
+                if isinstance(target, AIMessage) and target.tool_calls:
+                    break  # tool-call arguments cannot be cut without breaking them
+                unit[longest] = unit[longest].model_copy(update={"content": ""})
+                continue
+            unit[longest] = unit[longest].model_copy(
+                update={"content": self._shorten_text(content_to_text(unit[longest].content), keep)}
+            )
+        if count(prefix + unit) <= budget:
+            return unit
+        logger.warning("A turn does not fit the budget even truncated; leaving it out of view.")
+        return []
+
+    def _shorten_text(self, text: str, keep_tokens: int) -> str:
+        tokens = self.token_counter.encode(text)
+        head = max(1, keep_tokens * 2 // 3)
+        tail = max(0, keep_tokens - head)
+        end = self.token_counter.decode(tokens[-tail:]) if tail else ""
+        return self.token_counter.decode(tokens[:head]) + _TRUNCATION_MARK + end
+
+
+def _check_budget(value: Any, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int (or a callable returning one).")
+    if value < MIN_BUDGET_TOKENS:
+        raise ValueError(f"{name} must be at least {MIN_BUDGET_TOKENS} tokens, not {value}.")

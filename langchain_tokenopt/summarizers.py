@@ -1,0 +1,657 @@
+"""Summarizers that fold old chat turns into a short running summary.
+
+`SummarizingChatMessageHistory` calls a summarizer each time old turns leave the
+context window. It passes only the previous summary and the newly folded messages,
+never the whole transcript, so the cost of one fold does not grow with the
+conversation. Two are provided: `LLMSummarizer` (any chat model or Runnable) and
+`ExtractiveSummarizer` (offline, no model, the default).
+
+Both are `Runnable`s: the input is either a list of messages or a `SummaryRequest`
+dict (`messages`, `previous_summary`, `max_tokens`), the output is the summary text.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    CallbackManagerForChainRun,
+)
+from langchain_core.language_models import BaseLanguageModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import Runnable, RunnableConfig
+from typing_extensions import NotRequired
+
+from langchain_tokenopt.textindex import TextIndex
+from langchain_tokenopt.tokens import TokenCounter
+
+__all__ = [
+    "BaseSummarizer",
+    "ExtractiveSummarizer",
+    "LLMSummarizer",
+    "SummarizerInput",
+    "SummaryRequest",
+    "content_to_text",
+    "message_to_text",
+]
+
+#: Summary size used when neither the request nor the summarizer sets one.
+DEFAULT_MAX_SUMMARY_TOKENS = 512
+#: Longest tool-call argument text kept in a placeholder, in characters.
+_TOOL_ARGS_MAX_CHARS = 80
+
+
+class SummaryRequest(TypedDict):
+    """What a summarizer receives: the previous summary and the newly folded messages."""
+
+    messages: Sequence[BaseMessage]
+    previous_summary: NotRequired[str]
+    max_tokens: NotRequired[int | None]
+
+
+SummarizerInput = Sequence[BaseMessage] | SummaryRequest | Mapping[str, Any]
+
+
+# ---------------------------------------------------------------------------
+# Rendering messages as plain text (placeholders for everything that is not text)
+# ---------------------------------------------------------------------------
+
+_BLOCK_PLACEHOLDERS = {
+    "image": "[image]",
+    "image_url": "[image]",
+    "input_image": "[image]",
+    "audio": "[audio]",
+    "input_audio": "[audio]",
+    "video": "[video]",
+    "file": "[file]",
+    "input_file": "[file]",
+    "document": "[file]",
+    "reasoning": "",
+    "thinking": "",
+}
+
+
+def _shorten(text: str, max_chars: int) -> str:
+    return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
+
+
+def content_to_text(content: str | list[Any]) -> str:
+    """Plain text of message content; non-text blocks become short placeholders.
+
+    Images become "[image]", audio "[audio]", files "[file]", tool-use blocks
+    "[tool call: name(args…)]"; reasoning blocks are left out.
+
+    Example:
+        >>> content_to_text([{"type": "text", "text": "Look:"},
+        ...                  {"type": "image_url", "image_url": {"url": "x"}}])
+        'Look: [image]'
+    """
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+            continue
+        if not isinstance(block, Mapping):
+            parts.append(f"[{type(block).__name__}]")
+            continue
+        kind = str(block.get("type", ""))
+        if kind == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+        elif kind in ("tool_use", "tool_call", "function_call"):
+            parts.append(_tool_call_placeholder(str(block.get("name", "")), block.get("input")))
+        elif kind in _BLOCK_PLACEHOLDERS:
+            if _BLOCK_PLACEHOLDERS[kind]:
+                parts.append(_BLOCK_PLACEHOLDERS[kind])
+        else:
+            parts.append(f"[{kind or 'content'}]")
+    return " ".join(p for p in parts if p)
+
+
+def _tool_call_placeholder(name: str, args: Any) -> str:
+    if args in (None, {}, ""):
+        rendered = ""
+    elif isinstance(args, str):
+        rendered = args
+    else:
+        rendered = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)
+    return f"[tool call: {name}({_shorten(rendered, _TOOL_ARGS_MAX_CHARS)})]"
+
+
+def _role_label(message: BaseMessage) -> str:
+    if isinstance(message, HumanMessage):
+        return "User"
+    if isinstance(message, AIMessage):
+        return "Assistant"
+    if isinstance(message, SystemMessage):
+        return "System"
+    if isinstance(message, ToolMessage):
+        return f"Tool {message.name}" if message.name else "Tool"
+    if isinstance(message, FunctionMessage):
+        return f"Function {message.name}"
+    if isinstance(message, ChatMessage):
+        return message.role.capitalize()
+    return message.type.capitalize()
+
+
+def message_to_text(message: BaseMessage) -> str:
+    """The text of one message without its speaker, tool calls as placeholders.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage
+        >>> message_to_text(AIMessage("", tool_calls=[
+        ...     {"name": "get_weather", "args": {"city": "Paris"}, "id": "1"}]))
+        '[tool call: get_weather({"city": "Paris"})]'
+    """
+    text = content_to_text(message.content)
+    if isinstance(message, AIMessage) and message.tool_calls:
+        calls = " ".join(_tool_call_placeholder(c["name"], c["args"]) for c in message.tool_calls)
+        text = f"{text} {calls}".strip()
+    return text
+
+
+def _render_transcript(messages: Sequence[BaseMessage]) -> str:
+    lines = []
+    for message in messages:
+        text = message_to_text(message)
+        if text:
+            lines.append(f"{_role_label(message)}: {text}")
+    return "\n".join(lines)
+
+
+def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int | None]:
+    if isinstance(value, Mapping):
+        if "messages" not in value:
+            raise TypeError(
+                "A summarizer takes a list of messages or a dict with 'messages' (and "
+                f"optionally 'previous_summary', 'max_tokens'); got keys {sorted(value)}."
+            )
+        messages = list(value["messages"])
+        previous = value.get("previous_summary") or ""
+        max_tokens = value.get("max_tokens")
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        messages, previous, max_tokens = list(value), "", None
+    else:
+        raise TypeError(
+            "A summarizer takes a list of messages or a SummaryRequest dict, "
+            f"not {type(value).__name__}."
+        )
+    for message in messages:
+        if not isinstance(message, BaseMessage):
+            raise TypeError(f"Summarizer messages must be BaseMessage, not {type(message)!r}.")
+    if not isinstance(previous, str):
+        raise TypeError("'previous_summary' must be a string.")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"'max_tokens' must be a positive int or None, not {max_tokens!r}.")
+    return messages, previous, max_tokens
+
+
+class BaseSummarizer(Runnable[SummarizerInput, str], ABC):
+    """A Runnable that turns (previous summary, newly folded messages) into a new summary.
+
+    Subclasses implement `summarize` (and `asummarize` when they can be natively
+    async). `invoke` accepts a list of messages or a `SummaryRequest` dict.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> s = ExtractiveSummarizer()
+        >>> s.invoke({"messages": [HumanMessage("My name is Ada.")],
+        ...           "previous_summary": "", "max_tokens": 50})
+        'User: My name is Ada.'
+    """
+
+    @abstractmethod
+    def summarize(
+        self,
+        messages: Sequence[BaseMessage],
+        previous_summary: str = "",
+        max_tokens: int | None = None,
+        *,
+        config: RunnableConfig | None = None,
+    ) -> str:
+        """The new summary of `previous_summary` followed by `messages`."""
+
+    async def asummarize(
+        self,
+        messages: Sequence[BaseMessage],
+        previous_summary: str = "",
+        max_tokens: int | None = None,
+        *,
+        config: RunnableConfig | None = None,
+    ) -> str:
+        """Async `summarize`; runs the sync one unless a subclass does better."""
+        return self.summarize(messages, previous_summary, max_tokens, config=config)
+
+    def invoke(
+        self, input: SummarizerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> str:
+        """Summarize a list of messages or a `SummaryRequest`."""
+        messages, previous, max_tokens = _parse_request(input)
+
+        def run(
+            _: SummarizerInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+        ) -> str:
+            return self.summarize(messages, previous, max_tokens, config=config)
+
+        return self._call_with_config(run, input, config)
+
+    async def ainvoke(
+        self, input: SummarizerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> str:
+        """Async `invoke`."""
+        messages, previous, max_tokens = _parse_request(input)
+
+        async def run(
+            _: SummarizerInput, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig
+        ) -> str:
+            return await self.asummarize(messages, previous, max_tokens, config=config)
+
+        return await self._acall_with_config(run, input, config)
+
+
+# ---------------------------------------------------------------------------
+# LLM summarizer
+# ---------------------------------------------------------------------------
+
+_LLM_SYSTEM_PROMPT = (
+    "You keep a running summary of a conversation between a user and an AI assistant. "
+    "Merge the new messages into the current summary. Keep, exactly as stated: every "
+    "name, number, amount, date, time, place, preference, decision, and every open task, "
+    "question or promise. Drop greetings, small talk and repetition. Write short factual "
+    "sentences that say who said or did what. Stay under {max_words} words. Reply with "
+    "the updated summary only."
+)
+_LLM_USER_PROMPT = "Current summary:\n{previous_summary}\n\nNew messages:\n{transcript}"
+
+
+class LLMSummarizer(BaseSummarizer):
+    """Summarizes with any chat model or Runnable (messages in, message or text out).
+
+    The prompt asks to keep names, numbers, dates, decisions and open tasks and to
+    stay under the token cap (in words, about 0.75 per token). The cap is a request
+    to the model; `SummarizingChatMessageHistory` also enforces it by truncation.
+    Sync and natively async (`invoke` / `ainvoke` of the model).
+
+    Example:
+        >>> from langchain_core.language_models import GenericFakeChatModel
+        >>> model = GenericFakeChatModel(messages=iter(["User Ada asked about Paris."]))
+        >>> LLMSummarizer(model).invoke([HumanMessage("Hi, I'm Ada. Paris tips?")])
+        'User Ada asked about Paris.'
+    """
+
+    def __init__(
+        self,
+        model: Runnable[Any, Any] | BaseLanguageModel[Any],
+        *,
+        max_summary_tokens: int = DEFAULT_MAX_SUMMARY_TOKENS,
+        system_prompt: str = _LLM_SYSTEM_PROMPT,
+    ) -> None:
+        if not isinstance(model, Runnable):
+            raise TypeError(f"LLMSummarizer needs a chat model or Runnable, not {type(model)!r}.")
+        if max_summary_tokens < 1:
+            raise ValueError("max_summary_tokens must be at least 1.")
+        if "{max_words}" not in system_prompt:
+            raise ValueError("system_prompt must contain the '{max_words}' placeholder.")
+        self.model = model
+        self.max_summary_tokens = max_summary_tokens
+        self.system_prompt = system_prompt
+
+    def _prompt(
+        self, messages: Sequence[BaseMessage], previous_summary: str, max_tokens: int | None
+    ) -> list[BaseMessage]:
+        cap = max_tokens or self.max_summary_tokens
+        max_words = max(1, int(cap * 0.75))
+        return [
+            SystemMessage(self.system_prompt.replace("{max_words}", str(max_words))),
+            HumanMessage(
+                _LLM_USER_PROMPT.format(
+                    previous_summary=previous_summary or "(none yet)",
+                    transcript=_render_transcript(messages) or "(no text)",
+                )
+            ),
+        ]
+
+    def summarize(
+        self,
+        messages: Sequence[BaseMessage],
+        previous_summary: str = "",
+        max_tokens: int | None = None,
+        *,
+        config: RunnableConfig | None = None,
+    ) -> str:
+        """Ask the model for the merged summary."""
+        if not messages:
+            return previous_summary
+        result = self.model.invoke(self._prompt(messages, previous_summary, max_tokens), config)
+        return _output_text(result)
+
+    async def asummarize(
+        self,
+        messages: Sequence[BaseMessage],
+        previous_summary: str = "",
+        max_tokens: int | None = None,
+        *,
+        config: RunnableConfig | None = None,
+    ) -> str:
+        """Ask the model for the merged summary, natively async."""
+        if not messages:
+            return previous_summary
+        prompt = self._prompt(messages, previous_summary, max_tokens)
+        result = await self.model.ainvoke(prompt, config)
+        return _output_text(result)
+
+
+def _output_text(result: Any) -> str:
+    if isinstance(result, BaseMessage):
+        return str(result.text).strip()
+    if isinstance(result, str):
+        return result.strip()
+    raise TypeError(
+        f"The summary model returned {type(result).__name__}; it must return a message or a string."
+    )
+
+
+# ---------------------------------------------------------------------------
+# Extractive summarizer
+# ---------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_STOP_WORDS = _words(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    even ever few for from further get got had has have having he her here hers herself
+    him himself his how i if in into is it its itself just let like me more most much my
+    myself no nor not now of off oh ok okay on once only or other our ours ourselves out
+    over own please really same she should so some such than thank thanks that the their
+    theirs them themselves then there these they this those through to too under until
+    up very was we were what when where which while who whom why will with would yes yet
+    you your yours yourself yourselves i'm i've i'd i'll it's that's don't didn't can't
+    won't isn't wasn't you're we're they're let's there's here's what's hi hello hey sure
+    well maybe still going want know think need make way thing things something lot"""
+)
+_MONTHS_AND_DAYS = _words(
+    """january february march april may june july august september october november
+    december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
+    thursday friday saturday sunday today tomorrow yesterday tonight weekend"""
+)
+# Month names that are also common words count as dates only when capitalized.
+_AMBIGUOUS = frozenset({"may", "march", "sat", "sun", "wed"})
+_NUMBER_WORDS = _words(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen
+    fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
+    seventy eighty ninety hundred thousand million billion dozen half twice first second
+    third fourth fifth"""
+)
+_ABBREVIATIONS = ("mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "e.g.", "i.e.")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_CLAUSE_SPLIT = re.compile(r"(?<=[;:,])\s+|\s+(?=[—–]\s)|(?<=\s[—–])\s+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,:/\-]\d+)*%?")
+_SUMMARY_LINE = re.compile(r"^([A-Z][\w ]{0,40}?): (.*)$")
+
+#: Weights of the kinds of key term a sentence can cover (generic, not data-tuned).
+_WEIGHT_NUMBER = 3.0
+_WEIGHT_DATE = 3.0
+_WEIGHT_ENTITY = 2.0
+_WEIGHT_WORD = 1.0
+#: How much the most central sentence is worth more than an off-topic one.
+_CENTRALITY_BOOST = 1.0
+
+
+@dataclass
+class _Piece:
+    """One selectable sentence (or clause of a long sentence)."""
+
+    order: int
+    source: int  # index of the line / message it came from
+    role: str
+    text: str
+    tokens: int
+    terms: dict[str, float] = field(default_factory=dict)
+    centrality: float = 0.0
+
+
+class ExtractiveSummarizer(BaseSummarizer):
+    """Offline summarizer: keeps the most informative sentences, within a token cap.
+
+    The previous summary and the new messages are split into sentences (long ones into
+    clauses). Each sentence covers key terms: numbers and amounts, dates and weekdays,
+    capitalized names, and other content words, weighted in that order. Sentences are
+    picked greedily by the weight of the terms they add that the picked ones do not
+    already cover, per token, boosted by their centrality (`TextIndex` cosine to the
+    whole text), until the cap is reached; they are written back in their original
+    order as "Role: sentence sentence" lines. Non-text content appears as placeholders
+    ("[image]", "[tool call: name(args…)]"). Deterministic and cheap: one `TextIndex`
+    fit and one query per call.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, AIMessage
+        >>> s = ExtractiveSummarizer(max_summary_tokens=20)
+        >>> s.invoke([HumanMessage("Hi there! My flight to Oslo leaves on May 3 at 9:40."),
+        ...           AIMessage("Great, have a nice trip!")])
+        'User: My flight to Oslo leaves on May 3 at 9:40.'
+    """
+
+    def __init__(
+        self,
+        model: str = "gpt-4o",
+        *,
+        token_counter: TokenCounter | None = None,
+        max_summary_tokens: int = DEFAULT_MAX_SUMMARY_TOKENS,
+        max_sentence_tokens: int = 40,
+    ) -> None:
+        if max_summary_tokens < 1:
+            raise ValueError("max_summary_tokens must be at least 1.")
+        if max_sentence_tokens < 8:
+            raise ValueError("max_sentence_tokens must be at least 8.")
+        self.token_counter = token_counter or TokenCounter(model)
+        self.max_summary_tokens = max_summary_tokens
+        self.max_sentence_tokens = max_sentence_tokens
+
+    # -- splitting -----------------------------------------------------------
+
+    def _sentences(self, text: str) -> list[str]:
+        out: list[str] = []
+        for line in text.splitlines():
+            line = line.strip(" \t-*•")
+            if not line:
+                continue
+            pending = ""
+            for part in _SENTENCE_SPLIT.split(line):
+                part = part.strip()
+                if not part:
+                    continue
+                pending = f"{pending} {part}".strip() if pending else part
+                if not pending.lower().endswith(_ABBREVIATIONS):
+                    out.extend(self._clauses(pending))
+                    pending = ""
+            if pending:
+                out.extend(self._clauses(pending))
+        return out
+
+    def _clauses(self, sentence: str) -> list[str]:
+        """Split a long sentence at clause punctuation into pieces of similar size."""
+        count = self.token_counter.count_text
+        if count(sentence) <= self.max_sentence_tokens:
+            return [sentence]
+        target = self.max_sentence_tokens // 2
+        pieces: list[str] = []
+        current = ""
+        for part in _CLAUSE_SPLIT.split(sentence):
+            if not part:
+                continue
+            candidate = f"{current} {part}" if current else part
+            if current and count(candidate) > target:
+                pieces.append(current)
+                current = part
+            else:
+                current = candidate
+        if current:
+            pieces.append(current)
+        return pieces
+
+    def _pieces(self, messages: Sequence[BaseMessage], previous_summary: str) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        source = 0
+        for line in previous_summary.splitlines():
+            match = _SUMMARY_LINE.match(line.strip())
+            role, text = (match.group(1), match.group(2)) if match else ("", line)
+            for sentence in self._sentences(text):
+                pieces.append(self._piece(len(pieces), source, role, sentence))
+            source += 1
+        for message in messages:
+            for sentence in self._sentences(message_to_text(message)):
+                pieces.append(self._piece(len(pieces), source, _role_label(message), sentence))
+            source += 1
+        return pieces
+
+    def _piece(self, order: int, source: int, role: str, text: str) -> _Piece:
+        return _Piece(order, source, role, text, int(self.token_counter.count_text(text)))
+
+    # -- scoring -------------------------------------------------------------
+
+    @staticmethod
+    def _mark_terms(pieces: list[_Piece]) -> None:
+        words_per_piece = [_WORD.findall(p.text) for p in pieces]
+        # A word capitalized in mid-sentence anywhere is a name everywhere.
+        names = {
+            w.lower()
+            for words in words_per_piece
+            for w in words[1:]
+            if w[0].isupper() and w.lower() not in _STOP_WORDS and len(w) > 1
+        }
+        for piece, words in zip(pieces, words_per_piece, strict=True):
+            terms: dict[str, float] = {}
+            for word in words:
+                low = word.lower().rstrip("'’")
+                if word[0].isdigit():
+                    terms[low] = _WEIGHT_NUMBER
+                elif low in _MONTHS_AND_DAYS and (word[0].isupper() or low not in _AMBIGUOUS):
+                    terms[low] = _WEIGHT_DATE
+                elif low in _NUMBER_WORDS:
+                    terms[low] = max(terms.get(low, 0.0), _WEIGHT_NUMBER - 1.0)
+                elif low in names:
+                    terms[low] = max(terms.get(low, 0.0), _WEIGHT_ENTITY)
+                elif len(low) > 2 and low not in _STOP_WORDS:
+                    terms.setdefault(low, _WEIGHT_WORD)
+            piece.terms = terms
+
+    @staticmethod
+    def _mark_centrality(pieces: list[_Piece]) -> None:
+        index = TextIndex(stop_words="english")
+        index.add_many((p.order, p.text) for p in pieces)
+        try:
+            scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))
+        except ValueError:  # nothing but stop words: no centrality signal
+            return
+        best = max((score for _, score in scores), default=0.0)
+        if best <= 0.0:
+            return
+        by_order = {p.order: p for p in pieces}
+        for key, score in scores:
+            piece = by_order.get(key)  # type: ignore[call-overload]
+            if piece is not None:
+                piece.centrality = score / best
+
+    # -- selection -----------------------------------------------------------
+
+    def summarize(
+        self,
+        messages: Sequence[BaseMessage],
+        previous_summary: str = "",
+        max_tokens: int | None = None,
+        *,
+        config: RunnableConfig | None = None,
+    ) -> str:
+        """Pick the most informative sentences of `previous_summary` + `messages`."""
+        cap = max_tokens or self.max_summary_tokens
+        pieces = [p for p in self._pieces(messages, previous_summary) if p.tokens > 0]
+        if not pieces:
+            return ""
+        self._mark_terms(pieces)
+        if len(pieces) > 1:
+            self._mark_centrality(pieces)
+        chosen = self._select(pieces, cap)
+        text = self._render(chosen)
+        # Joined text can count differently from its parts: drop the weakest until it fits.
+        while chosen and self.token_counter.count_text(text) > cap:
+            weakest = min(chosen, key=lambda p: (self._value(p, set()), -p.order))
+            chosen.remove(weakest)
+            text = self._render(chosen)
+        if not chosen:
+            best = max(pieces, key=lambda p: self._value(p, set()))
+            text = self._truncate(self._render([best]), cap)
+        return text
+
+    @staticmethod
+    def _value(piece: _Piece, covered: set[str]) -> float:
+        gain = sum(w for term, w in piece.terms.items() if term not in covered)
+        return gain * (1.0 + _CENTRALITY_BOOST * piece.centrality) / max(piece.tokens, 1)
+
+    def _select(self, pieces: list[_Piece], cap: int) -> list[_Piece]:
+        covered: set[str] = set()
+        chosen: list[_Piece] = []
+        used = 0
+        # Lazy greedy: a piece's value only drops as terms get covered.
+        heap = [(-self._value(p, covered), p.order) for p in pieces]
+        heapq.heapify(heap)
+        by_order = {p.order: p for p in pieces}
+        while heap:
+            _, order = heapq.heappop(heap)
+            piece = by_order[order]
+            value = self._value(piece, covered)
+            if value <= 0.0:
+                continue
+            if heap and value < -heap[0][0]:
+                heapq.heappush(heap, (-value, order))
+                continue
+            # Role label, separator and newline cost about this much on top of the text.
+            cost = piece.tokens + 3
+            if used + cost > cap:
+                continue
+            chosen.append(piece)
+            used += cost
+            covered.update(piece.terms)
+        chosen.sort(key=lambda p: p.order)
+        return chosen
+
+    @staticmethod
+    def _render(chosen: Sequence[_Piece]) -> str:
+        lines: list[str] = []
+        role: str | None = None
+        for piece in sorted(chosen, key=lambda p: p.order):
+            if role is not None and piece.role == role and lines:
+                lines[-1] = f"{lines[-1]} {piece.text}"
+            else:
+                lines.append(f"{piece.role}: {piece.text}" if piece.role else piece.text)
+            role = piece.role
+        return "\n".join(lines)
+
+    def _truncate(self, text: str, cap: int) -> str:
+        tokens = self.token_counter.encode(text)
+        keep = max(cap - 1, 0)
+        while keep > 0:
+            candidate = self.token_counter.decode(tokens[:keep]).rstrip() + "…"
+            if self.token_counter.count_text(candidate) <= cap:
+                return candidate
+            keep -= 1
+        return ""
