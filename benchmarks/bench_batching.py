@@ -63,7 +63,7 @@ def main() -> None:
         def model(**kwargs: Any) -> ChatOpenAI:
             return ChatOpenAI(
                 base_url=server.base_url,
-                api_key="test",  # type: ignore[arg-type]
+                api_key="test",
                 model="gpt-4o-mini",
                 temperature=0,
                 max_retries=2,

@@ -20,7 +20,7 @@ def _llm(server: FakeOpenAIServer, **kwargs: Any) -> ChatOpenAI:
     kwargs.setdefault("temperature", 0)
     return ChatOpenAI(
         base_url=server.base_url,
-        api_key="test",  # type: ignore[arg-type]
+        api_key="test",
         model="gpt-4o-mini",
         max_retries=0,
         **kwargs,

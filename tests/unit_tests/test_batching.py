@@ -53,7 +53,7 @@ class Recorder(Runnable[Any, str]):
             raise answer
         return answer
 
-    def batch(  # type: ignore[override]
+    def batch(
         self,
         inputs: list[Any],
         config: RunnableConfig | list[RunnableConfig] | None = None,
@@ -76,7 +76,7 @@ class Recorder(Runnable[Any, str]):
             raise answer
         return answer
 
-    async def abatch(  # type: ignore[override]
+    async def abatch(
         self,
         inputs: list[Any],
         config: RunnableConfig | list[RunnableConfig] | None = None,
@@ -211,7 +211,7 @@ async def test_only_result_affecting_config_separates_requests() -> None:
         coalescer.ainvoke("q", english),
         coalescer.ainvoke("q", french_again),
     )
-    assert results == ["Q-fr", "Q-en", "Q-fr"]
+    assert list(results) == ["Q-fr", "Q-en", "Q-fr"]
     assert sorted(map(len, recorder.calls)) == [1, 1], "one call per configurable"
     assert coalescer.stats.shared == 1
 
@@ -329,7 +329,8 @@ def test_sync_lone_request_waits_its_window_then_runs_alone() -> None:
 
 
 def test_composes_with_lcel() -> None:
-    chain = CoalescingRunnable(RunnableLambda(lambda x: x + 1), window_ms=0) | RunnableLambda(
+    add_one: Runnable[int, int] = RunnableLambda(lambda x: x + 1)
+    chain: Runnable[int, int] = CoalescingRunnable(add_one, window_ms=0) | RunnableLambda(
         lambda x: x * 10
     )
     assert chain.invoke(1) == 20
@@ -340,7 +341,7 @@ def test_composes_with_lcel() -> None:
 
 def test_sampling_is_detected_on_models_bindings_and_chains() -> None:
     def openai(**kwargs: Any) -> ChatOpenAI:
-        return ChatOpenAI(model="gpt-4o-mini", api_key="test", **kwargs)  # type: ignore[arg-type]
+        return ChatOpenAI(model="gpt-4o-mini", api_key="test", **kwargs)
 
     prompt = ChatPromptTemplate.from_messages([("human", "{q}")])
     assert not samples_randomly(openai(temperature=0))

@@ -270,7 +270,7 @@ def test_compress_counts_tokens_before_and_after() -> None:
 
 def test_bad_input_is_rejected_clearly() -> None:
     with pytest.raises(ValueError, match="level"):
-        PromptCompressor(level="extreme")  # type: ignore[arg-type]
+        PromptCompressor(level="extreme")
     with pytest.raises(TypeError, match="str"):
         PromptCompressor().compress(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="PromptValue"):
