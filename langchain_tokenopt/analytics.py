@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
@@ -179,17 +179,27 @@ class UsageEvent:
 # --------------------------------------------------------------------------- tracker
 
 
-class _Pending(NamedTuple):
-    call: CallStart
-    started_perf: float
+class _Started(NamedTuple):
+    """What a finished call's event needs from its start (no messages: they may be big)."""
+
+    run_id: UUID
+    parent_run_id: UUID | None
+    agent: str
     started_at: float
     prompt_hash: str
     task_id: str | UUID
     task_type: str | None
+    tools_count: int
+
+
+class _Pending(NamedTuple):
+    call: CallStart  # kept only while the call runs, to estimate tokens if none come
+    started: _Started
+    started_perf: float
 
 
 class _Record(NamedTuple):
-    pending: _Pending
+    started: _Started
     usage: Usage
     model: str | None
     estimated: bool
@@ -205,6 +215,10 @@ class UsageTracker(BaseCallbackHandler):
     Attach it like any callback (`config={"callbacks": [tracker]}`, a model's
     `callbacks=`, or `with track_usage() as tracker:`); it works for sync, async,
     batched and streamed calls, and its totals are exact under threads and asyncio.
+    One handler serves sync and async runs: its per-call work is a few dict operations,
+    so LangChain runs it inline on the event loop (`run_inline`); pricing waits until
+    events are read (`events`, `report()`). With a budget backed by SQLite or Redis it
+    runs in LangChain's executor instead, so the event loop never blocks on I/O.
 
     Args:
         budget: a `TokenBudget` (or any `SpendGate`) checked before each call starts
@@ -361,14 +375,17 @@ class UsageTracker(BaseCallbackHandler):
             parent = call.parent_run_id
             task_id = self._roots.get(parent, parent) if parent is not None else call.run_id
         task_type = metadata.get("task_type")
-        self._runs[call.run_id] = _Pending(
-            call=call,
-            started_perf=time.perf_counter(),
+        started = _Started(
+            run_id=call.run_id,
+            parent_run_id=call.parent_run_id,
+            agent=call.agent,
             started_at=time.time(),
             prompt_hash=prompt_hash(call),
             task_id=task_id,
             task_type=task_type if isinstance(task_type, str) else None,
+            tools_count=len(call.tools),
         )
+        self._runs[call.run_id] = _Pending(call, started, time.perf_counter())
 
     # -- callbacks: end ----------------------------------------------------------------
 
@@ -451,7 +468,7 @@ class UsageTracker(BaseCallbackHandler):
         # Only what is needed is kept here; the event is built and priced when it is
         # read, off the path of the model call (pricing takes tens of microseconds).
         record = _Record(
-            pending=pending,
+            started=pending.started,
             usage=usage,
             model=model,
             estimated=estimated,
@@ -463,12 +480,11 @@ class UsageTracker(BaseCallbackHandler):
         self._records.append(record)  # list.append is atomic: no lock on the hot path
 
     def _event(self, record: _Record) -> UsageEvent:
-        pending, usage = record.pending, record.usage
-        call = pending.call
+        started, usage = record.started, record.usage
         cost = self._cost(record.model, usage) if usage.total_tokens else Decimal(0)
         return UsageEvent(
-            run_id=str(call.run_id),
-            agent=call.agent,
+            run_id=str(started.run_id),
+            agent=started.agent,
             model=record.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -482,12 +498,12 @@ class UsageTracker(BaseCallbackHandler):
             status="ok" if record.error_type is None else "error",
             error_type=record.error_type,
             latency_seconds=record.latency_seconds,
-            started_at=_dt.datetime.fromtimestamp(pending.started_at, _UTC),
-            parent_run_id=None if call.parent_run_id is None else str(call.parent_run_id),
-            task_id=str(pending.task_id),
-            task_type=pending.task_type,
-            prompt_hash=pending.prompt_hash,
-            tools_count=len(call.tools),
+            started_at=_dt.datetime.fromtimestamp(started.started_at, _UTC),
+            parent_run_id=None if started.parent_run_id is None else str(started.parent_run_id),
+            task_id=str(started.task_id),
+            task_type=started.task_type,
+            prompt_hash=started.prompt_hash,
+            tools_count=started.tools_count,
             streamed=record.streamed,
         )
 
@@ -692,7 +708,10 @@ def _tz(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
     if isinstance(timezone, _dt.tzinfo):
         return timezone
     if isinstance(timezone, str):
-        return ZoneInfo(timezone)
+        try:
+            return ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {timezone!r}: give an IANA name") from exc
     raise TypeError(f"timezone must be a tzinfo or an IANA name, got {timezone!r}")
 
 

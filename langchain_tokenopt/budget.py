@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
@@ -64,6 +64,15 @@ def _to_usd(value: Decimal | float | int | str) -> Decimal:
     if not result.is_finite() or result <= 0:
         raise ValueError(f"max_cost_usd must be a positive number of dollars, got {value!r}")
     return result
+
+
+def _timezone(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
+    if isinstance(timezone, _dt.tzinfo):
+        return timezone
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"unknown timezone {timezone!r}: give an IANA name or a tzinfo") from exc
 
 
 def _nano(usd: Decimal) -> int:
@@ -184,9 +193,7 @@ class TokenBudget(BaseCallbackHandler):
         self.window = window
         self.per_agent = per_agent
         self.store: Store = store if store is not None else MemoryStore()
-        self.timezone: _dt.tzinfo = (
-            timezone if isinstance(timezone, _dt.tzinfo) else ZoneInfo(timezone)
-        )
+        self.timezone = _timezone(timezone)
         self.name = name
         self.default_output_tokens = default_output_tokens
         self.prices = prices

@@ -126,6 +126,21 @@ def test_agent_comes_from_metadata_then_tags_then_agent_name_then_run_name(
     assert tracker.events[0].agent == expected
 
 
+def test_an_agent_built_with_create_agent_is_named_by_its_name() -> None:
+    from langchain.agents import create_agent
+
+    class AgentChat(FakeChat):
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+    tracker = UsageTracker()
+    agent = create_agent(model=AgentChat(messages=itertools.repeat(reply())), name="support_bot")
+    agent.invoke({"messages": [HumanMessage("hi")]}, config={"callbacks": [tracker]})
+    (event,) = tracker.events
+    assert event.agent == "support_bot"
+    assert event.task_id not in (event.run_id, event.parent_run_id)  # the agent's whole run
+
+
 def test_a_user_agent_key_wins_over_metadata() -> None:
     tracker = UsageTracker(agent_key=lambda call: call.metadata.get("team"))
     model = fake()
@@ -431,6 +446,11 @@ def test_by_day_follows_the_requested_timezone() -> None:
     assert report.by_day["2025-03-01"].calls == 1
     tokyo = UsageReport(_events(), timezone="Asia/Tokyo")
     assert list(tokyo.by_day) == ["2025-03-02"]
+
+
+def test_an_unknown_report_timezone_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Mars/Olympus_Mons"):
+        UsageReport(_events(), timezone="Mars/Olympus_Mons")
 
 
 def test_events_round_trip_through_jsonl(tmp_path: Path) -> None:

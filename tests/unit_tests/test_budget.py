@@ -419,6 +419,7 @@ def test_threads_sharing_one_budget_spend_exactly_what_fits() -> None:
         ({"max_cost_usd": "lots"}, ValueError),
         ({"max_tokens": 10, "store": {}}, TypeError),
         ({"max_tokens": 10, "default_output_tokens": -1}, ValueError),
+        ({"max_tokens": 10, "timezone": "Mars/Olympus_Mons"}, ValueError),
     ],
 )
 def test_bad_settings_are_refused_at_construction(
