@@ -209,6 +209,7 @@ def test_lossless_is_idempotent() -> None:
         ("Write tests as well as docs.", "Write tests and docs."),
         ("It is important to note that X wins.", "Note that X wins."),
         ("Could you please summarize?", "Please summarize?"),
+        ("Context here. Your task is to list risks.", "Context here. List risks."),
     ],
 )
 def test_light_rewrites_filler_phrases_keeping_case(text: str, expected: str) -> None:
