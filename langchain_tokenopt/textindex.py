@@ -1,12 +1,193 @@
 """One TF-IDF similarity index for the whole package (scikit-learn).
 
-CONTRACT STUB (to be implemented by the foundation work). Used by the semantic cache,
-message de-duplication, tool retrieval and the extractive summarizer.
+The semantic cache, message de-duplication, tool retrieval and the extractive
+summarizer all ask the same question, "which stored texts are most like this one?", so
+they share this one index instead of each fitting its own vectorizer.
+
+How it stays exact and fast while texts come and go:
+
+- Texts are split into terms by scikit-learn's own analyzers (word n-grams and
+  optionally ``char_wb`` 3-5 grams, built by ``CountVectorizer.build_analyzer``) and
+  weighted exactly as ``TfidfVectorizer`` weights them (smooth IDF, optional sublinear
+  TF, unit length). The vocabulary only grows on add, so no refit is ever needed to
+  index a text, and there are no hash collisions.
+- The index keeps a *snapshot* of the IDF. Every vector, stored or queried, is weighted
+  with the same snapshot, so scores are true cosines in [0, 1].
+- Stored vectors are kept pre-normalized in an inverted (term -> texts) sparse matrix:
+  a query only touches the posting lists of its own terms.
+- New texts go to a small pending segment scored by brute force; removed texts are
+  tombstoned. A query folds both into the main matrix and refreshes the IDF once the
+  changes reach 10% of the index (or the pending segment gets large), so refits are
+  amortized and the IDF is never much more than 10% stale. ``refresh()`` makes it exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from sklearn.feature_extraction.text import CountVectorizer
+
+__all__ = ["TextIndex"]
+
+logger = logging.getLogger(__name__)
+
+_CHAR_NGRAM_RANGE = (3, 5)
+# Share of the cosine given to character n-grams when a text has both kinds of terms
+# (the word and character parts of a vector are normalized separately, then mixed).
+_CHAR_WEIGHT = 0.5
+# Fold pending changes into the main matrix (and refresh the IDF) once they reach this
+# share of the indexed texts ...
+_REFRESH_FRACTION = 0.1
+# ... or once the brute-force pending segment holds more than this many non-zero
+# weights (more with a larger main matrix, see `_pending_limit`).
+_MIN_PENDING_NNZ = 1 << 14
+# Above this many matches, top-k selection first prunes with a sampled lower bound.
+_SAMPLE_MIN = 4096
+# add_many vectorizes this many texts at a time.
+_ADD_CHUNK = 2048
+# Forget terms no text uses any more once they are most of the vocabulary.
+_MIN_PRUNE_TERMS = 4096
+
+_IntArray = NDArray[np.int64]
+_FloatArray = NDArray[np.float64]
+_BoolArray = NDArray[np.bool_]
+_Analyzer = Callable[[str], list[str]]
+
+
+@dataclass
+class _Vectors:
+    """Sparse rows in CSR layout: term ids, values, and which entries are char n-grams.
+
+    Term ids are the vocabulary's; a term the vocabulary does not hold (only in
+    queries) gets a negative id, the same one for every occurrence in one call.
+    """
+
+    indptr: _IntArray
+    columns: _IntArray
+    values: _FloatArray
+    is_char: _BoolArray
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def rows(self) -> _IntArray:
+        """The row of each entry."""
+        result: _IntArray = np.repeat(np.arange(len(self)), np.diff(self.indptr))
+        return result
+
+    def select(self, keep: _BoolArray) -> _Vectors:
+        """The rows where `keep` is True."""
+        lengths = np.diff(self.indptr)
+        entries = np.repeat(keep, lengths)
+        return _Vectors(
+            np.concatenate(([0], np.cumsum(lengths[keep]))).astype(np.int64),
+            self.columns[entries],
+            self.values[entries],
+            self.is_char[entries],
+        )
+
+    @classmethod
+    def stack(cls, parts: Sequence[_Vectors]) -> _Vectors:
+        lengths = np.concatenate([np.diff(part.indptr) for part in parts])
+        return cls(
+            np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+            np.concatenate([part.columns for part in parts]),
+            np.concatenate([part.values for part in parts]),
+            np.concatenate([part.is_char for part in parts]),
+        )
+
+    @classmethod
+    def empty(cls) -> _Vectors:
+        return cls(np.zeros(1, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.bool_))
+
+
+class _Growable:
+    """A numpy array that grows by doubling, so appends cost amortized O(1)."""
+
+    def __init__(self, dtype: type[Any], first: Sequence[Any] = ()) -> None:
+        self._data: NDArray[Any] = np.empty(max(256, len(first)), dtype)
+        self._data[: len(first)] = first
+        self.size = len(first)
+
+    def extend(self, values: NDArray[Any]) -> None:
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.empty(max(end, 2 * len(self._data)), self._data.dtype)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    def view(self) -> NDArray[Any]:
+        return self._data[: self.size]
+
+
+class _Pending:
+    """Texts added since the last refresh, kept flat for a brute-force scan.
+
+    Their unit weights are computed lazily, in one batch per query, for the rows
+    added since the previous query.
+    """
+
+    def __init__(self) -> None:
+        self.keys: list[Hashable] = []
+        self.row: dict[Hashable, int] = {}
+        self.alive = _Growable(np.bool_)
+        self.indptr = _Growable(np.int64, [0])
+        self.columns = _Growable(np.int64)
+        self.values = _Growable(np.float64)
+        self.is_char = _Growable(np.bool_)
+        self.entry_rows = _Growable(np.int64)
+        self.weights = _Growable(np.float64)
+        self.weighed_rows = 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def append(self, keys: Sequence[Hashable], tf: _Vectors) -> None:
+        first = len(self.keys)
+        for offset, key in enumerate(keys):
+            self.row[key] = first + offset
+        self.keys.extend(keys)
+        self.alive.extend(np.ones(len(keys), np.bool_))
+        self.indptr.extend(tf.indptr[1:] + self.columns.size)
+        self.columns.extend(tf.columns)
+        self.values.extend(tf.values)
+        self.is_char.extend(tf.is_char)
+        self.entry_rows.extend(tf.rows() + first)
+
+    def vectors(self, start_row: int = 0) -> _Vectors:
+        """Rows from `start_row` on, as term frequencies."""
+        indptr = self.indptr.view()[start_row:]
+        start = int(indptr[0])
+        return _Vectors(
+            indptr - start,
+            self.columns.view()[start:],
+            self.values.view()[start:],
+            self.is_char.view()[start:],
+        )
+
+
+def _smooth_idf(df: _IntArray, n_docs: int) -> _FloatArray:
+    # TfidfTransformer(smooth_idf=True): as if one extra text contained every term.
+    result: _FloatArray = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
+    return result
+
+
+def _check_text(text: object, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
+    return text
 
 
 class TextIndex:
@@ -19,7 +200,30 @@ class TextIndex:
         stop_words: None or "english".
         sublinear_tf: use 1 + log(tf).
 
-    Keys are any hashable the caller chooses; adding an existing key replaces it.
+    Keys are any hashable the caller chooses; adding an existing key replaces it, and a
+    removed key is never returned again. Scores are cosines in [0, 1] under the index's
+    TF-IDF weighting (the same numbers scikit-learn's ``TfidfVectorizer`` gives once the
+    IDF is fresh); only texts sharing at least one term with the query (score > 0) are
+    returned. Ties rank the earlier-added text first. Results are deterministic, and the
+    index is safe to share between threads (one lock serializes changes and queries).
+
+    With ``char_ngrams=True`` a score is the mean of the word cosine and the character
+    n-gram cosine (a text with only one kind of term uses that kind alone).
+
+    Query terms that no indexed text contains still count in the query's norm (with the
+    IDF of a term of document frequency 0), so a query with novel words scores lower.
+    ``TfidfVectorizer.transform`` drops them instead; the ranking is the same either
+    way, and a similarity threshold needs the lower score.
+
+    Example:
+        >>> index = TextIndex(char_ngrams=True)
+        >>> index.add_many([("w", "weather in Paris today"), ("s", "stock prices fell")])
+        >>> [key for key, _ in index.query("wether in paris", k=1)]
+        ['w']
+        >>> index.remove("w")
+        True
+        >>> index.query("weather in Paris", k=1)
+        []
     """
 
     def __init__(
@@ -31,20 +235,276 @@ class TextIndex:
         stop_words: str | None = None,
         sublinear_tf: bool = True,
     ) -> None:
-        raise NotImplementedError
+        low, high = word_ngram_range
+        if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+            raise ValueError(
+                f"word_ngram_range must be (min, max) with 1 <= min <= max, got "
+                f"{word_ngram_range!r}"
+            )
+        if stop_words not in (None, "english"):
+            raise ValueError(f"stop_words must be None or 'english', got {stop_words!r}")
+        self._char_ngrams = char_ngrams
+        self._sublinear_tf = sublinear_tf
+        self._word_analyzer: _Analyzer = CountVectorizer(
+            ngram_range=(low, high), lowercase=lowercase, stop_words=stop_words
+        ).build_analyzer()
+        self._char_analyzer: _Analyzer | None = (
+            CountVectorizer(
+                analyzer="char_wb", ngram_range=_CHAR_NGRAM_RANGE, lowercase=lowercase
+            ).build_analyzer()
+            if char_ngrams
+            else None
+        )
+        self._lock = threading.RLock()
+        self._reset()
 
+    # ----------------------------------------------------------------- state
+    def _reset(self) -> None:
+        self._texts: dict[Hashable, str] = {}
+        # vocabulary: one id space shared by word and char n-gram terms
+        self._word_ids: dict[str, int] = {}
+        self._char_ids: dict[str, int] = {}
+        self._n_terms = 0
+        # IDF snapshot, by term id; ids past its end (newer terms) have df 0
+        self._idf: _FloatArray = np.empty(0)
+        self._unseen_idf = 1.0
+        # main segment: texts folded in at the last refresh, in insertion order
+        self._main_keys: list[Hashable] = []
+        self._main_row: dict[Hashable, int] = {}
+        self._main_alive: _BoolArray = np.empty(0, np.bool_)
+        self._main_dead = 0
+        self._main_tf = _Vectors.empty()
+        self._main_by_term: Any = None  # scipy CSR (terms x texts) of unit weights
+        # pending segment: texts added since, scored by brute force
+        self._pending = _Pending()
+        # scratch: the query's weights by term id, zero between queries
+        self._query_table: _FloatArray = np.zeros(0)
+        self._changes = 0  # adds + removes since the IDF snapshot
+
+    # ------------------------------------------------------------ vectorizing
+    def _term_frequencies(self, texts: Sequence[str], *, grow: bool) -> _Vectors:
+        """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
+
+        Must be called under the lock: it reads (and with `grow`, changes) the vocabulary.
+        """
+        blocks: list[tuple[_Analyzer, dict[str, int], bool]] = [
+            (self._word_analyzer, self._word_ids, False)
+        ]
+        if self._char_analyzer is not None:
+            blocks.append((self._char_analyzer, self._char_ids, True))
+        strangers: dict[tuple[bool, str], int] = {}
+        columns: list[int] = []
+        counts: list[int] = []
+        flags: list[bool] = []
+        indptr = [0]
+        for text in texts:
+            for analyzer, ids, is_char in blocks:
+                tally = Counter(analyzer(text))
+                found = list(map(ids.get, tally, repeat(-1, len(tally))))
+                if -1 in found:
+                    for j, term in enumerate(tally):
+                        if found[j] == -1:
+                            found[j] = self._term_id(ids, term, is_char, strangers, grow)
+                columns.extend(found)
+                counts.extend(tally.values())
+                if self._char_analyzer is not None:
+                    flags.extend([is_char] * len(tally))
+            indptr.append(len(columns))
+        values = np.array(counts, np.float64)
+        if self._sublinear_tf:
+            values = 1.0 + np.log(values)
+        return _Vectors(
+            np.array(indptr, np.int64),
+            np.array(columns, np.int64),
+            values,
+            np.array(flags, np.bool_) if flags else np.zeros(len(columns), np.bool_),
+        )
+
+    def _term_id(
+        self,
+        ids: dict[str, int],
+        term: str,
+        is_char: bool,
+        strangers: dict[tuple[bool, str], int],
+        grow: bool,
+    ) -> int:
+        """Id of a term not in the vocabulary: a new one, or (queries) a negative one."""
+        if grow:
+            ids[term] = self._n_terms
+            self._n_terms += 1
+            return self._n_terms - 1
+        # the same negative id for every occurrence in one call, never a stored text's
+        return strangers.setdefault((is_char, term), -2 - len(strangers))
+
+    def _weigh(self, tf: _Vectors) -> tuple[_FloatArray, _IntArray]:
+        """Unit TF-IDF weights of `tf` under the IDF snapshot, and each entry's row in it.
+
+        The row is -1 for a term the snapshot does not hold.
+        """
+        in_snapshot = (tf.columns >= 0) & (tf.columns < len(self._idf))
+        snapshot_rows = np.where(in_snapshot, tf.columns, -1)
+        idf = (
+            np.where(in_snapshot, self._idf[np.where(in_snapshot, tf.columns, 0)], self._unseen_idf)
+            if len(self._idf)
+            else np.full(len(tf.columns), self._unseen_idf)
+        )
+        weights = tf.values * idf
+        self._normalize(tf, weights)
+        return weights, snapshot_rows
+
+    def _normalize(self, tf: _Vectors, weights: _FloatArray) -> None:
+        """Scale TF-IDF `weights` in place so each row is a unit vector (see class doc)."""
+        if len(weights) == 0:
+            return
+        n_rows = len(tf)
+        rows = tf.rows()
+        squares = weights * weights
+        if self._char_analyzer is None:
+            weights /= np.sqrt(np.bincount(rows, weights=squares, minlength=n_rows))[rows]
+            return
+        word_norms = np.sqrt(
+            np.bincount(rows, weights=np.where(tf.is_char, 0.0, squares), minlength=n_rows)
+        )
+        char_norms = np.sqrt(
+            np.bincount(rows, weights=np.where(tf.is_char, squares, 0.0), minlength=n_rows)
+        )
+        word_share = np.where(word_norms > 0, 1.0 - _CHAR_WEIGHT, 0.0)
+        char_share = np.where(char_norms > 0, _CHAR_WEIGHT, 0.0)
+        total = word_share + char_share
+        total[total == 0] = 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            word_scale = np.sqrt(word_share / total) / word_norms
+            char_scale = np.sqrt(char_share / total) / char_norms
+        weights *= np.where(tf.is_char, char_scale[rows], word_scale[rows])
+
+    # --------------------------------------------------------------- changes
     def add(self, key: Hashable, text: str) -> None:
         """Index `text` under `key` (replacing any previous text of `key`)."""
-        raise NotImplementedError
+        self.add_many([(key, text)])
 
     def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
-        """Index many texts at once (faster than repeated `add`)."""
-        raise NotImplementedError
+        """Index many texts at once (faster than repeated `add`).
+
+        A key given twice keeps its last text. Raises TypeError, and indexes nothing,
+        when a text is not a str or a key is not hashable.
+        """
+        latest: dict[Hashable, str] = {}
+        for key, text in items:
+            hash(key)
+            _check_text(text)
+            latest.pop(key, None)
+            latest[key] = text
+        if not latest:
+            return
+        with self._lock:
+            for key, text in latest.items():
+                self._discard(key)
+                self._texts[key] = text
+            keys = list(latest)
+            texts = list(latest.values())
+            # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
+            # per term occurrence at once
+            for start in range(0, len(keys), _ADD_CHUNK):
+                chunk = slice(start, start + _ADD_CHUNK)
+                tf = self._term_frequencies(texts[chunk], grow=True)
+                self._pending.append(keys[chunk], tf)
+            self._changes += len(latest)
 
     def remove(self, key: Hashable) -> bool:
         """Forget `key`; True if it was indexed."""
-        raise NotImplementedError
+        with self._lock:
+            try:
+                found = self._discard(key)
+            except TypeError:  # unhashable: never indexed
+                return False
+            if found:
+                self._changes += 1
+            return found
 
+    def _discard(self, key: Hashable) -> bool:
+        if self._texts.pop(key, None) is None:
+            return False
+        row = self._main_row.pop(key, None)
+        if row is not None:
+            self._main_alive[row] = False
+            self._main_dead += 1
+        else:
+            self._pending.alive.view()[self._pending.row.pop(key)] = False
+        return True
+
+    def clear(self) -> None:
+        """Forget every text."""
+        with self._lock:
+            self._reset()
+
+    def refresh(self) -> None:
+        """Fold pending changes in now and recompute the IDF exactly.
+
+        Queries do this on their own once changes reach 10% of the index; call it to get
+        exactly the scores a from-scratch build of the current texts would give.
+        """
+        with self._lock:
+            if self._changes:
+                self._rebuild()
+
+    def _maybe_refresh(self) -> None:
+        if self._changes and (
+            self._changes >= _REFRESH_FRACTION * len(self._main_row)
+            or self._pending.columns.size >= self._pending_limit()
+        ):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Fold the pending segment and tombstones into a fresh main matrix and IDF."""
+        started = time.perf_counter()
+        main = self._main_tf.select(self._main_alive) if self._main_dead else self._main_tf
+        pending_alive = self._pending.alive.view()
+        tf = _Vectors.stack([main, self._pending.vectors().select(pending_alive)])
+        keys = [key for key, alive in zip(self._main_keys, self._main_alive, strict=True) if alive]
+        keys += [key for key, alive in zip(self._pending.keys, pending_alive, strict=True) if alive]
+        n_docs = len(keys)
+
+        # A row never repeats a term, so a term's entry count is its document frequency.
+        df = np.bincount(tf.columns, minlength=self._n_terms).astype(np.int64)
+        if self._n_terms > max(_MIN_PRUNE_TERMS, 2 * np.count_nonzero(df)):
+            tf, df = self._prune_vocabulary(tf, df)
+        self._idf = _smooth_idf(df, n_docs)
+        self._unseen_idf = float(_smooth_idf(np.zeros(1, np.int64), n_docs)[0])
+        weights = tf.values * self._idf[tf.columns]
+        self._normalize(tf, weights)
+        by_term = sp.csr_matrix(
+            (weights, tf.columns, tf.indptr), shape=(n_docs, len(self._idf))
+        ).tocsc()
+        self._main_by_term = sp.csr_matrix(
+            (by_term.data, by_term.indices, by_term.indptr), shape=(len(self._idf), n_docs)
+        )
+        self._main_tf = tf
+        self._main_keys = keys
+        self._main_row = {key: i for i, key in enumerate(keys)}
+        self._main_alive = np.ones(n_docs, np.bool_)
+        self._main_dead = 0
+        self._pending = _Pending()
+        self._changes = 0
+        logger.debug(
+            "TextIndex refreshed: %d texts, %d terms, %d weights in %.1f ms",
+            n_docs,
+            self._n_terms,
+            len(weights),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def _prune_vocabulary(self, tf: _Vectors, df: _IntArray) -> tuple[_Vectors, _IntArray]:
+        """Drop terms no text uses any more (after removals) and renumber the rest."""
+        used = df > 0
+        new_id = np.cumsum(used) - 1
+        self._word_ids = {t: int(new_id[i]) for t, i in self._word_ids.items() if used[i]}
+        self._char_ids = {t: int(new_id[i]) for t, i in self._char_ids.items() if used[i]}
+        self._n_terms = int(used.sum())
+        logger.debug("TextIndex vocabulary pruned to %d terms", self._n_terms)
+        tf = _Vectors(tf.indptr, new_id[tf.columns].astype(np.int64), tf.values, tf.is_char)
+        return tf, df[used]
+
+    # --------------------------------------------------------------- queries
     def query(
         self,
         text: str,
@@ -58,22 +518,269 @@ class TextIndex:
         `where` keeps only keys for which it returns True; scores below
         `min_score` are dropped.
         """
-        raise NotImplementedError
+        return self.query_many([text], k, min_score=min_score, where=where)[0]
+
+    def query_many(
+        self,
+        texts: Sequence[str],
+        k: int = 5,
+        *,
+        min_score: float = 0.0,
+        where: Callable[[Hashable], bool] | None = None,
+    ) -> list[list[tuple[Hashable, float]]]:
+        """`query` for each of `texts`, with one sparse product for all of them.
+
+        Example:
+            >>> index = TextIndex()
+            >>> index.add_many([(1, "red apples"), (2, "green pears")])
+            >>> [[key for key, _ in hits] for hits in index.query_many(["apples", "pears"])]
+            [[1], [2]]
+        """
+        if isinstance(texts, str):
+            raise TypeError("query_many takes a sequence of str, not one str; use query()")
+        texts = [_check_text(text, "query") for text in texts]
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if k < 0:
+            raise ValueError(f"k must be >= 0, got {k}")
+        with self._lock:
+            if k == 0 or not self._texts:
+                return [[] for _ in texts]
+            self._maybe_refresh()
+            tf = self._term_frequencies(texts, grow=False)
+            weights, snapshot_rows = self._weigh(tf)
+            main_matches = self._score_main(tf, snapshot_rows, weights)
+            results = []
+            for i in range(len(texts)):
+                start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
+                scores, positions = self._candidates(
+                    main_matches[i] if main_matches is not None else None,
+                    tf.columns[start:end],
+                    weights[start:end],
+                    min_score,
+                )
+                results.append(self._select(scores, positions, k, where))
+            return results
+
+    def _score_main(
+        self, tf: _Vectors, snapshot_rows: _IntArray, weights: _FloatArray
+    ) -> list[tuple[_IntArray, _FloatArray]] | None:
+        """For each query: (main rows sharing a term with it, their cosines)."""
+        if self._main_by_term is None or self._main_by_term.shape[1] == 0:
+            return None
+        known = snapshot_rows >= 0
+        queries = sp.csr_matrix(
+            (weights[known], (tf.rows()[known], snapshot_rows[known])),
+            shape=(len(tf), self._main_by_term.shape[0]),
+        )
+        product = (queries @ self._main_by_term).tocsr()
+        matches = []
+        for i in range(len(tf)):
+            start, end = int(product.indptr[i]), int(product.indptr[i + 1])
+            matches.append(
+                (
+                    np.asarray(product.indices[start:end], np.int64),
+                    np.asarray(product.data[start:end], np.float64),
+                )
+            )
+        return matches
+
+    def _pending_limit(self) -> int:
+        """Pending weights allowed before a refresh: a scan must stay cheap next to the
+        main query, and a refresh (which costs about the main matrix's size) rare."""
+        return max(_MIN_PENDING_NNZ, int(64 * np.sqrt(len(self._main_tf.columns))))
+
+    def _pending_weights(self) -> _FloatArray:
+        """Unit weights of every pending entry, weighing the rows added since last time."""
+        pending = self._pending
+        if pending.weighed_rows < len(pending):
+            weights, _ = self._weigh(pending.vectors(pending.weighed_rows))
+            pending.weights.extend(weights)
+            pending.weighed_rows = len(pending)
+        weights_view: _FloatArray = pending.weights.view()
+        return weights_view
+
+    def _score_pending(self, query_columns: _IntArray, query_weights: _FloatArray) -> _FloatArray:
+        """Cosine of the query with every pending row (dead rows included)."""
+        weights = self._pending_weights()
+        if len(self._query_table) < self._n_terms:
+            self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
+        known = query_columns >= 0
+        table = self._query_table
+        table[query_columns[known]] = query_weights[known]
+        contributions = weights * table[self._pending.columns.view()]
+        table[query_columns[known]] = 0.0
+        scores: _FloatArray = np.asarray(
+            np.bincount(
+                self._pending.entry_rows.view(),
+                weights=contributions,
+                minlength=len(self._pending),
+            ),
+            np.float64,
+        )
+        return scores
+
+    def _candidates(
+        self,
+        main: tuple[_IntArray, _FloatArray] | None,
+        query_columns: _IntArray,
+        query_weights: _FloatArray,
+        min_score: float,
+    ) -> tuple[_FloatArray, _IntArray]:
+        """Cosine and position of every live match: main row, or main size + pending row."""
+        parts_scores: list[_FloatArray] = []
+        parts_positions: list[_IntArray] = []
+        if main is not None:
+            main_rows, main_scores = main
+            if self._main_dead:
+                alive = self._main_alive[main_rows]
+                main_rows, main_scores = main_rows[alive], main_scores[alive]
+            parts_positions.append(main_rows)
+            parts_scores.append(main_scores)
+        if len(self._pending) and len(query_columns):
+            scores = self._score_pending(query_columns, query_weights)
+            keep = (scores > 0) & self._pending.alive.view()
+            parts_positions.append(np.flatnonzero(keep) + len(self._main_keys))
+            parts_scores.append(scores[keep])
+        if not parts_scores:
+            return np.empty(0), np.empty(0, np.int64)
+        if len(parts_scores) == 1:
+            all_scores, all_positions = parts_scores[0], parts_positions[0]
+        else:
+            all_scores = np.concatenate(parts_scores)
+            all_positions = np.concatenate(parts_positions)
+        if min_score > 0:
+            keep = all_scores >= min_score
+            all_scores, all_positions = all_scores[keep], all_positions[keep]
+        return all_scores, all_positions
+
+    def _key_at(self, position: int) -> Hashable:
+        n_main = len(self._main_keys)
+        if position < n_main:
+            return self._main_keys[position]
+        return self._pending.keys[position - n_main]
+
+    def _select(
+        self,
+        scores: _FloatArray,
+        positions: _IntArray,
+        k: int,
+        where: Callable[[Hashable], bool] | None,
+    ) -> list[tuple[Hashable, float]]:
+        """Top `k` by score (earlier position first on ties) among keys passing `where`."""
+        if where is None:
+            best = _rank(scores, positions, k)
+            return [(self._key_at(int(positions[i])), _score(scores[i])) for i in best]
+        # Over-fetch in score order and widen until k keys pass: `where` runs on as few
+        # keys as possible, and the answer is still the top k among those that pass.
+        accepted: list[tuple[Hashable, float]] = []
+        checked = 0
+        fetch = max(4 * k, 32)
+        while True:
+            best = _rank(scores, positions, fetch)
+            for i in best[checked:]:
+                key = self._key_at(int(positions[i]))
+                if where(key):
+                    accepted.append((key, _score(scores[i])))
+                    if len(accepted) == k:
+                        return accepted
+            checked = len(best)
+            if fetch >= len(scores):
+                return accepted
+            fetch *= 4
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts under this index's weighting."""
-        raise NotImplementedError
+        _check_text(a, "text a")
+        _check_text(b, "text b")
+        return float(self.pairwise([a, b])[0, 1])
 
+    def pairwise(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """Cosine similarity matrix of `texts` under this index's weighting.
+
+        The IDF is the index's (add the texts first if they should shape it), so the
+        extractive summarizer and de-duplication get centrality and near-duplicates from
+        one sparse product. The diagonal is 1 for a text with at least one term, else 0.
+
+        Example:
+            >>> TextIndex().pairwise(["a cat sat", "a cat sat", "dogs bark"]).round(2)
+            array([[1., 1., 0.],
+                   [1., 1., 0.],
+                   [0., 0., 1.]])
+        """
+        if isinstance(texts, str):
+            raise TypeError("pairwise takes a sequence of str, not one str")
+        texts = [_check_text(text) for text in texts]
+        if not texts:
+            return np.zeros((0, 0))
+        with self._lock:
+            self._maybe_refresh()
+            tf = self._term_frequencies(texts, grow=False)
+            weights, _ = self._weigh(tf)
+        terms, columns = np.unique(tf.columns, return_inverse=True)
+        matrix = sp.csr_matrix((weights, columns, tf.indptr), shape=(len(texts), len(terms)))
+        result: NDArray[np.float64] = np.clip((matrix @ matrix.T).toarray(), 0.0, 1.0)
+        has_terms = np.diff(tf.indptr) > 0
+        result[np.diag_indices(len(texts))] = has_terms.astype(np.float64)
+        return result
+
+    # ----------------------------------------------------------- collection
     def text(self, key: Hashable) -> str | None:
         """The indexed text of `key`, or None."""
-        raise NotImplementedError
+        try:
+            return self._texts.get(key)
+        except TypeError:  # unhashable: never indexed
+            return None
 
     def keys(self) -> list[Hashable]:
-        """Every indexed key."""
-        raise NotImplementedError
+        """Every indexed key, in the order their current texts were added."""
+        with self._lock:
+            return list(self._texts)
 
     def __len__(self) -> int:
-        raise NotImplementedError
+        return len(self._texts)
 
     def __contains__(self, key: object) -> bool:
-        raise NotImplementedError
+        try:
+            return key in self._texts
+        except TypeError:  # unhashable: never indexed
+            return False
+
+    def __repr__(self) -> str:
+        return f"TextIndex({len(self)} texts, char_ngrams={self._char_ngrams})"
+
+
+def _score(value: np.float64) -> float:
+    return min(float(value), 1.0)
+
+
+def _rank(scores: _FloatArray, positions: _IntArray, k: int) -> _IntArray:
+    """Indices of the `k` best (highest score, then lowest position), best first.
+
+    Scores are clipped to 1.0 first (rounding can push a cosine a hair above it).
+    """
+    n = len(scores)
+    candidates: _IntArray | None = None
+    if n > _SAMPLE_MIN and k * 64 < n:
+        # The k-th best of a sample is a lower bound of the k-th best overall: drop
+        # everything below it in one pass before the exact selection.
+        sample = scores[:: n // max(1024, 64 * k)]
+        bound = min(float(np.partition(sample, len(sample) - k)[len(sample) - k]), 1.0)
+        candidates = np.flatnonzero(scores >= bound)
+        scores, positions = np.minimum(scores[candidates], 1.0), positions[candidates]
+        n = len(scores)
+    else:
+        scores = np.minimum(scores, 1.0)
+    if n > k:
+        kth = np.partition(scores, n - k)[n - k]
+        above = np.flatnonzero(scores > kth)
+        ties = np.flatnonzero(scores == kth)
+        ties = ties[np.argsort(positions[ties], kind="stable")[: k - len(above)]]
+        chosen = np.concatenate([above, ties])
+    else:
+        chosen = np.arange(n)
+    chosen = chosen[np.lexsort((positions[chosen], -scores[chosen]))]
+    result: _IntArray = (chosen if candidates is None else candidates[chosen]).astype(
+        np.int64, copy=False
+    )
+    return result

@@ -1,0 +1,453 @@
+"""Specification of TextIndex: the one TF-IDF similarity index of the package."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Hashable
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics.pairwise import linear_kernel
+
+from langchain_tokenopt.textindex import TextIndex
+
+CORPUS = {
+    "weather": "What is the weather forecast for Paris tomorrow?",
+    "umbrella": "Should I bring an umbrella if it rains in London?",
+    "python": "How do I reverse a list in Python?",
+    "sql": "Write a SQL query that joins two tables on a foreign key.",
+    "pasta": "Give me a recipe for pasta with tomato sauce and basil.",
+    "stocks": "Why did stock prices fall sharply on Monday?",
+    "refund": "How can I get a refund for a cancelled flight?",
+    "sleep": "Tips for falling asleep faster at night.",
+}
+
+
+def _synthetic_corpus(n: int, seed: int = 3) -> list[str]:
+    """Short texts over a Zipf-like vocabulary, so many texts share common words."""
+    rng = random.Random(seed)
+    vocabulary = [f"w{i}" for i in range(400)]
+    weights = [1.0 / (rank + 1) for rank in range(len(vocabulary))]
+    return [
+        " ".join(rng.choices(vocabulary, weights=weights, k=rng.randint(8, 20))) for _ in range(n)
+    ]
+
+
+def _reference_scores(corpus: list[str], query: str) -> np.ndarray:
+    """Cosines from scikit-learn's TfidfVectorizer with the index's default weighting."""
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    matrix = vectorizer.fit_transform(corpus)
+    scores: np.ndarray = linear_kernel(vectorizer.transform([query]), matrix)[0]
+    return scores
+
+
+def _scores_by_position(hits: list[tuple[Hashable, float]], n: int) -> np.ndarray:
+    """Scores laid out by integer key, 0.0 for keys not returned."""
+    scores = np.zeros(n)
+    for key, score in hits:
+        assert isinstance(key, int)
+        scores[key] = score
+    return scores
+
+
+@pytest.fixture
+def index() -> TextIndex:
+    built = TextIndex()
+    built.add_many(CORPUS.items())
+    return built
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def test_the_relevant_text_ranks_first(index: TextIndex) -> None:
+    assert index.query("weather forecast in Paris", k=1)[0][0] == "weather"
+    assert index.query("reverse a python list", k=1)[0][0] == "python"
+    assert index.query("join tables in SQL", k=1)[0][0] == "sql"
+    assert index.query("cancelled flight refund", k=1)[0][0] == "refund"
+
+
+def test_results_are_best_first_and_at_most_k(index: TextIndex) -> None:
+    hits = index.query("How do I get a recipe for the weather?", k=3)
+    assert len(hits) == 3
+    scores = [score for _, score in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_scores_equal_scikit_learn_tfidf_cosines() -> None:
+    corpus = _synthetic_corpus(300)
+    index = TextIndex()
+    index.add_many(enumerate(corpus))
+    query = corpus[17]  # every query term is in the corpus vocabulary
+    expected = _reference_scores(corpus, query)
+    hits = index.query(query, k=len(corpus))
+    got = _scores_by_position(hits, len(corpus))
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    assert hits[0][0] == 17
+    assert hits[0][1] == pytest.approx(1.0)
+
+
+def test_char_ngram_scores_mix_word_and_character_cosines_half_and_half() -> None:
+    corpus = list(CORPUS.values())
+    index = TextIndex(char_ngrams=True)
+    index.add_many(enumerate(corpus))
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(corpus)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+    chars.fit(corpus)
+    # queries made of the corpus's own words and word pairs: no term unknown to either
+    for query in ("weather forecast for Paris", "bring an umbrella if it rains"):
+        expected = 0.5 * linear_kernel(words.transform([query]), words.transform(corpus))[0]
+        expected += 0.5 * linear_kernel(chars.transform([query]), chars.transform(corpus))[0]
+        got = _scores_by_position(index.query(query, k=len(corpus)), len(corpus))
+        np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_query_words_the_index_never_saw_lower_the_score(index: TextIndex) -> None:
+    plain = index.query("weather forecast for Paris", k=1)[0]
+    novel = index.query("weather forecast for Paris zorblax quuxification", k=1)[0]
+    assert plain[0] == novel[0] == "weather"
+    assert novel[1] < plain[1]
+
+
+def test_identical_text_scores_one_and_never_above(index: TextIndex) -> None:
+    for key, text in CORPUS.items():
+        best_key, score = index.query(text, k=1)[0]
+        assert best_key == key
+        assert score == pytest.approx(1.0)
+        assert 0.0 < score <= 1.0
+
+
+def test_char_ngrams_forgive_a_typo() -> None:
+    words_only = TextIndex()
+    fuzzy = TextIndex(char_ngrams=True)
+    for built in (words_only, fuzzy):
+        built.add_many(CORPUS.items())
+    assert words_only.query("wether", k=1) == []
+    assert fuzzy.query("wether", k=1)[0][0] == "weather"
+    assert fuzzy.query("umbrela in londn", k=1)[0][0] == "umbrella"
+
+
+def test_stop_words_english_ignores_function_words() -> None:
+    index = TextIndex(stop_words="english")
+    index.add_many(CORPUS.items())
+    assert index.query("what is the for of and", k=3) == []
+    assert index.query("the weather", k=1)[0][0] == "weather"
+
+
+def test_ties_rank_the_earlier_added_key_first() -> None:
+    index = TextIndex()
+    index.add_many([("b", "same words here"), ("a", "same words here"), ("c", "other")])
+    index.add("d", "same words here")
+    assert [key for key, _ in index.query("same words here", k=3)] == ["b", "a", "d"]
+
+
+# ----------------------------------------------------------- changes
+
+
+def test_adding_an_existing_key_replaces_its_text(index: TextIndex) -> None:
+    index.add("weather", "Chocolate cake with vanilla frosting")
+    assert index.text("weather") == "Chocolate cake with vanilla frosting"
+    assert len(index) == len(CORPUS)
+    assert index.query("chocolate cake", k=1)[0][0] == "weather"
+    assert all(key != "weather" for key, _ in index.query("forecast Paris tomorrow", k=8))
+
+
+def test_a_key_given_twice_to_add_many_keeps_its_last_text() -> None:
+    index = TextIndex()
+    index.add_many([("k", "first version"), ("k", "second version")])
+    assert len(index) == 1
+    assert index.text("k") == "second version"
+    assert index.query("first", k=5) == []
+
+
+def test_a_removed_key_is_never_returned_again(index: TextIndex) -> None:
+    index.query("warm up the main matrix", k=1)  # "weather" now lives in the main matrix
+    index.add("pending", "weather forecast for Paris, updated")  # this one stays pending
+    assert index.remove("weather") is True
+    assert index.remove("pending") is True
+    assert index.remove("weather") is False
+    assert index.remove(["unhashable"]) is False  # type: ignore[arg-type]
+    for _ in range(2):
+        keys = [key for key, _ in index.query("weather forecast for Paris", k=100)]
+        assert "weather" not in keys
+        assert "pending" not in keys
+        assert "weather" not in index
+        assert index.text("weather") is None
+        index.refresh()
+    assert len(index) == len(CORPUS) - 1
+
+
+def test_a_removed_key_can_be_added_again(index: TextIndex) -> None:
+    index.remove("python")
+    index.add("python", "How do I sort a dictionary in Python?")
+    assert index.query("sort a python dictionary", k=1)[0][0] == "python"
+
+
+def test_removing_every_key_leaves_an_empty_index(index: TextIndex) -> None:
+    for key in list(index.keys()):
+        index.remove(key)
+    assert len(index) == 0
+    assert index.query("weather", k=5) == []
+
+
+def test_clear_forgets_everything(index: TextIndex) -> None:
+    index.clear()
+    assert len(index) == 0
+    assert index.keys() == []
+    assert index.query("weather", k=5) == []
+    index.add("x", "fresh start")
+    assert index.query("fresh", k=1)[0][0] == "x"
+
+
+def test_incremental_adds_rank_like_a_build_at_once() -> None:
+    corpus = _synthetic_corpus(600)
+    queries = _synthetic_corpus(20, seed=11) + corpus[::50]
+    incremental = TextIndex()
+    for i, text in enumerate(corpus):
+        incremental.add(i, text)
+        if i % 7 == 0:  # interleaved queries fold pending texts in at various sizes
+            incremental.query(text, k=3)
+    at_once = TextIndex()
+    at_once.add_many(enumerate(corpus))
+    for query in queries:
+        # up to 10% of the texts may still wait for an IDF refresh: scores move a
+        # little and near-ties may swap, the best match stays near the top
+        stale = incremental.query(query, k=10)
+        exact = at_once.query(query, k=10)
+        assert exact[0][0] in [key for key, _ in stale[:3]]
+        assert [s for _, s in stale] == pytest.approx([s for _, s in exact], abs=0.01)
+    for i in range(0, len(corpus), 50):
+        assert incremental.query(corpus[i], k=1)[0][0] == i
+    incremental.refresh()
+    for query in queries:
+        assert incremental.query(query, k=10) == at_once.query(query, k=10)
+
+
+def test_scores_survive_forgetting_the_terms_of_removed_texts() -> None:
+    # 3,000 texts of their own words, then all but 100 removed: the refresh drops the
+    # unused terms from the vocabulary and renumbers the rest
+    own_words = [" ".join(f"t{i}x{j}" for j in range(8)) for i in range(3000)]
+    shared = _synthetic_corpus(100)
+    index = TextIndex()
+    index.add_many(enumerate(own_words))
+    index.add_many((("shared", i), text) for i, text in enumerate(shared))
+    index.refresh()
+    for i in range(len(own_words)):
+        index.remove(i)
+    index.refresh()
+    index.add("late", shared[3] + " t5x1 brand new words")
+    fresh = TextIndex()
+    fresh.add_many((("shared", i), text) for i, text in enumerate(shared))
+    fresh.add("late", shared[3] + " t5x1 brand new words")
+    assert index.query("t5x1 brand new", k=1)[0][0] == "late"  # pending, new term ids
+    index.refresh()
+    for query in [*shared[:10], "t5x1 brand new", "t17x2 t17x3"]:
+        got, expected = index.query(query, k=5), fresh.query(query, k=5)
+        assert [key for key, _ in got] == [key for key, _ in expected]
+        assert [s for _, s in got] == pytest.approx([s for _, s in expected], abs=1e-12)
+
+
+def test_pending_and_folded_texts_score_alike() -> None:
+    corpus = _synthetic_corpus(50)
+    index = TextIndex()
+    index.add_many(enumerate(corpus[:40]))
+    index.refresh()
+    index.add_many(enumerate(corpus[40:], start=40))  # 25% new: stays pending below
+    pending = dict(index.query(corpus[45], k=50))
+    index.refresh()
+    folded = dict(index.query(corpus[45], k=50))
+    assert pending.keys() == folded.keys()
+    assert pending[45] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------- filters
+
+
+def test_where_returns_the_top_k_among_keys_that_pass() -> None:
+    corpus = _synthetic_corpus(5000)  # enough matches to take the sampled top-k path
+    index = TextIndex()
+    index.add_many(enumerate(corpus))
+
+    def rare(key: Hashable) -> bool:
+        return isinstance(key, int) and key % 97 == 3
+
+    query = corpus[100]
+    everything = index.query(query, k=len(corpus))
+    expected = [hit for hit in everything if rare(hit[0])][:5]
+    assert len(expected) == 5
+    assert index.query(query, k=5, where=rare) == expected
+    assert all(rare(key) for key, _ in index.query(query, k=60, where=rare))
+
+
+def test_top_k_over_many_matches_agrees_with_a_full_sort() -> None:
+    corpus = _synthetic_corpus(5000)
+    index = TextIndex()
+    index.add_many(enumerate(corpus))
+    query = corpus[7]
+    expected = np.sort(_reference_scores(corpus, query))[::-1][:10]
+    got = [score for _, score in index.query(query, k=10)]
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_where_that_rejects_everything_gives_nothing(index: TextIndex) -> None:
+    assert index.query("weather", k=3, where=lambda key: False) == []
+
+
+def test_min_score_drops_weaker_matches(index: TextIndex) -> None:
+    everything = index.query("weather in Paris or rain in London", k=8)
+    assert len(everything) >= 2
+    cut = (everything[0][1] + everything[1][1]) / 2
+    strong = index.query("weather in Paris or rain in London", k=8, min_score=cut)
+    assert strong == everything[:1]
+
+
+# ------------------------------------------------------- degenerate input
+
+
+def test_empty_index_empty_text_and_unknown_terms_give_nothing() -> None:
+    index = TextIndex()
+    assert index.query("anything", k=3) == []
+    index.add_many(CORPUS.items())
+    assert index.query("", k=3) == []
+    assert index.query("zzqx vvbnq", k=3) == []
+    assert index.query("weather", k=0) == []
+    assert index.similarity("", "weather") == 0.0
+    assert index.similarity("", "") == 0.0
+
+
+def test_an_empty_text_can_be_indexed_and_never_matches() -> None:
+    index = TextIndex()
+    index.add("empty", "")
+    index.add("full", "some words")
+    assert "empty" in index
+    hits = index.query("some words", k=5)
+    assert [key for key, _ in hits] == ["full"]
+    assert hits[0][1] == pytest.approx(1.0)
+
+
+def test_text_that_is_not_a_str_raises_type_error(index: TextIndex) -> None:
+    with pytest.raises(TypeError, match="str"):
+        index.add("k", b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        index.add_many([("ok", "fine"), ("bad", None)])  # type: ignore[list-item]
+    assert "ok" not in index  # nothing of a bad batch is indexed
+    with pytest.raises(TypeError, match="str"):
+        index.query(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        index.similarity("a", 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        index.query_many("not a list")
+    with pytest.raises(TypeError):
+        index.pairwise("not a list")
+
+
+def test_unhashable_key_raises_type_error(index: TextIndex) -> None:
+    with pytest.raises(TypeError):
+        index.add(["list"], "text")  # type: ignore[arg-type]
+    assert ["list"] not in index
+    assert index.text(["list"]) is None  # type: ignore[arg-type]
+
+
+def test_bad_arguments_raise_clear_errors(index: TextIndex) -> None:
+    with pytest.raises(ValueError, match="k must be >= 0"):
+        index.query("weather", k=-1)
+    with pytest.raises(ValueError, match="word_ngram_range"):
+        TextIndex(word_ngram_range=(2, 1))
+    with pytest.raises(ValueError, match="stop_words"):
+        TextIndex(stop_words="french")
+
+
+# ------------------------------------------------------ the other methods
+
+
+def test_similarity_is_symmetric_and_one_for_the_same_text(index: TextIndex) -> None:
+    a, b = CORPUS["weather"], CORPUS["pasta"]
+    assert index.similarity(a, b) == index.similarity(b, a)
+    assert 0.0 < index.similarity(a, b) < 1.0
+    assert index.similarity(a, a) == pytest.approx(1.0)
+    assert index.similarity("tomato basil", "stock prices") == 0.0
+
+
+def test_pairwise_agrees_with_similarity(index: TextIndex) -> None:
+    texts = list(CORPUS.values())[:4]
+    matrix = index.pairwise(texts)
+    assert matrix.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    np.testing.assert_allclose(matrix, matrix.T)
+    assert matrix[0, 1] == pytest.approx(index.similarity(texts[0], texts[1]))
+    assert index.pairwise([]).shape == (0, 0)
+
+
+def test_query_many_answers_like_query(index: TextIndex) -> None:
+    index.add("pending", "weather forecast for Rome")  # exercise the pending segment too
+    queries = ["weather in Paris", "python list", "", "refund for a flight"]
+    assert index.query_many(queries, k=3) == [index.query(q, k=3) for q in queries]
+
+
+def test_keys_text_len_and_contains_reflect_the_indexed_texts(index: TextIndex) -> None:
+    assert index.keys() == list(CORPUS)
+    assert len(index) == len(CORPUS)
+    assert "sql" in index
+    assert "nope" not in index
+    assert index.text("sql") == CORPUS["sql"]
+    assert index.text("nope") is None
+
+
+def test_results_are_deterministic() -> None:
+    corpus = _synthetic_corpus(800)
+
+    def build() -> TextIndex:
+        built = TextIndex(char_ngrams=True)
+        for i, text in enumerate(corpus):
+            built.add(i, text)
+            if i % 101 == 0:
+                built.query(text)
+        built.remove(5)
+        return built
+
+    first, second = build(), build()
+    for query in corpus[:30]:
+        assert first.query(query, k=7) == second.query(query, k=7)
+
+
+def test_concurrent_adds_and_queries_stay_consistent() -> None:
+    corpus = _synthetic_corpus(1200)
+    index = TextIndex()
+    index.add_many((i, text) for i, text in enumerate(corpus[:200]))
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def writer(offset: int) -> None:
+        start.wait()
+        for i in range(200 + offset, len(corpus), 2):
+            index.add(i, corpus[i])
+            if i % 10 == 0:
+                index.remove(i - 100)
+
+    def reader() -> None:
+        start.wait()
+        try:
+            for i in range(300):
+                for key, score in index.query(corpus[i], k=5):
+                    assert isinstance(key, int)
+                    assert 0.0 < score <= 1.0
+        except BaseException as error:  # surfaced in the main thread below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 1)]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    removed = {i - 100 for i in range(200, len(corpus)) if i % 10 == 0}
+    assert len(index) == len(corpus) - len(removed)
+    for i in (251, 777, 1199):
+        best_key, best_score = index.query(corpus[i], k=1)[0]
+        assert best_key == i
+        assert best_score == pytest.approx(1.0)
+    for i in sorted(removed)[:20]:
+        assert all(key != i for key, _ in index.query(corpus[i], k=20))
