@@ -116,7 +116,9 @@ class TokenBudget(BaseCallbackHandler):
     (`default_output_tokens` when the call sets none) is reserved with an atomic
     check-and-add; if that would pass the limit, `BudgetExceededError` (used, limit,
     reset time) is raised and no request is sent. When the call ends the reservation
-    is settled with the real usage; a cache hit or a failed call releases it.
+    is settled with the real usage; a cache hit or a failed call releases it. A store
+    that cannot be reached before a call stops the call (`StoreUnavailableError`: fail
+    closed); after a call, a failed settlement is logged, not raised.
 
     Use it alone as a callback, or give it to a tracker:
     `UsageTracker(budget=TokenBudget(...))`. Share it between processes or machines
