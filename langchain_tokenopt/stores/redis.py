@@ -184,6 +184,7 @@ class RedisStore:
             exceptions.ConnectionError,
             exceptions.TimeoutError,
             TimeoutError,
+            asyncio.TimeoutError,  # a distinct class before Python 3.11
         )
         self._response_error: type[BaseException] = exceptions.ResponseError
         self._url: str | None = None

@@ -4,7 +4,7 @@ Fixture `redis_url` (session scope): `REDIS_URL` when set, else starts `redis-se
 (Debian package) on 127.0.0.1 with a free port and no persistence, and stops it at
 the end. Without a redis-server binary the Redis tests skip with a reason saying how
 to enable them, except under CI (env CI set), where it is a failure.
-Fixture `redis_client` (function scope): a `redis.Redis` on `redis_url`, flushed
+Fixture `redis_client` (function scope): a `redis.Redis` on `redis_url` (bytes replies), flushed
 before each test.
 Fixture `private_redis_server` (function scope): a throwaway `RedisServer` of the
 test's own, for tests that stop, pause or kill the server.
