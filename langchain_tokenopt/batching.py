@@ -203,8 +203,10 @@ class CoalescingRunnable(Runnable[Input, Output]):
       since each caller expects its own sample; they are still batched. Pass
       `coalesce_sampling=True` to share them anyway.
     * Inputs with no faithful canonical form (arbitrary objects) are batched, never
-      shared. The shared call runs with the first caller's config (callbacks, tags);
-      the other waiters' callbacks do not see it.
+      shared; a request whose `configurable` config or call kwargs have none goes
+      straight to the wrapped runnable.
+    * The shared call runs with the first caller's config (callbacks, tags); the other
+      waiters' callbacks do not see it. `stream` yields the whole result at once.
 
     Args:
         runnable: the Runnable to wrap (a chat model, a chain, a retriever...).
