@@ -396,18 +396,23 @@ class TextIndex:
             latest[key] = text
         if not latest:
             return
+        keys = list(latest)
+        texts = list(latest.values())
         with self._lock:
+            # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
+            # per term occurrence at once
+            chunks = [
+                (
+                    keys[start : start + _ADD_CHUNK],
+                    self._term_frequencies(texts[start : start + _ADD_CHUNK], grow=True),
+                )
+                for start in range(0, len(keys), _ADD_CHUNK)
+            ]
             for key, text in latest.items():
                 self._discard(key)
                 self._texts[key] = text
-            keys = list(latest)
-            texts = list(latest.values())
-            # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
-            # per term occurrence at once
-            for start in range(0, len(keys), _ADD_CHUNK):
-                chunk = slice(start, start + _ADD_CHUNK)
-                tf = self._term_frequencies(texts[chunk], grow=True)
-                self._pending.append(keys[chunk], tf)
+            for chunk_keys, tf in chunks:
+                self._pending.append(chunk_keys, tf)
             self._changes += len(latest)
 
     def remove(self, key: Hashable) -> bool:
