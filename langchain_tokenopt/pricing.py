@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
+import functools
 import logging
 import threading
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from typing import Any
 
 from cachetools import LRUCache
 from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import get_snapshot
+from genai_prices.types import ModelPrice as GenaiModelPrice
 
 from langchain_tokenopt.errors import UnknownModelError
 
@@ -206,6 +209,46 @@ def _split_provider(model: str) -> tuple[str | None, str]:
     return None, model
 
 
+@functools.lru_cache(maxsize=1024)
+def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None:
+    """Per-million rates of each usage key, when genai-prices prices `model` linearly.
+
+    genai-prices takes tens of microseconds per call; for the common case (flat prices,
+    no tiers, no dated or time-of-day variants) the cost is a dot product we can do
+    ourselves. Rates are
+    per key of the *flattened* usage, so the cached part of the input is moved from the
+    input rate to its cache rate. Anything else (tiers, audio, separate reasoning
+    prices, 5m/1h cache writes) returns None and goes through genai-prices.
+    """
+    try:
+        _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
+    except LookupError:
+        return None
+    if not isinstance(info.prices, GenaiModelPrice):  # conditional prices vary by time
+        return None
+    prices = vars(info.prices)
+    if any("reasoning" in key for key in prices):
+        return None
+    needed = ("input_mtok", "output_mtok")
+    if not all(isinstance(prices.get(key), Decimal) for key in needed):
+        return None
+    input_rate: Decimal = prices["input_mtok"]
+    rates = {
+        "input_tokens": input_rate,
+        "output_tokens": prices["output_mtok"],
+        # Reasoning is part of output_tokens and, with no price of its own, billed there.
+        "output_reasoning_tokens": Decimal(0),
+    }
+    for usage_key, price_key in (
+        ("cache_read_tokens", "cache_read_mtok"),
+        ("cache_write_tokens", "cache_write_mtok"),
+    ):
+        rate = prices.get(price_key)
+        if isinstance(rate, Decimal):
+            rates[usage_key] = rate - input_rate  # input_tokens already counted them
+    return rates
+
+
 class PriceTable:
     """genai-prices plus your own prices, and an optional default for unknown models.
 
@@ -218,7 +261,7 @@ class PriceTable:
         >>> table.price("my-llama", {"input_tokens": 1_000_000, "output_tokens": 0})
         Decimal('0.2')
         >>> table.price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
-        Decimal('12.50')
+        Decimal('12.5')
     """
 
     def __init__(
@@ -272,6 +315,9 @@ class PriceTable:
     def _genai_price(self, model: str, flat: dict[str, int]) -> Decimal | None:
         provider, name = _split_provider(model)
         provider = self.provider or provider
+        linear = _linear_rates(name, provider)
+        if linear is not None and flat.keys() <= linear.keys():
+            return sum((n * linear[k] for k, n in flat.items()), Decimal(0)) / _MTOK
         try:
             calculation = calc_price(Usage(**flat), name, provider_id=provider)
         except LookupError:
@@ -316,7 +362,7 @@ def price(model: str, usage: Mapping[str, Any], *, table: PriceTable | None = No
 
     Example:
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
-        Decimal('12.50')
+        Decimal('12.5')
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 0,
         ...                  "input_token_details": {"cache_read": 500_000}})
         Decimal('1.875')

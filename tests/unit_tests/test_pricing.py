@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
@@ -206,3 +207,35 @@ def test_bad_override_prices_are_rejected() -> None:
         PriceTable({"m": {"input_per_mtok": -1, "output_per_mtok": 1}})
     with pytest.raises(ValueError, match="Unknown price field"):
         PriceTable({"m": {"input_per_mtok": 1, "output_per_mtok": 1, "inpt": 3}})
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "gpt-4.1",
+        "o3-mini",
+        "gpt-3.5-turbo",
+        "claude-sonnet-4-5",  # long-context tiers
+        "claude-3-5-haiku-latest",
+        "gemini-2.5-pro",  # tiers
+        "deepseek-chat",  # time-of-day prices
+    ],
+)
+def test_every_usage_is_priced_exactly_as_genai_prices_prices_it(model: str) -> None:
+    rng = random.Random(model)
+    table = PriceTable(memo_size=1)
+    for _ in range(40):
+        input_tokens = rng.randint(0, 400_000)
+        output_tokens = rng.randint(0, 50_000)
+        cache_read = rng.randint(0, input_tokens // 2)
+        cache_write = rng.choice([0, rng.randint(0, (input_tokens - cache_read) // 2)])
+        usage = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "input_token_details": {"cache_read": cache_read, "cache_creation": cache_write},
+            "output_token_details": {"reasoning": output_tokens // 3},
+        }
+        expected = calc_price(Usage(**normalize_usage(usage)), model).total_price
+        assert table.price(model, usage) == expected, usage
