@@ -20,7 +20,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.errors import MissingExtraError, UnknownModelError
 from langchain_tokenopt.pricing import price
 from langchain_tokenopt.tokens import TokenCount, TokenCounter, parse_chat_transcript
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_count_parser(subparsers)
+    _add_report_parser(subparsers)
     return parser
 
 
@@ -164,6 +165,49 @@ def _run_count(args: argparse.Namespace) -> int:
         print(f"cost:     unknown (no price known for model {args.model!r})")
     else:
         print(f"cost:     ${cost} as input")
+    return 0
+
+
+# ------------------------------------------------------------------------- report
+
+
+def _add_report_parser(subparsers: Any) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="usage and cost of recorded model calls (a UsageTracker JSONL file)",
+        description=(
+            "Aggregate the events written by UsageReport.to_jsonl(): totals, per model, "
+            "per agent and per day, and the optimizations the numbers call for."
+        ),
+    )
+    report.add_argument("events", help="JSON Lines file of usage events")
+    report.add_argument(
+        "--plot", metavar="PNG", default=None, help="also save a chart (needs the viz extra)"
+    )
+    report.add_argument(
+        "--timezone", default="UTC", help="IANA timezone that decides days (default: UTC)"
+    )
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.set_defaults(handler=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    # Imported here so `tokenopt count` does not pay for the callback machinery.
+    from langchain_tokenopt.analytics import UsageReport
+
+    try:
+        report = UsageReport.from_jsonl(args.events, timezone=args.timezone)
+    except OSError as exc:
+        raise _InputError(f"cannot read {args.events!r}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # a bad line (named in the message) or timezone
+        raise _InputError(str(exc)) from exc
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render_table())
+    if args.plot:
+        try:
+            report.plot(args.plot)
+        except MissingExtraError as exc:
+            raise _InputError(str(exc)) from exc
+        print(f"chart saved to {args.plot}", file=sys.stderr)
     return 0
 
 
