@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
+from cachetools import LRUCache
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.load import dumps, loads
 from langchain_core.load.load import default_init_validator
@@ -83,6 +84,8 @@ _UNKNOWN_MODEL = "unknown"
 # How often (at most) a process checks the store for semantic entries written by
 # other processes; `TokenOptCache.refresh()` forces it.
 _SEMANTIC_REFRESH_SECONDS = 1.0
+# Decoded entries kept per process to skip deserialization on repeated hits.
+_DECODED_ENTRIES = 1024
 # Semantic candidates examined per lookup after the index query.
 _SEMANTIC_CANDIDATES = 4
 
@@ -697,6 +700,10 @@ class TokenOptCache(BaseCache):
         self._touches: dict[str, tuple[float, float | None]] = {}
         self._last_flush = time.monotonic()
         self._semantic = _SemanticIndex() if self.similarity_threshold is not None else None
+        # Recently decoded entries (key -> (serialized payload, pristine generations)):
+        # a deep copy is about 3x cheaper than reviving langchain_core.load JSON, and
+        # comparing the payload makes a stale copy impossible to serve.
+        self._decoded: LRUCache[str, tuple[str, list[Generation]]] = LRUCache(_DECODED_ENTRIES)
         _LIVE_CACHES.add(self)
 
     # -- constructors -------------------------------------------------------
@@ -763,6 +770,20 @@ class TokenOptCache(BaseCache):
         context, text = split
         features = json.dumps(exactness_features(text), separators=(",", ":"))
         return _digest(llm_string, context, features)[:32], text
+
+    def _generations(self, key: str, entry: Any) -> list[Generation]:
+        """Fresh generations of a stored entry; `_CorruptEntryError` if unreadable."""
+        payload = entry.get("g") if isinstance(entry, dict) else None
+        if isinstance(payload, str) and entry.get("v") == _ENTRY_VERSION:
+            with self._lock:
+                remembered = self._decoded.get(key)
+            if remembered is not None and remembered[0] == payload:
+                return [generation.model_copy(deep=True) for generation in remembered[1]]
+        generations = _decode_generations(entry)
+        pristine = [generation.model_copy(deep=True) for generation in generations]
+        with self._lock:
+            self._decoded[key] = (entry["g"], pristine)
+        return generations
 
     @staticmethod
     def _mark(generations: list[Generation], score: float | None) -> list[Generation]:
@@ -1015,7 +1036,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if entry is not None:
             try:
-                found = self._mark(_decode_generations(entry), None)
+                found = self._mark(self._generations(key, entry), None)
                 self._record_hit(key, entry, semantic=False)
             except _CorruptEntryError as exc:
                 self._corrupt(key, exc)
@@ -1040,7 +1061,7 @@ class TokenOptCache(BaseCache):
                 self._semantic.forget(key)
                 continue
             try:
-                generations = self._mark(_decode_generations(entry), score)
+                generations = self._mark(self._generations(key, entry), score)
             except _CorruptEntryError as exc:
                 self._corrupt(key, exc)
                 self._delete_keys(key)
@@ -1056,7 +1077,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if entry is not None:
             try:
-                found = self._mark(_decode_generations(entry), None)
+                found = self._mark(self._generations(key, entry), None)
                 self._record_hit(key, entry, semantic=False)
             except _CorruptEntryError as exc:
                 self._corrupt(key, exc)
@@ -1081,7 +1102,7 @@ class TokenOptCache(BaseCache):
                 self._semantic.forget(key)
                 continue
             try:
-                generations = self._mark(_decode_generations(entry), score)
+                generations = self._mark(self._generations(key, entry), score)
             except _CorruptEntryError as exc:
                 self._corrupt(key, exc)
                 await self._adelete_keys(key)
@@ -1143,6 +1164,7 @@ class TokenOptCache(BaseCache):
         """Delete every entry of this namespace (statistics stay; see `reset_stats`)."""
         with self._lock:
             self._touches.clear()
+            self._decoded.clear()
         self.store.clear(self._entries_ns)
         if self._semantic is not None:
             self._semantic.reset()
@@ -1152,6 +1174,7 @@ class TokenOptCache(BaseCache):
         """Async `clear`."""
         with self._lock:
             self._touches.clear()
+            self._decoded.clear()
         await self.store.aclear(self._entries_ns)
         if self._semantic is not None:
             self._semantic.reset()

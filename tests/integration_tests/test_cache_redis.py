@@ -1,0 +1,120 @@
+"""`TokenOptCache` on a real redis-server: LangChain's standard suites, native TTL,
+garbage written straight into Redis, the LRU bound and semantic matching."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from langchain_core.caches import BaseCache
+from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, Generation
+from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCacheTestSuite
+
+from langchain_tokenopt._markers import CACHE_HIT_KEY
+from langchain_tokenopt.cache import TokenOptCache
+
+pytestmark = pytest.mark.redis
+
+ENTRY_PREFIX = "tokenopt:cache:e:"
+
+
+class TestRedisSync(SyncCacheTestSuite):
+    @pytest.fixture
+    def cache(self, redis_client: Any, redis_url: str) -> Iterator[BaseCache]:
+        yield TokenOptCache.redis(redis_url, ttl_seconds=3600, max_entries=100)
+
+
+class TestRedisAsync(AsyncCacheTestSuite):
+    @pytest.fixture
+    async def cache(self, redis_client: Any, redis_url: str) -> AsyncIterator[BaseCache]:
+        yield TokenOptCache.redis(redis_url, ttl_seconds=3600, max_entries=100)
+
+
+class TestRedisSemanticSync(SyncCacheTestSuite):
+    @pytest.fixture
+    def cache(self, redis_client: Any, redis_url: str) -> Iterator[BaseCache]:
+        yield TokenOptCache.redis(redis_url, similarity_threshold=0.7)
+
+
+def entry_keys(client: Any) -> list[bytes]:
+    return sorted(client.scan_iter(match=ENTRY_PREFIX + "*"))
+
+
+def test_entries_expire_natively_in_redis(redis_client: Any, redis_url: str) -> None:
+    cache = TokenOptCache.redis(redis_url, ttl_seconds=120, max_entries=10)
+    cache.update("p", "llm", [Generation(text="x")])
+    (key,) = entry_keys(redis_client)
+    assert 0 < redis_client.pttl(key) <= 120_000
+    access_keys = list(redis_client.scan_iter(match="tokenopt:cache:a:*"))
+    assert len(access_keys) == 1 and 0 < redis_client.pttl(access_keys[0]) <= 120_000
+
+
+def test_redis_expiry_removes_the_entry(redis_client: Any, redis_url: str) -> None:
+    cache = TokenOptCache.redis(redis_url, ttl_seconds=3600)
+    cache.update("p", "llm", [Generation(text="x")])
+    (key,) = entry_keys(redis_client)
+    redis_client.pexpire(key, 1)  # what Redis does when the TTL runs out, now
+    while redis_client.exists(key):  # readiness poll for Redis's own expiry
+        pass
+    assert cache.lookup("p", "llm") is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\x80\x04not json at all", b'"a json string"', b'{"v": 1, "g": "[{\\"lc\\": 2}]"}'],
+)
+def test_garbage_written_into_redis_is_a_logged_miss_and_is_deleted(
+    redis_client: Any, redis_url: str, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = TokenOptCache.redis(redis_url)
+    cache.update("p", "llm", [Generation(text="good")])
+    (key,) = entry_keys(redis_client)
+    redis_client.set(key, raw)
+    with caplog.at_level(logging.WARNING):
+        assert cache.lookup("p", "llm") is None
+    assert not redis_client.exists(key)
+    assert caplog.records, "the dropped entry was not logged"
+
+
+def test_lru_bound_on_redis(redis_client: Any, redis_url: str) -> None:
+    cache = TokenOptCache.redis(redis_url, max_entries=3)
+    for name in ("a", "b", "c"):
+        cache.update(name, "llm", [Generation(text=name)])
+    assert cache.lookup("a", "llm") is not None
+    cache.update("d", "llm", [Generation(text="d")])
+    assert cache.lookup("b", "llm") is None
+    assert len(entry_keys(redis_client)) == 3
+
+
+async def test_async_hits_and_stats_on_redis(redis_client: Any, redis_url: str) -> None:
+    cache = TokenOptCache.redis(redis_url, ttl_seconds=60)
+    message = AIMessage(
+        "Paris",
+        usage_metadata={"input_tokens": 100, "output_tokens": 5, "total_tokens": 105},
+        response_metadata={"model_name": "gpt-4o"},
+    )
+    await cache.aupdate("p", "llm", [ChatGeneration(message=message)])
+    hit = await cache.alookup("p", "llm")
+    assert hit is not None
+    assert hit[0].message.response_metadata[CACHE_HIT_KEY] is True  # type: ignore[attr-defined]
+    assert await cache.alookup("q", "llm") is None
+    other_process = TokenOptCache.redis(redis_url)
+    stats = await other_process.astats()
+    assert (stats.hits, stats.misses, stats.saved_input_tokens) == (0, 0, 0)
+    await cache.aflush()
+    stats = await other_process.astats()
+    assert (stats.hits, stats.misses, stats.saved_input_tokens, stats.entries) == (1, 1, 100, 1)
+
+
+def test_semantic_entries_of_another_client_are_found(redis_client: Any, redis_url: str) -> None:
+    writer = TokenOptCache.redis(redis_url, similarity_threshold=0.7)
+    reader = TokenOptCache.redis(redis_url, similarity_threshold=0.7)
+    prompt = dumps([HumanMessage("Tell me a joke about cats")])
+    writer.update(prompt, "llm", [Generation(text="Meow.")])
+    paraphrase = dumps([HumanMessage("Tell me a joke about cats!")])
+    assert reader.lookup(paraphrase, "llm") == [Generation(text="Meow.")]
+    assert reader.lookup(dumps([HumanMessage("Tell me 2 jokes about cats")]), "llm") is None
