@@ -5,19 +5,24 @@ pays for 50 schemas on each call even when one would do. `ToolRetriever` ranks a
 registry against the request with the package's `TextIndex`, and `bind_relevant_tools`
 binds just the best few to the chat model for each input.
 
-How a tool is indexed (choices measured on the dev split of `benchmarks/bench_tools.py`,
-BFCL data, and nowhere else):
+How a tool is indexed (choices compared on the dev split of `benchmarks/bench_tools.py`,
+BFCL data, and nowhere else; `--ablation` reprints the comparison):
 
-- One TF-IDF document per tool with word 1-2 grams *and* character 3-5 grams (the
-  character grams match "triangles" to "triangle" and "calc" to "calculate"; without
-  them recall@5 drops by about 2 points).
+- One TF-IDF document per tool with word 1-2 grams *and* character 3-5 grams: the
+  character grams match "triangles" to "triangle" and "calc" to "calculate", and
+  without them recall@5 drops by about 2 points.
 - The document is the raw name (so a message that spells out the tool's name matches
-  it), the name split into words on snake_case, camelCase, dots and dashes, repeated
-  twice (the field weight: a name is short and says what the tool does; twice beat once
-  and three times), the description, then each argument's split name, description and
-  enum values, nested objects and array items included two levels deep.
+  it), the name split into words on snake_case, camelCase, dots and dashes, written
+  twice (the name's field weight: a name is short and says what the tool does), the
+  description, then each argument's split name, description and enum values, nested
+  objects and array items included two levels deep. Dropping the arguments costs
+  1.6 points of recall@5; writing the name once, twice or three times is within half a
+  point with character grams (twice was best with words alone).
 - One index with repeated name words beat separate per-field indexes with combined
-  scores (which also cost three queries instead of one).
+  scores (2 points of recall@5, and one query instead of three).
+- Queries longer than 4,000 characters are cut to their first and last 2,000: a
+  request sits at the start or the end of a pasted text, and query time grows with
+  query length.
 """
 
 from __future__ import annotations
@@ -67,6 +72,9 @@ _NAME_REPEATS = 2
 _MAX_SCHEMA_DEPTH = 2
 # At most this many enum values of one argument go into the document.
 _MAX_ENUM_VALUES = 20
+# Longer queries keep only their head and tail (see the module doc).
+_MAX_QUERY_CHARS = 4000
+
 # Each query asks the index for at least this many candidates (more when k is larger),
 # so combining the latest message with recent turns and skipping tools that do not fit
 # the budget still has candidates to choose from.
@@ -90,6 +98,14 @@ def split_identifier(name: str) -> str:
     """
     spaced = _CAMEL_BOUNDARY.sub(" ", name)
     return " ".join(word for word in _NAME_SEPARATORS.split(spaced) if word)
+
+
+def _clip(text: str) -> str:
+    """`text`, or its head and tail when it is longer than `_MAX_QUERY_CHARS`."""
+    if len(text) <= _MAX_QUERY_CHARS:
+        return text
+    half = _MAX_QUERY_CHARS // 2
+    return text[:half] + "\n" + text[-half:]
 
 
 def _argument_lines(schema: Mapping[str, Any], depth: int = 0) -> list[str]:
@@ -424,7 +440,7 @@ class ToolRetriever(BaseRetriever):
     ) -> tuple[list[tuple[str, float]], bool]:
         """Names by combined score (weighted sum over queries), and whether every query
         returned all of its matches."""
-        texts = [(text, weight) for text, weight in queries if text.strip() and weight > 0]
+        texts = [(_clip(text), weight) for text, weight in queries if text.strip() and weight > 0]
         if not texts:
             return [], True
         results = self._index.query_many([text for text, _ in texts], k=fetch)

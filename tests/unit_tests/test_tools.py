@@ -231,6 +231,15 @@ def test_a_query_about_nothing_registered_gets_no_tools() -> None:
     assert retriever.invoke("") == []
 
 
+def test_a_long_query_is_read_at_its_head_and_tail() -> None:
+    retriever = ToolRetriever(registry(), k=5)
+    filler = "zzzz " * 1000
+    with_middle = retriever.select(f"{filler} weather forecast {filler} convert this currency")
+    without_middle = retriever.select(f"{filler} {filler} convert this currency")
+    assert with_middle == without_middle
+    assert with_middle[0].name == "convert_currency"
+
+
 def test_retrieval_is_the_same_sync_and_async() -> None:
     import asyncio
 
