@@ -8,43 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
-from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
 from langchain_tokenopt.tokens import TokenCounter
 from langchain_tokenopt.tools import ToolRetriever, bind_relevant_tools
 from tests.support.openai_server import FakeOpenAIServer
-
-
-@tool
-def get_weather(city: str) -> str:
-    """Current weather and forecast for a city."""
-    return f"sunny in {city}"
-
-
-@tool
-def convert_currency(amount: float, from_currency: str, to_currency: str) -> float:
-    """Convert an amount of money between currencies at today's exchange rate."""
-    return amount
-
-
-@tool
-def send_email(to: str, subject: str, body: str) -> str:
-    """Send an email message to a recipient."""
-    return "sent"
-
-
-@tool
-def search_flights(origin: str, destination: str, date: str) -> list[str]:
-    """Search airline flights between two airports on a date."""
-    return []
-
-
-@tool
-def book_hotel(city: str, nights: int) -> str:
-    """Reserve a hotel room in a city for some nights."""
-    return "booked"
-
+from tests.unit_tests.test_tools import (
+    book_hotel,
+    convert_currency,
+    get_weather,
+    search_flights,
+    send_email,
+)
 
 TOOLS = [get_weather, convert_currency, send_email, search_flights, book_hotel]
 
