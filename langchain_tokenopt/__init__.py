@@ -16,6 +16,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langchain_tokenopt.analytics import (
+        Suggestion,
+        TaskEfficiency,
+        UsageEvent,
+        UsageReport,
+        UsageTotals,
+        UsageTracker,
+        analyze_token_efficiency,
+        track_usage,
+    )
+    from langchain_tokenopt.batching import CoalescingRunnable, CoalescingStats
+    from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
+    from langchain_tokenopt.chunking import TokenAwareTextSplitter
+    from langchain_tokenopt.compression import CompressionResult, PromptCompressor
     from langchain_tokenopt.errors import (
         BudgetExceededError,
         MissingExtraError,
@@ -49,9 +63,58 @@ _EXPORTS: dict[str, str] = {
     "SQLiteStore": "langchain_tokenopt.stores",
     "RedisStore": "langchain_tokenopt.stores",
     "TextIndex": "langchain_tokenopt.textindex",
+    # usage analytics and budgets
+    "Suggestion": "langchain_tokenopt.analytics",
+    "TaskEfficiency": "langchain_tokenopt.analytics",
+    "UsageEvent": "langchain_tokenopt.analytics",
+    "UsageReport": "langchain_tokenopt.analytics",
+    "UsageTotals": "langchain_tokenopt.analytics",
+    "UsageTracker": "langchain_tokenopt.analytics",
+    "analyze_token_efficiency": "langchain_tokenopt.analytics",
+    "track_usage": "langchain_tokenopt.analytics",
+    "BudgetRemaining": "langchain_tokenopt.budget",
+    "TokenBudget": "langchain_tokenopt.budget",
+    # compression, chunking, coalescing
+    "CompressionResult": "langchain_tokenopt.compression",
+    "PromptCompressor": "langchain_tokenopt.compression",
+    "TokenAwareTextSplitter": "langchain_tokenopt.chunking",
+    "CoalescingRunnable": "langchain_tokenopt.batching",
+    "CoalescingStats": "langchain_tokenopt.batching",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]  # noqa: PLE0604
+__all__ = [
+    "BudgetExceededError",
+    "BudgetRemaining",
+    "CoalescingRunnable",
+    "CoalescingStats",
+    "CompressionResult",
+    "MemoryStore",
+    "MissingExtraError",
+    "ModelPrice",
+    "PriceTable",
+    "PromptCompressor",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "StoreUnavailableError",
+    "Suggestion",
+    "TaskEfficiency",
+    "TextIndex",
+    "TokenAwareTextSplitter",
+    "TokenBudget",
+    "TokenCount",
+    "TokenCounter",
+    "TokenOptError",
+    "UnknownModelError",
+    "UsageEvent",
+    "UsageReport",
+    "UsageTotals",
+    "UsageTracker",
+    "__version__",
+    "analyze_token_efficiency",
+    "price",
+    "track_usage",
+]
 
 
 def __getattr__(name: str) -> Any:
