@@ -41,6 +41,12 @@ if TYPE_CHECKING:
     from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore, Store
     from langchain_tokenopt.textindex import TextIndex
     from langchain_tokenopt.tokens import TokenCount, TokenCounter
+    from langchain_tokenopt.tools import (
+        RelevantToolsRunnable,
+        ToolMatch,
+        ToolRetriever,
+        bind_relevant_tools,
+    )
 
 __version__ = "0.1.0"
 
@@ -80,6 +86,10 @@ _EXPORTS: dict[str, str] = {
     "TokenAwareTextSplitter": "langchain_tokenopt.chunking",
     "CoalescingRunnable": "langchain_tokenopt.batching",
     "CoalescingStats": "langchain_tokenopt.batching",
+    "RelevantToolsRunnable": "langchain_tokenopt.tools",
+    "ToolMatch": "langchain_tokenopt.tools",
+    "ToolRetriever": "langchain_tokenopt.tools",
+    "bind_relevant_tools": "langchain_tokenopt.tools",
 }
 
 __all__ = [
@@ -94,6 +104,7 @@ __all__ = [
     "PriceTable",
     "PromptCompressor",
     "RedisStore",
+    "RelevantToolsRunnable",
     "SQLiteStore",
     "Store",
     "StoreUnavailableError",
@@ -105,6 +116,8 @@ __all__ = [
     "TokenCount",
     "TokenCounter",
     "TokenOptError",
+    "ToolMatch",
+    "ToolRetriever",
     "UnknownModelError",
     "UsageEvent",
     "UsageReport",
@@ -112,6 +125,7 @@ __all__ = [
     "UsageTracker",
     "__version__",
     "analyze_token_efficiency",
+    "bind_relevant_tools",
     "price",
     "track_usage",
 ]
