@@ -21,7 +21,8 @@ Measured in one run on one machine:
    documented layout and loaded with `refresh()` (the path another process takes), so
    the run stays short; `update()`'s own cost is printed from the 10,000.
 
-Times are wall clock, best (or median for percentiles) of short rounds.
+Times are wall clock: the best of short rounds, interleaved across the caches
+compared (percentiles for the semantic lookups).
 
 Run: python benchmarks/bench_cache.py [--ops 300] [--rounds 5] [--quick]
 """
@@ -81,40 +82,45 @@ def chat_prompt(text: str) -> str:
     return _CHAT_TEMPLATE.replace('"__TEXT__"', json.dumps(text))
 
 
-def best_seconds(run: Callable[[], None], ops: int, rounds: int) -> float:
-    """Best per-op time over `rounds` runs of `run` (which does `ops` operations)."""
-    best = float("inf")
+Round = Callable[[], None]
+Row = tuple[str, float, float]  # name, hit seconds, miss seconds
+
+
+def interleaved(cases: list[tuple[str, Round, Round]], ops: int, rounds: int) -> list[Row]:
+    """Best per-op (hit, miss) time of each case, rounds interleaved across cases so a
+    burst of load on the shared machine hits every case alike."""
+    best = {name: [float("inf"), float("inf")] for name, _, _ in cases}
     for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, (time.perf_counter() - start) / ops)
-    return best
+        for name, *runs in cases:
+            for slot, run in enumerate(runs):
+                start = time.perf_counter()
+                run()
+                best[name][slot] = min(best[name][slot], (time.perf_counter() - start) / ops)
+    return [(name, best[name][0], best[name][1]) for name, _, _ in cases]
 
 
-def raw_costs(make: Callable[[], BaseCache], ops: int, rounds: int) -> tuple[float, float]:
-    """(hit lookup, miss = lookup + update) seconds per operation on fresh caches."""
-    cache = make()
-    for i in range(ops):
-        cache.update(prompt(i), LLM_STRING, answer(i))
+def raw_case(name: str, cache: BaseCache, ops: int, rounds: int) -> tuple[str, Round, Round]:
+    """Rounds of hit lookups and of misses (lookup + update), on `cache`."""
     prompts = [prompt(i) for i in range(ops)]
+    for i, p in enumerate(prompts):
+        cache.update(p, LLM_STRING, answer(i))
+    fresh = iter([prompt(10_000_000 + i) for i in range(ops * rounds)])
+    reply = answer(0)
 
     def hits() -> None:
         for p in prompts:
             cache.lookup(p, LLM_STRING)
-
-    fresh = iter([prompt(10_000_000 + i) for i in range(ops * rounds)])
-    reply = answer(0)
 
     def misses() -> None:
         for p in itertools.islice(fresh, ops):
             if cache.lookup(p, LLM_STRING) is None:
                 cache.update(p, LLM_STRING, reply)
 
-    return best_seconds(hits, ops, rounds), best_seconds(misses, ops, rounds)
+    return name, hits, misses
 
 
-def model_costs(cache: BaseCache | None, ops: int, rounds: int) -> tuple[float, float]:
-    """(hit call, miss call) seconds per `invoke()` of a fake chat model with `cache`."""
+def model_case(name: str, cache: BaseCache | None, ops: int) -> tuple[str, Round, Round]:
+    """Rounds of `invoke()` of a fake chat model through `cache`: repeated and new prompts."""
     replies = itertools.cycle([answer(i)[0].message for i in range(8)])  # type: ignore[attr-defined]
     model = GenericFakeChatModel(messages=replies, cache=cache if cache is not None else False)
     model.invoke("warm up the cache")
@@ -128,10 +134,10 @@ def model_costs(cache: BaseCache | None, ops: int, rounds: int) -> tuple[float, 
         for _ in range(ops):
             model.invoke(f"a new question {next(counter)}")
 
-    return best_seconds(hits, ops, rounds), best_seconds(misses, ops, rounds)
+    return name, hits, misses
 
 
-def table(rows: list[tuple[str, float, float]], baseline: str) -> None:
+def table(rows: list[Row], baseline: str) -> None:
     base = {name: (hit, miss) for name, hit, miss in rows}[baseline]
     print(f"  {'cache':44} {'hit us':>9} {'x base':>7} {'miss us':>9} {'x base':>7}")
     for name, hit, miss in rows:
@@ -156,11 +162,12 @@ def bench_local(ops: int, rounds: int, tmp: Path) -> None:
         ),
     ]
     print(" a) raw lookup / update calls")
-    table([(name, *raw_costs(make, ops, rounds)) for name, make in makers], makers[0][0])
+    raw = [raw_case(name, make(), ops, rounds) for name, make in makers]
+    table(interleaved(raw, ops, rounds), makers[0][0])
     print(" b) GenericFakeChatModel.invoke() through the cache (what an application sees)")
-    rows = [("no cache (model answers every call)", *model_costs(None, ops, rounds))]
-    rows += [(name, *model_costs(make(), ops, rounds)) for name, make in makers]
-    table(rows, makers[0][0])
+    calls = [model_case("no cache (model answers every call)", None, ops)]
+    calls += [model_case(name, make(), ops) for name, make in makers]
+    table(interleaved(calls, ops, rounds), makers[0][0])
 
 
 def redis_url() -> Iterator[str | None]:
@@ -211,12 +218,12 @@ def bench_redis(ops: int, rounds: int) -> None:
         name, make = langchain_redis_cache(url)
         plain = partial(TokenOptCache.redis, url)
         bounded = partial(TokenOptCache.redis, url, ttl_seconds=3600, max_entries=100_000)
-        rows = [
-            (name, *raw_costs(make, ops, rounds)),
-            ("TokenOptCache.redis", *raw_costs(plain, ops, rounds)),
-            ("TokenOptCache.redis (ttl + max_entries)", *raw_costs(bounded, ops, rounds)),
+        cases = [
+            raw_case(name, make(), ops, rounds),
+            raw_case("TokenOptCache.redis", plain(), ops, rounds),
+            raw_case("TokenOptCache.redis (ttl + max_entries)", bounded(), ops, rounds),
         ]
-        table(rows, name)
+        table(interleaved(cases, ops, rounds), name)
 
 
 def corpus(count: int) -> list[str]:

@@ -599,7 +599,10 @@ class TokenOptCache(BaseCache):
     Keys hash `llm_string` and prompt, so a different model, temperature, bound tools
     or stop sequence is a different entry. Values are `langchain_core.load` JSON; an
     entry that cannot be read (corrupt, foreign, or holding a class other than
-    generations and messages) is a miss, is deleted and is logged.
+    generations and messages) is a miss, is deleted and is logged. Every hit returns
+    fresh objects (a per-process memo of decoded entries is deep-copied, which is
+    cheaper than reviving the JSON again), with replayed messages marked by
+    `CACHE_HIT_KEY` in `response_metadata`.
 
     Args:
         store: where entries and counters live; `MemoryStore()` when None. Use
@@ -618,13 +621,17 @@ class TokenOptCache(BaseCache):
         similarity_threshold: opt-in semantic matching in (0, 1]. A miss then looks for
             an entry with the same `llm_string` and the same conversation before the
             last human message, whose last human message has the same exactness
-            features (numbers, negations, quoted strings, code, identifiers, see
-            `exactness_features`) and the same capitalized names, and whose TF-IDF
-            cosine (`TextIndex`, on the message text, not LangChain's JSON) is at
-            least the threshold. The index lives in each process: it is loaded from
-            the store on first use and re-synced at most once a second when another
-            process wrote (`refresh()` forces it). Entries written without a
-            threshold are exact-only.
+            features (numbers, negations, quoted strings, code, identifiers and
+            question words, see `exactness_features`) and the same capitalized names,
+            and whose TF-IDF cosine (`TextIndex`, on the message text, not LangChain's
+            JSON) is at least the threshold. 0.7 is a good start: on the pair sets in
+            tests/unit_tests/test_cache_semantic.py it recalls 18 of 20 paraphrases
+            and answers none of 34 near-misses (those never match at any threshold)
+            nor 4 antonym-style ones (those do below about 0.6: TF-IDF is lexical).
+            The index lives in each process: it is loaded from the store on first use
+            and re-synced at most once a second when another process wrote
+            (`refresh()` forces it). Entries written without a threshold are
+            exact-only.
         namespace: key prefix; caches with different namespaces share nothing.
         price_table: prices for the dollars saved (overrides, default for unknown
             models); genai-prices when None.
