@@ -262,7 +262,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         model: str = "gpt-4o",
         token_counter: TokenCounter | None = None,
         summarizer: Runnable[Any, Any] | BaseLanguageModel[Any] | None = None,
-        target_ratio: float = 0.6,
+        target_ratio: float | None = None,
         target_tokens: int | None = None,
         max_summary_tokens: int | None = None,
         summary_role: SummaryRole = "system",
@@ -282,10 +282,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             summarizer: a `BaseSummarizer`/Runnable taking a `SummaryRequest` and
                 returning text, or a chat model (wrapped in `LLMSummarizer`). Default:
                 `ExtractiveSummarizer` (offline).
-            target_ratio: after a fold the view is at most this share of `max_tokens`.
+            target_ratio: after a fold the view is at most this share of `max_tokens`
+                (default 0.75 with the extractive summarizer, 0.6 with a model, whose
+                folds are paid calls).
             target_tokens: absolute fold target; wins over `target_ratio`.
-            max_summary_tokens: cap on the summary text (default 40% of the budget;
-                never more than half of it).
+            max_summary_tokens: cap on the summary text (default and upper bound:
+                half of the budget).
             summary_role: message type of the summary ("system", "human" or "ai").
             summary_prefix: text before the summary in its message.
             pin_system_messages: keep every `SystemMessage` of the history in view.
@@ -301,7 +303,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
-        if not 0.0 < target_ratio <= 1.0:
+        if target_ratio is not None and not 0.0 < target_ratio <= 1.0:
             raise ValueError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
         if target_tokens is not None:
             _check_budget(target_tokens, "target_tokens")
@@ -313,6 +315,10 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._max_tokens = max_tokens
         self.token_counter = token_counter or TokenCounter(model)
         self._summarizer = self._coerce_summarizer(summarizer)
+        # Extractive folds are cheap: fold a quarter of the budget at a time. A model
+        # summarizer is a paid call per fold: fold 40% at a time.
+        if target_ratio is None:
+            target_ratio = 0.75 if isinstance(self._summarizer, ExtractiveSummarizer) else 0.6
         self._target_ratio = target_ratio
         self._target_tokens = target_tokens
         self._max_summary_tokens = max_summary_tokens
@@ -365,7 +371,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _summary_cap(self, budget: int) -> int:
         half = budget // 2
         if self._max_summary_tokens is None:
-            return max(1, int(budget * 0.4))
+            return max(1, half)
         return max(1, min(self._max_summary_tokens, half))
 
     def _target(self, budget: int) -> int:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import heapq
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from cachetools import LRUCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
@@ -35,6 +37,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from typing_extensions import NotRequired
 
 from langchain_tokenopt.textindex import TextIndex
@@ -376,45 +379,45 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_STOP_WORDS = _words(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each
-    even ever few for from further get got had has have having he her here hers herself
-    him himself his how i if in into is it its itself just let like me more most much my
-    myself no nor not now of off oh ok okay on once only or other our ours ourselves out
-    over own please really same she should so some such than thank thanks that the their
-    theirs them themselves then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would yes yet
-    you your yours yourself yourselves i'm i've i'd i'll it's that's don't didn't can't
-    won't isn't wasn't you're we're they're let's there's here's what's hi hello hey sure
-    well maybe still going want know think need make way thing things something lot"""
+# scikit-learn's English list plus chat filler that carries no fact.
+_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _words(
+    """i'm i've i'd i'll it's that's don't didn't can't won't isn't wasn't you're we're
+    they're let's there's here's what's doesn't haven't wouldn't couldn't shouldn't oh ok
+    okay hi hello hey sure yes yeah thanks thank please really just maybe actually
+    basically honestly definitely probably pretty quite lot lots thing things stuff
+    kind sort way going want wanted know think thought need make like got get feel"""
 )
 _MONTHS_AND_DAYS = _words(
     """january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
-    thursday friday saturday sunday today tomorrow yesterday tonight weekend"""
+    thursday friday saturday sunday"""
 )
 # Month names that are also common words count as dates only when capitalized.
 _AMBIGUOUS = frozenset({"may", "march", "sat", "sun", "wed"})
 _NUMBER_WORDS = _words(
     """zero one two three four five six seven eight nine ten eleven twelve thirteen
     fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
-    seventy eighty ninety hundred thousand million billion dozen half twice first second
-    third fourth fifth"""
+    seventy eighty ninety hundred thousand million billion dozen half twice"""
 )
 _ABBREVIATIONS = ("mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "e.g.", "i.e.")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_CLAUSE_SPLIT = re.compile(r"(?<=[;:,])\s+|\s+(?=[—–]\s)|(?<=\s[—–])\s+")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,:/\-]\d+)*%?")
+_CLAUSE_SPLIT = re.compile(r"(?<=[;:,])\s+|\s+(?=[—–(]\s?)|(?<=[—–)])\s+|(?<=\w)—(?=\w)")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\$?\d+(?:[.,:/\-]\d+)*%?")
 _SUMMARY_LINE = re.compile(r"^([A-Z][\w ]{0,40}?): (.*)$")
+# List numbering, bullets and markdown heading marks at the start of a piece.
+_LEADING_MARKS = re.compile(r"^(?:\s*(?:\d{1,3}[.)]|[-*•#>]+|\*\*)\s+)+")
+#: Pieces with fewer words carry too little context to stand in a summary.
+_MIN_PIECE_WORDS = 3
 
 #: Weights of the kinds of key term a sentence can cover (generic, not data-tuned).
 _WEIGHT_NUMBER = 3.0
 _WEIGHT_DATE = 3.0
 _WEIGHT_ENTITY = 2.0
-_WEIGHT_WORD = 1.0
+_WEIGHT_WORD = 0.5
 #: How much the most central sentence is worth more than an off-topic one.
-_CENTRALITY_BOOST = 1.0
+_CENTRALITY_BOOST = 0.25
+#: Role label, separator and newline cost about this much on top of a piece's text.
+_PIECE_OVERHEAD_TOKENS = 2
 
 
 @dataclass
@@ -422,10 +425,10 @@ class _Piece:
     """One selectable sentence (or clause of a long sentence)."""
 
     order: int
-    source: int  # index of the line / message it came from
     role: str
     text: str
     tokens: int
+    words: tuple[str, ...]
     terms: dict[str, float] = field(default_factory=dict)
     centrality: float = 0.0
 
@@ -433,15 +436,17 @@ class _Piece:
 class ExtractiveSummarizer(BaseSummarizer):
     """Offline summarizer: keeps the most informative sentences, within a token cap.
 
-    The previous summary and the new messages are split into sentences (long ones into
-    clauses). Each sentence covers key terms: numbers and amounts, dates and weekdays,
-    capitalized names, and other content words, weighted in that order. Sentences are
-    picked greedily by the weight of the terms they add that the picked ones do not
-    already cover, per token, boosted by their centrality (`TextIndex` cosine to the
-    whole text), until the cap is reached; they are written back in their original
-    order as "Role: sentence sentence" lines. Non-text content appears as placeholders
-    ("[image]", "[tool call: name(args…)]"). Deterministic and cheap: one `TextIndex`
-    fit and one query per call.
+    The previous summary and the new messages are split into sentences, and sentences
+    longer than `max_sentence_tokens` into clauses. Each piece covers key terms:
+    numbers and amounts, dates and weekdays, names (words capitalized in mid-sentence),
+    and other content words, weighted in that order. Pieces are picked greedily by the
+    weight of the terms they add that the picked ones do not already cover, per token
+    (so repetition earns nothing), boosted by their centrality (`TextIndex` cosine to
+    the whole text), until the cap is reached. They are written back in their original
+    order as "Role: text" lines, consecutive pieces of one speaker on one line.
+    Non-text content appears as placeholders ("[image]", "[tool call: name(args…)]").
+    Deterministic and cheap: one `TextIndex` fit and one query per call; the analysis
+    of recently seen pieces (e.g. the previous summary) is cached.
 
     Example:
         >>> from langchain_core.messages import HumanMessage, AIMessage
@@ -457,7 +462,8 @@ class ExtractiveSummarizer(BaseSummarizer):
         *,
         token_counter: TokenCounter | None = None,
         max_summary_tokens: int = DEFAULT_MAX_SUMMARY_TOKENS,
-        max_sentence_tokens: int = 40,
+        max_sentence_tokens: int = 24,
+        cache_size: int = 4096,
     ) -> None:
         if max_summary_tokens < 1:
             raise ValueError("max_summary_tokens must be at least 1.")
@@ -466,8 +472,21 @@ class ExtractiveSummarizer(BaseSummarizer):
         self.token_counter = token_counter or TokenCounter(model)
         self.max_summary_tokens = max_summary_tokens
         self.max_sentence_tokens = max_sentence_tokens
+        self._lock = threading.Lock()
+        # text -> (tokens, words) of a piece; summary -> its (role, text) pieces.
+        self._analysis: LRUCache[str, tuple[int, tuple[str, ...]]] = LRUCache(cache_size)
+        self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
 
     # -- splitting -----------------------------------------------------------
+
+    def _analyze(self, text: str) -> tuple[int, tuple[str, ...]]:
+        with self._lock:
+            found = self._analysis.get(text)
+        if found is None:
+            found = (int(self.token_counter.count_text(text)), tuple(_WORD.findall(text)))
+            with self._lock:
+                self._analysis[text] = found
+        return found
 
     def _sentences(self, text: str) -> list[str]:
         out: list[str] = []
@@ -480,7 +499,7 @@ class ExtractiveSummarizer(BaseSummarizer):
                 part = part.strip()
                 if not part:
                     continue
-                pending = f"{pending} {part}".strip() if pending else part
+                pending = f"{pending} {part}" if pending else part
                 if not pending.lower().endswith(_ABBREVIATIONS):
                     out.extend(self._clauses(pending))
                     pending = ""
@@ -490,17 +509,16 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     def _clauses(self, sentence: str) -> list[str]:
         """Split a long sentence at clause punctuation into pieces of similar size."""
-        count = self.token_counter.count_text
-        if count(sentence) <= self.max_sentence_tokens:
+        if self._analyze(sentence)[0] <= self.max_sentence_tokens:
             return [sentence]
         target = self.max_sentence_tokens // 2
         pieces: list[str] = []
         current = ""
         for part in _CLAUSE_SPLIT.split(sentence):
-            if not part:
+            if not part or not part.strip():
                 continue
             candidate = f"{current} {part}" if current else part
-            if current and count(candidate) > target:
+            if current and self._analyze(candidate)[0] > target:
                 pieces.append(current)
                 current = part
             else:
@@ -510,40 +528,43 @@ class ExtractiveSummarizer(BaseSummarizer):
         return pieces
 
     def _pieces(self, messages: Sequence[BaseMessage], previous_summary: str) -> list[_Piece]:
-        pieces: list[_Piece] = []
-        source = 0
-        for line in previous_summary.splitlines():
-            match = _SUMMARY_LINE.match(line.strip())
-            role, text = (match.group(1), match.group(2)) if match else ("", line)
-            for sentence in self._sentences(text):
-                pieces.append(self._piece(len(pieces), source, role, sentence))
-            source += 1
+        with self._lock:
+            known = self._produced.get(previous_summary)
+        parts: list[tuple[str, str]] = []
+        if known is not None:
+            parts.extend(known)
+        else:
+            for line in previous_summary.splitlines():
+                match = _SUMMARY_LINE.match(line.strip())
+                role, text = (match.group(1), match.group(2)) if match else ("", line)
+                parts.extend((role, sentence) for sentence in self._sentences(text))
         for message in messages:
-            for sentence in self._sentences(message_to_text(message)):
-                pieces.append(self._piece(len(pieces), source, _role_label(message), sentence))
-            source += 1
+            role = _role_label(message)
+            parts.extend((role, s) for s in self._sentences(message_to_text(message)))
+        pieces: list[_Piece] = []
+        for role, text in parts:
+            text = _LEADING_MARKS.sub("", text).strip()
+            tokens, words = self._analyze(text)
+            if len(words) >= _MIN_PIECE_WORDS:
+                pieces.append(_Piece(len(pieces), role, text, tokens, words))
         return pieces
-
-    def _piece(self, order: int, source: int, role: str, text: str) -> _Piece:
-        return _Piece(order, source, role, text, int(self.token_counter.count_text(text)))
 
     # -- scoring -------------------------------------------------------------
 
     @staticmethod
     def _mark_terms(pieces: list[_Piece]) -> None:
-        words_per_piece = [_WORD.findall(p.text) for p in pieces]
-        # A word capitalized in mid-sentence anywhere is a name everywhere.
-        names = {
-            w.lower()
-            for words in words_per_piece
-            for w in words[1:]
-            if w[0].isupper() and w.lower() not in _STOP_WORDS and len(w) > 1
-        }
-        for piece, words in zip(pieces, words_per_piece, strict=True):
+        # A word capitalized in mid-sentence anywhere is a name everywhere, except in
+        # title-cased pieces (headings), where capitals say nothing.
+        names: set[str] = set()
+        for piece in pieces:
+            capitalized = [w for w in piece.words[1:] if w[0].isupper() and len(w) > 1]
+            if len(capitalized) * 2 <= len(piece.words):
+                names.update(w.lower() for w in capitalized if w.lower() not in _STOP_WORDS)
+        for piece in pieces:
             terms: dict[str, float] = {}
-            for word in words:
-                low = word.lower().rstrip("'’")
-                if word[0].isdigit():
+            for word in piece.words:
+                low = word.lower().rstrip("'’").lstrip("$")
+                if low[:1].isdigit():
                     terms[low] = _WEIGHT_NUMBER
                 elif low in _MONTHS_AND_DAYS and (word[0].isupper() or low not in _AMBIGUOUS):
                     terms[low] = _WEIGHT_DATE
@@ -557,20 +578,15 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     @staticmethod
     def _mark_centrality(pieces: list[_Piece]) -> None:
-        index = TextIndex(stop_words="english")
+        index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
         index.add_many((p.order, p.text) for p in pieces)
-        try:
-            scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))
-        except ValueError:  # nothing but stop words: no centrality signal
-            return
+        scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))
         best = max((score for _, score in scores), default=0.0)
         if best <= 0.0:
             return
-        by_order = {p.order: p for p in pieces}
         for key, score in scores:
-            piece = by_order.get(key)  # type: ignore[call-overload]
-            if piece is not None:
-                piece.centrality = score / best
+            if isinstance(key, int) and 0 <= key < len(pieces):
+                pieces[key].centrality = score / best
 
     # -- selection -----------------------------------------------------------
 
@@ -584,7 +600,7 @@ class ExtractiveSummarizer(BaseSummarizer):
     ) -> str:
         """Pick the most informative sentences of `previous_summary` + `messages`."""
         cap = max_tokens or self.max_summary_tokens
-        pieces = [p for p in self._pieces(messages, previous_summary) if p.tokens > 0]
+        pieces = self._pieces(messages, previous_summary)
         if not pieces:
             return ""
         self._mark_terms(pieces)
@@ -599,13 +615,16 @@ class ExtractiveSummarizer(BaseSummarizer):
             text = self._render(chosen)
         if not chosen:
             best = max(pieces, key=lambda p: self._value(p, set()))
-            text = self._truncate(self._render([best]), cap)
+            return self._truncate(self._render([best]), cap)
+        with self._lock:
+            self._produced[text] = tuple((p.role, p.text) for p in chosen)
         return text
 
     @staticmethod
     def _value(piece: _Piece, covered: set[str]) -> float:
         gain = sum(w for term, w in piece.terms.items() if term not in covered)
-        return gain * (1.0 + _CENTRALITY_BOOST * piece.centrality) / max(piece.tokens, 1)
+        cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
+        return gain * (1.0 + _CENTRALITY_BOOST * piece.centrality) / cost
 
     def _select(self, pieces: list[_Piece], cap: int) -> list[_Piece]:
         covered: set[str] = set()
@@ -614,18 +633,16 @@ class ExtractiveSummarizer(BaseSummarizer):
         # Lazy greedy: a piece's value only drops as terms get covered.
         heap = [(-self._value(p, covered), p.order) for p in pieces]
         heapq.heapify(heap)
-        by_order = {p.order: p for p in pieces}
         while heap:
             _, order = heapq.heappop(heap)
-            piece = by_order[order]
+            piece = pieces[order]
             value = self._value(piece, covered)
             if value <= 0.0:
                 continue
             if heap and value < -heap[0][0]:
                 heapq.heappush(heap, (-value, order))
                 continue
-            # Role label, separator and newline cost about this much on top of the text.
-            cost = piece.tokens + 3
+            cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
             if used + cost > cap:
                 continue
             chosen.append(piece)
