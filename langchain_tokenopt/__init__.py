@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     )
     from langchain_tokenopt.batching import CoalescingRunnable, CoalescingStats
     from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
+    from langchain_tokenopt.cache import (
+        CacheStats,
+        ModelCacheStats,
+        TokenOptCache,
+    )
+    from langchain_tokenopt.cache_stream import (
+        CachedStreamRunnable,
+    )
     from langchain_tokenopt.chunking import TokenAwareTextSplitter
     from langchain_tokenopt.compression import CompressionResult, PromptCompressor
     from langchain_tokenopt.errors import (
@@ -90,16 +98,23 @@ _EXPORTS: dict[str, str] = {
     "ToolMatch": "langchain_tokenopt.tools",
     "ToolRetriever": "langchain_tokenopt.tools",
     "bind_relevant_tools": "langchain_tokenopt.tools",
+    "CacheStats": "langchain_tokenopt.cache",
+    "ModelCacheStats": "langchain_tokenopt.cache",
+    "TokenOptCache": "langchain_tokenopt.cache",
+    "CachedStreamRunnable": "langchain_tokenopt.cache_stream",
 }
 
 __all__ = [
     "BudgetExceededError",
     "BudgetRemaining",
+    "CacheStats",
+    "CachedStreamRunnable",
     "CoalescingRunnable",
     "CoalescingStats",
     "CompressionResult",
     "MemoryStore",
     "MissingExtraError",
+    "ModelCacheStats",
     "ModelPrice",
     "PriceTable",
     "PromptCompressor",
@@ -115,6 +130,7 @@ __all__ = [
     "TokenBudget",
     "TokenCount",
     "TokenCounter",
+    "TokenOptCache",
     "TokenOptError",
     "ToolMatch",
     "ToolRetriever",
