@@ -188,7 +188,7 @@ _CODE_WORDS = re.compile(
 )
 _MATH_SYMBOLS = re.compile(
     r"\\(?:frac|sum|int|sqrt|lim|cdot|alpha|beta|theta|pi|infty)\b|\$[^$\n]+\$|"
-    r"\d\s*[\^*/=<>]\s*\(?-?\d|[∑∫√≤≥≠±∞π∂]"
+    r"\d\s*[\^*=<>]\s*\(?-?\d|[∑∫√≤≥≠±∞π∂]"
 )
 _MATH_WORDS = re.compile(
     r"\b(prove|proof|theorem|lemma|integral|derivative|differentiate|equation|solve|"
@@ -226,7 +226,8 @@ class HeuristicScorer(ComplexityScorer):
     - ``length``: its tokens / `length_saturation_tokens` (800), capped at 1.
     - ``code``: 1 with a code fence or 3+ code-looking lines; else 0.25 per distinct
       programming word ("function", "sql", "debug", ...), at most 0.75.
-    - ``math``: 1 with math notation (LaTeX, ``$...$``, ``3 * 4``, ``≤``); else 0.35 per
+    - ``math``: 1 with math notation (LaTeX, ``$...$``, ``3 * 4``, ``x^2``, ``≤``; not ``/``,
+      which dates use); else 0.35 per
       distinct math word ("prove", "integral", "probability", ...), capped at 1.
     - ``reasoning``: distinct multi-step reasoning cues ("step by step", "compare",
       "trade-offs", "explain why", "design", "first ... then", ...) / 3, capped at 1.
@@ -804,7 +805,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     def _valid_budget(cls, value: Any) -> Any:
         if value is None or isinstance(value, RemainingBudget) or callable(value):
             return value
-        raise TypeError(
+        raise ValueError(
             "budget must have a remaining() method (a TokenBudget) or be a callable "
             f"returning the share left, got {type(value).__name__}"
         )
