@@ -282,12 +282,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             summarizer: a `BaseSummarizer`/Runnable taking a `SummaryRequest` and
                 returning text, or a chat model (wrapped in `LLMSummarizer`). Default:
                 `ExtractiveSummarizer` (offline).
-            target_ratio: after a fold the view is at most this share of `max_tokens`
-                (default 0.75 with the extractive summarizer, 0.6 with a model, whose
-                folds are paid calls).
+            target_ratio: after a fold, summary + recent turns take at most this share
+                of what pinned messages leave of `max_tokens` (default 0.75 with the
+                extractive summarizer, 0.6 with a model, whose folds are paid calls).
             target_tokens: absolute fold target; wins over `target_ratio`.
             max_summary_tokens: cap on the summary text (default and upper bound:
-                half of the budget).
+                half of what pinned messages leave of the budget).
             summary_role: message type of the summary ("system", "human" or "ai").
             summary_prefix: text before the summary in its message.
             pin_system_messages: keep every `SystemMessage` of the history in view.
@@ -368,8 +368,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             raise TypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
         return value
 
+    def _available(self, budget: int) -> int:
+        """What the budget leaves for summary + recent turns after pinned messages."""
+        return max(0, budget - self._base_tokens(0))
+
     def _summary_cap(self, budget: int) -> int:
-        half = budget // 2
+        half = self._available(budget) // 2
         if self._max_summary_tokens is None:
             return max(1, half)
         return max(1, min(self._max_summary_tokens, half))
@@ -377,7 +381,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _target(self, budget: int) -> int:
         if self._target_tokens is not None:
             return min(self._target_tokens, budget)
-        return int(budget * self._target_ratio)
+        return self._base_tokens(0) + int(self._available(budget) * self._target_ratio)
 
     # ------------------------------------------------------------ public API
 
