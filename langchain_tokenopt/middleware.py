@@ -6,7 +6,8 @@ into the agent loop, each at the hook where it saves the most:
 
 - `ToolRetrievalMiddleware` binds only the tools a `ToolRetriever` ranks relevant
   (no model call, unlike LangChain's `LLMToolSelectorMiddleware`).
-- `ModelRouterMiddleware` sends each call to the model `ModelRouter` picks.
+- `ModelRouterMiddleware` sends each call to the model `ModelRouter` picks, falling
+  through to the next tier when one fails.
 - `TokenBudgetMiddleware` enforces a `TokenBudget`, shrinks the context as the budget
   runs low and ends the run with a clear message when it is spent.
 - `CompressionMiddleware` compresses tool outputs losslessly before they enter state.
@@ -26,8 +27,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, SystemMessage, ToolMessage
@@ -36,12 +39,13 @@ from langchain_core.runnables.config import ensure_config, run_in_executor
 from langchain_core.tools import BaseTool
 
 from langchain_tokenopt._extras import require
-from langchain_tokenopt._markers import CACHE_HIT_KEY
+from langchain_tokenopt._markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KEY
 from langchain_tokenopt._usage import CallStart, Usage, resolve_agent, usage_from_metadata
 from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.history import MIN_BUDGET_TOKENS, SummarizingChatMessageHistory, SummaryRole
+from langchain_tokenopt.routing import ModelRouter, RouteDecision, RouterStats, Tier
 from langchain_tokenopt.stores import Store
 from langchain_tokenopt.tokens import TokenCounter
 from langchain_tokenopt.tools import RelevantToolsRunnable, ToolRetriever, bind_relevant_tools
@@ -69,6 +73,7 @@ else:
 __all__ = [
     "CompressionMiddleware",
     "CompressionStats",
+    "ModelRouterMiddleware",
     "SummarizingMiddleware",
     "SummarizingStats",
     "TokenBudgetMiddleware",
@@ -369,6 +374,195 @@ class ToolRetrievalMiddleware(_Middleware):
     ) -> ModelResponse[Any]:
         """Async `wrap_model_call` (selection is about a millisecond of CPU: inline)."""
         return await handler(self.select(request))
+
+
+# ------------------------------------------------------------------------ routing
+
+
+class ModelRouterMiddleware(_Middleware):
+    """Send each model call of an agent to the tier a `ModelRouter` chooses.
+
+    For every call the router's scorer rates the request (system prompt, messages and
+    the tools bound to this call), the router picks the cheapest tier whose quality
+    meets the need (relaxed as its budget runs low) and the call goes to that tier's
+    chat model instead of the agent's. A tier that raises one of the router's
+    `fallback_on` errors falls through to the next tier of the decision, exactly as
+    `ModelRouter.invoke` does. The answer carries the decision in
+    `response_metadata[ROUTE_KEY]`, the custom event `ROUTE_EVENT` is dispatched, and
+    `stats()` adds the decisions up (`RouterStats`).
+
+    The agent's own model (`create_agent(model, ...)`) is never called while this
+    middleware is installed: pass any tier's model there.
+
+    Args:
+        router: the `ModelRouter` with the tiers, scorer, budget and fall-through rules.
+
+    Example:
+        >>> router = ModelRouter(tiers=[Tier(mini, quality=0.3),  # doctest: +SKIP
+        ...                             Tier(big, quality=1.0)])
+        >>> agent = create_agent(big, tools,  # doctest: +SKIP
+        ...     middleware=[ModelRouterMiddleware(router)])
+    """
+
+    def __init__(self, router: ModelRouter) -> None:
+        super().__init__()
+        if not isinstance(router, ModelRouter):
+            raise TypeError(f"router must be a ModelRouter, not {type(router).__name__}.")
+        self.router = router
+        self._tiers = {tier.name: tier for tier in router.tiers}
+        self._with_tools: OrderedDict[tuple[int, ...], ModelRouter] = OrderedDict()
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._calls: dict[str, int] = {}
+        self._failures: dict[str, int] = {}
+        self._fallbacks = 0
+        self._unanswered = 0
+        self._estimated_usd = Decimal(0)
+        self._strongest_usd = Decimal(0)
+
+    def stats(self) -> RouterStats:
+        """Answers per tier, fallbacks and estimated cost against always-strongest."""
+        with self._lock:
+            return RouterStats(
+                requests=self._requests,
+                calls=dict(self._calls),
+                failures=dict(self._failures),
+                fallbacks=self._fallbacks,
+                unanswered=self._unanswered,
+                estimated_cost_usd=self._estimated_usd,
+                strongest_cost_usd=self._strongest_usd,
+            )
+
+    def _router_for(self, tools: Sequence[Any]) -> ModelRouter:
+        """The router with this call's tools (they count in scores and cost estimates)."""
+        if not tools:
+            return self.router
+        key = tuple(id(tool) for tool in tools)
+        with self._lock:
+            router = self._with_tools.get(key)
+            if router is not None:
+                self._with_tools.move_to_end(key)
+                return router
+        router = self.router.bind_tools(list(tools))
+        with self._lock:
+            self._with_tools[key] = router
+            while len(self._with_tools) > 64:
+                self._with_tools.popitem(last=False)
+        return router
+
+    @staticmethod
+    def _messages(request: ModelRequest[Any]) -> list[BaseMessage]:
+        head = [request.system_message] if request.system_message is not None else []
+        return [*head, *request.messages]
+
+    def _record(
+        self, decision: RouteDecision, answered: Tier | None, failed: list[str]
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._requests += 1
+            for name in failed:
+                self._failures[name] = self._failures.get(name, 0) + 1
+            if answered is None:
+                self._unanswered += 1
+                self._fallbacks += max(len(failed) - 1, 0)
+            else:
+                self._fallbacks += len(failed)
+                self._calls[answered.name] = self._calls.get(answered.name, 0) + 1
+                self._estimated_usd += decision.estimated_cost_usd[answered.name]
+                self._strongest_usd += decision.estimated_cost_usd[decision.strongest]
+        return {
+            "tier": answered.name if answered else None,
+            "model": answered.model_name if answered else None,
+            "score": decision.score,
+            "need": decision.need,
+            "reason": decision.reason,
+            "fallbacks": list(failed),
+            "budget_share": decision.budget_share,
+            "estimated_cost_usd": (
+                format(decision.estimated_cost_usd[answered.name], "f") if answered else None
+            ),
+            "strongest_tier": decision.strongest,
+            "strongest_cost_usd": format(decision.estimated_cost_usd[decision.strongest], "f"),
+        }
+
+    @staticmethod
+    def _stamp(response: ModelResponse[Any], metadata: dict[str, Any]) -> ModelResponse[Any]:
+        result = [
+            m.model_copy(update={"response_metadata": {**m.response_metadata, ROUTE_KEY: metadata}})
+            if isinstance(m, AIMessage)
+            else m
+            for m in response.result
+        ]
+        return ModelResponse(result=result, structured_response=response.structured_response)
+
+    def _failed(self, tier: Tier, error: BaseException, left: int) -> None:
+        logger.warning(
+            "Tier %r failed (%s: %s): %s",
+            tier.name,
+            type(error).__name__,
+            error,
+            "falling through to the next tier" if left else "no tier left",
+        )
+
+    def wrap_model_call(self, request: ModelRequest[Any], handler: _Handler) -> ModelResponse[Any]:
+        """Call the chosen tier's model; on a failure, the next tier of the decision."""
+        config = ensure_config()
+        decision = self._router_for(request.tools).route(self._messages(request), config)
+        failed: list[str] = []
+        last_error: BaseException | None = None
+        for position, name in enumerate(decision.order):
+            tier = self._tiers[name]
+            try:
+                response = handler(request.override(model=tier.model))
+            except self.router.fallback_on as exc:
+                failed.append(name)
+                last_error = exc
+                self._failed(tier, exc, len(decision.order) - position - 1)
+                continue
+            metadata = self._record(decision, tier, failed)
+            _dispatch(metadata, config)
+            return self._stamp(response, metadata)
+        _dispatch(self._record(decision, None, failed), config)
+        assert last_error is not None
+        raise last_error
+
+    async def awrap_model_call(
+        self, request: ModelRequest[Any], handler: _AsyncHandler
+    ) -> ModelResponse[Any]:
+        """Async `wrap_model_call` (a SQLite or Redis budget is read in a thread)."""
+        config = ensure_config()
+        decision = await self._router_for(request.tools).aroute(self._messages(request), config)
+        failed: list[str] = []
+        last_error: BaseException | None = None
+        for position, name in enumerate(decision.order):
+            tier = self._tiers[name]
+            try:
+                response = await handler(request.override(model=tier.model))
+            except self.router.fallback_on as exc:
+                failed.append(name)
+                last_error = exc
+                self._failed(tier, exc, len(decision.order) - position - 1)
+                continue
+            metadata = self._record(decision, tier, failed)
+            await _adispatch(metadata, config)
+            return self._stamp(response, metadata)
+        await _adispatch(self._record(decision, None, failed), config)
+        assert last_error is not None
+        raise last_error
+
+
+def _dispatch(metadata: dict[str, Any], config: Any) -> None:
+    try:
+        dispatch_custom_event(ROUTE_EVENT, metadata, config=config)
+    except RuntimeError:  # called outside a run (no parent run to attach the event to)
+        logger.debug("No parent run: route event not dispatched.")
+
+
+async def _adispatch(metadata: dict[str, Any], config: Any) -> None:
+    try:
+        await adispatch_custom_event(ROUTE_EVENT, metadata, config=config)
+    except RuntimeError:
+        logger.debug("No parent run: route event not dispatched.")
 
 
 # --------------------------------------------------------------------- compression
