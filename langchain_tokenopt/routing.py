@@ -779,6 +779,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     _runnables: list[Runnable[LanguageModelInput, Any]] = PrivateAttr(default_factory=list)
     _tools: list[Any] = PrivateAttr(default_factory=list)
     _count_tools: list[Any] = PrivateAttr(default_factory=list)
+    _none_fails: bool = PrivateAttr(default=False)
     _counters: dict[str, TokenCounter] = PrivateAttr(default_factory=dict)
     _stats: _StatsBook = PrivateAttr(default_factory=_StatsBook)
 
@@ -862,11 +863,13 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         runnables: list[Runnable[LanguageModelInput, Any]],
         tools: list[Any],
         count_tools: list[Any],
+        none_fails: bool = False,
     ) -> ModelRouter:
         router = self.model_copy()
         router._runnables = runnables
         router._tools = tools
         router._count_tools = count_tools
+        router._none_fails = none_fails
         router._counters = self._counters
         router._stats = self._stats
         return router
@@ -882,14 +885,17 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     ) -> ModelRouter:
         """A router whose every tier returns `schema` (`model.with_structured_output`).
 
-        A tier whose output does not parse falls through to the next tier (unless
-        `include_raw=True`, where parsing errors are returned, not raised).
+        A tier whose output does not parse (the parser raises), or that returns None
+        (it called no tool, or its arguments were not JSON: LangChain's parsers return
+        None then), falls through to the next tier; the last tier's None is returned as
+        is. With `include_raw=True` parsing errors are returned, not raised, so only
+        call errors fall through.
         """
         runnables = [
             tier.model.with_structured_output(schema, include_raw=include_raw, **kwargs)
             for tier in self.tiers
         ]
-        return self._derive(runnables, [], [schema])
+        return self._derive(runnables, [], [schema], none_fails=not include_raw)
 
     # -- deciding
 
@@ -1050,10 +1056,13 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         plan = self._plan(decision)
         failed: list[str] = []
         last_error: BaseException | None = None
+        catch: tuple[type[BaseException], ...] = (_NoStructuredOutput, *self.fallback_on)
         for position, (tier, runnable) in enumerate(plan):
             try:
                 result = runnable.invoke(input, config, **kwargs)
-            except self.fallback_on as exc:
+                if result is None and self._none_fails and position + 1 < len(plan):
+                    raise _NoStructuredOutput(f"tier {tier.name!r} returned no structured output")
+            except catch as exc:
                 failed.append(tier.name)
                 last_error = exc
                 self._failed(tier, exc, len(plan) - position - 1)
@@ -1081,10 +1090,13 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         plan = self._plan(decision)
         failed: list[str] = []
         last_error: BaseException | None = None
+        catch: tuple[type[BaseException], ...] = (_NoStructuredOutput, *self.fallback_on)
         for position, (tier, runnable) in enumerate(plan):
             try:
                 result = await runnable.ainvoke(input, config, **kwargs)
-            except self.fallback_on as exc:
+                if result is None and self._none_fails and position + 1 < len(plan):
+                    raise _NoStructuredOutput(f"tier {tier.name!r} returned no structured output")
+            except catch as exc:
                 failed.append(tier.name)
                 last_error = exc
                 self._failed(tier, exc, len(plan) - position - 1)
@@ -1183,3 +1195,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
 
 
 _NO_CHUNK: Any = object()
+
+
+class _NoStructuredOutput(Exception):
+    """A structured-output tier returned None while other tiers are left to try."""

@@ -597,6 +597,17 @@ def test_with_structured_output_parses_on_every_tier_and_falls_through_on_bad_ou
     assert mini.calls[0]["tools"][0]["function"]["name"] == "Answer"
 
 
+def test_structured_output_none_falls_through_and_the_last_tiers_none_is_returned() -> None:
+    mini = fake("gpt-4o-mini", AIMessage("I would rather chat"))  # calls no tool: None
+    big = fake("gpt-4o", structured_reply({"text": "Paris", "confidence": 0.9}))
+    router = ModelRouter(tiers=[Tier(mini, quality=0.3), Tier(big, quality=1.0)])
+    assert router.with_structured_output(Answer).invoke(EASY) == Answer(
+        text="Paris", confidence=0.9
+    )
+    alone = ModelRouter(tiers=[Tier(fake("gpt-4o-mini", AIMessage("no tool")), quality=1.0)])
+    assert alone.with_structured_output(Answer).invoke(EASY) is None
+
+
 def test_structured_output_with_raw_carries_the_decision_on_the_raw_message() -> None:
     big = fake("gpt-4o", structured_reply({"text": "Paris", "confidence": 0.9}))
     router = ModelRouter(tiers=[Tier(big, quality=1.0)])
