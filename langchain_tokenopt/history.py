@@ -95,6 +95,7 @@ class _FoldPlan:
     previous: _State
     cap_tokens: int
     ledger_size: int
+    ledger: _Ledger  # the index the plan was made on (replaced if the store is rewritten)
 
 
 def _fingerprint(message: BaseMessage) -> str:
@@ -591,7 +592,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             self._commit_locked(state, end, state.summary)
             return None
         self._folding = True
-        return _FoldPlan(state.covered, end, chunks, state, cap, len(ledger))
+        return _FoldPlan(state.covered, end, chunks, state, cap, len(ledger), ledger)
 
     def _chunks(self, start: int, end: int, chunk_tokens: int) -> list[list[BaseMessage]]:
         """Unpinned messages [start, end) in unit-aligned chunks of about `chunk_tokens`."""
@@ -644,7 +645,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 self._view_cache = None
                 return
             self._failed_at_size = None
-            self._commit_locked(plan.previous, plan.end, self._cap_summary(summary, plan))
+            if plan.ledger is self._ledger:
+                self._commit_locked(plan.previous, plan.end, self._cap_summary(summary, plan))
 
     def _cap_summary(self, summary: str, plan: _FoldPlan) -> str:
         count = self.token_counter.count_text

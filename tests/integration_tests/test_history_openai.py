@@ -119,6 +119,21 @@ def test_chat_openai_as_summarizer_gets_previous_summary_and_new_turns_only(
         assert sent <= 1
 
 
+async def test_async_history_awaits_the_chat_openai_summarizer(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    history = SummarizingChatMessageHistory(
+        max_tokens=BUDGET, summarizer=_llm(openai_server), token_counter=COUNTER
+    )
+    for n in range(10):
+        openai_server.enqueue(f"Async summary {n}.")
+    for i in range(25):
+        await history.aadd_messages([HumanMessage(_question(i)), AIMessage("Noted.")])
+        assert COUNTER.count_messages(await history.aget_messages()) <= BUDGET
+    assert openai_server.requests
+    assert history.summary == f"Async summary {len(openai_server.requests) - 1}."
+
+
 def test_summarizer_outage_falls_back_to_trimming_then_recovers(
     openai_server: FakeOpenAIServer,
 ) -> None:
