@@ -678,37 +678,34 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             plan = self._plan_fold_locked(budget)
         if plan is None:
             return
-        summary = plan.previous.summary
+        summary: str | None = plan.previous.summary
+        error: Exception | None = None
         try:
             for chunk in plan.chunks:
-                result = self._summarizer.invoke(self._request(chunk, summary, plan.cap_tokens))
-                summary = self._cap_summary(self._as_text(result), plan)
+                request = self._request(chunk, summary or "", plan.cap_tokens)
+                summary = self._cap_summary(self._as_text(self._summarizer.invoke(request)), plan)
         except Exception as exc:  # any summarizer failure degrades to trimming
-            self._finish_fold(plan, None, exc)
-            return
-        self._finish_fold(plan, summary, None)
+            summary, error = None, exc
+        self._finish_fold(plan, summary, error)
 
     async def _aensure_within_budget(self, budget: int) -> None:
         with self._lock:
             plan = self._plan_fold_locked(budget)
         if plan is None:
             return
-        summary = plan.previous.summary
+        summary: str | None = plan.previous.summary
+        error: Exception | None = None
         try:
             for chunk in plan.chunks:
-                request = self._request(chunk, summary, plan.cap_tokens)
+                request = self._request(chunk, summary or "", plan.cap_tokens)
                 result = await self._summarizer.ainvoke(request)
                 summary = self._cap_summary(self._as_text(result), plan)
         except Exception as exc:  # any summarizer failure degrades to trimming
-            if self._inline_io:
-                self._finish_fold(plan, None, exc)
-            else:
-                await run_in_executor(None, self._finish_fold, plan, None, exc)
-            return
+            summary, error = None, exc
         if self._inline_io:
-            self._finish_fold(plan, summary, None)
+            self._finish_fold(plan, summary, error)
         else:
-            await run_in_executor(None, self._finish_fold, plan, summary, None)
+            await run_in_executor(None, self._finish_fold, plan, summary, error)
 
     # ---------------------------------------------------------------- view
 
