@@ -5,16 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from langchain_community import chat_message_histories as redis_histories
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from langchain_tokenopt.history import SummarizingChatMessageHistory
 from langchain_tokenopt.stores import RedisStore
 from langchain_tokenopt.tokens import TokenCounter
-
-redis_histories = pytest.importorskip(
-    "langchain_community.chat_message_histories",
-    reason="needs langchain-community for its list-based RedisChatMessageHistory",
-)
 
 pytestmark = pytest.mark.redis
 COUNTER = TokenCounter("gpt-4o")

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from langchain_community import chat_message_histories as sql_histories
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from langchain_tokenopt.history import SummarizingChatMessageHistory
 from langchain_tokenopt.stores import SQLiteStore
 from langchain_tokenopt.tokens import TokenCounter
-
-sql_histories = pytest.importorskip(
-    "langchain_community.chat_message_histories",
-    reason="needs langchain-community (and SQLAlchemy) for SQLChatMessageHistory",
-)
 
 COUNTER = TokenCounter("gpt-4o")
 BUDGET = 250

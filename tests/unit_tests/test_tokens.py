@@ -450,7 +450,8 @@ def test_unreadable_data_url_is_estimated_where_chat_openai_raises() -> None:
 
 
 def pillow_image(fmt: str, size: tuple[int, int], **save: Any) -> bytes:
-    image_module = pytest.importorskip("PIL.Image")
+    from PIL import Image as image_module  # Pillow comes with matplotlib (test group)
+
     buffer = io.BytesIO()
     image_module.new("RGB", size, (200, 30, 30)).save(buffer, format=fmt, **save)
     return buffer.getvalue()
