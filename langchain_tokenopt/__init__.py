@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     )
     from langchain_tokenopt.chunking import TokenAwareTextSplitter
     from langchain_tokenopt.compression import CompressionResult, PromptCompressor
+    from langchain_tokenopt.dedup import (
+        DedupResult,
+        MessageDeduplicator,
+        deduplicate_messages,
+    )
     from langchain_tokenopt.errors import (
         BudgetExceededError,
         MissingExtraError,
@@ -45,8 +50,17 @@ if TYPE_CHECKING:
         TokenOptError,
         UnknownModelError,
     )
+    from langchain_tokenopt.history import (
+        SummarizingChatMessageHistory,
+    )
     from langchain_tokenopt.pricing import ModelPrice, PriceTable, price
     from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore, Store
+    from langchain_tokenopt.summarizers import (
+        BaseSummarizer,
+        ExtractiveSummarizer,
+        LLMSummarizer,
+        SummaryRequest,
+    )
     from langchain_tokenopt.textindex import TextIndex
     from langchain_tokenopt.tokens import TokenCount, TokenCounter
     from langchain_tokenopt.tools import (
@@ -102,9 +116,18 @@ _EXPORTS: dict[str, str] = {
     "ModelCacheStats": "langchain_tokenopt.cache",
     "TokenOptCache": "langchain_tokenopt.cache",
     "CachedStreamRunnable": "langchain_tokenopt.cache_stream",
+    "SummarizingChatMessageHistory": "langchain_tokenopt.history",
+    "BaseSummarizer": "langchain_tokenopt.summarizers",
+    "ExtractiveSummarizer": "langchain_tokenopt.summarizers",
+    "LLMSummarizer": "langchain_tokenopt.summarizers",
+    "SummaryRequest": "langchain_tokenopt.summarizers",
+    "DedupResult": "langchain_tokenopt.dedup",
+    "MessageDeduplicator": "langchain_tokenopt.dedup",
+    "deduplicate_messages": "langchain_tokenopt.dedup",
 }
 
 __all__ = [
+    "BaseSummarizer",
     "BudgetExceededError",
     "BudgetRemaining",
     "CacheStats",
@@ -112,7 +135,11 @@ __all__ = [
     "CoalescingRunnable",
     "CoalescingStats",
     "CompressionResult",
+    "DedupResult",
+    "ExtractiveSummarizer",
+    "LLMSummarizer",
     "MemoryStore",
+    "MessageDeduplicator",
     "MissingExtraError",
     "ModelCacheStats",
     "ModelPrice",
@@ -124,6 +151,8 @@ __all__ = [
     "Store",
     "StoreUnavailableError",
     "Suggestion",
+    "SummarizingChatMessageHistory",
+    "SummaryRequest",
     "TaskEfficiency",
     "TextIndex",
     "TokenAwareTextSplitter",
@@ -142,6 +171,7 @@ __all__ = [
     "__version__",
     "analyze_token_efficiency",
     "bind_relevant_tools",
+    "deduplicate_messages",
     "price",
     "track_usage",
 ]
