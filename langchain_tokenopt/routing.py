@@ -1011,34 +1011,29 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         """Start counting `stats()` from zero."""
         self._stats.reset()
 
+    def record(
+        self, decision: RouteDecision, answered: str | None, failed: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Count one routed request in `stats()` and return its decision metadata.
+
+        For code that calls the tiers itself (an agent middleware): `answered` is the
+        tier that answered (None if all failed), `failed` the tiers that failed before.
+        The result is what `response_metadata[ROUTE_KEY]` and the `ROUTE_EVENT` carry.
+        """
+        tiers = {tier.name: tier for tier in self.tiers}
+        for name in (*failed, *(() if answered is None else (answered,))):
+            if name not in tiers:
+                raise ValueError(f"unknown tier {name!r}; tiers are {sorted(tiers)}")
+        self._stats.record(decision, answered, failed)
+        metadata = _route_metadata(decision, None if answered is None else tiers[answered], failed)
+        logger.debug("Routed to %s: %s", answered, decision.reason)
+        return metadata
+
     # -- calling
 
-    def _plan(
-        self, decision: RouteDecision
-    ) -> list[tuple[Tier, Runnable[LanguageModelInput, Any]]]:
+    def _attempts(self, decision: RouteDecision) -> _Attempts:
         by_name = {tier.name: (tier, self._runnables[i]) for i, tier in enumerate(self.tiers)}
-        return [by_name[name] for name in decision.order]
-
-    def _failed(self, tier: Tier, error: BaseException, remaining: int) -> None:
-        if remaining:
-            logger.warning(
-                "Tier %r failed (%s: %s): falling through to the next tier",
-                tier.name,
-                type(error).__name__,
-                error,
-            )
-        else:
-            logger.warning(
-                "Tier %r failed (%s: %s): no tier left", tier.name, type(error).__name__, error
-            )
-
-    def _outcome(
-        self, decision: RouteDecision, answered: Tier | None, failed: list[str]
-    ) -> dict[str, Any]:
-        self._stats.record(decision, answered.name if answered else None, failed)
-        metadata = _route_metadata(decision, answered, failed)
-        logger.debug("Routed to %s: %s", metadata["tier"], decision.reason)
-        return metadata
+        return _Attempts(self, decision, [by_name[name] for name in decision.order])
 
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -1052,27 +1047,18 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        decision = self._decide(_as_messages(input), self._budget_share(config))
-        plan = self._plan(decision)
-        failed: list[str] = []
-        last_error: BaseException | None = None
-        catch: tuple[type[BaseException], ...] = (_NoStructuredOutput, *self.fallback_on)
-        for position, (tier, runnable) in enumerate(plan):
+        attempts = self._attempts(self._decide(_as_messages(input), self._budget_share(config)))
+        for tier, runnable in attempts:
             try:
-                result = runnable.invoke(input, config, **kwargs)
-                if result is None and self._none_fails and position + 1 < len(plan):
-                    raise _NoStructuredOutput(f"tier {tier.name!r} returned no structured output")
-            except catch as exc:
-                failed.append(tier.name)
-                last_error = exc
-                self._failed(tier, exc, len(plan) - position - 1)
+                result = attempts.check(tier, runnable.invoke(input, config, **kwargs))
+            except attempts.catch as exc:
+                attempts.failed(tier, exc)
                 continue
-            metadata = self._outcome(decision, tier, failed)
+            metadata = attempts.answered(tier)
             dispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             return _stamp(result, metadata)
-        dispatch_custom_event(ROUTE_EVENT, self._outcome(decision, None, failed), config=config)
-        assert last_error is not None
-        raise last_error
+        dispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
+        raise attempts.last_error()
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -1086,29 +1072,19 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        decision = self._decide(_as_messages(input), await self._abudget_share(config))
-        plan = self._plan(decision)
-        failed: list[str] = []
-        last_error: BaseException | None = None
-        catch: tuple[type[BaseException], ...] = (_NoStructuredOutput, *self.fallback_on)
-        for position, (tier, runnable) in enumerate(plan):
+        share = await self._abudget_share(config)
+        attempts = self._attempts(self._decide(_as_messages(input), share))
+        for tier, runnable in attempts:
             try:
-                result = await runnable.ainvoke(input, config, **kwargs)
-                if result is None and self._none_fails and position + 1 < len(plan):
-                    raise _NoStructuredOutput(f"tier {tier.name!r} returned no structured output")
-            except catch as exc:
-                failed.append(tier.name)
-                last_error = exc
-                self._failed(tier, exc, len(plan) - position - 1)
+                result = attempts.check(tier, await runnable.ainvoke(input, config, **kwargs))
+            except attempts.catch as exc:
+                attempts.failed(tier, exc)
                 continue
-            metadata = self._outcome(decision, tier, failed)
+            metadata = attempts.answered(tier)
             await adispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             return _stamp(result, metadata)
-        await adispatch_custom_event(
-            ROUTE_EVENT, self._outcome(decision, None, failed), config=config
-        )
-        assert last_error is not None
-        raise last_error
+        await adispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
+        raise attempts.last_error()
 
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any | None
@@ -1123,28 +1099,22 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         **kwargs: Any,
     ) -> Iterator[Any]:
         input = next(inputs)
-        decision = self._decide(_as_messages(input), self._budget_share(config))
-        plan = self._plan(decision)
-        failed: list[str] = []
-        last_error: BaseException | None = None
-        for position, (tier, runnable) in enumerate(plan):
+        attempts = self._attempts(self._decide(_as_messages(input), self._budget_share(config)))
+        for tier, runnable in attempts:
             chunks = runnable.stream(input, config, **kwargs)
             try:
                 first = next(chunks, _NO_CHUNK)
-            except self.fallback_on as exc:
-                failed.append(tier.name)
-                last_error = exc
-                self._failed(tier, exc, len(plan) - position - 1)
+            except attempts.catch as exc:
+                attempts.failed(tier, exc)
                 continue
-            metadata = self._outcome(decision, tier, failed)
+            metadata = attempts.answered(tier)
             dispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             if first is not _NO_CHUNK:
                 yield _stamp(first, metadata)
                 yield from chunks
             return
-        dispatch_custom_event(ROUTE_EVENT, self._outcome(decision, None, failed), config=config)
-        assert last_error is not None
-        raise last_error
+        dispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
+        raise attempts.last_error()
 
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any | None
@@ -1165,37 +1135,77 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         input = await inputs.__anext__()
-        decision = self._decide(_as_messages(input), await self._abudget_share(config))
-        plan = self._plan(decision)
-        failed: list[str] = []
-        last_error: BaseException | None = None
-        for position, (tier, runnable) in enumerate(plan):
+        share = await self._abudget_share(config)
+        attempts = self._attempts(self._decide(_as_messages(input), share))
+        for tier, runnable in attempts:
             chunks = runnable.astream(input, config, **kwargs)
             try:
-                first = await chunks.__anext__()
-            except StopAsyncIteration:
-                first = _NO_CHUNK
-            except self.fallback_on as exc:
-                failed.append(tier.name)
-                last_error = exc
-                self._failed(tier, exc, len(plan) - position - 1)
+                first = await anext(chunks, _NO_CHUNK)
+            except attempts.catch as exc:
+                attempts.failed(tier, exc)
                 continue
-            metadata = self._outcome(decision, tier, failed)
+            metadata = attempts.answered(tier)
             await adispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             if first is not _NO_CHUNK:
                 yield _stamp(first, metadata)
                 async for chunk in chunks:
                     yield chunk
             return
-        await adispatch_custom_event(
-            ROUTE_EVENT, self._outcome(decision, None, failed), config=config
-        )
-        assert last_error is not None
-        raise last_error
-
-
-_NO_CHUNK: Any = object()
+        await adispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
+        raise attempts.last_error()
 
 
 class _NoStructuredOutput(Exception):
     """A structured-output tier returned None while other tiers are left to try."""
+
+
+class _Attempts:
+    """The tiers one request tries in order, and what happened to each."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        decision: RouteDecision,
+        plan: list[tuple[Tier, Runnable[LanguageModelInput, Any]]],
+    ) -> None:
+        self.router = router
+        self.decision = decision
+        self.plan = plan
+        self.catch: tuple[type[BaseException], ...] = (_NoStructuredOutput, *router.fallback_on)
+        self.failures: list[str] = []
+        self.errors: list[BaseException] = []
+
+    def __iter__(self) -> Iterator[tuple[Tier, Runnable[LanguageModelInput, Any]]]:
+        return iter(self.plan)
+
+    def _left(self) -> int:
+        return len(self.plan) - len(self.failures) - 1
+
+    def check(self, tier: Tier, result: Any) -> Any:
+        """`result`, unless it is a structured router's None with tiers left to try."""
+        if result is None and self.router._none_fails and self._left() > 0:
+            raise _NoStructuredOutput(f"tier {tier.name!r} returned no structured output")
+        return result
+
+    def failed(self, tier: Tier, error: BaseException) -> None:
+        logger.warning(
+            "Tier %r failed (%s: %s): %s",
+            tier.name,
+            type(error).__name__,
+            error,
+            "falling through to the next tier" if self._left() else "no tier left",
+        )
+        self.failures.append(tier.name)
+        self.errors.append(error)
+
+    def answered(self, tier: Tier) -> dict[str, Any]:
+        return self.router.record(self.decision, tier.name, self.failures)
+
+    def unanswered(self) -> dict[str, Any]:
+        return self.router.record(self.decision, None, self.failures)
+
+    def last_error(self) -> BaseException:
+        return self.errors[-1]
+
+
+_NO_CHUNK: Any = object()

@@ -674,3 +674,15 @@ def test_default_scorer_is_the_heuristic_one() -> None:
     router, _, _ = two_tiers()
     assert isinstance(router.scorer, HeuristicScorer)
     assert router.route(HARD).score == pytest.approx(router.scorer.explain(HARD).score)
+
+
+def test_record_counts_a_request_routed_by_other_code() -> None:
+    router, _, _ = two_tiers()
+    decision = router.route(EASY)
+    metadata = router.record(decision, "big", ["mini"])
+    assert metadata["tier"] == "big" and metadata["fallbacks"] == ["mini"]
+    assert metadata["estimated_cost_usd"] == format(decision.estimated_cost_usd["big"], "f")
+    stats = router.stats()
+    assert stats.calls == {"big": 1} and stats.failures == {"mini": 1} and stats.fallbacks == 1
+    with pytest.raises(ValueError, match="unknown tier 'huge'"):
+        router.record(decision, "huge")
