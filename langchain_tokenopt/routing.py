@@ -537,7 +537,7 @@ def _model_name_of(model: BaseChatModel) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tier:
     """One model the router can call, with the quality it delivers.
 
@@ -965,7 +965,8 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         if acceptable:
             order = list(acceptable)
             if self.fallback_to_weaker:
-                weaker = [tier for tier in self.tiers if tier not in acceptable]
+                taken = {tier.name for tier in acceptable}
+                weaker = [tier for tier in self.tiers if tier.name not in taken]
                 order += sorted(weaker, key=lambda t: (-t.quality, costs[t.name]))
             reason = (
                 f"cheapest tier with quality >= need {need:.2f} "
