@@ -32,6 +32,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
 from langchain_tokenopt._extras import require
+from langchain_tokenopt._markers import ROUTE_EVENT
 from langchain_tokenopt._usage import (
     CallStart,
     SpendGate,
@@ -269,6 +270,7 @@ class UsageTracker(BaseCallbackHandler):
         self._roots: dict[UUID, UUID] = {}
         self._records: list[_Record] = []
         self._events: list[UsageEvent] = []  # built from _records[: len(_events)]
+        self._routes: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._counters: dict[str, TokenCounter] = {}
         self._warned: set[str] = set()
@@ -287,6 +289,17 @@ class UsageTracker(BaseCallbackHandler):
                 self._events.append(self._event(record))
             return list(self._events)
 
+    @property
+    def routes(self) -> list[dict[str, Any]]:
+        """A copy of the model-routing decisions seen, in order.
+
+        Each is the `ModelRouter` decision (`tier`, `model`, `score`, `reason`,
+        `fallbacks`, estimated costs) plus `run_id`, the router's run: the model call
+        it routed is the event whose `parent_run_id` equals it.
+        """
+        with self._lock:
+            return [dict(route) for route in self._routes]
+
     def report(self, *, timezone: str | _dt.tzinfo = _UTC) -> UsageReport:
         """Aggregate the recorded events; `timezone` decides what a day is in `by_day`."""
         return UsageReport(self.events, timezone=timezone, prices=self.prices)
@@ -296,8 +309,16 @@ class UsageTracker(BaseCallbackHandler):
         with self._lock:
             self._records = []
             self._events = []
+            self._routes = []
 
     # -- callbacks: start --------------------------------------------------------------
+
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record `ModelRouter` decisions (custom event `ROUTE_EVENT`); ignore others."""
+        if name != ROUTE_EVENT or not isinstance(data, Mapping):
+            return
+        with self._lock:
+            self._routes.append({**data, "run_id": str(run_id)})
 
     def on_chain_start(
         self,
