@@ -54,6 +54,16 @@ if TYPE_CHECKING:
         SummarizingChatMessageHistory,
     )
     from langchain_tokenopt.pricing import ModelPrice, PriceTable, price
+    from langchain_tokenopt.routing import (
+        ComplexityScorer,
+        HeuristicScorer,
+        LearnedScorer,
+        ModelRouter,
+        RouteDecision,
+        RouterStats,
+        ScoreExplanation,
+        Tier,
+    )
     from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore, Store
     from langchain_tokenopt.summarizers import (
         BaseSummarizer,
@@ -124,6 +134,14 @@ _EXPORTS: dict[str, str] = {
     "DedupResult": "langchain_tokenopt.dedup",
     "MessageDeduplicator": "langchain_tokenopt.dedup",
     "deduplicate_messages": "langchain_tokenopt.dedup",
+    "ComplexityScorer": "langchain_tokenopt.routing",
+    "HeuristicScorer": "langchain_tokenopt.routing",
+    "LearnedScorer": "langchain_tokenopt.routing",
+    "ModelRouter": "langchain_tokenopt.routing",
+    "RouteDecision": "langchain_tokenopt.routing",
+    "RouterStats": "langchain_tokenopt.routing",
+    "ScoreExplanation": "langchain_tokenopt.routing",
+    "Tier": "langchain_tokenopt.routing",
 }
 
 __all__ = [
@@ -134,20 +152,27 @@ __all__ = [
     "CachedStreamRunnable",
     "CoalescingRunnable",
     "CoalescingStats",
+    "ComplexityScorer",
     "CompressionResult",
     "DedupResult",
     "ExtractiveSummarizer",
+    "HeuristicScorer",
     "LLMSummarizer",
+    "LearnedScorer",
     "MemoryStore",
     "MessageDeduplicator",
     "MissingExtraError",
     "ModelCacheStats",
     "ModelPrice",
+    "ModelRouter",
     "PriceTable",
     "PromptCompressor",
     "RedisStore",
     "RelevantToolsRunnable",
+    "RouteDecision",
+    "RouterStats",
     "SQLiteStore",
+    "ScoreExplanation",
     "Store",
     "StoreUnavailableError",
     "Suggestion",
@@ -155,6 +180,7 @@ __all__ = [
     "SummaryRequest",
     "TaskEfficiency",
     "TextIndex",
+    "Tier",
     "TokenAwareTextSplitter",
     "TokenBudget",
     "TokenCount",
