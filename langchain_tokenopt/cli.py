@@ -5,6 +5,9 @@ is one `_add_<name>_parser(subparsers)` function that registers its arguments an
 sets `handler` to a function `(args) -> exit code`; `main` dispatches.
 
 Example:
+    $ tokenopt analyze                      # what the package saves on a sample chat
+    $ tokenopt analyze chat.json --model gpt-4o-mini --max-tokens 2000 --plot out.png
+    $ tokenopt demo                         # an optimized chat app, offline
     $ tokenopt count notes.txt --model gpt-4o
     $ cat chat.json | tokenopt count - --model gpt-4o-mini --json
     $ tokenopt count --sample
@@ -13,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -46,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Spend fewer tokens, less money and less time in LangChain apps.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_analyze_parser(subparsers)
     _add_count_parser(subparsers)
     _add_report_parser(subparsers)
+    _add_demo_parser(subparsers)
     return parser
 
 
@@ -208,6 +214,138 @@ def _run_report(args: argparse.Namespace) -> int:
         except MissingExtraError as exc:
             raise _InputError(str(exc)) from exc
         print(f"chart saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------ analyze
+
+#: Below this many model calls the progress bar is not worth showing.
+PROGRESS_MIN_CALLS = 50
+
+
+def _add_analyze_parser(subparsers: Any) -> None:
+    analyze = subparsers.add_parser(
+        "analyze",
+        help="what summarizing history, caching, de-duplication and compression would save",
+        description=(
+            "Replay a conversation model call by model call through the summarizing "
+            "history, the cache, de-duplication and compression, and print the tokens "
+            "and dollars each would save for the chosen model. TRANSCRIPT is a JSON list "
+            "of OpenAI or LangChain messages, an object with 'messages' (and 'tools'), "
+            "JSON Lines with one message per line, or JSON Lines with one request body "
+            "per line; without it a built-in sample conversation is analyzed."
+        ),
+    )
+    analyze.add_argument(
+        "transcript", nargs="?", default=None, help="file to analyze; '-' is stdin"
+    )
+    analyze.add_argument("--model", default="gpt-4o", help="model name (default: gpt-4o)")
+    analyze.add_argument(
+        "--max-tokens",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="token budget of the summarizing history per call (default: 1000)",
+    )
+    analyze.add_argument(
+        "--similarity",
+        type=float,
+        default=0.9,
+        metavar="S",
+        help="similarity at which messages are duplicates and requests cache hits (0.9)",
+    )
+    analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    analyze.add_argument(
+        "--plot", metavar="PNG", default=None, help="also save a chart (needs the viz extra)"
+    )
+    analyze.set_defaults(handler=_run_analyze)
+
+
+def _progress_bar(items: Any, total: int) -> Any:
+    """A tqdm bar on stderr for long input when stderr is a terminal."""
+    if total < PROGRESS_MIN_CALLS or not sys.stderr.isatty():
+        return items
+    try:
+        tqdm = importlib.import_module("tqdm").tqdm
+    except ImportError:  # the bar is a nicety
+        return items
+    return tqdm(items, total=total, desc="replaying", unit="call", file=sys.stderr, leave=False)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from langchain_tokenopt.analyze import analyze, read_transcript
+
+    if args.max_tokens < 16:
+        raise _InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
+    if not 0 < args.similarity <= 1:
+        raise _InputError(f"--similarity must be in (0, 1], not {args.similarity}")
+    if args.transcript is None:
+        name, text = _read_input("-", sample=True)
+    else:
+        name, text = _read_input(args.transcript)
+    try:
+        transcript = read_transcript(text, name)
+    except ValueError as exc:
+        raise _InputError(str(exc)) from exc
+    try:
+        result = analyze(
+            transcript,
+            model=args.model,
+            max_tokens=args.max_tokens,
+            dedup_threshold=args.similarity,
+            cache_similarity=args.similarity,
+            progress=_progress_bar,
+        )
+    except (TypeError, ValueError) as exc:  # e.g. an unknown encoding for the model
+        raise _InputError(str(exc)) from exc
+    print(json.dumps(result.to_dict()) if args.json else result.render_table())
+    if args.plot:
+        try:
+            result.plot(args.plot)
+        except MissingExtraError as exc:
+            raise _InputError(str(exc)) from exc
+        except OSError as exc:
+            raise _InputError(f"cannot write {args.plot!r}: {exc.strerror or exc}") from exc
+        print(f"chart saved to {args.plot}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def _add_demo_parser(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="an optimized chat app on a built-in offline model, and what it saved",
+        description=(
+            "Run scripted support sessions twice on a built-in offline model: as a plain "
+            "app and with summarizing history, caching, compression and usage tracking; "
+            "print what the optimized run saved. No network, no API key."
+        ),
+    )
+    demo.add_argument(
+        "--sessions", type=int, default=4, help="customer sessions to run (default: 4)"
+    )
+    demo.add_argument(
+        "--model", default="gpt-4o-mini", help="model the tokens are priced as (gpt-4o-mini)"
+    )
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from langchain_tokenopt.demo import run_demo
+
+    if args.sessions < 1:
+        raise _InputError(f"--sessions must be at least 1, not {args.sessions}")
+    try:
+        result = run_demo(sessions=args.sessions, model=args.model)
+    except UnknownModelError as exc:
+        raise _InputError(
+            f"no price is known for model {args.model!r}: pick one with a "
+            "known price, e.g. --model gpt-4o-mini"
+        ) from exc
+    print(json.dumps(result.to_dict()) if args.json else result.render_table())
     return 0
 
 
