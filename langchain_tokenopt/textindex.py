@@ -184,6 +184,18 @@ def _smooth_idf(df: _IntArray, n_docs: int) -> _FloatArray:
     return result
 
 
+def _check_range(value: object, what: str) -> tuple[int, int]:
+    """`value` as an n-gram range (min, max) with 1 <= min <= max, else ValueError."""
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+        and 1 <= value[0] <= value[1]
+    ):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{what} must be (min, max) with 1 <= min <= max, got {value!r}")
+
+
 def _check_text(text: object, what: str = "text") -> str:
     if not isinstance(text, str):
         raise TypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
@@ -194,7 +206,9 @@ class TextIndex:
     """Incremental TF-IDF index with top-k cosine queries.
 
     Args:
-        char_ngrams: also index character n-grams (char_wb, 3-5) for fuzzy matching.
+        char_ngrams: also index character n-grams (char_wb) for fuzzy matching.
+        char_ngram_range: their sizes, default (3, 5). Longer grams are rarer, so
+            (4, 5) touches about half the stored weights per query.
         word_ngram_range: word n-gram range, default (1, 2).
         lowercase: fold case before indexing.
         stop_words: None or "english".
@@ -234,13 +248,10 @@ class TextIndex:
         lowercase: bool = True,
         stop_words: str | None = None,
         sublinear_tf: bool = True,
+        char_ngram_range: tuple[int, int] = _CHAR_NGRAM_RANGE,
     ) -> None:
-        low, high = word_ngram_range
-        if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
-            raise ValueError(
-                f"word_ngram_range must be (min, max) with 1 <= min <= max, got "
-                f"{word_ngram_range!r}"
-            )
+        low, high = _check_range(word_ngram_range, "word_ngram_range")
+        char_low, char_high = _check_range(char_ngram_range, "char_ngram_range")
         if stop_words not in (None, "english"):
             raise ValueError(f"stop_words must be None or 'english', got {stop_words!r}")
         self._char_ngrams = char_ngrams
@@ -250,7 +261,7 @@ class TextIndex:
         ).build_analyzer()
         self._char_analyzer: _Analyzer | None = (
             CountVectorizer(
-                analyzer="char_wb", ngram_range=_CHAR_NGRAM_RANGE, lowercase=lowercase
+                analyzer="char_wb", ngram_range=(char_low, char_high), lowercase=lowercase
             ).build_analyzer()
             if char_ngrams
             else None
@@ -275,6 +286,9 @@ class TextIndex:
         self._main_dead = 0
         self._main_tf = _Vectors.empty()
         self._main_by_term: Any = None  # scipy CSR (terms x texts) of unit weights
+        self._main_indptr: _IntArray = np.zeros(1, np.int64)
+        self._main_texts: _IntArray = np.empty(0, np.int64)
+        self._main_weights: _FloatArray = np.empty(0)
         # pending segment: texts added since, scored by brute force
         self._pending = _Pending()
         # scratch: the query's weights by term id, zero between queries
@@ -483,6 +497,10 @@ class TextIndex:
         self._main_by_term = sp.csr_matrix(
             (by_term.data, by_term.indices, by_term.indptr), shape=(len(self._idf), n_docs)
         )
+        # the same postings as flat arrays, for queries (see `_score_main`)
+        self._main_indptr = np.asarray(by_term.indptr, np.int64)
+        self._main_texts = np.asarray(by_term.indices, np.int64)
+        self._main_weights = np.asarray(by_term.data, np.float64)
         self._main_tf = tf
         self._main_keys = keys
         self._main_row = {key: i for i, key in enumerate(keys)}
@@ -533,7 +551,7 @@ class TextIndex:
         min_score: float = 0.0,
         where: Callable[[Hashable], bool] | None = None,
     ) -> list[list[tuple[Hashable, float]]]:
-        """`query` for each of `texts`, with one sparse product for all of them.
+        """`query` for each of `texts`, under one lock and one refresh check.
 
         Example:
             >>> index = TextIndex()
@@ -570,24 +588,47 @@ class TextIndex:
     def _score_main(
         self, tf: _Vectors, snapshot_rows: _IntArray, weights: _FloatArray
     ) -> list[tuple[_IntArray, _FloatArray]] | None:
-        """For each query: (main rows sharing a term with it, their cosines)."""
+        """For each query: (main rows sharing a term with it, their cosines).
+
+        A query has few terms, so its cosines are the sums of its terms' posting lists
+        (each scaled by the query's weight of the term), gathered straight from the
+        term -> texts arrays: no per-query sparse matrix is built.
+        """
         if self._main_by_term is None or self._main_by_term.shape[1] == 0:
             return None
-        known = snapshot_rows >= 0
-        queries = sp.csr_matrix(
-            (weights[known], (tf.rows()[known], snapshot_rows[known])),
-            shape=(len(tf), self._main_by_term.shape[0]),
-        )
-        product = (queries @ self._main_by_term).tocsr()
+        indptr: _IntArray = self._main_indptr
+        n_docs = int(self._main_by_term.shape[1])
         matches = []
         for i in range(len(tf)):
-            start, end = int(product.indptr[i]), int(product.indptr[i + 1])
-            matches.append(
-                (
-                    np.asarray(product.indices[start:end], np.int64),
-                    np.asarray(product.data[start:end], np.float64),
+            start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
+            rows = snapshot_rows[start:end]
+            known = rows >= 0
+            terms = rows[known]
+            starts = indptr[terms]
+            lengths = indptr[terms + 1] - starts
+            total = int(lengths.sum())
+            if total == 0:
+                matches.append((np.empty(0, np.int64), np.empty(0)))
+                continue
+            bounds = zip(starts.tolist(), (starts + lengths).tolist(), strict=True)
+            spans = [slice(first, last) for first, last in bounds]
+            texts = np.concatenate([self._main_texts[span] for span in spans])
+            contributions = np.concatenate([self._main_weights[span] for span in spans])
+            contributions *= np.repeat(weights[start:end][known], lengths)
+            if 8 * total >= n_docs:
+                dense: _FloatArray = np.asarray(
+                    np.bincount(texts, weights=contributions, minlength=n_docs), np.float64
                 )
-            )
+                found = np.flatnonzero(dense)
+                matches.append((found.astype(np.int64, copy=False), dense[found]))
+            else:
+                found, inverse = np.unique(texts, return_inverse=True)
+                matches.append(
+                    (
+                        found.astype(np.int64, copy=False),
+                        np.asarray(np.bincount(inverse, weights=contributions), np.float64),
+                    )
+                )
         return matches
 
     def _pending_limit(self) -> int:

@@ -104,6 +104,36 @@ def test_char_ngram_scores_mix_word_and_character_cosines_half_and_half() -> Non
         np.testing.assert_allclose(got, expected, atol=1e-9)
 
 
+def test_char_ngram_range_sets_the_character_gram_sizes() -> None:
+    corpus = list(CORPUS.values())
+    index = TextIndex(char_ngrams=True, char_ngram_range=(4, 5))
+    index.add_many(enumerate(corpus))
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(corpus)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(4, 5), sublinear_tf=True)
+    chars.fit(corpus)
+    query = "weather forecast for Paris"
+    expected = 0.5 * linear_kernel(words.transform([query]), words.transform(corpus))[0]
+    expected += 0.5 * linear_kernel(chars.transform([query]), chars.transform(corpus))[0]
+    got = _scores_by_position(index.query(query, k=len(corpus)), len(corpus))
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+
+
+def test_a_rare_term_query_in_a_large_index_scores_like_scikit_learn() -> None:
+    # few postings against many texts: the query's matches are summed sparsely
+    corpus = _synthetic_corpus(2000)
+    index = TextIndex()
+    index.add_many(enumerate(corpus))
+    # a single word that a handful of texts use: no term unknown to the vocabulary
+    query = min(
+        {word for text in corpus for word in text.split()},
+        key=lambda word: (sum(word in text.split() for text in corpus), word),
+    )
+    expected = _reference_scores(corpus, query)
+    hits = index.query(query, k=len(corpus))
+    assert 0 < len(hits) < len(corpus) // 8
+    np.testing.assert_allclose(_scores_by_position(hits, len(corpus)), expected, atol=1e-9)
+
+
 def test_query_words_the_index_never_saw_lower_the_score(index: TextIndex) -> None:
     plain = index.query("weather forecast for Paris", k=1)[0]
     novel = index.query("weather forecast for Paris zorblax quuxification", k=1)[0]
@@ -355,6 +385,8 @@ def test_bad_arguments_raise_clear_errors(index: TextIndex) -> None:
         index.query("weather", k=-1)
     with pytest.raises(ValueError, match="word_ngram_range"):
         TextIndex(word_ngram_range=(2, 1))
+    with pytest.raises(ValueError, match="char_ngram_range"):
+        TextIndex(char_ngrams=True, char_ngram_range=(0, 3))
     with pytest.raises(ValueError, match="stop_words"):
         TextIndex(stop_words="french")
 
