@@ -7,6 +7,7 @@ it records the tool schemas each request actually receives.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
+from langchain_tokenopt.textindex import TextIndex
 from langchain_tokenopt.tokens import TokenCounter
 from langchain_tokenopt.tools import (
     ToolRetriever,
@@ -205,6 +207,48 @@ def test_documents_carry_name_score_and_exact_schema_tokens() -> None:
     for doc in docs:
         tool_object = retriever.get_tool(doc.metadata["name"])
         assert doc.metadata["schema_tokens"] == counter.count_tools([tool_object])
+
+
+def _expected_scores(retriever: ToolRetriever, query: str) -> dict[str, float]:
+    """Cosine of each registered tool's document (fresh index of the same kind) times
+    (its words / the longest document's words) ** 0.1."""
+    documents = {
+        name: tool_document(convert_to_openai_tool(retriever.get_tool(name)))
+        for name in retriever.tool_names
+    }
+    index = TextIndex(char_ngrams=True, char_ngram_range=(4, 5))
+    index.add_many(documents.items())
+    lengths = {name: len(re.findall(r"\w+", text)) for name, text in documents.items()}
+    longest = max(lengths.values())
+    return {
+        str(name): cosine * (lengths[str(name)] / longest) ** 0.1
+        for name, cosine in index.query(query, k=len(documents))
+    }
+
+
+def test_scores_are_cosines_discounted_for_short_documents() -> None:
+    # pivoted length normalization: cosine favours terse tools over detailed ones
+    retriever = ToolRetriever(registry(), k=9)
+    query = "book a hotel room and a flight, then email the weather"
+    expected = _expected_scores(retriever, query)
+    matches = retriever.select(query)
+    assert len(matches) == len(expected) > 3
+    for match in matches:
+        assert match.score == pytest.approx(expected[match.name], rel=1e-9)
+    # the discount follows the registry: without the longest document, the next one
+    # is the reference
+    longest = max(
+        retriever.tool_names,
+        key=lambda name: len(
+            re.findall(r"\w+", tool_document(convert_to_openai_tool(retriever.get_tool(name))))
+        ),
+    )
+    retriever.remove_tools([longest])
+    expected = _expected_scores(retriever, query)
+    matches = retriever.select(query)
+    assert len(matches) == len(expected)
+    for match in matches:
+        assert match.score == pytest.approx(expected[match.name], rel=1e-9)
 
 
 def test_get_tool_returns_the_registered_object() -> None:
