@@ -468,10 +468,21 @@ def print_ablation(pool: Sequence[dict[str, Any]], questions: Sequence[Question]
 
     parts = [fields(tool) for tool in pool]
 
-    def single(text: Callable[[Parts], str], **options: Any) -> Ranker:
+    def single(
+        text: Callable[[Parts], str], length_exponent: float = 0.0, **options: Any
+    ) -> Ranker:
         index = TextIndex(**options)
-        index.add_many((name, text(p)) for name, p in zip(names, parts, strict=True))
-        return lambda query: [str(key) for key, _ in index.query(query, k=TOP)]
+        documents = {name: text(p) for name, p in zip(names, parts, strict=True)}
+        index.add_many(documents.items())
+        lengths = {name: len(re.findall(r"\w+", doc)) for name, doc in documents.items()}
+        longest = max(lengths.values())
+
+        def rank(query: str) -> list[str]:
+            hits = index.query(query, k=TOP)
+            factor = {key: (lengths[str(key)] / longest) ** length_exponent for key, _ in hits}
+            return [str(key) for key, _ in sorted(hits, key=lambda hit: -hit[1] * factor[hit[0]])]
+
+        return rank
 
     def joined(repeats: int, arguments: bool = True) -> Callable[[Parts], str]:
         def text(p: Parts) -> str:
@@ -507,6 +518,14 @@ def print_ablation(pool: Sequence[dict[str, Any]], questions: Sequence[Question]
         )
         variants[f"per-field indexes 1:1:1, {grams}"] = per_field((1, 1, 1), char_ngrams=char)
         variants[f"per-field indexes 2:1:0.5, {grams}"] = per_field((2, 1, 0.5), char_ngrams=char)
+    for low, high in ((3, 5), (4, 5), (4, 6), (5, 6)):
+        variants[f"one index, chars {low}-{high}, name x2"] = single(
+            joined(2), char_ngrams=True, char_ngram_range=(low, high)
+        )
+    for exponent in (0.05, 0.1, 0.2, 0.3):
+        variants[f"one index, chars 4-5, name x2, length^{exponent}"] = single(
+            joined(2), exponent, char_ngrams=True, char_ngram_range=(4, 5)
+        )
     print(f"\nAblation on the dev split only ({len(dev)} questions)")
     print(f"{'variant':<46} {'recall@1':>8} {'recall@5':>8} {'MRR':>6}")
     for name, rank in variants.items():
