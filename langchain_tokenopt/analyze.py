@@ -2,7 +2,7 @@
 
 `read_transcript` reads a logged conversation (OpenAI messages as JSON or JSON Lines,
 LangChain message dicts, or a JSON Lines log of request bodies) and names the file,
-line and field of anything it cannot read. `analyze` replays it model call by model
+line and field of anything it cannot read. `analyze_transcript` replays it model call by model
 call through the summarizing history, the cache, de-duplication and compression, and
 counts with the model's exact tokenizer what each call would have sent with and
 without each of them. This is a surface: the work is done by the components.
@@ -10,7 +10,7 @@ without each of them. This is a surface: the work is done by the components.
 Example:
     >>> transcript = read_transcript(
     ...     '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]')
-    >>> analysis = analyze(transcript, model="gpt-4o")
+    >>> analysis = analyze_transcript(transcript, model="gpt-4o")
     >>> analysis.calls, analysis.input_tokens
     (1, 8)
 """
@@ -44,7 +44,7 @@ from langchain_tokenopt.history import SummarizingChatMessageHistory
 from langchain_tokenopt.pricing import price
 from langchain_tokenopt.tokens import TokenCounter
 
-__all__ = ["Analysis", "ModelCall", "Saving", "Transcript", "analyze", "read_transcript"]
+__all__ = ["Analysis", "ModelCall", "Saving", "Transcript", "analyze_transcript", "read_transcript"]
 
 logger = logging.getLogger(__name__)
 
@@ -574,7 +574,7 @@ def _removed_before(
     return len(gone), sum(tokens[i] for i in gone)
 
 
-def analyze(
+def analyze_transcript(
     transcript: Transcript,
     *,
     model: str = "gpt-4o",

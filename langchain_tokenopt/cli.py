@@ -273,7 +273,7 @@ def _progress_bar(items: Any, total: int) -> Any:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from langchain_tokenopt.analyze import analyze, read_transcript
+    from langchain_tokenopt.analyze import analyze_transcript, read_transcript
 
     if args.max_tokens < 16:
         raise _InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
@@ -288,7 +288,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _InputError(str(exc)) from exc
     try:
-        result = analyze(
+        result = analyze_transcript(
             transcript,
             model=args.model,
             max_tokens=args.max_tokens,

@@ -25,7 +25,7 @@ from langchain_core.messages import (
 )
 
 from langchain_tokenopt import cli
-from langchain_tokenopt.analyze import analyze, read_transcript
+from langchain_tokenopt.analyze import analyze_transcript, read_transcript
 from langchain_tokenopt.cli import main
 from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.history import SummarizingChatMessageHistory
@@ -230,7 +230,9 @@ def test_langchain_message_dicts_are_read_like_openai_messages(tmp_path: Path) -
     ):
         transcript = read_transcript(text)
         assert [m.content for m in transcript.calls[0].messages] == ["Be brief.", "Hi"]
-        assert analyze(transcript).input_tokens == analyze(openai).input_tokens
+        assert (
+            analyze_transcript(transcript).input_tokens == analyze_transcript(openai).input_tokens
+        )
 
 
 def test_json_lines_with_one_message_per_line(
