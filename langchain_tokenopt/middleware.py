@@ -27,7 +27,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
@@ -412,26 +411,14 @@ class ModelRouterMiddleware(_Middleware):
         self._tiers = {tier.name: tier for tier in router.tiers}
         self._with_tools: OrderedDict[tuple[int, ...], ModelRouter] = OrderedDict()
         self._lock = threading.Lock()
-        self._requests = 0
-        self._calls: dict[str, int] = {}
-        self._failures: dict[str, int] = {}
-        self._fallbacks = 0
-        self._unanswered = 0
-        self._estimated_usd = Decimal(0)
-        self._strongest_usd = Decimal(0)
 
     def stats(self) -> RouterStats:
-        """Answers per tier, fallbacks and estimated cost against always-strongest."""
-        with self._lock:
-            return RouterStats(
-                requests=self._requests,
-                calls=dict(self._calls),
-                failures=dict(self._failures),
-                fallbacks=self._fallbacks,
-                unanswered=self._unanswered,
-                estimated_cost_usd=self._estimated_usd,
-                strongest_cost_usd=self._strongest_usd,
-            )
+        """The router's `stats()`: answers per tier, fallbacks, estimated cost saved.
+
+        The middleware records its decisions in the router it was given, so these
+        include any requests that router answered directly too.
+        """
+        return self.router.stats()
 
     def _router_for(self, tools: Sequence[Any]) -> ModelRouter:
         """The router with this call's tools (they count in scores and cost estimates)."""
@@ -458,32 +445,7 @@ class ModelRouterMiddleware(_Middleware):
     def _record(
         self, decision: RouteDecision, answered: Tier | None, failed: list[str]
     ) -> dict[str, Any]:
-        with self._lock:
-            self._requests += 1
-            for name in failed:
-                self._failures[name] = self._failures.get(name, 0) + 1
-            if answered is None:
-                self._unanswered += 1
-                self._fallbacks += max(len(failed) - 1, 0)
-            else:
-                self._fallbacks += len(failed)
-                self._calls[answered.name] = self._calls.get(answered.name, 0) + 1
-                self._estimated_usd += decision.estimated_cost_usd[answered.name]
-                self._strongest_usd += decision.estimated_cost_usd[decision.strongest]
-        return {
-            "tier": answered.name if answered else None,
-            "model": answered.model_name if answered else None,
-            "score": decision.score,
-            "need": decision.need,
-            "reason": decision.reason,
-            "fallbacks": list(failed),
-            "budget_share": decision.budget_share,
-            "estimated_cost_usd": (
-                format(decision.estimated_cost_usd[answered.name], "f") if answered else None
-            ),
-            "strongest_tier": decision.strongest,
-            "strongest_cost_usd": format(decision.estimated_cost_usd[decision.strongest], "f"),
-        }
+        return self.router.record(decision, None if answered is None else answered.name, failed)
 
     @staticmethod
     def _stamp(response: ModelResponse[Any], metadata: dict[str, Any]) -> ModelResponse[Any]:
