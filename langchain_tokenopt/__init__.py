@@ -26,6 +26,11 @@ if TYPE_CHECKING:
         analyze_token_efficiency,
         track_usage,
     )
+    from langchain_tokenopt.analyze import (
+        Analysis,
+        analyze_transcript,
+        read_transcript,
+    )
     from langchain_tokenopt.batching import CoalescingRunnable, CoalescingStats
     from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
     from langchain_tokenopt.cache import (
@@ -52,6 +57,13 @@ if TYPE_CHECKING:
     )
     from langchain_tokenopt.history import (
         SummarizingChatMessageHistory,
+    )
+    from langchain_tokenopt.middleware import (
+        CompressionMiddleware,
+        ModelRouterMiddleware,
+        SummarizingMiddleware,
+        TokenBudgetMiddleware,
+        ToolRetrievalMiddleware,
     )
     from langchain_tokenopt.pricing import ModelPrice, PriceTable, price
     from langchain_tokenopt.routing import (
@@ -142,9 +154,18 @@ _EXPORTS: dict[str, str] = {
     "RouterStats": "langchain_tokenopt.routing",
     "ScoreExplanation": "langchain_tokenopt.routing",
     "Tier": "langchain_tokenopt.routing",
+    "CompressionMiddleware": "langchain_tokenopt.middleware",
+    "ModelRouterMiddleware": "langchain_tokenopt.middleware",
+    "SummarizingMiddleware": "langchain_tokenopt.middleware",
+    "TokenBudgetMiddleware": "langchain_tokenopt.middleware",
+    "ToolRetrievalMiddleware": "langchain_tokenopt.middleware",
+    "Analysis": "langchain_tokenopt.analyze",
+    "analyze_transcript": "langchain_tokenopt.analyze",
+    "read_transcript": "langchain_tokenopt.analyze",
 }
 
 __all__ = [
+    "Analysis",
     "BaseSummarizer",
     "BudgetExceededError",
     "BudgetRemaining",
@@ -153,6 +174,7 @@ __all__ = [
     "CoalescingRunnable",
     "CoalescingStats",
     "ComplexityScorer",
+    "CompressionMiddleware",
     "CompressionResult",
     "DedupResult",
     "ExtractiveSummarizer",
@@ -165,6 +187,7 @@ __all__ = [
     "ModelCacheStats",
     "ModelPrice",
     "ModelRouter",
+    "ModelRouterMiddleware",
     "PriceTable",
     "PromptCompressor",
     "RedisStore",
@@ -177,17 +200,20 @@ __all__ = [
     "StoreUnavailableError",
     "Suggestion",
     "SummarizingChatMessageHistory",
+    "SummarizingMiddleware",
     "SummaryRequest",
     "TaskEfficiency",
     "TextIndex",
     "Tier",
     "TokenAwareTextSplitter",
     "TokenBudget",
+    "TokenBudgetMiddleware",
     "TokenCount",
     "TokenCounter",
     "TokenOptCache",
     "TokenOptError",
     "ToolMatch",
+    "ToolRetrievalMiddleware",
     "ToolRetriever",
     "UnknownModelError",
     "UsageEvent",
@@ -196,9 +222,11 @@ __all__ = [
     "UsageTracker",
     "__version__",
     "analyze_token_efficiency",
+    "analyze_transcript",
     "bind_relevant_tools",
     "deduplicate_messages",
     "price",
+    "read_transcript",
     "track_usage",
 ]
 
