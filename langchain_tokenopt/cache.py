@@ -728,8 +728,9 @@ class TokenOptCache(BaseCache):
     def redis(cls, url: str, **kwargs: Any) -> TokenOptCache:
         """A cache in Redis at `url` (needs the `redis` extra); native TTL expiry.
 
-        Example:
-            >>> cache = TokenOptCache.redis("redis://localhost:6379/0")  # doctest: +SKIP
+        Example::
+
+            cache = TokenOptCache.redis("redis://localhost:6379/0")
         """
         from langchain_tokenopt.stores import RedisStore
 

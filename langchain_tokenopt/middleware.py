@@ -258,10 +258,11 @@ class ToolRetrievalMiddleware(_Middleware):
         recent_weight: weight of those turns against the latest message (1).
         model: tokenizer that counts schema tokens (for the budget and `stats`).
 
-    Example:
-        >>> from langchain.agents import create_agent  # doctest: +SKIP
-        >>> agent = create_agent(llm, tools=fifty_tools,  # doctest: +SKIP
-        ...     middleware=[ToolRetrievalMiddleware(k=3)])
+    Example::
+
+        from langchain.agents import create_agent
+        agent = create_agent(llm, tools=fifty_tools,
+            middleware=[ToolRetrievalMiddleware(k=3)])
     """
 
     def __init__(
@@ -396,11 +397,12 @@ class ModelRouterMiddleware(_Middleware):
     Args:
         router: the `ModelRouter` with the tiers, scorer, budget and fall-through rules.
 
-    Example:
-        >>> router = ModelRouter(tiers=[Tier(mini, quality=0.3),  # doctest: +SKIP
-        ...                             Tier(big, quality=1.0)])
-        >>> agent = create_agent(big, tools,  # doctest: +SKIP
-        ...     middleware=[ModelRouterMiddleware(router)])
+    Example::
+
+        router = ModelRouter(tiers=[Tier(mini, quality=0.3),
+                                    Tier(big, quality=1.0)])
+        agent = create_agent(big, tools,
+            middleware=[ModelRouterMiddleware(router)])
     """
 
     def __init__(self, router: ModelRouter) -> None:
@@ -559,10 +561,11 @@ class CompressionMiddleware(_Middleware):
         level: "lossless" (default), "light" or "aggressive" (these two drop words).
         model: tokenizer that counts the tokens saved (`stats`).
 
-    Example:
-        >>> from langchain.agents import create_agent  # doctest: +SKIP
-        >>> agent = create_agent(llm, tools=[search],  # doctest: +SKIP
-        ...     middleware=[CompressionMiddleware()])
+    Example::
+
+        from langchain.agents import create_agent
+        agent = create_agent(llm, tools=[search],
+            middleware=[CompressionMiddleware()])
     """
 
     def __init__(
@@ -686,10 +689,11 @@ class SummarizingMiddleware(_Middleware):
         namespace: key prefix of the summaries in `state_store`.
         max_sessions: conversations kept in memory (least recently used go first).
 
-    Example:
-        >>> from langchain.agents import create_agent  # doctest: +SKIP
-        >>> agent = create_agent(llm, tools=tools,  # doctest: +SKIP
-        ...     middleware=[SummarizingMiddleware(max_tokens=3000)])
+    Example::
+
+        from langchain.agents import create_agent
+        agent = create_agent(llm, tools=tools,
+            middleware=[SummarizingMiddleware(max_tokens=3000)])
     """
 
     def __init__(
@@ -809,11 +813,12 @@ class TokenBudgetMiddleware(_Middleware):
         summary_model: writes the summary when shrinking (default: extractive).
         state_store, namespace, max_sessions: as in `SummarizingMiddleware`.
 
-    Example:
-        >>> from langchain.agents import create_agent  # doctest: +SKIP
-        >>> budget = TokenBudget(max_tokens=50_000, window="day")  # doctest: +SKIP
-        >>> agent = create_agent(llm, tools=tools,  # doctest: +SKIP
-        ...     middleware=[TokenBudgetMiddleware(budget)])
+    Example::
+
+        from langchain.agents import create_agent
+        budget = TokenBudget(max_tokens=50_000, window="day")
+        agent = create_agent(llm, tools=tools,
+            middleware=[TokenBudgetMiddleware(budget)])
     """
 
     def __init__(

@@ -144,11 +144,11 @@ class RedisStore:
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
-    Example:
-        >>> store = RedisStore("redis://localhost:6379/0")  # doctest: +SKIP
-        >>> store.set("cache:q1", {"answer": 42}, ttl_seconds=60)  # doctest: +SKIP
-        >>> store.add("spent:alice", 0.25, max_value=10.0)  # doctest: +SKIP
-        0.25
+    Example::
+
+        store = RedisStore("redis://localhost:6379/0")
+        store.set("cache:q1", {"answer": 42}, ttl_seconds=60)
+        store.add("spent:alice", 0.25, max_value=10.0)  # 0.25
     """
 
     def __init__(
