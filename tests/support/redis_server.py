@@ -63,11 +63,12 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """One redis-server process on 127.0.0.1, without persistence.
 
-    Example:
-        >>> server = RedisServer(workdir=tmp_path)  # doctest: +SKIP
-        >>> server.start(); server.url  # doctest: +SKIP
-        'redis://127.0.0.1:41234/0'
-        >>> server.stop()  # doctest: +SKIP
+    Example::
+
+        server = RedisServer(workdir=tmp_path)
+        server.start()
+        server.url  # 'redis://127.0.0.1:41234/0'
+        server.stop()
     """
 
     def __init__(self, workdir: Path, binary: str | None = None) -> None:
