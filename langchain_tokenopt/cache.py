@@ -33,6 +33,7 @@ Layout of the keys in the `Store` (``ns`` is the `namespace`):
 from __future__ import annotations
 
 import atexit
+import copy
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ from langchain_core.load import dumps, loads
 from langchain_core.load.load import default_init_validator
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import Generation
+from pydantic import BaseModel
 
 from langchain_tokenopt._markers import CACHE_HIT_KEY
 from langchain_tokenopt.errors import TokenOptError
@@ -144,6 +146,35 @@ def _decode_generations(entry: Any) -> list[Generation]:
     if not isinstance(value, list) or not all(isinstance(g, Generation) for g in value):
         raise _CorruptEntryError("entry does not hold a list of Generation")
     return value
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _fresh_copy(value: Any) -> Any:
+    """A deep copy of a decoded cache value, several times cheaper than `copy.deepcopy`.
+
+    Decoded entries are trees of JSON values and pydantic models (generations,
+    messages), without shared references: those are rebuilt field by field the way
+    pydantic's own `__deepcopy__` does; anything else goes through `copy.deepcopy`.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {key: _fresh_copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_fresh_copy(item) for item in value]
+    if isinstance(value, BaseModel) and getattr(value, "__pydantic_private__", None) is None:
+        clone = kind.__new__(kind)
+        extra = value.__pydantic_extra__
+        setattr_ = object.__setattr__
+        setattr_(clone, "__dict__", {k: _fresh_copy(v) for k, v in value.__dict__.items()})
+        setattr_(clone, "__pydantic_extra__", None if extra is None else _fresh_copy(extra))
+        setattr_(clone, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
+        setattr_(clone, "__pydantic_private__", None)
+        return clone
+    return copy.deepcopy(value)
 
 
 # ---------------------------------------------------------------------------
@@ -786,9 +817,9 @@ class TokenOptCache(BaseCache):
             with self._lock:
                 remembered = self._decoded.get(key)
             if remembered is not None and remembered[0] == payload:
-                return [generation.model_copy(deep=True) for generation in remembered[1]]
+                return [_fresh_copy(generation) for generation in remembered[1]]
         generations = _decode_generations(entry)
-        pristine = [generation.model_copy(deep=True) for generation in generations]
+        pristine = [_fresh_copy(generation) for generation in generations]
         with self._lock:
             self._decoded[key] = (entry["g"], pristine)
         return generations

@@ -225,6 +225,42 @@ def test_hits_are_fresh_copies(store: Store) -> None:
     assert second is not None and second[0].text == "original"
 
 
+def test_hits_share_no_nested_state_with_each_other(store: Store) -> None:
+    """Every nested dict and list of a hit is its own: mutating one never leaks."""
+    message = AIMessage(
+        content=[{"type": "text", "text": "Paris"}],
+        tool_calls=[{"name": "lookup", "args": {"city": "Paris"}, "id": "call_1"}],
+        usage_metadata=usage(10, 2),
+        response_metadata={"model_name": "gpt-4o", "logprobs": {"tokens": ["Paris"]}},
+        additional_kwargs={"refusal": None, "extra": [1, 2]},
+    )
+    cache = TokenOptCache(store)
+    cache.update("p", "llm", [ChatGeneration(message=message, generation_info={"k": [1]})])
+    first = cache.lookup("p", "llm")
+    assert first is not None
+    hit = first[0]
+    assert isinstance(hit, ChatGeneration) and isinstance(hit.message, AIMessage)
+    hit.message.content[0]["text"] = "changed"  # type: ignore[index]
+    hit.message.tool_calls[0]["args"]["city"] = "changed"
+    hit.message.response_metadata["logprobs"]["tokens"].append("changed")
+    hit.message.additional_kwargs["extra"].append(3)
+    assert hit.message.usage_metadata is not None
+    hit.message.usage_metadata["input_tokens"] = 999
+    assert hit.generation_info is not None
+    hit.generation_info["k"].append(2)
+    second = cache.lookup("p", "llm")
+    assert second is not None
+    again = second[0]
+    assert isinstance(again, ChatGeneration) and isinstance(again.message, AIMessage)
+    assert again.message.content == [{"type": "text", "text": "Paris"}]
+    assert again.message.tool_calls[0]["args"] == {"city": "Paris"}
+    assert again.message.response_metadata["logprobs"] == {"tokens": ["Paris"]}
+    assert again.message.additional_kwargs["extra"] == [1, 2]
+    assert again.message.usage_metadata is not None
+    assert again.message.usage_metadata["input_tokens"] == 10
+    assert again.generation_info == {"k": [1]}
+
+
 # -- hit marker ---------------------------------------------------------------------
 
 
