@@ -166,7 +166,8 @@ def _fresh_copy(value: Any) -> Any:
     if kind is list:
         return [_fresh_copy(item) for item in value]
     if isinstance(value, BaseModel) and getattr(value, "__pydantic_private__", None) is None:
-        clone = kind.__new__(kind)
+        model = type(value)
+        clone = model.__new__(model)
         extra = value.__pydantic_extra__
         setattr_ = object.__setattr__
         setattr_(clone, "__dict__", {k: _fresh_copy(v) for k, v in value.__dict__.items()})
