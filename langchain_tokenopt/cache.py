@@ -49,11 +49,12 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
-from langchain_core.load import dumps, loads
+from langchain_core.load import Serializable, dumps, loads
 from langchain_core.load.load import default_init_validator
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import Generation
 from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 from langchain_tokenopt._markers import CACHE_HIT_KEY
 from langchain_tokenopt.errors import TokenOptError
@@ -176,6 +177,164 @@ def _fresh_copy(value: Any) -> Any:
         setattr_(clone, "__pydantic_private__", None)
         return clone
     return copy.deepcopy(value)
+
+
+# ---------------------------------------------------------------------------
+# Serialization: langchain_core.load.dumps, with a fast path for plain generations
+
+
+class _NotFast(Exception):
+    """`_fast_dumps` does not handle this value; `langchain_core.load.dumps` does."""
+
+
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class _ClassPlan:
+    """What `Serializable.to_json` computes per call that only depends on the class."""
+
+    lc_id: list[str]
+    # field name -> (required, default_factory, default or _NO_DEFAULT, excluded)
+    fields: Mapping[str, tuple[bool, Any, Any, bool]]
+    attributes: tuple[property, ...]  # the `lc_attributes` getters to_json merges, in order
+
+
+_PLANS: dict[type, _ClassPlan | None] = {}
+
+
+def _resolve(mro: tuple[type, ...], start: int, name: str) -> Any:
+    for klass in mro[start:]:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def _build_plan(cls: type) -> _ClassPlan | None:
+    """The plan of `cls`, or None when only the generic `to_json` is right for it."""
+    if not (issubclass(cls, Serializable) and cls.is_lc_serializable()):
+        return None
+    if hasattr(cls, "lc_namespace") or hasattr(cls, "lc_serializable"):
+        return None  # to_json raises for these deprecated attributes
+    mro = cls.__mro__
+    stop = mro.index(Serializable)
+    base_secrets = vars(Serializable)["lc_secrets"]
+    attributes: list[property] = []
+    # to_json walks self, then super(c, self) for each c before Serializable.
+    for start in range(stop + 1):
+        if _resolve(mro, start, "lc_secrets") is not base_secrets:
+            return None  # secrets need to_json's replacement logic
+        getter = _resolve(mro, start, "lc_attributes")
+        if not isinstance(getter, property) or getter.fget is None:
+            return None
+        if not attributes or attributes[-1] is not getter:
+            attributes.append(getter)
+    fields: dict[str, tuple[bool, Any, Any, bool]] = {}
+    for name, info in cls.model_fields.items():
+        try:
+            # As langchain-core's _get_field_default: a factory is never called.
+            default = info.get_default()
+            if default is PydanticUndefined and info.default_factory is not None:
+                default = None
+        except Exception:
+            default = _NO_DEFAULT
+        fields[name] = (info.is_required(), info.default_factory, default, bool(info.exclude))
+    return _ClassPlan(list(cls.lc_id()), fields, tuple(attributes))
+
+
+def _class_plan(cls: type) -> _ClassPlan | None:
+    try:
+        return _PLANS[cls]
+    except KeyError:
+        pass
+    try:
+        plan = _build_plan(cls)
+    except Exception:  # anything unexpected: the generic path decides
+        plan = None
+    _PLANS[cls] = plan
+    return plan
+
+
+def _fast_object(obj: Any) -> dict[str, Any]:
+    """`langchain_core.load.dumpd(obj)` for a `Serializable` without secrets."""
+    plan = _class_plan(type(obj))
+    if plan is None:
+        raise _NotFast
+    fields = plan.fields
+    kwargs: dict[str, Any] = {}
+    for name, value in obj.__dict__.items():
+        spec = fields.get(name)
+        if spec is None:
+            continue
+        required, factory, default, excluded = spec
+        if excluded:
+            continue
+        if not required:
+            try:
+                truthy = bool(value)
+            except Exception as exc:
+                raise _NotFast from exc
+            if not truthy:
+                if (factory is dict and isinstance(value, dict)) or (
+                    factory is list and isinstance(value, list)
+                ):
+                    continue
+                if default is not _NO_DEFAULT:
+                    try:
+                        differs = bool(default != value)
+                    except Exception as exc:
+                        raise _NotFast from exc
+                    if not differs:
+                        continue
+        kwargs[name] = value
+    for getter in plan.attributes:
+        kwargs.update(getter.fget(obj))  # type: ignore[misc]
+    return {
+        "lc": 1,
+        "type": "constructor",
+        "id": plan.lc_id,
+        "kwargs": {name: _fast_value(value) for name, value in kwargs.items()},
+    }
+
+
+def _fast_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        if "lc" in value or "__lc_escaped__" in value:
+            raise _NotFast  # user data that needs langchain-core's escaping
+        for key in value:
+            if type(key) not in _SCALARS:
+                raise _NotFast
+        return {key: _fast_value(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_fast_value(item) for item in value]
+    if isinstance(value, Serializable):
+        return _fast_object(value)
+    if isinstance(value, _SCALARS):  # str subclasses such as ChatGeneration.text
+        return value
+    raise _NotFast
+
+
+def _fast_dumps(generations: list[Generation]) -> str | None:
+    """`dumps(generations)`, byte for byte, or None where only `dumps` is right.
+
+    `Serializable.to_json` re-derives per call what depends only on the class (the
+    MRO walk for secrets and `lc_attributes`, field defaults, the id): that is most
+    of the cost of a cache write. This computes it once per class and handles plain
+    generations and messages: JSON values, no secrets, no user dict with an "lc"
+    key (which langchain-core escapes), nothing that is not `Serializable`.
+    """
+    try:
+        return json.dumps([_fast_value(generation) for generation in generations])
+    except _NotFast:
+        return None
+
+
+def _serialize(generations: list[Generation]) -> str:
+    fast = _fast_dumps(generations)
+    return fast if fast is not None else dumps(generations)
 
 
 # ---------------------------------------------------------------------------
@@ -783,7 +942,7 @@ class TokenOptCache(BaseCache):
 
     def _encode(self, llm_string: str, return_val: RETURN_VAL_TYPE) -> dict[str, Any] | None:
         generations = list(return_val)
-        payload = dumps(generations)
+        payload = _serialize(generations)
         if '"type": "not_implemented"' in payload:
             logger.warning(
                 "Not caching a response that langchain_core.load cannot serialize "
