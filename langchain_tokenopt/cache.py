@@ -57,7 +57,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.errors import TokenOptError
+from langchain_tokenopt.errors import StoreUnavailableError, TokenOptError
 from langchain_tokenopt.pricing import PriceTable, price
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
@@ -91,6 +91,8 @@ _SEMANTIC_REFRESH_SECONDS = 1.0
 _DECODED_ENTRIES = 1024
 # Semantic candidates examined per lookup after the index query.
 _SEMANTIC_CANDIDATES = 4
+# While the store is unavailable, at most one warning per cache this often.
+_OUTAGE_WARNING_INTERVAL_SECONDS = 30.0
 
 # Classes a cache entry may contain: generations and messages, nothing that runs
 # logic on construction. Checked before each object is built.
@@ -795,6 +797,19 @@ class TokenOptCache(BaseCache):
     cheaper than reviving the JSON again), with replayed messages marked by
     `CACHE_HIT_KEY` in `response_metadata`.
 
+    A cache never takes the application down: when the store is unavailable
+    (`StoreUnavailableError`: Redis stopped, unreachable or stalled) a lookup is a miss
+    (counted as one, so the model is called), an update is skipped (that response is
+    not cached), and hit/miss counters and access times stay buffered in this process
+    and are written by the first flush that succeeds (counters that reached the store
+    are not written again). A WARNING is logged at most once per 30 s per cache, with
+    the number of failures left unlogged since the previous one, and an INFO when the
+    store answers again. A stalled store still costs each call up to the store's own
+    timeout (`RedisStore(socket_timeout_seconds=..., retries=...)`). One edge: a
+    counter add that times out after Redis applied it is retried, so it may count
+    twice (a refused or reset connection applied nothing). `stats()`, `clear()` and
+    `reset_stats()` are explicit requests: they raise `StoreUnavailableError`.
+
     Args:
         store: where entries and counters live; `MemoryStore()` when None. Use
             `TokenOptCache.sqlite(path)` for one machine, `TokenOptCache.redis(url)`
@@ -831,6 +846,9 @@ class TokenOptCache(BaseCache):
             on `stats()`, on `flush()` and at interpreter exit. 0 writes through on
             every lookup. A `multiprocessing` child ends with `os._exit` (no atexit):
             call `cache.flush()` before it returns.
+        raise_on_store_error: make `lookup` / `update` (and async twins) raise
+            `StoreUnavailableError` instead of degrading to a miss / a skipped write,
+            for applications that prefer to fail (statistics writes still only log).
 
     Example:
         >>> from langchain_core.outputs import Generation
@@ -852,6 +870,7 @@ class TokenOptCache(BaseCache):
         namespace: str = "tokenopt",
         price_table: PriceTable | None = None,
         flush_interval_seconds: float = 1.0,
+        raise_on_store_error: bool = False,
     ) -> None:
         if ttl_seconds is not None and not (
             isinstance(ttl_seconds, (int, float)) and ttl_seconds > 0
@@ -881,6 +900,7 @@ class TokenOptCache(BaseCache):
         self.namespace = namespace
         self.price_table = price_table
         self.flush_interval_seconds = float(flush_interval_seconds)
+        self.raise_on_store_error = bool(raise_on_store_error)
 
         self._entries_ns = f"{namespace}:cache"
         self._stats_ns = f"{namespace}:cachestats"
@@ -897,6 +917,11 @@ class TokenOptCache(BaseCache):
         self._pending: dict[str, int] = {}
         self._touches: dict[str, tuple[float, float | None]] = {}
         self._last_flush = time.monotonic()
+        # Store outage bookkeeping: failures since the store last answered, monotonic
+        # time of the last outage warning, failures not logged since that warning.
+        self._outage_failures = 0
+        self._outage_warned_at: float | None = None
+        self._outage_suppressed = 0
         self._semantic = _SemanticIndex() if self.similarity_threshold is not None else None
         # Recently decoded entries (key -> (serialized payload, pristine generations)):
         # a deep copy is about 3x cheaper than reviving langchain_core.load JSON, and
@@ -1000,6 +1025,39 @@ class TokenOptCache(BaseCache):
         if self._semantic is not None:
             self._semantic.forget(key)
 
+    # -- store outages --------------------------------------------------------
+
+    def _store_failed(self, action: str, error: StoreUnavailableError) -> None:
+        """Note a store outage; warn unless this cache warned less than 30 s ago."""
+        now = time.monotonic()
+        with self._lock:
+            self._outage_failures += 1
+            last = self._outage_warned_at
+            if last is not None and now - last < _OUTAGE_WARNING_INTERVAL_SECONDS:
+                self._outage_suppressed += 1
+                return
+            suppressed, self._outage_suppressed = self._outage_suppressed, 0
+            self._outage_warned_at = now
+        logger.warning(
+            "TokenOptCache could not %s: %s Lookups are misses, responses are not cached "
+            "and statistics stay buffered until the store answers again (%d failures "
+            "since the previous warning were not logged).",
+            action,
+            error,
+            suppressed,
+        )
+
+    def _store_answered(self) -> None:
+        """End an outage, if one was going on, with an INFO saying how long it lasted."""
+        if not self._outage_failures:  # the common case: no lock
+            return
+        with self._lock:
+            failures, self._outage_failures = self._outage_failures, 0
+            self._outage_warned_at = None
+            self._outage_suppressed = 0
+        if failures:
+            logger.info("TokenOptCache store answers again after %d failed calls.", failures)
+
     # -- counters -----------------------------------------------------------
 
     def _count(self, key: str, amount: int) -> None:
@@ -1042,24 +1100,35 @@ class TokenOptCache(BaseCache):
             self._last_flush = now
             return pending, touches
 
-    def _restore_pending(self, pending: Mapping[str, int]) -> None:
+    def _restore_pending(
+        self,
+        pending: Mapping[str, int],
+        touches: Mapping[str, tuple[float, float | None]],
+    ) -> None:
+        """Put back what a failed flush did not write, for the next flush."""
         with self._lock:
             for key, amount in pending.items():
                 self._count(key, amount)
+            for key, touch in touches.items():
+                self._touches.setdefault(key, touch)  # a newer access wins
 
     def _touch_writes(
         self, touches: Mapping[str, tuple[float, float | None]]
     ) -> list[tuple[str, float, float | None]]:
+        """(entry key, access time, remaining ttl) of the touches whose entry is live."""
         writes = []
         now = time.time()
         for key, (accessed, expires) in touches.items():
             ttl = None if expires is None else expires - now
             if ttl is None or ttl > 0:
-                writes.append((self._access_prefix + key, accessed, ttl))
+                writes.append((key, accessed, ttl))
         return writes
 
     def flush(self) -> None:
-        """Write buffered counters and access times to the store now."""
+        """Write buffered counters and access times to the store now.
+
+        Never raises for an unavailable store: what was not written stays buffered.
+        """
         taken = self._take_pending(force=True)
         if taken is not None:
             self._write_pending(*taken)
@@ -1080,31 +1149,63 @@ class TokenOptCache(BaseCache):
         if taken is not None:
             await self._awrite_pending(*taken)
 
-    def _write_pending(self, pending: dict[str, int], touches: dict[str, Any]) -> None:
-        done: list[str] = []
+    def _flush_failed(
+        self,
+        error: Exception,
+        pending: dict[str, int],
+        touches: dict[str, tuple[float, float | None]],
+        written: tuple[set[str], set[str]],
+    ) -> None:
+        """Keep the counters and access times a flush did not write; log the failure.
+
+        `written` holds the counter keys and the touched entry keys that reached the
+        store: those are not kept, so a retry never writes them twice.
+        """
+        counters, touched = written
+        self._restore_pending(
+            {k: v for k, v in pending.items() if k not in counters},
+            {k: v for k, v in touches.items() if k not in touched},
+        )
+        if isinstance(error, StoreUnavailableError):
+            self._store_failed("write its statistics", error)
+        else:
+            logger.warning("Could not write cache statistics; keeping them", exc_info=error)
+
+    def _write_pending(
+        self, pending: dict[str, int], touches: dict[str, tuple[float, float | None]]
+    ) -> None:
+        counters: set[str] = set()
+        touched: set[str] = set()
         try:
             for key, amount in pending.items():
                 if amount:
                     self.store.add(key, amount)
-                done.append(key)
+                counters.add(key)
             for key, accessed, ttl in self._touch_writes(touches):
-                self.store.set(key, accessed, ttl_seconds=ttl)
-        except Exception:
-            logger.warning("Could not write cache statistics; keeping them", exc_info=True)
-            self._restore_pending({k: v for k, v in pending.items() if k not in done})
+                self.store.set(self._access_prefix + key, accessed, ttl_seconds=ttl)
+                touched.add(key)
+        except Exception as exc:  # a flush must never fail the call that triggered it
+            self._flush_failed(exc, pending, touches, (counters, touched))
+            return
+        self._store_answered()
 
-    async def _awrite_pending(self, pending: dict[str, int], touches: dict[str, Any]) -> None:
-        done: list[str] = []
+    async def _awrite_pending(
+        self, pending: dict[str, int], touches: dict[str, tuple[float, float | None]]
+    ) -> None:
+        counters: set[str] = set()
+        touched: set[str] = set()
         try:
             for key, amount in pending.items():
                 if amount:
                     await self.store.aadd(key, amount)
-                done.append(key)
+                counters.add(key)
             for key, accessed, ttl in self._touch_writes(touches):
-                await self.store.aset(key, accessed, ttl_seconds=ttl)
-        except Exception:
-            logger.warning("Could not write cache statistics; keeping them", exc_info=True)
-            self._restore_pending({k: v for k, v in pending.items() if k not in done})
+                await self.store.aset(self._access_prefix + key, accessed, ttl_seconds=ttl)
+                touched.add(key)
+        except Exception as exc:  # a flush must never fail the call that triggered it
+            self._flush_failed(exc, pending, touches, (counters, touched))
+            return
+        self._store_answered()
 
     # -- LRU ----------------------------------------------------------------
 
@@ -1229,7 +1330,26 @@ class TokenOptCache(BaseCache):
     # -- BaseCache ----------------------------------------------------------
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        """The cached generations for (prompt, llm_string), marked as a hit, or None."""
+        """The cached generations for (prompt, llm_string), marked as a hit, or None.
+
+        None also when the store is unavailable (logged; see the class docstring).
+        """
+        try:
+            found = self._find(prompt, llm_string)
+        except StoreUnavailableError as exc:
+            if self.raise_on_store_error:
+                raise
+            self._store_failed("look up a cached response", exc)
+            self._record_miss()
+            return None  # no flush: the store just failed
+        self._store_answered()
+        if found is None:
+            self._record_miss()
+        self._maybe_flush()
+        return found
+
+    def _find(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """`lookup` without the miss count and the flush; hits are recorded."""
         key = self._hash(prompt, llm_string)
         entry = self.store.get(self._entry_prefix + key)
         found: list[Generation] | None = None
@@ -1242,9 +1362,6 @@ class TokenOptCache(BaseCache):
                 self._delete_keys(key)
         if found is None and self._semantic is not None:
             found = self._semantic_lookup(prompt, llm_string)
-        if found is None:
-            self._record_miss()
-        self._maybe_flush()
         return found
 
     def _semantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -1271,6 +1388,22 @@ class TokenOptCache(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async `lookup` through the store's async methods."""
+        try:
+            found = await self._afind(prompt, llm_string)
+        except StoreUnavailableError as exc:
+            if self.raise_on_store_error:
+                raise
+            self._store_failed("look up a cached response", exc)
+            self._record_miss()
+            return None
+        self._store_answered()
+        if found is None:
+            self._record_miss()
+        await self._amaybe_flush()
+        return found
+
+    async def _afind(self, prompt: str, llm_string: str) -> list[Generation] | None:
+        """Async `_find`."""
         key = self._hash(prompt, llm_string)
         entry = await self.store.aget(self._entry_prefix + key)
         found: list[Generation] | None = None
@@ -1283,9 +1416,6 @@ class TokenOptCache(BaseCache):
                 await self._adelete_keys(key)
         if found is None and self._semantic is not None:
             found = await self._asemantic_lookup(prompt, llm_string)
-        if found is None:
-            self._record_miss()
-        await self._amaybe_flush()
         return found
 
     async def _asemantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -1311,10 +1441,25 @@ class TokenOptCache(BaseCache):
         return None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
-        """Store `return_val` for (prompt, llm_string), with TTL, LRU and semantic upkeep."""
+        """Store `return_val` for (prompt, llm_string), with TTL, LRU and semantic upkeep.
+
+        Skipped (and logged) when the store is unavailable; see the class docstring.
+        """
         entry = self._encode(llm_string, return_val)
         if entry is None:
             return
+        try:
+            self._put(prompt, llm_string, entry)
+        except StoreUnavailableError as exc:
+            if self.raise_on_store_error:
+                raise
+            self._store_failed("store a response", exc)
+            return
+        self._store_answered()
+        self._maybe_flush()
+
+    def _put(self, prompt: str, llm_string: str, entry: dict[str, Any]) -> None:
+        """Write an encoded entry with its side keys; evict when over `max_entries`."""
         key = self._hash(prompt, llm_string)
         ttl = self.ttl_seconds
         if self.max_entries is not None:
@@ -1333,13 +1478,24 @@ class TokenOptCache(BaseCache):
             count = self.store.add(self._count_key, 1)
             if count is not None and count > self.max_entries:
                 self._evict()
-        self._maybe_flush()
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Async `update` through the store's async methods."""
         entry = self._encode(llm_string, return_val)
         if entry is None:
             return
+        try:
+            await self._aput(prompt, llm_string, entry)
+        except StoreUnavailableError as exc:
+            if self.raise_on_store_error:
+                raise
+            self._store_failed("store a response", exc)
+            return
+        self._store_answered()
+        await self._amaybe_flush()
+
+    async def _aput(self, prompt: str, llm_string: str, entry: dict[str, Any]) -> None:
+        """Async `_put`."""
         key = self._hash(prompt, llm_string)
         ttl = self.ttl_seconds
         if self.max_entries is not None:
@@ -1357,7 +1513,6 @@ class TokenOptCache(BaseCache):
             count = await self.store.aadd(self._count_key, 1)
             if count is not None and count > self.max_entries:
                 await self._aevict()
-        await self._amaybe_flush()
 
     def clear(self, **kwargs: Any) -> None:
         """Delete every entry of this namespace (statistics stay; see `reset_stats`)."""
