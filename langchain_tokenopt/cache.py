@@ -1039,12 +1039,13 @@ class TokenOptCache(BaseCache):
             suppressed, self._outage_suppressed = self._outage_suppressed, 0
             self._outage_warned_at = now
         logger.warning(
-            "TokenOptCache could not %s: %s Lookups are misses, responses are not cached "
-            "and statistics stay buffered until the store answers again (%d failures "
-            "since the previous warning were not logged).",
+            "TokenOptCache could not %s (%s); lookups are misses, responses are not "
+            "cached and statistics stay buffered until the store is back.%s",
             action,
             error,
-            suppressed,
+            f" {suppressed} failures since the previous warning were not logged."
+            if suppressed
+            else "",
         )
 
     def _store_answered(self) -> None:
