@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 MIN_BUDGET_TOKENS = 16
 _STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
+# While the state store is unavailable, at most one warning per history this often.
+_OUTAGE_WARNING_INTERVAL_SECONDS = 30.0
 
 SummaryRole = Literal["system", "human", "ai"]
 
@@ -227,6 +230,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     - If the summarizer fails, a warning is logged, the view falls back to plain
       trimming for that read (within the budget), the store is untouched and the fold
       is retried after the next added message.
+    - If the `state_store` is unavailable (`StoreUnavailableError`, e.g. Redis down),
+      reads and adds keep working: `messages` shows the last known summary (none if
+      it was never read) and the recent turns trimmed to the budget, no fold runs (its
+      result could not be saved), `add_messages` still appends to the wrapped
+      history, and a summary state that could not be saved stays in memory and is
+      written on a later read or add (last writer wins, as with concurrent folds).
+      Each later read or add tries the state store once, so a stalled store costs
+      up to its own timeout per call. A WARNING is logged at most once per 30 s,
+      with the number of failures left unlogged, and an INFO when it is back.
+      Errors of the wrapped history itself (the transcript) are not hidden: they
+      propagate from `messages` and `add_messages` unchanged.
     - Cost per added message is flat: token counts are kept per message with running
       sums, and only new messages are counted. Reading re-reads the wrapped history
       (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
@@ -346,6 +360,14 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._summary_frame_tokens = int(self.token_counter.count_message(frame)) if frame else 0
         self._folding = False
         self._failed_at_size: int | None = None
+        # State store outage: the last state read or write failed; self._state is not
+        # in the store yet; failures since it last answered; last warning (monotonic);
+        # failures not logged since that warning.
+        self._state_store_down = False
+        self._state_unsaved = False
+        self._state_failures = 0
+        self._state_warned_at: float | None = None
+        self._state_suppressed = 0
         self._view_cache: tuple[tuple[int, int, int], list[BaseMessage]] | None = None
         self._loaded = False
 
@@ -430,9 +452,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         """Remove every message from the wrapped history and forget the summary."""
         with self._lock:
             self._store.clear()
-            self._state_store.delete(self._state_key)
             self._reset_locked()
             self._loaded = True
+            try:
+                self._state_store.delete(self._state_key)
+            except TokenOptError as exc:
+                # The empty state is written when the store is back: until then a
+                # stale saved summary could be read by another process.
+                self._state_unsaved = True
+                self._state_failed_locked("delete", exc)
+                return
+            self._state_answered_locked()
 
     async def aclear(self) -> None:
         """Async `clear`."""
@@ -470,11 +500,14 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         if not batch:
             return
         with self._lock:
-            if not self._loaded:
+            synced = not self._loaded
+            if synced:
                 self._refresh_locked()
             self._store.add_messages(batch)
             for message in batch:
                 self._ledger.append(message, int(self.token_counter.count_message(message)))
+            if self._state_store_down and not synced:
+                self._sync_state_locked()  # once per add while the state store is down
 
     def _refresh(self) -> None:
         with self._lock:
@@ -503,16 +536,69 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             self._reset_locked()
             for message in stored:
                 self._ledger.append(message, int(self.token_counter.count_message(message)))
-        if not self._loaded or not self._owns_state_store:
-            self._load_state_locked()
+        if self._state_unsaved or not self._loaded or not self._owns_state_store:
+            self._sync_state_locked()
         self._loaded = True
+
+    def _sync_state_locked(self) -> None:
+        """Write the state if the store lacks it, else read the saved one."""
+        if self._state_unsaved:
+            self._save_state_locked()
+        else:
+            self._load_state_locked()
+
+    def _save_state_locked(self) -> None:
+        try:
+            self._state_store.set(self._state_key, self._state.to_json())
+        except TokenOptError as exc:
+            self._state_unsaved = True
+            self._state_failed_locked("save", exc)
+            return
+        self._state_unsaved = False
+        self._state_answered_locked()
+
+    def _state_failed_locked(self, action: str, error: Exception) -> None:
+        """Note a state store failure; warn unless this history warned less than 30 s ago."""
+        self._state_store_down = True
+        self._state_failures += 1
+        now = time.monotonic()
+        last = self._state_warned_at
+        if last is not None and now - last < _OUTAGE_WARNING_INTERVAL_SECONDS:
+            self._state_suppressed += 1
+            return
+        suppressed, self._state_suppressed = self._state_suppressed, 0
+        self._state_warned_at = now
+        logger.warning(
+            "Could not %s summary state %s (%s); messages are the recent turns trimmed to "
+            "the budget, without new folds, until the state store is back.%s",
+            action,
+            self._state_key,
+            error,
+            f" {suppressed} failures since the previous warning were not logged."
+            if suppressed
+            else "",
+        )
+
+    def _state_answered_locked(self) -> None:
+        if not self._state_store_down:
+            return
+        logger.info(
+            "The state store of %s answers again after %d failed calls.",
+            self._state_key,
+            self._state_failures,
+        )
+        self._state_store_down = False
+        self._state_failures = 0
+        self._state_warned_at = None
+        self._state_suppressed = 0
 
     def _load_state_locked(self) -> None:
         try:
             raw = self._state_store.get(self._state_key)
         except TokenOptError as exc:
-            logger.warning("Could not read summary state %s: %s", self._state_key, exc)
+            self._state_failed_locked("read", exc)
             return
+        self._state_answered_locked()
         if raw is None:
             if self._state.covered and self._loaded and not self._owns_state_store:
                 self._set_state_locked(_State())
@@ -542,6 +628,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._ledger = _Ledger(self._ledger.pin_system)
         self._set_state_locked(_State())
         self._failed_at_size = None
+        self._state_unsaved = False  # the saved state is checked against the new ledger
 
     def _set_state_locked(self, state: _State) -> None:
         if state.summary != self._state.summary or self._summary_message is None:
@@ -572,8 +659,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _plan_fold_locked(self, budget: int) -> _FoldPlan | None:
         ledger = self._ledger
         state = self._state
-        if self._folding or self._failed_at_size == len(ledger):
-            return None
+        if self._folding or self._failed_at_size == len(ledger) or self._state_store_down:
+            return None  # a fold whose result cannot be saved waits for the store
         unfolded = ledger.window_tokens(state.covered)
         if self._base_tokens(self._summary_tokens) + unfolded <= budget:
             return None
@@ -625,10 +712,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             folds=previous.folds + 1,
         )
         self._set_state_locked(state)
-        try:
-            self._state_store.set(self._state_key, state.to_json())
-        except TokenOptError as exc:
-            logger.warning("Could not save summary state %s: %s", self._state_key, exc)
+        self._save_state_locked()
         return True
 
     def _finish_fold(self, plan: _FoldPlan, summary: str | None, error: Exception | None) -> None:
