@@ -941,16 +941,23 @@ class TokenOptCache(BaseCache):
         return cls(SQLiteStore(path), **kwargs)
 
     @classmethod
-    def redis(cls, url: str, **kwargs: Any) -> TokenOptCache:
+    def redis(
+        cls, url: str, *, store_options: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> TokenOptCache:
         """A cache in Redis at `url` (needs the `redis` extra); native TTL expiry.
+
+        `store_options` go to `RedisStore` (e.g. `socket_timeout_seconds`, `retries`:
+        how long a call waits on a stalled Redis before the cache treats it as a miss).
 
         Example::
 
-            cache = TokenOptCache.redis("redis://localhost:6379/0")
+            cache = TokenOptCache.redis(
+                "redis://localhost:6379/0", store_options={"socket_timeout_seconds": 0.2}
+            )
         """
         from langchain_tokenopt.stores import RedisStore
 
-        return cls(RedisStore(url), **kwargs)
+        return cls(RedisStore(url, **dict(store_options or {})), **kwargs)
 
     # -- keys and entries ---------------------------------------------------
 

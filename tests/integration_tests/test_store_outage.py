@@ -195,3 +195,20 @@ async def test_async_history_with_a_killed_redis_state_store_keeps_every_message
     assert history.full_messages == [m for i in range(40) for m in turn(i)]
     assert view[-2:] == turn(39)
     assert len(outage_warnings(caplog, "langchain_tokenopt.history")) == 1
+
+
+def test_redis_cache_takes_store_options_for_short_timeouts(
+    private_redis_server: RedisServer,
+) -> None:
+    cache = TokenOptCache.redis(
+        private_redis_server.url, store_options={"socket_timeout_seconds": 0.2, "retries": 0}
+    )
+    assert isinstance(cache.store, RedisStore)
+    cache.update("p", "llm", [Generation(text="cached")])
+    private_redis_server.pause()
+    try:
+        assert cache.lookup("p", "llm") is None
+    finally:
+        private_redis_server.resume()
+    with pytest.raises(TypeError, match="no_such_option"):
+        TokenOptCache.redis(private_redis_server.url, store_options={"no_such_option": 1})
