@@ -75,6 +75,23 @@ _TOKEN_FIELDS = (
 )
 
 
+def _agents_averaging_at_least(
+    events: Sequence[UsageEvent],
+    value: Callable[[UsageEvent], int],
+    min_calls: int,
+    threshold: float,
+) -> Iterator[tuple[str, float, int]]:
+    """(agent, average value per call, calls) of agents with >= `min_calls` calls whose
+    average `value` is >= `threshold`, by agent name."""
+    per_agent: defaultdict[str, list[int]] = defaultdict(list)
+    for event in events:
+        per_agent[event.agent].append(value(event))
+    for agent, values in sorted(per_agent.items()):
+        average = sum(values) / len(values)
+        if len(values) >= min_calls and average >= threshold:
+            yield agent, average, len(values)
+
+
 def _money(value: Decimal | None) -> str | None:
     """A Decimal as a plain (never scientific) string, for JSON."""
     return None if value is None else format(value, "f")
@@ -949,22 +966,19 @@ class UsageReport:
     def _suggest_summaries(
         spent: Sequence[UsageEvent], min_calls: int, long_input_tokens: int
     ) -> Iterator[Suggestion]:
-        per_agent: defaultdict[str, list[int]] = defaultdict(list)
-        for event in spent:
-            per_agent[event.agent].append(event.input_tokens)
-        for agent, inputs in sorted(per_agent.items()):
-            average = sum(inputs) / len(inputs)
-            if len(inputs) >= min_calls and average >= long_input_tokens:
-                yield Suggestion(
-                    kind="summarize_history",
-                    scope=agent,
-                    message=(
-                        f"Agent {agent!r} sends {average:,.0f} input tokens per call on "
-                        f"average over {len(inputs)} calls: summarize its history "
-                        "(SummarizingChatMessageHistory) to bound the context."
-                    ),
-                    figures={"avg_input_tokens": round(average, 1), "calls": len(inputs)},
-                )
+        for agent, average, calls in _agents_averaging_at_least(
+            spent, lambda e: e.input_tokens, min_calls, long_input_tokens
+        ):
+            yield Suggestion(
+                kind="summarize_history",
+                scope=agent,
+                message=(
+                    f"Agent {agent!r} sends {average:,.0f} input tokens per call on "
+                    f"average over {calls} calls: summarize its history "
+                    "(SummarizingChatMessageHistory) to bound the context."
+                ),
+                figures={"avg_input_tokens": round(average, 1), "calls": calls},
+            )
 
     @staticmethod
     def _suggest_cache(
@@ -1050,22 +1064,19 @@ class UsageReport:
     def _suggest_tool_retrieval(
         spent: Sequence[UsageEvent], min_calls: int, many_tools: int
     ) -> Iterator[Suggestion]:
-        per_agent: defaultdict[str, list[int]] = defaultdict(list)
-        for event in spent:
-            per_agent[event.agent].append(event.tools_count)
-        for agent, counts in sorted(per_agent.items()):
-            average = sum(counts) / len(counts)
-            if len(counts) >= min_calls and average >= many_tools:
-                yield Suggestion(
-                    kind="tool_retrieval",
-                    scope=agent,
-                    message=(
-                        f"Agent {agent!r} binds {average:.1f} tools per call on average over "
-                        f"{len(counts)} calls: bind only the relevant ones per call "
-                        "(bind_relevant_tools / ToolRetriever)."
-                    ),
-                    figures={"avg_tools_per_call": round(average, 2), "calls": len(counts)},
-                )
+        for agent, average, calls in _agents_averaging_at_least(
+            spent, lambda e: e.tools_count, min_calls, many_tools
+        ):
+            yield Suggestion(
+                kind="tool_retrieval",
+                scope=agent,
+                message=(
+                    f"Agent {agent!r} binds {average:.1f} tools per call on average over "
+                    f"{calls} calls: bind only the relevant ones per call "
+                    "(bind_relevant_tools / ToolRetriever)."
+                ),
+                figures={"avg_tools_per_call": round(average, 2), "calls": calls},
+            )
 
 
 def _table_cells(totals: UsageTotals) -> tuple[str, ...]:
