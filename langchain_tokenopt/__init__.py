@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     )
     from langchain_tokenopt.errors import (
         BudgetExceededError,
+        EncodingUnavailableError,
         MissingExtraError,
         StoreUnavailableError,
         TokenOptError,
@@ -98,6 +99,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # errors
     "BudgetExceededError": "langchain_tokenopt.errors",
+    "EncodingUnavailableError": "langchain_tokenopt.errors",
     "MissingExtraError": "langchain_tokenopt.errors",
     "StoreUnavailableError": "langchain_tokenopt.errors",
     "TokenOptError": "langchain_tokenopt.errors",
@@ -165,6 +167,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "__version__",
     "Analysis",
     "BaseSummarizer",
     "BudgetExceededError",
@@ -177,6 +180,7 @@ __all__ = [
     "CompressionMiddleware",
     "CompressionResult",
     "DedupResult",
+    "EncodingUnavailableError",
     "ExtractiveSummarizer",
     "HeuristicScorer",
     "LLMSummarizer",
@@ -220,7 +224,6 @@ __all__ = [
     "UsageReport",
     "UsageTotals",
     "UsageTracker",
-    "__version__",
     "analyze_token_efficiency",
     "analyze_transcript",
     "bind_relevant_tools",

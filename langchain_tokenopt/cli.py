@@ -24,7 +24,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from langchain_tokenopt.errors import MissingExtraError, UnknownModelError
+from langchain_tokenopt.errors import MissingExtraError, TokenOptError, UnknownModelError
 from langchain_tokenopt.pricing import price
 from langchain_tokenopt.tokens import TokenCount, TokenCounter, parse_chat_transcript
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return handler(args)
-    except _InputError as exc:
+    except (_InputError, TokenOptError) as exc:  # our errors say what to do: no traceback
         print(f"tokenopt {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

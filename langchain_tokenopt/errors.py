@@ -10,6 +10,7 @@ import datetime as _dt
 
 __all__ = [
     "BudgetExceededError",
+    "EncodingUnavailableError",
     "MissingExtraError",
     "StoreUnavailableError",
     "TokenOptError",
@@ -40,6 +41,21 @@ class UnknownModelError(TokenOptError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+class EncodingUnavailableError(TokenOptError, ValueError):
+    """A tiktoken encoding cannot be loaded (unknown, or not cached and offline).
+
+    tiktoken downloads an encoding's file the first time it is used; without internet,
+    point `TIKTOKEN_CACHE_DIR` at a folder that holds the files.
+    """
+
+    def __init__(self, encoding: str, detail: str) -> None:
+        self.encoding = encoding
+        super().__init__(
+            f"Cannot load tiktoken encoding {encoding!r} ({detail}). Offline, set "
+            "TIKTOKEN_CACHE_DIR to a folder that holds its file (see the README)."
+        )
 
 
 class StoreUnavailableError(TokenOptError, ConnectionError):

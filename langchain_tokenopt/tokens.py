@@ -115,6 +115,8 @@ from langchain_core.messages.block_translators.openai import convert_to_openai_d
 from langchain_core.prompt_values import PromptValue
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from langchain_tokenopt.errors import EncodingUnavailableError
+
 __all__ = [
     "ChatTranscript",
     "TokenCount",
@@ -300,10 +302,7 @@ def _load_encoding(name: str, explicit: bool) -> tiktoken.Encoding:
         error: Exception = exc
     except Exception as exc:  # tiktoken downloads files it has not cached
         if explicit:
-            raise ValueError(
-                f"Cannot load tiktoken encoding {name!r} ({exc}). Set TIKTOKEN_CACHE_DIR "
-                "to a folder that holds its file, or pick another encoding."
-            ) from exc
+            raise EncodingUnavailableError(name, str(exc)) from exc
         error = exc
     _log_once(
         f"encoding:{name}",
@@ -313,7 +312,10 @@ def _load_encoding(name: str, explicit: bool) -> tiktoken.Encoding:
         error,
         _APPROXIMATE_ENCODING,
     )
-    return tiktoken.get_encoding(_APPROXIMATE_ENCODING)
+    try:
+        return tiktoken.get_encoding(_APPROXIMATE_ENCODING)
+    except Exception as exc:  # not cached either: nothing left to count with
+        raise EncodingUnavailableError(_APPROXIMATE_ENCODING, str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------- images

@@ -188,3 +188,25 @@ def test_count_refuses_a_file_together_with_sample(
     path.write_text("hi", encoding="utf-8")
     assert main(["count", str(path), "--sample"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_offline_without_cached_encodings_the_cli_says_how_to_fix_it(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TIKTOKEN_CACHE_DIR": str(tmp_path),
+        "HTTPS_PROXY": "http://127.0.0.1:9",  # any download attempt fails at once
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+    for command in (["count", "--sample"], ["analyze"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "langchain_tokenopt.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "TIKTOKEN_CACHE_DIR" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import os
 import random
 import struct
+import subprocess
+import sys
 import threading
 import warnings
 import zlib
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -856,3 +860,35 @@ def test_parse_chat_transcript_reads_json_lists_request_bodies_and_jsonl() -> No
     assert parse_chat_transcript('{"not": "a message"}') is None
     assert parse_chat_transcript("[1, 2, 3]") is None
     assert parse_chat_transcript("[]") is None
+
+
+def test_an_encoding_that_cannot_be_loaded_offline_is_a_typed_error_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty cache folder and no network: tiktoken cannot find or fetch the file.
+    code = (
+        "from langchain_tokenopt.tokens import TokenCounter\n"
+        "from langchain_tokenopt.errors import EncodingUnavailableError\n"
+        "for kwargs in ({'model': 'gpt-4o'}, {'encoding': 'o200k_base'}, {'model': 'claude-3'}):\n"
+        "    try:\n"
+        "        TokenCounter(**kwargs)\n"
+        "    except EncodingUnavailableError as exc:\n"
+        "        assert 'TIKTOKEN_CACHE_DIR' in str(exc), exc\n"
+        "        assert isinstance(exc, ValueError)\n"
+        "    else:\n"
+        "        raise SystemExit(f'no error for {kwargs}')\n"
+        "print('ok')\n"
+    )
+    env = {
+        **os.environ,
+        "TIKTOKEN_CACHE_DIR": str(tmp_path),
+        # an unroutable proxy makes any download attempt fail at once, even online
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
