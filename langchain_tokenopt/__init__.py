@@ -167,7 +167,6 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "__version__",
     "Analysis",
     "BaseSummarizer",
     "BudgetExceededError",
@@ -224,6 +223,7 @@ __all__ = [
     "UsageReport",
     "UsageTotals",
     "UsageTracker",
+    "__version__",
     "analyze_token_efficiency",
     "analyze_transcript",
     "bind_relevant_tools",
