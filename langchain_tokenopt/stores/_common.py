@@ -58,6 +58,16 @@ def check_number(value: Any, name: str) -> Number:
     return value
 
 
+def check_add(key: Any, amount: Any, ttl_seconds: Any, max_value: Any) -> float | None:
+    """Check the arguments of `Store.add` (key, amount, ttl, max_value); return the ttl."""
+    check_key(key)
+    check_number(amount, "amount")
+    ttl = check_ttl(ttl_seconds)
+    if max_value is not None:
+        check_number(max_value, "max_value")
+    return ttl
+
+
 def encode(value: JSON) -> str:
     """`value` as compact JSON text; TypeError if it is not JSON-serializable."""
     kind = type(value)

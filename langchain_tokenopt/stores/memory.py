@@ -17,8 +17,8 @@ from cachetools import TLRUCache
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     add_numbers,
+    check_add,
     check_key,
-    check_number,
     check_prefix,
     check_ttl,
     decode,
@@ -128,11 +128,7 @@ class MemoryStore:
         max_value: Number | None = None,
     ) -> Number | None:
         """Atomically add `amount` to the number at `key` (missing = 0); see `Store.add`."""
-        check_key(key)
-        check_number(amount, "amount")
-        ttl = check_ttl(ttl_seconds)
-        if max_value is not None:
-            check_number(max_value, "max_value")
+        ttl = check_add(key, amount, ttl_seconds, max_value)
         with self._lock:
             entry, value = self._load(key)
             current = 0 if entry is None else stored_number(key, value)

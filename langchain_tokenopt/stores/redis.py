@@ -24,8 +24,8 @@ from langchain_tokenopt._extras import require
 from langchain_tokenopt.errors import StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
+    check_add,
     check_key,
-    check_number,
     check_prefix,
     check_ttl,
     decode,
@@ -310,16 +310,6 @@ class RedisStore:
         )
 
     @staticmethod
-    def _check_add(
-        key: str, amount: Number, ttl_seconds: float | None, max_value: Number | None
-    ) -> float | None:
-        check_key(key)
-        check_number(amount, "amount")
-        if max_value is not None:
-            check_number(max_value, "max_value")
-        return check_ttl(ttl_seconds)
-
-    @staticmethod
     def _key_text(raw_key: Any) -> str | None:
         try:
             return _as_text(raw_key)
@@ -373,7 +363,7 @@ class RedisStore:
         max_value: Number | None = None,
     ) -> Number | None:
         """Atomically add `amount` to the number at `key` (missing = 0); see `Store.add`."""
-        ttl = self._check_add(key, amount, ttl_seconds, max_value)
+        ttl = check_add(key, amount, ttl_seconds, max_value)
         client = self._sync_client()
         with self._errors():
             if self._plain_increment(amount, ttl, max_value):
@@ -535,7 +525,7 @@ class RedisStore:
             return await asyncio.to_thread(
                 lambda: self.add(key, amount, ttl_seconds=ttl_seconds, max_value=max_value)
             )
-        ttl = self._check_add(key, amount, ttl_seconds, max_value)
+        ttl = check_add(key, amount, ttl_seconds, max_value)
         with self._errors():
             if self._plain_increment(amount, ttl, max_value):
                 try:
