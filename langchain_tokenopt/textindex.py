@@ -289,6 +289,8 @@ class TextIndex:
         self._main_indptr: _IntArray = np.zeros(1, np.int64)
         self._main_texts: _IntArray = np.empty(0, np.int64)
         self._main_weights: _FloatArray = np.empty(0)
+        # each main row's scale of word and of char n-gram weights (see `_normalize`)
+        self._main_scales: tuple[_FloatArray, _FloatArray] = (np.empty(0), np.empty(0))
         # pending segment: texts added since, scored by brute force
         self._pending = _Pending()
         # scratch: the query's weights by term id, zero between queries
@@ -366,16 +368,20 @@ class TextIndex:
         self._normalize(tf, weights)
         return weights, snapshot_rows
 
-    def _normalize(self, tf: _Vectors, weights: _FloatArray) -> None:
-        """Scale TF-IDF `weights` in place so each row is a unit vector (see class doc)."""
-        if len(weights) == 0:
-            return
+    def _normalize(self, tf: _Vectors, weights: _FloatArray) -> tuple[_FloatArray, _FloatArray]:
+        """Scale TF-IDF `weights` in place so each row is a unit vector (see class doc).
+
+        Returns each row's scale of word and of character n-gram weights.
+        """
         n_rows = len(tf)
         rows = tf.rows()
         squares = weights * weights
         if self._char_analyzer is None:
-            weights /= np.sqrt(np.bincount(rows, weights=squares, minlength=n_rows))[rows]
-            return
+            norms = np.sqrt(np.bincount(rows, weights=squares, minlength=n_rows))
+            with np.errstate(divide="ignore"):
+                scale = 1.0 / norms
+            weights *= scale[rows]
+            return scale, scale
         word_norms = np.sqrt(
             np.bincount(rows, weights=np.where(tf.is_char, 0.0, squares), minlength=n_rows)
         )
@@ -390,6 +396,7 @@ class TextIndex:
             word_scale = np.sqrt(word_share / total) / word_norms
             char_scale = np.sqrt(char_share / total) / char_norms
         weights *= np.where(tf.is_char, char_scale[rows], word_scale[rows])
+        return word_scale, char_scale
 
     # --------------------------------------------------------------- changes
     def add(self, key: Hashable, text: str) -> None:
@@ -490,7 +497,7 @@ class TextIndex:
         self._idf = _smooth_idf(df, n_docs)
         self._unseen_idf = float(_smooth_idf(np.zeros(1, np.int64), n_docs)[0])
         weights = tf.values * self._idf[tf.columns]
-        self._normalize(tf, weights)
+        self._main_scales = self._normalize(tf, weights)
         by_term = sp.csr_matrix(
             (weights, tf.columns, tf.indptr), shape=(n_docs, len(self._idf))
         ).tocsc()
@@ -735,6 +742,86 @@ class TextIndex:
                 return accepted
             fetch *= 4
 
+    def similarities(self, texts: Sequence[str], keys: Sequence[Hashable]) -> _FloatArray:
+        """Cosine of each of `texts` with each indexed text of `keys`, as a
+        (len(texts), len(keys)) array; 0 for a key that is not indexed.
+
+        The scores are the ones `query` gives, but only for the texts of `keys`: when a
+        query's candidates are known, scoring more queries against just those costs a
+        fraction of a full query (ToolRetriever scores the parts of a request this way).
+
+        Example:
+            >>> index = TextIndex()
+            >>> index.add_many([(1, "red apples"), (2, "green pears"), (3, "red pears")])
+            >>> index.similarities(["red", "pears", "plums"], [3, 1, 9]).round(2)
+            array([[0.52, 0.47, 0.  ],
+                   [0.52, 0.  , 0.  ],
+                   [0.  , 0.  , 0.  ]])
+            >>> [(key, round(score, 2)) for key, score in index.query("red")]
+            [(3, 0.52), (1, 0.47)]
+        """
+        if isinstance(texts, str):
+            raise TypeError("similarities takes a sequence of str, not one str")
+        texts = [_check_text(text, "query") for text in texts]
+        result: _FloatArray = np.zeros((len(texts), len(keys)))
+        if not texts or not len(keys):
+            return result
+        with self._lock:
+            self._maybe_refresh()
+            query_tf = self._term_frequencies(texts, grow=False)
+            query_weights, _ = self._weigh(query_tf)
+            main_positions, main_rows, pending_positions, pending_rows = [], [], [], []
+            for position, key in enumerate(keys):
+                row = self._main_row.get(key)
+                if row is not None:
+                    main_positions.append(position)
+                    main_rows.append(row)
+                elif key in self._pending.row:
+                    pending_positions.append(position)
+                    pending_rows.append(self._pending.row[key])
+            columns = main_positions + pending_positions
+            if not columns:
+                return result
+            # the stored unit weights of those texts: main rows from their term
+            # frequencies, IDF and row scales, pending rows as the pending scan has them
+            main = np.array(main_rows, np.int64)
+            entries, main_indptr = _entries_of(self._main_tf.indptr, main)
+            main_columns = self._main_tf.columns[entries]
+            word_scale, char_scale = self._main_scales
+            owner = np.repeat(main, np.diff(main_indptr))
+            main_weights = (
+                self._main_tf.values[entries]
+                * self._idf[main_columns]
+                * np.where(self._main_tf.is_char[entries], char_scale[owner], word_scale[owner])
+            )
+            pending_weights = self._pending_weights()
+            entries, pending_indptr = _entries_of(
+                self._pending.indptr.view(), np.array(pending_rows, np.int64)
+            )
+            key_columns = np.concatenate([main_columns, self._pending.columns.view()[entries]])
+            key_weights = np.concatenate([main_weights, pending_weights[entries]])
+            key_rows = np.repeat(
+                np.arange(len(columns)),
+                np.concatenate([np.diff(main_indptr), np.diff(pending_indptr)]),
+            )
+            # Dense over just the query's terms (a stored text never repeats a term, so
+            # each of its entries fills one cell), found through the scratch table.
+            known = query_tf.columns >= 0
+            terms, local = np.unique(query_tf.columns[known], return_inverse=True)
+            queries = np.zeros((len(texts), len(terms)))
+            queries[query_tf.rows()[known], local] = query_weights[known]
+            if len(self._query_table) < self._n_terms:
+                self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
+            table = self._query_table
+            table[terms] = np.arange(1, len(terms) + 1)
+            found = table[key_columns].astype(np.int64) - 1
+            table[terms] = 0.0
+        shared = found >= 0
+        stored = np.zeros((len(columns), len(terms)))
+        stored[key_rows[shared], found[shared]] = key_weights[shared]
+        result[:, columns] = np.clip(queries @ stored.T, 0.0, 1.0)
+        return result
+
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts under this index's weighting."""
         _check_text(a, "text a")
@@ -794,6 +881,15 @@ class TextIndex:
 
     def __repr__(self) -> str:
         return f"TextIndex({len(self)} texts, char_ngrams={self._char_ngrams})"
+
+
+def _entries_of(indptr: _IntArray, rows: _IntArray) -> tuple[_IntArray, _IntArray]:
+    """The entry positions of `rows` (in that order) in a CSR layout, and their indptr."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    sub_indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    entries = np.repeat(starts - sub_indptr[:-1], lengths) + np.arange(int(sub_indptr[-1]))
+    return entries.astype(np.int64, copy=False), sub_indptr
 
 
 def _score(value: np.float64) -> float:

@@ -418,6 +418,42 @@ def test_query_many_answers_like_query(index: TextIndex) -> None:
     assert index.query_many(queries, k=3) == [index.query(q, k=3) for q in queries]
 
 
+@pytest.mark.parametrize("char_ngrams", [False, True])
+def test_similarities_equal_query_scores_over_folded_pending_and_removed_keys(
+    char_ngrams: bool,
+) -> None:
+    corpus = _synthetic_corpus(60, seed=11)
+    index = TextIndex(char_ngrams=char_ngrams)
+    index.add_many(enumerate(corpus[:45]))
+    index.refresh()
+    index.add_many(enumerate(corpus[45:], start=45))  # pending: not folded yet
+    index.remove(3)  # a folded key that is gone
+    index.remove(50)  # a pending key that is gone
+    queries = [corpus[7], corpus[48], "w1 w2 w3", "nothing shared here", ""]
+    keys = [50, 48, 7, 3, 0, 59, "never added", 12]
+    matrix = index.similarities(queries, keys)
+    assert matrix.shape == (len(queries), len(keys))
+    for row, query in zip(matrix, queries, strict=True):
+        expected = dict(index.query(query, k=100))
+        for key, score in zip(keys, row, strict=True):
+            assert score == pytest.approx(expected.get(key, 0.0), abs=1e-12), (query, key)
+    assert matrix[0, keys.index(7)] == pytest.approx(1.0)
+    assert matrix[1, keys.index(48)] == pytest.approx(1.0)
+    assert not matrix[:, [keys.index(3), keys.index(50), keys.index("never added")]].any()
+
+
+def test_similarities_of_nothing_and_bad_input() -> None:
+    index = TextIndex()
+    assert index.similarities(["a b"], ["x"]).shape == (1, 1)  # empty index: zeros
+    index.add("x", "red apples")
+    assert index.similarities([], ["x"]).shape == (0, 1)
+    assert index.similarities(["red"], []).shape == (1, 0)
+    with pytest.raises(TypeError, match="sequence of str"):
+        index.similarities("red", ["x"])
+    with pytest.raises(TypeError, match="must be a str"):
+        index.similarities([b"red"], ["x"])  # type: ignore[list-item]
+
+
 def test_keys_text_len_and_contains_reflect_the_indexed_texts(index: TextIndex) -> None:
     assert index.keys() == list(CORPUS)
     assert len(index) == len(CORPUS)
