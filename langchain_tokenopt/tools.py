@@ -30,6 +30,27 @@ BFCL data, and nowhere else; `--ablation` reprints the comparison):
 - Queries longer than 4,000 characters are cut to their first and last 2,000: a
   request sits at the start or the end of a pasted text, and query time grows with
   query length.
+
+How a request is ranked:
+
+- A request of several sentences often asks for several things ("Book a hotel in
+  Paris. Also, what is the time difference with Tokyo?"). One cosine over the whole
+  text lets the part with the most matching words fill every slot with look-alike
+  tools. So a request of two or more sentences (split after `.`, `?`, `!`, `;` and at
+  line breaks; more than 12 are grouped into 12 parts) is also scored part by part,
+  against the whole request's candidates only (`TextIndex.similarities`, a fraction
+  of a query's cost), and the first k tools are picked for coverage: a tool's value is
+  its best part score, each part weighted by how much of it is still uncovered, plus
+  its whole-request score; a pick covers each part by 0.8 times its share of that
+  part's best score. The best match of the whole request almost always stays first.
+  On dev this lifts recall@5 on multi-tool questions (BFCL parallel_multiple) from
+  0.844 to 0.887 and on all questions from 0.936 to 0.946; a coverage of 0.5 to 1.0
+  and a whole-request weight of 0.5 to 1.5 all land within 0.4 points of that, and
+  splitting at commas or at "and" as well did worse.
+- A registered tool the request names verbatim ("use the 'get_current_time'
+  function") ranks first. Only identifiers count (words joined by `_`, `.` or `-`, or
+  camelCase), so a tool called `search` is not pulled up by the word "search". 24 of
+  the 1,150 BFCL questions name a tool this way; +0.5 points of recall@5 on dev.
 """
 
 from __future__ import annotations
@@ -40,8 +61,10 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, TypeAlias
 
+import numpy as np
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForRetrieverRun,
@@ -62,6 +85,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_tokenopt.textindex import TextIndex
@@ -86,6 +110,12 @@ _MAX_SCHEMA_DEPTH = 2
 _MAX_ENUM_VALUES = 20
 # Longer queries keep only their head and tail (see the module doc).
 _MAX_QUERY_CHARS = 4000
+# A request is scored in at most this many parts (more sentences are grouped).
+_MAX_PARTS = 12
+# Picking for coverage: weight of the whole-request score next to the best part score,
+# and how much of a part a pick covers when it reaches that part's best score.
+_WHOLE_WEIGHT = 1.0
+_COVERAGE = 0.8
 
 # Each query asks the index for at least this many candidates (more when k is larger),
 # so combining the latest message with recent turns and skipping tools that do not fit
@@ -119,6 +149,72 @@ def _clip(text: str) -> str:
         return text
     half = _MAX_QUERY_CHARS // 2
     return text[:half] + "\n" + text[-half:]
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.?!;])\s+|\n+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w.-]*")
+
+
+def _request_parts(text: str) -> list[str]:
+    """The sentences of a request, grouped into at most `_MAX_PARTS` parts."""
+    parts = [part.strip() for part in _SENTENCE_BREAK.split(text) if _WORD.search(part)]
+    if len(parts) > _MAX_PARTS:
+        bounds = [i * len(parts) // _MAX_PARTS for i in range(_MAX_PARTS + 1)]
+        parts = [" ".join(parts[start:end]) for start, end in pairwise(bounds)]
+    return parts
+
+
+def _named_tools(text: str) -> list[str]:
+    """Identifiers in `text` that could be tool names: words joined by `_`, `.` or `-`,
+    or camelCase (a plain word such as "search" does not count), first mention first.
+
+    Example:
+        >>> _named_tools("Use 'get_weather' then getForecast, not search or e-mail.")
+        ['get_weather', 'getForecast', 'e-mail']
+    """
+    found: dict[str, None] = {}
+    for match in _IDENTIFIER.finditer(text):
+        word = match.group().rstrip(".-")
+        if "_" in word or "." in word or "-" in word or _CAMEL_BOUNDARY.search(word):
+            found[word] = None
+    return list(found)
+
+
+def _by_score(scores: NDArray[np.float64], first: Sequence[int]) -> list[int]:
+    """Positions `first`, then the others by score (stable: ties keep position order)."""
+    head = set(first)
+    return [*first, *(int(i) for i in np.argsort(-scores, kind="stable") if int(i) not in head)]
+
+
+def _cover(
+    parts: NDArray[np.float64], whole: NDArray[np.float64], first: Sequence[int], picks: int
+) -> list[int]:
+    """Tool positions in the order that covers the parts of a request (module doc).
+
+    `parts[j, i]` is tool i's score for part j and `whole[i]` its score for the whole
+    request. Each part starts uncovered (residual 1). A pick's value is its best
+    residual-weighted part score plus `_WHOLE_WEIGHT` times its whole score; taking
+    tool i multiplies part j's residual by 1 - `_COVERAGE` * parts[j, i] / (part j's best
+    score). Positions `first` are taken first, then `picks` in all; the rest follow by
+    best part score plus whole score.
+    """
+    best = parts.max(axis=1, keepdims=True)
+    share = parts / np.where(best > 0, best, 1.0)
+    residual = np.ones(parts.shape[0])
+    taken = np.zeros(parts.shape[1], dtype=bool)
+    order: list[int] = []
+    for i in first:
+        order.append(i)
+        taken[i] = True
+        residual *= np.clip(1.0 - _COVERAGE * share[:, i], 0.0, 1.0)
+    while len(order) < min(picks, parts.shape[1]):
+        value = (residual[:, None] * parts).max(axis=0) + _WHOLE_WEIGHT * whole
+        value[taken] = -np.inf
+        i = int(np.argmax(value))
+        order.append(i)
+        taken[i] = True
+        residual *= np.clip(1.0 - _COVERAGE * share[:, i], 0.0, 1.0)
+    return _by_score(parts.max(axis=0) + _WHOLE_WEIGHT * whole, order)
 
 
 def _argument_lines(schema: Mapping[str, Any], depth: int = 0) -> list[str]:
@@ -179,10 +275,13 @@ class ToolMatch:
     Attributes:
         tool: the object as registered (a `BaseTool`, function, pydantic class or dict).
         name: its function name.
-        score: relevance to the query in [0, 1]: the TF-IDF cosine times the length
-            factor of the module doc (with recent turns, the latest message's cosine
-            plus their down-weighted one, then the factor). 0.0 for a tool included
-            without matching (always-included or already called).
+        score: relevance to the query: the TF-IDF cosine times the length factor of
+            the module doc, in [0, 1] (with recent turns, the latest message's score
+            plus their down-weighted one). For a request of several sentences, the
+            best of its score for the whole request and for any one part of it. 0.0
+            for a tool included without matching (always-included or already called).
+            Matches come in pick order, so for a request of several parts a later
+            match can score higher than an earlier one (module doc).
         tokens: what its schema alone adds to a request,
             `TokenCounter.count_tools([tool])`. A request with n tools costs less than
             the sum by (n - 1) times the per-request tool framing; `select` counts that.
@@ -245,8 +344,10 @@ class ToolRetriever(BaseRetriever):
     (and `@tool` functions), plain python functions, pydantic classes and OpenAI tool
     dicts. Each is indexed by name, description and arguments (see the module doc);
     `invoke(query)` returns `Document`s (page_content is the description, metadata
-    holds `name`, `score` and `schema_tokens`), best first; `get_tool(name)` gives back
-    the registered object. `select` returns `ToolMatch`es within a token budget.
+    holds `name`, `score` and `schema_tokens`), best first (a request of several
+    sentences gets the best tool for each part before look-alikes of the first; see
+    the module doc); `get_tool(name)` gives back the registered object. `select`
+    returns `ToolMatch`es within a token budget.
 
     Guarantees:
         - At most `k` retrieved tools, plus the `always_include` ones (which come first
@@ -254,8 +355,10 @@ class ToolRetriever(BaseRetriever):
         - Only tools sharing at least one term with the query are retrieved: a query
           about nothing in the registry gets no tools rather than arbitrary ones.
         - With a `token_budget`, `TokenCounter(model).count_tools(selected)` never
-          exceeds it (unless always-included tools alone do): tools are taken greedily by
-          score and one that does not fit is skipped for the next.
+          exceeds it (unless always-included tools alone do): tools are taken in rank
+          order and one that does not fit is skipped for the next.
+        - A registered tool the request names verbatim (`get_weather`, `getWeather`)
+          is retrieved before the others, within `k` and the budget.
         - `add_tools` / `remove_tools` update the index incrementally (a tool with the
           name of a registered one replaces it); nothing is rebuilt from scratch.
         - Retrieval is in-memory CPU work of about a millisecond, so the async methods
@@ -406,7 +509,7 @@ class ToolRetriever(BaseRetriever):
         self, query: str, k: int | None = None, token_budget: int | None = None
     ) -> list[ToolMatch]:
         """The best tools for `query` that fit the budget: always-included ones first,
-        then up to `k` retrieved ones, best first (see the class guarantees)."""
+        then up to `k` retrieved ones in rank order (see the class guarantees)."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
         return self._select([(query, 1.0)], k, token_budget)
@@ -432,7 +535,7 @@ class ToolRetriever(BaseRetriever):
                 logger.debug("Tool %r is no longer registered; not binding it.", name)
         fetch = max(_MIN_FETCH, 4 * k)
         while True:
-            ranked, exhausted = self._ranked(queries, fetch + len(included))
+            ranked, exhausted = self._ranked(queries, fetch + len(included), k + len(included))
             scores = dict(ranked)
             chosen = [(name, scores.get(name, 0.0)) for name in included]
             used = self._cost(name for name, _ in chosen)
@@ -469,34 +572,51 @@ class ToolRetriever(BaseRetriever):
         return matches
 
     def _ranked(
-        self, queries: Sequence[tuple[str, float]], fetch: int
+        self, queries: Sequence[tuple[str, float]], fetch: int, picks: int
     ) -> tuple[list[tuple[str, float]], bool]:
-        """Names by combined score (weighted sum over queries), and whether every query
-        returned all of its matches."""
+        """Names best first, with their scores, and whether every index query returned
+        all of its matches.
+
+        `queries[0]` is the request, the others are weighted context. The whole-text
+        score is the weighted sum of cosines over the queries. A request of several
+        sentences is also scored sentence by sentence, and its first `picks` names are
+        chosen for coverage (see the module doc); the rest follow by score.
+        """
+        request = _clip(queries[0][0]) if queries and queries[0][1] > 0 else ""
         texts = [(_clip(text), weight) for text, weight in queries if text.strip() and weight > 0]
         if not texts:
             return [], True
         results = self._index.query_many([text for text, _ in texts], k=fetch)
-        combined: dict[str, float] = {}
+        whole: dict[str, float] = {}
         for (_, weight), hits in zip(texts, results, strict=True):
             for key, score in hits:
                 name = str(key)
-                combined[name] = combined.get(name, 0.0) + weight * score
+                whole[name] = whole.get(name, 0.0) + weight * score
         entries = self._entries
         if self._longest is None:
             self._longest = max(self._lengths, default=1)
         longest = self._longest
-        order: dict[str, int] = {}
-        for name in combined:
-            entry = entries.get(name)
-            if entry is not None:
-                order[name] = entry.order
-                combined[name] *= (entry.length / longest) ** _LENGTH_EXPONENT
-        ranked = sorted(
-            ((name, score) for name, score in combined.items() if name in order),
-            key=lambda item: (-item[1], order[item[0]]),
+        named = [name for name in _named_tools(request) if name in entries]
+        names = sorted(
+            {name for name in whole if name in entries} | set(named),
+            key=lambda name: entries[name].order,
         )
-        return ranked, all(len(hits) < fetch for hits in results)
+        exhausted = all(len(hits) < fetch for hits in results)
+        if not names:
+            return [], exhausted
+        position = {name: i for i, name in enumerate(names)}
+        factor = np.array([(entries[name].length / longest) ** _LENGTH_EXPONENT for name in names])
+        whole_scores = np.array([whole.get(name, 0.0) for name in names]) * factor
+        first = [position[name] for name in named]
+        parts = _request_parts(request)
+        if len(parts) > 1:
+            part_scores = self._index.similarities(parts, names) * factor
+            order = _cover(part_scores, whole_scores, first, picks)
+            best = np.maximum(whole_scores, part_scores.max(axis=0))
+        else:
+            order = _by_score(whole_scores, first)
+            best = whole_scores
+        return [(names[i], float(best[i])) for i in order], exhausted
 
     def _tokens_of(self, entry: _Entry) -> int:
         if entry.tokens is None:

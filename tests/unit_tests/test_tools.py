@@ -251,6 +251,107 @@ def test_scores_are_cosines_discounted_for_short_documents() -> None:
         assert match.score == pytest.approx(expected[match.name], rel=1e-9)
 
 
+def _weather_tool(name: str, description: str) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "City name."}},
+            },
+        },
+    }
+
+
+WEATHER_LOOKALIKES = [
+    _weather_tool("weather_forecast_detailed", "Detailed weather forecast for a city."),
+    _weather_tool("hourly_weather_forecast", "Hourly weather forecast for a city."),
+    _weather_tool("weather_alerts", "Severe weather alerts and forecast warnings for a city."),
+]
+TWO_REQUESTS = (
+    "What is the detailed hourly weather forecast for Paris, with any weather alerts? "
+    "Also convert 200 dollars to euros."
+)
+
+
+def test_a_request_of_several_sentences_gets_a_tool_for_each_part() -> None:
+    retriever = ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=3)
+    # what one cosine over the whole request ranks first: weather tools only
+    plain = _expected_scores(retriever, TWO_REQUESTS)
+    plain_top = sorted(plain, key=lambda name: -plain[name])[:3]
+    assert "convert_currency" not in plain_top
+    assert all("weather" in name for name in plain_top)
+    chosen = names_of(retriever.select(TWO_REQUESTS))
+    assert len(chosen) == 3
+    assert chosen[0] == plain_top[0]  # the best match of the whole request stays first
+    assert "convert_currency" in chosen
+    # one sentence asking for the same things is one part: ranked by score alone
+    one_part = TWO_REQUESTS.replace("? Also", ", also")
+    expected = _expected_scores(retriever, one_part)
+    assert names_of(retriever.select(one_part)) == sorted(expected, key=lambda n: -expected[n])[:3]
+
+
+def test_scores_of_a_several_part_request_are_the_best_of_whole_and_parts() -> None:
+    retriever = ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=5)
+    whole = _expected_scores(retriever, TWO_REQUESTS)
+    parts = [_expected_scores(retriever, part) for part in re.split(r"(?<=\?) ", TWO_REQUESTS)]
+    for match in retriever.select(TWO_REQUESTS):
+        best = max(whole.get(match.name, 0.0), *(part.get(match.name, 0.0) for part in parts))
+        assert match.score == pytest.approx(best, rel=1e-9)
+        assert 0.0 < match.score <= 1.0
+
+
+def test_a_tool_the_request_names_ranks_first() -> None:
+    retriever = ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=2)
+    query = "Use weather_alerts to get the detailed hourly weather forecast for Paris."
+    plain = _expected_scores(retriever, query)
+    assert max(plain, key=lambda name: plain[name]) != "weather_alerts"
+    assert names_of(retriever.select(query))[0] == "weather_alerts"
+    # camelCase and a dotted name count too; a plain word ("search") is not a name
+    flights = {
+        "type": "function",
+        "function": {"name": "flightStatus", "description": "Status of a flight."},
+    }
+    search = {"type": "function", "function": {"name": "search", "description": "Web search."}}
+    retriever = ToolRetriever([*registry(), flights, search], k=1)
+    assert names_of(retriever.select("call flightStatus: weather in Paris?")) == ["flightStatus"]
+    assert names_of(retriever.select("search the weather forecast in Paris")) == ["get_weather"]
+    # a name that is not registered is just words
+    assert names_of(retriever.select("use no_such_tool for the weather")) == ["get_weather"]
+
+
+def test_a_named_tool_still_respects_k_the_budget_and_the_registry() -> None:
+    retriever = ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=1)
+    retriever.remove_tools(["weather_alerts"])
+    assert names_of(retriever.select("Use weather_alerts for Paris weather.")) == ["get_weather"]
+    assert retriever.select("Use get_weather for Paris.", k=0) == []
+    budget = retriever.schema_tokens("convert_currency") - 1
+    assert "convert_currency" not in names_of(
+        retriever.select("Use convert_currency for 5 dollars.", token_budget=budget)
+    )
+
+
+def test_a_request_of_many_sentences_is_read_in_a_bounded_number_of_parts() -> None:
+    from langchain_tokenopt import tools as tools_module
+
+    sentences = [f"Day {i}: what weather should we expect?" for i in range(30)]
+    parts = tools_module._request_parts(" ".join(sentences))
+    assert len(parts) == tools_module._MAX_PARTS
+    assert " ".join(parts) == " ".join(sentences)  # grouped, nothing dropped
+    assert tools_module._request_parts("One line.\n\nAnother; a third? Yes!") == [
+        "One line.",
+        "Another;",
+        "a third?",
+        "Yes!",
+    ]
+    assert tools_module._request_parts(" ... ?! ") == []
+    retriever = ToolRetriever(registry(), k=2)
+    many = " ".join(sentences) + " Then convert 200 dollars to euros."
+    assert set(names_of(retriever.select(many))) == {"get_weather", "convert_currency"}
+
+
 def test_get_tool_returns_the_registered_object() -> None:
     retriever = ToolRetriever(registry())
     assert retriever.get_tool("get_weather") is get_weather
