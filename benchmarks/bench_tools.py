@@ -62,8 +62,10 @@ if str(REPO) not in sys.path:
 import bm25s  # type: ignore[import-untyped]  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from scipy import stats  # noqa: E402
 from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 
+from langchain_tokenopt import tools as tools_module  # noqa: E402
 from langchain_tokenopt.textindex import TextIndex  # noqa: E402
 from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
 from langchain_tokenopt.tools import (  # noqa: E402
@@ -343,7 +345,33 @@ def print_quality(pool: Sequence[dict[str, Any]], questions: Sequence[Question])
         a = quality(ours_rank, subset)["recall@5"]
         b = quality(bm25_rank, subset)["recall@5"]
         print(f"  {category:<18} {len(subset):>4} questions  {a:.3f} / {b:.3f}")
+    print_paired(ours_rank, bm25_rank, test)
     return retriever
+
+
+def print_paired(ours_rank: Ranker, bm25_rank: Ranker, questions: Sequence[Question]) -> None:
+    """Is the recall@5 gap on held-out questions more than noise? Per-question pairs."""
+
+    def per_question(rank: Ranker) -> np.ndarray:
+        return np.array(
+            [len(q.relevant & set(rank(q.query)[:5])) / len(q.relevant) for q in questions]
+        )
+
+    diff = per_question(ours_rank) - per_question(bm25_rank)
+    wins, losses = int((diff > 0).sum()), int((diff < 0).sum())
+    rng = np.random.default_rng(SEED)
+    means = diff[rng.integers(0, len(diff), size=(5_000, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    p_value = stats.binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+    print(
+        f"\nrecall@5 question by question (test split, {len(questions)} questions): "
+        f"ToolRetriever higher on {wins}, BM25 higher on {losses}, equal on "
+        f"{len(questions) - wins - losses}"
+    )
+    print(
+        f"  difference {diff.mean():+.3f} (95% paired bootstrap interval {low:+.3f} to "
+        f"{high:+.3f}); sign test p = {p_value:.1e}"
+    )
 
 
 def print_tokens(
@@ -530,6 +558,7 @@ def print_ablation(pool: Sequence[dict[str, Any]], questions: Sequence[Question]
             joined(2), exponent, char_ngrams=True, char_ngram_range=(4, 5)
         )
     variants.update(lexical_variants(pool))
+    variants.update(ranking_variants(pool))
     print(f"\nAblation on the dev split only ({len(dev)} questions)")
     print(f"{'variant':<46} {'recall@1':>8} {'recall@5':>8} {'MRR':>6}")
     for name, rank in variants.items():
@@ -538,6 +567,40 @@ def print_ablation(pool: Sequence[dict[str, Any]], questions: Sequence[Question]
             f"{name:<46} {metrics['recall@1']:>8.3f} {metrics['recall@5']:>8.3f} "
             f"{metrics['MRR']:>6.3f}"
         )
+
+
+def ranking_variants(pool: Sequence[dict[str, Any]]) -> dict[str, Ranker]:
+    """The shipped retriever with one ranking step of the module doc switched off or
+    set differently (module constants patched for each query)."""
+    retriever = ToolRetriever(pool, k=5)
+
+    def patched(**values: Any) -> Ranker:
+        def rank(query: str) -> list[str]:
+            saved = {name: getattr(tools_module, name) for name in values}
+            for name, value in values.items():
+                setattr(tools_module, name, value)
+            try:
+                return [match.name for match in retriever.select(query, k=TOP)]
+            finally:
+                for name, value in saved.items():
+                    setattr(tools_module, name, value)
+
+        return rank
+
+    variants: dict[str, Ranker] = {
+        "shipped": patched(),
+        "shipped, one part per request": patched(_MAX_PARTS=1),
+        "shipped, no named-tool boost": patched(_named_tools=lambda text: []),
+        "shipped, neither": patched(_MAX_PARTS=1, _named_tools=lambda text: []),
+    }
+    for coverage in (0.5, 1.0):
+        variants[f"shipped, coverage {coverage}"] = patched(_COVERAGE=coverage)
+    for weight in (0.5, 1.5):
+        variants[f"shipped, whole-request weight {weight}"] = patched(_WHOLE_WEIGHT=weight)
+    variants["shipped, parts also split at commas"] = patched(
+        _SENTENCE_BREAK=re.compile(r"(?<=[.?!;,])\s+|\n+")
+    )
+    return variants
 
 
 _TERM = re.compile(r"(?u)\b\w\w+\b")
