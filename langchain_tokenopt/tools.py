@@ -39,13 +39,14 @@ How a request is ranked:
   tools. So a request of two or more sentences (split after `.`, `?`, `!`, `;` and at
   line breaks; more than 12 are grouped into 12 parts) is also scored part by part,
   against the whole request's candidates only (`TextIndex.similarities`, a fraction
-  of a query's cost), and the first k tools are picked for coverage: a tool's value is
-  its best part score, each part weighted by how much of it is still uncovered, plus
-  its whole-request score; a pick covers each part by 0.8 times its share of that
-  part's best score. The best match of the whole request almost always stays first.
-  On dev this lifts recall@5 on multi-tool questions (BFCL parallel_multiple) from
-  0.844 to 0.887 and on all questions from 0.936 to 0.946; a coverage of 0.5 to 1.0
-  and a whole-request weight of 0.5 to 1.5 all land within 0.4 points of that, and
+  of a query's cost). The best match of the whole request is picked first; the next
+  picks go for coverage: a tool's value is its best part score, each part weighted by
+  how much of it is still uncovered, plus its whole-request score, and a pick covers
+  each part by 0.8 times its share of that part's best score. On dev this lifts
+  recall@5 on multi-tool questions (BFCL parallel_multiple) from 0.844 to 0.887 and on
+  all questions from 0.936 to 0.946, with recall@1 and MRR unchanged (picking the
+  first by coverage too cost 0.6 points of each); a coverage of 0.5 to 1.0 and a
+  whole-request weight of 0.5 to 1.5 all land within 0.4 points of that, and
   splitting at commas or at "and" as well did worse.
 - A registered tool the request names verbatim ("use the 'get_current_time'
   function") ranks first. Only identifiers count (words joined by `_`, `.` or `-`, or
@@ -192,25 +193,25 @@ def _cover(
     """Tool positions in the order that covers the parts of a request (module doc).
 
     `parts[j, i]` is tool i's score for part j and `whole[i]` its score for the whole
-    request. Each part starts uncovered (residual 1). A pick's value is its best
-    residual-weighted part score plus `_WHOLE_WEIGHT` times its whole score; taking
-    tool i multiplies part j's residual by 1 - `_COVERAGE` * parts[j, i] / (part j's best
-    score). Positions `first` are taken first, then `picks` in all; the rest follow by
-    best part score plus whole score.
+    request. Each part starts uncovered (residual 1). Positions `first` are taken first,
+    or else the best of `whole`. A pick's value is its best residual-weighted part score
+    plus `_WHOLE_WEIGHT` times its whole score; taking tool i multiplies part j's
+    residual by 1 - `_COVERAGE` * parts[j, i] / (part j's best score). After `picks`
+    in all, the rest follow by best part score plus whole score.
     """
     best = parts.max(axis=1, keepdims=True)
     share = parts / np.where(best > 0, best, 1.0)
     residual = np.ones(parts.shape[0])
     taken = np.zeros(parts.shape[1], dtype=bool)
     order: list[int] = []
-    for i in first:
-        order.append(i)
-        taken[i] = True
-        residual *= np.clip(1.0 - _COVERAGE * share[:, i], 0.0, 1.0)
-    while len(order) < min(picks, parts.shape[1]):
-        value = (residual[:, None] * parts).max(axis=0) + _WHOLE_WEIGHT * whole
-        value[taken] = -np.inf
-        i = int(np.argmax(value))
+    leading = list(first) or [int(np.argmax(whole))]  # else the whole request's best
+    while leading or len(order) < min(picks, parts.shape[1]):
+        if leading:
+            i = leading.pop(0)
+        else:
+            value = (residual[:, None] * parts).max(axis=0) + _WHOLE_WEIGHT * whole
+            value[taken] = -np.inf
+            i = int(np.argmax(value))
         order.append(i)
         taken[i] = True
         residual *= np.clip(1.0 - _COVERAGE * share[:, i], 0.0, 1.0)
