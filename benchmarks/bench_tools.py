@@ -363,13 +363,19 @@ def print_quality(pool: Sequence[dict[str, Any]], questions: Sequence[Question])
         print(f"{'':<16} {'ratio':<14} {'':>8} {'':>8} {ratio:>7.3f}x")
     test = [q for q in questions if not q.dev]
     print("\nrecall@5 by category (test split): ToolRetriever / BM25")
-    for category in RANKED_CATEGORIES:
-        subset = [q for q in test if q.category == category]
-        a = quality(ours_rank, subset)["recall@5"]
-        b = quality(bm25_rank, subset)["recall@5"]
-        print(f"  {category:<18} {len(subset):>4} questions  {a:.3f} / {b:.3f}")
+    print_by_category(ours_rank, bm25_rank, test, RANKED_CATEGORIES)
     print_paired(ours_rank, bm25_rank, test, "test split")
     return retriever
+
+
+def print_by_category(
+    ours_rank: Ranker, bm25_rank: Ranker, questions: Sequence[Question], categories: Iterable[str]
+) -> None:
+    for category in categories:
+        subset = [q for q in questions if q.category == category]
+        a = quality(ours_rank, subset)["recall@5"]
+        b = quality(bm25_rank, subset)["recall@5"]
+        print(f"  {category:<24} {len(subset):>5} questions  {a:.3f} / {b:.3f}")
 
 
 def print_paired(
@@ -416,11 +422,8 @@ def print_live(version: str) -> None:
             f"{name:<14} {metrics['recall@1']:>8.3f} {metrics['recall@3']:>8.3f} "
             f"{metrics['recall@5']:>8.3f} {metrics['MRR']:>6.3f}"
         )
-    for category in LIVE_RANKED:
-        subset = [q for q in questions if q.category == category]
-        a = quality(ours_rank, subset)["recall@5"]
-        b = quality(bm25_rank, subset)["recall@5"]
-        print(f"  {category:<24} {len(subset):>5} questions  recall@5 {a:.3f} / {b:.3f}")
+    print("recall@5 by category: ToolRetriever / BM25")
+    print_by_category(ours_rank, bm25_rank, questions, LIVE_RANKED)
     print_paired(ours_rank, bm25_rank, questions, "BFCL live")
 
 
