@@ -346,6 +346,10 @@ def test_a_request_of_many_sentences_is_read_in_a_bounded_number_of_parts() -> N
         "a third?",
         "Yes!",
     ]
+    assert tools_module._request_parts("巴黎天气怎么样？把100美元换成欧元。") == [
+        "巴黎天气怎么样？",
+        "把100美元换成欧元。",
+    ]
     assert tools_module._request_parts(" ... ?! ") == []
     retriever = ToolRetriever(registry(), k=2)
     many = " ".join(sentences) + " Then convert 200 dollars to euros."
