@@ -653,13 +653,18 @@ class TextIndex:
         weights_view: _FloatArray = pending.weights.view()
         return weights_view
 
+    def _scratch_table(self) -> _FloatArray:
+        """The scratch array indexed by term id, zero between uses and grown by doubling
+        to cover every term. Use it under the lock and zero what you set."""
+        if len(self._query_table) < self._n_terms:
+            self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
+        return self._query_table
+
     def _score_pending(self, query_columns: _IntArray, query_weights: _FloatArray) -> _FloatArray:
         """Cosine of the query with every pending row (dead rows included)."""
         weights = self._pending_weights()
-        if len(self._query_table) < self._n_terms:
-            self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
         known = query_columns >= 0
-        table = self._query_table
+        table = self._scratch_table()
         table[query_columns[known]] = query_weights[known]
         contributions = weights * table[self._pending.columns.view()]
         table[query_columns[known]] = 0.0
@@ -810,9 +815,7 @@ class TextIndex:
             terms, local = np.unique(query_tf.columns[known], return_inverse=True)
             queries = np.zeros((len(texts), len(terms)))
             queries[query_tf.rows()[known], local] = query_weights[known]
-            if len(self._query_table) < self._n_terms:
-                self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
-            table = self._query_table
+            table = self._scratch_table()
             table[terms] = np.arange(1, len(terms) + 1)
             found = table[key_columns].astype(np.int64) - 1
             table[terms] = 0.0
