@@ -25,8 +25,8 @@ from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackH
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.pricing import price
+from langchain_tokenopt.callbacks.tracker import UsageTracker
+from langchain_tokenopt.core.pricing import price
 
 
 def _replies(count: int) -> list[AIMessage]:

@@ -29,7 +29,7 @@ from langchain_core.caches import InMemoryCache  # noqa: E402
 from langchain_core.runnables import Runnable  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
-from langchain_tokenopt.batching import CoalescingRunnable  # noqa: E402
+from langchain_tokenopt.coalescing import CoalescingRunnable  # noqa: E402
 from tests.support.openai_server import FakeOpenAIServer  # noqa: E402
 
 

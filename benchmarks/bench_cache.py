@@ -51,7 +51,7 @@ from langchain_core.load import dumps  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
 from langchain_core.outputs import ChatGeneration, Generation  # noqa: E402
 
-from langchain_tokenopt.cache import TokenOptCache  # noqa: E402
+from langchain_tokenopt.cache.llm_cache import TokenOptCache  # noqa: E402
 from langchain_tokenopt.stores import MemoryStore  # noqa: E402
 
 warnings.filterwarnings("ignore")

@@ -30,8 +30,8 @@ from langchain_text_splitters import (  # noqa: E402
     TokenTextSplitter,
 )
 
-from langchain_tokenopt.chunking import TokenAwareTextSplitter  # noqa: E402
-from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.text_splitters import TokenAwareTextSplitter  # noqa: E402
 
 DEFAULT_PATH = ROOT.parent / "shared" / "data" / "text" / "big.txt"
 SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")

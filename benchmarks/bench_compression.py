@@ -35,7 +35,7 @@ from langchain_tokenopt.compression import (  # noqa: E402
     minify_json,
     protected_spans,
 )
-from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 DEFAULT_CSV = DATA / "prompts" / "awesome-chatgpt-prompts.csv"

@@ -46,8 +46,8 @@ from langchain_core.messages import (  # noqa: E402
     trim_messages,
 )
 
-from langchain_tokenopt.history import SummarizingChatMessageHistory  # noqa: E402
-from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
 
 BFCL_PIN = "2026.3.23"
 DATA_DIR = ROOT / ".bench-data"

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.metrics.pairwise import linear_kernel  # noqa: E402
 
-from langchain_tokenopt.textindex import TextIndex  # noqa: E402
+from langchain_tokenopt.core.textindex import TextIndex  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 TFIDF_PARAMS = {"ngram_range": (1, 2), "sublinear_tf": True}

@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
-from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 MODEL = "gpt-4o"

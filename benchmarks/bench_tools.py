@@ -74,10 +74,10 @@ import scipy.sparse as sp  # noqa: E402
 from scipy import stats  # noqa: E402
 from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 
-from langchain_tokenopt import tools as tools_module  # noqa: E402
-from langchain_tokenopt.textindex import TextIndex  # noqa: E402
-from langchain_tokenopt.tokens import TokenCounter  # noqa: E402
-from langchain_tokenopt.tools import (  # noqa: E402
+from langchain_tokenopt.core.textindex import TextIndex  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.tool_retrieval import retriever as tools_module  # noqa: E402
+from langchain_tokenopt.tool_retrieval.retriever import (  # noqa: E402
     ToolRetriever,
     _argument_lines,
     split_identifier,

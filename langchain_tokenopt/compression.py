@@ -30,7 +30,7 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue, StringPro
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import PrivateAttr
 
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = ["CompressionLevel", "CompressionResult", "PromptCompressor"]
 

@@ -25,8 +25,8 @@ from langchain_core.messages import (
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from langchain_tokenopt.textindex import TextIndex
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = ["DedupResult", "MessageDeduplicator", "deduplicate_messages"]
 

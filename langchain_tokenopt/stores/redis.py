@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from langchain_tokenopt._extras import require
+from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.errors import StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,

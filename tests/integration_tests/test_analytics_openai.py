@@ -13,10 +13,10 @@ from genai_prices import calc_price
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt.analytics import UsageTracker, track_usage
-from langchain_tokenopt.budget import TokenBudget
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.callbacks.tracker import UsageTracker, track_usage
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.tokens import TokenCounter
 from tests.support.openai_server import FakeOpenAIServer
 
 QUESTION = [HumanMessage("Name the capital of France in one word.")]
@@ -102,7 +102,7 @@ def test_a_stream_without_usage_is_estimated_exactly_and_warns_once(
     llm = _llm(openai_server)
     reported = llm.invoke(QUESTION).usage_metadata  # what the server counts for this prompt
     assert reported is not None
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.analytics"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.callbacks.tracker"):
         for _ in range(2):
             for _chunk in llm.stream(QUESTION, config={"callbacks": [tracker]}):
                 pass

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt.batching import CoalescingRunnable
+from langchain_tokenopt.coalescing import CoalescingRunnable
 from tests.support.openai_server import FakeOpenAIServer
 
 

@@ -10,8 +10,8 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.budget import TokenBudget
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.callbacks.tracker import UsageTracker
 from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.stores import RedisStore
 from tests.unit_tests.test_budget_processes import per_call_tokens, run_processes, spent

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
 
 WORKERS = 4
 ENTRIES_PER_WORKER = 25

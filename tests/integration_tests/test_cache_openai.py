@@ -17,10 +17,10 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import TokenOptCache
-from langchain_tokenopt.cache_stream import CachedStreamRunnable
-from langchain_tokenopt.pricing import price
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.cache.streaming import CachedStreamRunnable
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.pricing import price
 from tests.support.openai_server import FakeOpenAIServer
 
 

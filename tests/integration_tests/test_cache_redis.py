@@ -14,8 +14,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCacheTestSuite
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 
 pytestmark = pytest.mark.redis
 

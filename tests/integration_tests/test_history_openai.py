@@ -18,9 +18,9 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt.history import SummarizingChatMessageHistory
-from langchain_tokenopt.summarizers import LLMSummarizer
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.summarizers import LLMSummarizer
+from langchain_tokenopt.core.tokens import TokenCounter
 from tests.support.openai_server import FakeOpenAIServer
 
 COUNTER = TokenCounter("gpt-4o")

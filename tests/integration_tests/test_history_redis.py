@@ -8,9 +8,9 @@ import pytest
 from langchain_community import chat_message_histories as redis_histories
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from langchain_tokenopt.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.stores import RedisStore
-from langchain_tokenopt.tokens import TokenCounter
 
 pytestmark = pytest.mark.redis
 COUNTER = TokenCounter("gpt-4o")

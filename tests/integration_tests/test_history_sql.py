@@ -7,9 +7,9 @@ from pathlib import Path
 from langchain_community import chat_message_histories as sql_histories
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from langchain_tokenopt.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.stores import SQLiteStore
-from langchain_tokenopt.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
 BUDGET = 250

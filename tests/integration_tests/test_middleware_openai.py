@@ -14,17 +14,17 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_tokenopt._markers import ROUTE_KEY
-from langchain_tokenopt.budget import TokenBudget
-from langchain_tokenopt.middleware import (
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.markers import ROUTE_KEY
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.middleware.agent import (
     CompressionMiddleware,
     ModelRouterMiddleware,
     SummarizingMiddleware,
     TokenBudgetMiddleware,
     ToolRetrievalMiddleware,
 )
-from langchain_tokenopt.routing import ModelRouter, Tier
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.routing.router import ModelRouter, Tier
 from tests.support.openai_server import FakeOpenAIServer
 from tests.unit_tests.test_middleware import TOOLS, get_weather
 from tests.unit_tests.test_middleware_summarizing import SYSTEM, question

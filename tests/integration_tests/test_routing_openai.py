@@ -16,8 +16,8 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from langchain_tokenopt._markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt.routing import ModelRouter, Tier
+from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.routing.router import ModelRouter, Tier
 from tests.support.openai_server import FakeOpenAIServer
 
 EASY = "What is the capital of France?"

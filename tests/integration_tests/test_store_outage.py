@@ -17,12 +17,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import Generation
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import StoreUnavailableError
-from langchain_tokenopt.history import SummarizingChatMessageHistory
 from langchain_tokenopt.stores import RedisStore
-from langchain_tokenopt.tokens import TokenCounter
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.redis_server import RedisServer
 
@@ -63,11 +63,11 @@ def test_cache_lookups_on_a_killed_redis_are_misses_logged_once(
     hit = cache.lookup("p", "llm")
     assert hit is not None and hit[0].text == "cached"
     private_redis_server.kill()
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache.llm_cache"):
         for _ in range(3):
             assert cache.lookup("p", "llm") is None
         cache.update("q", "llm", [Generation(text="not stored")])  # does not raise
-    assert len(outage_warnings(caplog, "langchain_tokenopt.cache")) == 1
+    assert len(outage_warnings(caplog, "langchain_tokenopt.cache.llm_cache")) == 1
     with pytest.raises(StoreUnavailableError):
         cache.stats()  # an explicit read of shared state: the caller decides
 
@@ -80,11 +80,11 @@ async def test_async_cache_lookups_on_a_killed_redis_are_misses_logged_once(
     await cache.aupdate("p", "llm", [Generation(text="cached")])
     assert await cache.alookup("p", "llm") is not None
     private_redis_server.kill()
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache.llm_cache"):
         for _ in range(3):
             assert await cache.alookup("p", "llm") is None
         await cache.aupdate("q", "llm", [Generation(text="not stored")])
-    assert len(outage_warnings(caplog, "langchain_tokenopt.cache")) == 1
+    assert len(outage_warnings(caplog, "langchain_tokenopt.cache.llm_cache")) == 1
     with pytest.raises(StoreUnavailableError):
         await cache.astats()
     await store.aclose()
@@ -117,12 +117,12 @@ def test_chat_openai_still_answers_while_the_cache_redis_is_down(
     assert cached.response_metadata[CACHE_HIT_KEY] is True
     assert openai_server.request_count == 1
     private_redis_server.kill()
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache.llm_cache"):
         during = llm.invoke(QUESTION)
     assert during.content == "Paris, still."  # answered by the server, on the wire
     assert openai_server.request_count == 2
     assert CACHE_HIT_KEY not in during.response_metadata
-    assert len(outage_warnings(caplog, "langchain_tokenopt.cache")) == 1
+    assert len(outage_warnings(caplog, "langchain_tokenopt.cache.llm_cache")) == 1
 
 
 async def test_async_chat_openai_still_answers_while_the_cache_redis_is_down(
@@ -166,7 +166,7 @@ def test_history_with_a_killed_redis_state_store_keeps_every_message_within_budg
         history.add_messages(turn(i))
     assert history.summary  # folded and saved while Redis was up
     private_redis_server.kill()
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         history.add_messages(turn(15))  # may fold once more; saving that fails
         summary = history.summary
         for i in range(16, 40):
@@ -177,7 +177,7 @@ def test_history_with_a_killed_redis_state_store_keeps_every_message_within_budg
     assert view[-2:] == turn(39)
     assert history.summary == summary  # no fold while its result cannot be saved
     assert view[0].text.endswith(summary)  # the last summary stays in view
-    assert len(outage_warnings(caplog, "langchain_tokenopt.history")) == 1
+    assert len(outage_warnings(caplog, "langchain_tokenopt.chat_history.history")) == 1
 
 
 async def test_async_history_with_a_killed_redis_state_store_keeps_every_message(
@@ -187,14 +187,14 @@ async def test_async_history_with_a_killed_redis_state_store_keeps_every_message
     for i in range(15):
         await history.aadd_messages(turn(i))
     private_redis_server.kill()
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         for i in range(15, 40):
             await history.aadd_messages(turn(i))
             view = await history.aget_messages()
             assert COUNTER.count_messages(view) <= BUDGET
     assert history.full_messages == [m for i in range(40) for m in turn(i)]
     assert view[-2:] == turn(39)
-    assert len(outage_warnings(caplog, "langchain_tokenopt.history")) == 1
+    assert len(outage_warnings(caplog, "langchain_tokenopt.chat_history.history")) == 1
 
 
 def test_redis_cache_takes_store_options_for_short_timeouts(

@@ -10,8 +10,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt.tokens import TokenCounter
-from langchain_tokenopt.tools import ToolRetriever, bind_relevant_tools
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever, bind_relevant_tools
 from tests.support.openai_server import FakeOpenAIServer
 from tests.unit_tests.test_tools import (
     book_hotel,

@@ -21,16 +21,16 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers import context as tracer_context
 from pydantic import Field
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.analytics import (
+from langchain_tokenopt.callbacks.tracker import (
     UsageEvent,
     UsageReport,
     UsageTracker,
     analyze_token_efficiency,
     track_usage,
 )
-from langchain_tokenopt.pricing import ModelPrice, PriceTable, price
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, price
+from langchain_tokenopt.core.tokens import TokenCounter
 
 
 class FakeChat(GenericFakeChatModel):
@@ -178,7 +178,7 @@ def test_a_call_without_usage_is_counted_with_token_counter_and_marked_estimated
     tracker = UsageTracker()
     model = fake(AIMessage("Paris is the capital of France."), model="gpt-4o")
     messages = [HumanMessage("What is the capital of France?")]
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.analytics"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.callbacks.tracker"):
         model.invoke(messages, config={"callbacks": [tracker]})
         model.invoke(messages, config={"callbacks": [tracker]})
     counter = TokenCounter("gpt-4o")
@@ -194,7 +194,7 @@ def test_a_streamed_openai_call_without_usage_warns_once_to_set_stream_usage(
 ) -> None:
     tracker = UsageTracker()
     model = fake(AIMessage("streamed words here"), provider="openai", model="gpt-4o-mini")
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.analytics"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.callbacks.tracker"):
         for _ in range(3):
             for _chunk in model.stream("hi", config={"callbacks": [tracker]}):
                 pass
@@ -258,7 +258,7 @@ def test_an_unknown_model_gets_cost_none_and_one_log_line_not_a_crash(
 ) -> None:
     tracker = UsageTracker()
     model = fake(model="my-private-llama")
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.analytics"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.callbacks.tracker"):
         for _ in range(3):
             model.invoke("hi", config={"callbacks": [tracker]})
         report = tracker.report()

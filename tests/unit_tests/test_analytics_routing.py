@@ -7,8 +7,8 @@ import itertools
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.routing import ModelRouter, Tier
+from langchain_tokenopt.callbacks.tracker import UsageTracker
+from langchain_tokenopt.routing.router import ModelRouter, Tier
 
 
 class NamedFake(GenericFakeChatModel):
@@ -17,7 +17,7 @@ class NamedFake(GenericFakeChatModel):
 
 def reply(text: str) -> AIMessage:
     usage = {"input_tokens": 20, "output_tokens": 5, "total_tokens": 25}
-    return AIMessage(text, usage_metadata=usage)  # type: ignore[arg-type]
+    return AIMessage(text, usage_metadata=usage)
 
 
 def router() -> ModelRouter:

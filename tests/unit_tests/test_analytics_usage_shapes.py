@@ -10,15 +10,15 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt._usage import (
+from langchain_tokenopt.callbacks.tracker import UsageTracker
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.usage import (
     Usage,
     read_result,
     usage_from_metadata,
     usage_from_token_usage,
 )
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.pricing import price
 
 
 def _result(message: AIMessage, llm_output: dict[str, Any] | None = None) -> LLMResult:

@@ -15,7 +15,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_openai import ChatOpenAI
 
-from langchain_tokenopt.batching import CoalescingRunnable, CoalescingStats, samples_randomly
+from langchain_tokenopt.coalescing import CoalescingRunnable, CoalescingStats, samples_randomly
 
 LARGE_WINDOW_MS = 60_000  # batches in these tests fill up long before such a window ends
 

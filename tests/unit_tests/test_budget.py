@@ -18,13 +18,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 from pydantic import Field
 
-from langchain_tokenopt._usage import SpendGate
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
+from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
+from langchain_tokenopt.callbacks.tracker import UsageTracker
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import SpendGate
 from langchain_tokenopt.errors import BudgetExceededError, UnknownModelError
-from langchain_tokenopt.pricing import price
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore
-from langchain_tokenopt.tokens import TokenCounter
 
 QUESTION = [HumanMessage("What is the capital of France?")]
 INPUT_TOKENS = int(TokenCounter("gpt-4o").count_messages(QUESTION))

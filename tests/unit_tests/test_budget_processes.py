@@ -10,10 +10,10 @@ from typing import Any
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 
-from langchain_tokenopt.budget import TokenBudget
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.stores import SQLiteStore, Store
-from langchain_tokenopt.tokens import TokenCounter
 
 QUESTION = [HumanMessage("How many tokens may I spend today?")]
 MAX_OUTPUT_TOKENS = 20

@@ -20,9 +20,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.prompts import PromptTemplate
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import CacheStats, TokenOptCache
-from langchain_tokenopt.pricing import price
+from langchain_tokenopt.cache.llm_cache import CacheStats, TokenOptCache
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
 ENTRY_PREFIX = "tokenopt:cache:e:"
@@ -181,7 +181,7 @@ def test_corrupt_or_foreign_entry_is_a_miss_deleted_and_logged(
     cache.update("p", "llm", [Generation(text="good")])
     (key,) = entry_keys(store)
     store.set(key, garbage)
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache.llm_cache"):
         assert cache.lookup("p", "llm") is None
     assert store.get(key) is None
     assert any(key.rsplit(":", 1)[1] in r.getMessage() for r in caplog.records)
@@ -209,7 +209,7 @@ def test_a_response_that_cannot_be_serialized_is_not_cached(
 ) -> None:
     cache = TokenOptCache(store)
     unserializable = Generation(text="x", generation_info={"handle": object()})
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.cache.llm_cache"):
         cache.update("p", "llm", [unserializable])
     assert entry_keys(store) == []
     assert "Not caching" in caplog.text

@@ -17,13 +17,13 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
-from langchain_tokenopt import cache as cache_module
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache import llm_cache as cache_module
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.errors import StoreUnavailableError
 from langchain_tokenopt.stores import MemoryStore
 from langchain_tokenopt.stores.base import JSON, Number
 
-CACHE_LOGGER = "langchain_tokenopt.cache"
+CACHE_LOGGER = "langchain_tokenopt.cache.llm_cache"
 
 
 class SwitchableStore(MemoryStore):

@@ -16,15 +16,15 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import (
+from langchain_tokenopt.cache.llm_cache import (
     CACHE_SIMILARITY_KEY,
     TokenOptCache,
     exactness_features,
     prompt_text,
 )
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore
-from langchain_tokenopt.textindex import TextIndex
 
 RECOMMENDED_THRESHOLD = 0.7
 LLM = "[('_type', 'fake'), ('model', 'gpt-4o'), ('stop', None)]"

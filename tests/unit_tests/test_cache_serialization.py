@@ -23,7 +23,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 from pydantic import BaseModel
 
-from langchain_tokenopt.cache import TokenOptCache, _fast_dumps, _serialize
+from langchain_tokenopt.cache.llm_cache import TokenOptCache, _fast_dumps, _serialize
 
 USAGE: Any = {
     "input_tokens": 850,

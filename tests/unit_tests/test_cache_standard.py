@@ -12,7 +12,7 @@ import pytest
 from langchain_core.caches import BaseCache
 from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCacheTestSuite
 
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.stores import MemoryStore
 
 

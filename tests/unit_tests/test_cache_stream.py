@@ -15,9 +15,9 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import TokenOptCache
-from langchain_tokenopt.cache_stream import CachedStreamRunnable
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.cache.streaming import CachedStreamRunnable
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 
 NOT_CALLED = "the model was called although the answer was cached"
 

@@ -10,8 +10,8 @@ import pytest
 from langchain_core.documents import Document
 from langchain_text_splitters import TextSplitter
 
-from langchain_tokenopt.chunking import TokenAwareTextSplitter
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.text_splitters import TokenAwareTextSplitter
 
 COUNTER = TokenCounter("gpt-4o")
 SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s*$")

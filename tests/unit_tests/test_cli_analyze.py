@@ -24,13 +24,13 @@ from langchain_core.messages import (
     messages_to_dict,
 )
 
-from langchain_tokenopt import cli
-from langchain_tokenopt.analyze import analyze_transcript, read_transcript
-from langchain_tokenopt.cli import main
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.cli import app as cli
+from langchain_tokenopt.cli.analyze import analyze_transcript, read_transcript
+from langchain_tokenopt.cli.app import main
 from langchain_tokenopt.compression import PromptCompressor
-from langchain_tokenopt.history import SummarizingChatMessageHistory
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
 
 SAMPLE = json.loads(
     resources.files("langchain_tokenopt").joinpath("data/sample_conversation.json").read_text()

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from langchain_tokenopt.cli import main
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.cli.app import main
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,7 +146,7 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
     path.write_text(json.dumps(TRANSCRIPT), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "langchain_tokenopt.cli", "count", str(path), "--json"],
+        [sys.executable, "-m", "langchain_tokenopt.cli.app", "count", str(path), "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -157,7 +157,7 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tokens"] == TokenCounter("gpt-4o").count_messages(TRANSCRIPT)
     missing = subprocess.run(
-        [sys.executable, "-m", "langchain_tokenopt.cli", "count", str(tmp_path / "nope.txt")],
+        [sys.executable, "-m", "langchain_tokenopt.cli.app", "count", str(tmp_path / "nope.txt")],
         capture_output=True,
         text=True,
         env=env,
@@ -200,7 +200,7 @@ def test_offline_without_cached_encodings_the_cli_says_how_to_fix_it(tmp_path: P
     }
     for command in (["count", "--sample"], ["analyze"]):
         result = subprocess.run(
-            [sys.executable, "-m", "langchain_tokenopt.cli", *command],
+            [sys.executable, "-m", "langchain_tokenopt.cli.app", *command],
             env=env,
             capture_output=True,
             text=True,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from langchain_tokenopt.cli import main
-from langchain_tokenopt.demo import (
+from langchain_tokenopt.cli.app import main
+from langchain_tokenopt.cli.demo import (
     CUSTOMERS,
     FOLLOW_UPS,
     OPENERS,
@@ -18,8 +18,8 @@ from langchain_tokenopt.demo import (
     DemoChatModel,
     run_demo,
 )
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

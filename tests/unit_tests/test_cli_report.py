@@ -10,16 +10,14 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from langchain_tokenopt.analytics import UsageTracker
-from langchain_tokenopt.cli import main
+from langchain_tokenopt.callbacks.tracker import UsageTracker
+from langchain_tokenopt.cli.app import main
 
 
 def record_events(path: Path) -> int:
     """Run a fake model through a real tracker and export its events; returns calls."""
     usage = {"input_tokens": 1200, "output_tokens": 80, "total_tokens": 1280}
-    model = GenericFakeChatModel(
-        messages=itertools.repeat(AIMessage("ok", usage_metadata=usage))  # type: ignore[arg-type]
-    )
+    model = GenericFakeChatModel(messages=itertools.repeat(AIMessage("ok", usage_metadata=usage)))
     tracker = UsageTracker()
     for agent in ("planner", "planner", "writer"):
         model.invoke("hello", config={"callbacks": [tracker], "metadata": {"agent": agent}})

@@ -18,7 +18,7 @@ from langchain_tokenopt.compression import (
     minify_json,
     protected_spans,
 )
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import TokenCounter
 
 LEVELS = ("lossless", "light", "aggressive")
 COUNTER = TokenCounter("gpt-4o")

@@ -15,8 +15,8 @@ from langchain_core.messages import (
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.dedup import MessageDeduplicator, deduplicate_messages
-from langchain_tokenopt.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
 DOC = "The lease runs from 1 March 2025 for 24 months at 1,450 EUR a month, deposit 2,900 EUR."

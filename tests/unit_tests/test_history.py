@@ -21,10 +21,10 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 
-from langchain_tokenopt.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.summarizers import BaseSummarizer, LLMSummarizer
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.stores import MemoryStore
-from langchain_tokenopt.summarizers import BaseSummarizer, LLMSummarizer
-from langchain_tokenopt.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
 WORDS = str.split(
@@ -152,7 +152,7 @@ def test_default_view_is_pinned_system_then_summary_then_recent_turns() -> None:
     view = history.messages
     assert view[0] == SystemMessage("You are a travel agent.")
     assert isinstance(view[1], SystemMessage)
-    assert view[1].content.startswith("Summary of the earlier conversation:")
+    assert view[1].text.startswith("Summary of the earlier conversation:")
     assert view[-2:] == [HumanMessage("Flight 19 leaves at 19:30."), AIMessage("Ok.")]
 
 
@@ -282,7 +282,7 @@ def test_summarizer_failure_trims_within_budget_and_retries_next_turn(
         max_tokens=150, summarizer=summarizer, token_counter=COUNTER
     )
     added: list[BaseMessage] = []
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         while not summarizer.calls:
             batch = [HumanMessage("tell me more " * 4), AIMessage("sure " * 10)]
             history.add_messages(batch)
@@ -317,12 +317,12 @@ def test_too_large_newest_message_is_truncated_in_view_but_kept_in_store(
 ) -> None:
     history = SummarizingChatMessageHistory(max_tokens=100, token_counter=COUNTER)
     huge = HumanMessage("Please read this contract. " + "clause " * 500 + "What is the fee?")
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         history.add_messages([huge])
         view = history.messages
     assert COUNTER.count_messages(view) <= 100
-    assert view[-1].content.startswith("Please read this contract.")
-    assert view[-1].content.endswith("What is the fee?")
+    assert view[-1].text.startswith("Please read this contract.")
+    assert view[-1].text.endswith("What is the fee?")
     assert "truncated" in caplog.text
     assert history.full_messages == [huge]
 
@@ -422,7 +422,7 @@ def test_saved_state_that_no_longer_matches_the_store_is_dropped(
     second = SummarizingChatMessageHistory(
         store, max_tokens=100, state_store=state, token_counter=COUNTER
     )
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         assert second.messages == [HumanMessage("a brand new conversation")]
     assert "does not match" in caplog.text
 
@@ -530,7 +530,7 @@ def test_chat_model_given_as_summarizer_is_used_through_llm_summarizer() -> None
 
 
 def test_a_plain_runnable_can_summarize() -> None:
-    summarizer = RunnableLambda(
+    summarizer: RunnableLambda[Any, str] = RunnableLambda(
         lambda request: f"{len(request['messages'])} messages, after: {request['previous_summary']}"
     )
     history = SummarizingChatMessageHistory(
@@ -588,7 +588,7 @@ def test_budget_below_the_minimum_from_a_callable_gives_an_empty_view(
 ) -> None:
     history = SummarizingChatMessageHistory(max_tokens=lambda: 3, token_counter=COUNTER)
     history.add_messages([HumanMessage("hello")])
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.history"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.chat_history.history"):
         assert history.messages == []
     assert "below the minimum" in caplog.text
     assert history.full_messages == [HumanMessage("hello")]

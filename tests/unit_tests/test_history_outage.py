@@ -16,15 +16,15 @@ from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableLambda
 
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import StoreUnavailableError
-from langchain_tokenopt.history import SummarizingChatMessageHistory
 from langchain_tokenopt.stores import MemoryStore
 from langchain_tokenopt.stores.base import JSON
-from langchain_tokenopt.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
 BUDGET = 150
-HISTORY_LOGGER = "langchain_tokenopt.history"
+HISTORY_LOGGER = "langchain_tokenopt.chat_history.history"
 STATE_KEY = "tokenopt:history:s1"
 
 

@@ -12,12 +12,12 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_tokenopt.budget import TokenBudget
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.middleware import TokenBudgetMiddleware
+from langchain_tokenopt.middleware.agent import TokenBudgetMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from langchain_tokenopt.tokens import TokenCounter
 from tests.unit_tests.test_middleware import (
     ScriptedChatModel,
     call_tool,

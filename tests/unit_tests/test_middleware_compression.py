@@ -12,8 +12,8 @@ from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.types import Command
 
 from langchain_tokenopt.compression import PromptCompressor
-from langchain_tokenopt.middleware import CompressionMiddleware
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.middleware.agent import CompressionMiddleware
 from tests.unit_tests.test_middleware import call_tool, get_weather, scripted
 
 PRETTY = get_weather.invoke({"city": "Oslo"})

@@ -10,10 +10,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 
-from langchain_tokenopt._markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt.budget import TokenBudget
-from langchain_tokenopt.middleware import ModelRouterMiddleware
-from langchain_tokenopt.routing import ModelRouter, Tier
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.middleware.agent import ModelRouterMiddleware
+from langchain_tokenopt.routing.router import ModelRouter, Tier
 from tests.unit_tests.test_middleware import (
     ScriptedChatModel,
     call_tool,

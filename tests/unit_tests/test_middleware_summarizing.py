@@ -11,9 +11,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_tokenopt.middleware import SummarizingMiddleware
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.middleware.agent import SummarizingMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from langchain_tokenopt.tokens import TokenCounter
 from tests.unit_tests.test_middleware import ScriptedChatModel, call_tool, get_weather, scripted
 
 SYSTEM = "You are a concise travel assistant."

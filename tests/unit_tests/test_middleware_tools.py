@@ -10,9 +10,9 @@ from langchain.agents.middleware import ModelRequest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_tokenopt.middleware import ToolRetrievalMiddleware
-from langchain_tokenopt.tokens import TokenCounter
-from langchain_tokenopt.tools import ToolRetriever
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.middleware.agent import ToolRetrievalMiddleware
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
 from tests.unit_tests.test_middleware import (
     TOOLS,
     call_tool,

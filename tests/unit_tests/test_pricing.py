@@ -9,8 +9,8 @@ import pytest
 from genai_prices import Usage, calc_price
 from langchain_core.messages import AIMessage
 
+from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, normalize_usage, price
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.pricing import ModelPrice, PriceTable, normalize_usage, price
 
 MILLION = 1_000_000
 

@@ -30,18 +30,18 @@ from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
-from langchain_tokenopt._markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt.budget import TokenBudget
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.pricing import PriceTable, price
-from langchain_tokenopt.routing import (
+from langchain_tokenopt.routing.router import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
     ComplexityScorer,
     HeuristicScorer,
     ModelRouter,
     Tier,
 )
-from langchain_tokenopt.tokens import TokenCounter
 
 # ------------------------------------------------------------------ fakes
 

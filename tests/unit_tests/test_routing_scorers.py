@@ -12,9 +12,9 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 
-from langchain_tokenopt._budgetview import remaining_share
-from langchain_tokenopt.budget import TokenBudget
-from langchain_tokenopt.routing import DEFAULT_WEIGHTS, HeuristicScorer, LearnedScorer
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.routing.budget_share import remaining_share
+from langchain_tokenopt.routing.router import DEFAULT_WEIGHTS, HeuristicScorer, LearnedScorer
 
 # ------------------------------------------------------------------ HeuristicScorer
 

@@ -11,13 +11,9 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
 
-from langchain_tokenopt.summarizers import (
-    ExtractiveSummarizer,
-    LLMSummarizer,
-    content_to_text,
-    message_to_text,
-)
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
+from langchain_tokenopt.core.messages import content_to_text, message_to_text
+from langchain_tokenopt.core.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
 
@@ -215,7 +211,7 @@ def test_llm_summarizer_reads_text_out_of_content_blocks() -> None:
 
 
 def test_llm_summarizer_accepts_any_runnable_returning_text() -> None:
-    echo = RunnableLambda(lambda prompt: f"{len(prompt)} prompt messages")
+    echo: RunnableLambda[Any, str] = RunnableLambda(lambda prompt: f"{len(prompt)} prompt messages")
     assert LLMSummarizer(echo).invoke(CHAT) == "2 prompt messages"
 
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
-from langchain_tokenopt.textindex import TextIndex
+from langchain_tokenopt.core.textindex import TextIndex
 
 CORPUS = {
     "weather": "What is the weather forecast for Paris tomorrow?",

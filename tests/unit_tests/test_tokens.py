@@ -38,7 +38,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from langchain_tokenopt.tokens import (
+from langchain_tokenopt.core.tokens import (
     TokenCount,
     TokenCounter,
     image_size_from_data_url,
@@ -530,7 +530,7 @@ def test_model_names_are_normalized_to_their_openai_base_model(model: str, same_
 def test_other_models_get_a_flagged_o200k_approximation(
     model: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="langchain_tokenopt.tokens"):
+    with caplog.at_level(logging.INFO, logger="langchain_tokenopt.core.tokens"):
         counter = TokenCounter(model)
         TokenCounter(model)
     assert counter.approximate is True
@@ -549,7 +549,7 @@ def test_unknown_model_logs_once_that_counts_are_approximate(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     name = f"my-private-model-{random.randrange(10**9)}"
-    with caplog.at_level(logging.INFO, logger="langchain_tokenopt.tokens"):
+    with caplog.at_level(logging.INFO, logger="langchain_tokenopt.core.tokens"):
         TokenCounter(name)
         TokenCounter(name)
     assert [r.levelno for r in caplog.records if name in r.getMessage()] == [logging.INFO]
@@ -867,7 +867,7 @@ def test_an_encoding_that_cannot_be_loaded_offline_is_a_typed_error_naming_the_f
 ) -> None:
     # An empty cache folder and no network: tiktoken cannot find or fetch the file.
     code = (
-        "from langchain_tokenopt.tokens import TokenCounter\n"
+        "from langchain_tokenopt.core.tokens import TokenCounter\n"
         "from langchain_tokenopt.errors import EncodingUnavailableError\n"
         "for kwargs in ({'model': 'gpt-4o'}, {'encoding': 'o200k_base'}, {'model': 'claude-3'}):\n"
         "    try:\n"

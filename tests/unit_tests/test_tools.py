@@ -23,9 +23,9 @@ from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
-from langchain_tokenopt.textindex import TextIndex
-from langchain_tokenopt.tokens import TokenCounter
-from langchain_tokenopt.tools import (
+from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.tool_retrieval.retriever import (
     ToolRetriever,
     bind_relevant_tools,
     split_identifier,
@@ -334,7 +334,7 @@ def test_a_named_tool_still_respects_k_the_budget_and_the_registry() -> None:
 
 
 def test_a_request_of_many_sentences_is_read_in_a_bounded_number_of_parts() -> None:
-    from langchain_tokenopt import tools as tools_module
+    from langchain_tokenopt.tool_retrieval import retriever as tools_module
 
     sentences = [f"Day {i}: what weather should we expect?" for i in range(30)]
     parts = tools_module._request_parts(" ".join(sentences))
@@ -463,7 +463,7 @@ def test_always_included_tool_over_budget_is_kept_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     retriever = ToolRetriever(registry(), always_include=("send_email",))
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.tools"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.tool_retrieval.retriever"):
         matches = retriever.select("weather", token_budget=1)
     assert names_of(matches) == ["send_email"]
     assert "budget" in caplog.text
@@ -634,7 +634,7 @@ def test_never_binds_a_called_tool_that_is_no_longer_registered(
     retriever.remove_tools(["get_weather"])
     runnable = bind_relevant_tools(model, retriever)
     history = [*weather_call_history(), HumanMessage("Send an email to Ann about it")]
-    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.tools"):
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.tool_retrieval.retriever"):
         runnable.invoke(history)
     assert model.requests[-1] == ["send_email"]
     assert "get_weather" in caplog.text

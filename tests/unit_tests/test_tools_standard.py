@@ -12,7 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from langchain_tokenopt.tools import ToolRetriever
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
 
 
 @tool

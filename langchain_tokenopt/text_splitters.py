@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_text_splitters import TextSplitter
 
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = ["TokenAwareTextSplitter"]
 
@@ -79,7 +79,7 @@ class TokenAwareTextSplitter(TextSplitter):
         **kwargs: passed to `TextSplitter` (e.g. `add_start_index=True`).
 
     Example:
-        >>> from langchain_tokenopt.chunking import TokenAwareTextSplitter
+        >>> from langchain_tokenopt.text_splitters import TokenAwareTextSplitter
         >>> splitter = TokenAwareTextSplitter(chunk_size=8, model="gpt-4o")
         >>> splitter.split_text("One sentence here. Another one follows. And a third.")
         ['One sentence here. ', 'Another one follows. And a third.']

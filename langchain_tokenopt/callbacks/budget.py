@@ -24,7 +24,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from langchain_tokenopt._usage import (
+from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import (
     DEFAULT_AGENT,
     CallStart,
     Usage,
@@ -37,9 +39,7 @@ from langchain_tokenopt.errors import (
     StoreUnavailableError,
     UnknownModelError,
 )
-from langchain_tokenopt.pricing import PriceTable, price
 from langchain_tokenopt.stores import MemoryStore, Store
-from langchain_tokenopt.tokens import TokenCounter
 
 __all__ = ["BudgetExceededError", "BudgetRemaining", "TokenBudget"]
 

@@ -12,7 +12,7 @@ How langchain-core marks a cache hit (langchain-core 1.x,
 original `usage_metadata` plus `"total_cost": 0` and then fires `on_llm_end` as for a
 real call, so callback-based trackers count every hit again as spent tokens. Messages
 replayed by `TokenOptCache` also carry `response_metadata[CACHE_HIT_KEY] = True`
-(`langchain_tokenopt._markers.CACHE_HIT_KEY`, "tokenopt_cache_hit"); semantic hits add
+(`langchain_tokenopt.core.markers.CACHE_HIT_KEY`, "tokenopt_cache_hit"); semantic hits add
 `response_metadata["tokenopt_cache_similarity"]`. Plain-text `Generation`s (non-chat
 LLMs) have no message to mark and are returned unchanged.
 
@@ -56,16 +56,16 @@ from langchain_core.outputs import Generation
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.errors import StoreUnavailableError, TokenOptError
-from langchain_tokenopt.pricing import PriceTable, price
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.runnables import Runnable
 
-    from langchain_tokenopt.cache_stream import CachedStreamRunnable
+    from langchain_tokenopt.cache.streaming import CachedStreamRunnable
 
 __all__ = [
     "CACHE_SIMILARITY_KEY",
@@ -630,7 +630,7 @@ class _SemanticIndex:
 
     def __init__(self) -> None:
         # Imported here: scikit-learn is only paid for when semantic matching is on.
-        from langchain_tokenopt.textindex import TextIndex
+        from langchain_tokenopt.core.textindex import TextIndex
 
         self.index = TextIndex(word_ngram_range=(1, 2), char_ngrams=True, sublinear_tf=True)
         self.partition_of: dict[str, str] = {}
@@ -1596,6 +1596,6 @@ class TokenOptCache(BaseCache):
         self, model: BaseChatModel | Runnable[Any, Any], **kwargs: Any
     ) -> CachedStreamRunnable:
         """`CachedStreamRunnable(model, self, **kwargs)`: cached `stream()` / `astream()`."""
-        from langchain_tokenopt.cache_stream import CachedStreamRunnable
+        from langchain_tokenopt.cache.streaming import CachedStreamRunnable
 
         return CachedStreamRunnable(model, self, **kwargs)

@@ -75,12 +75,12 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from langchain_tokenopt._budgetview import RemainingBudget, remaining_share
-from langchain_tokenopt._markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt._usage import resolve_agent
+from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import resolve_agent
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.pricing import PriceTable, price
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.routing.budget_share import RemainingBudget, remaining_share
 
 __all__ = [
     "DEFAULT_RELAXATION",

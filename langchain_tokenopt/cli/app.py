@@ -24,9 +24,9 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCount, TokenCounter, parse_chat_transcript
 from langchain_tokenopt.errors import MissingExtraError, TokenOptError, UnknownModelError
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.tokens import TokenCount, TokenCounter, parse_chat_transcript
 
 __all__ = ["build_parser", "main"]
 
@@ -199,7 +199,7 @@ def _add_report_parser(subparsers: Any) -> None:
 
 def _run_report(args: argparse.Namespace) -> int:
     # Imported here so `tokenopt count` does not pay for the callback machinery.
-    from langchain_tokenopt.analytics import UsageReport
+    from langchain_tokenopt.callbacks.tracker import UsageReport
 
     try:
         report = UsageReport.from_jsonl(args.events, timezone=args.timezone)
@@ -273,7 +273,7 @@ def _progress_bar(items: Any, total: int) -> Any:
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from langchain_tokenopt.analyze import analyze_transcript, read_transcript
+    from langchain_tokenopt.cli.analyze import analyze_transcript, read_transcript
 
     if args.max_tokens < 16:
         raise _InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
@@ -334,7 +334,7 @@ def _add_demo_parser(subparsers: Any) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from langchain_tokenopt.demo import run_demo
+    from langchain_tokenopt.cli.demo import run_demo
 
     if args.sessions < 1:
         raise _InputError(f"--sessions must be at least 1, not {args.sessions}")

@@ -35,14 +35,14 @@ from langchain_core.messages import (
 )
 from langchain_core.outputs import ChatGeneration
 
-from langchain_tokenopt._extras import require
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
+from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.dedup import DedupResult, MessageDeduplicator
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.history import SummarizingChatMessageHistory
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.tokens import TokenCounter
 
 __all__ = ["Analysis", "ModelCall", "Saving", "Transcript", "analyze_transcript", "read_transcript"]
 

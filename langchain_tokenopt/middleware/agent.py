@@ -37,17 +37,25 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, run_in_executor
 from langchain_core.tools import BaseTool
 
-from langchain_tokenopt._extras import require
-from langchain_tokenopt._markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt._usage import CallStart, Usage, resolve_agent, usage_from_metadata
-from langchain_tokenopt.budget import BudgetRemaining, TokenBudget
+from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
+from langchain_tokenopt.chat_history.history import (
+    MIN_BUDGET_TOKENS,
+    SummarizingChatMessageHistory,
+    SummaryRole,
+)
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
+from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent, usage_from_metadata
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.history import MIN_BUDGET_TOKENS, SummarizingChatMessageHistory, SummaryRole
-from langchain_tokenopt.routing import ModelRouter, RouteDecision, RouterStats, Tier
+from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, RouterStats, Tier
 from langchain_tokenopt.stores import Store
-from langchain_tokenopt.tokens import TokenCounter
-from langchain_tokenopt.tools import RelevantToolsRunnable, ToolRetriever, bind_relevant_tools
+from langchain_tokenopt.tool_retrieval.retriever import (
+    RelevantToolsRunnable,
+    ToolRetriever,
+    bind_relevant_tools,
+)
 
 if TYPE_CHECKING:
     from langchain.agents.middleware import (

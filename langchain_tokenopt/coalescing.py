@@ -217,7 +217,7 @@ class CoalescingRunnable(Runnable[Input, Output]):
     Example:
         >>> import asyncio
         >>> from langchain_core.runnables import RunnableLambda
-        >>> from langchain_tokenopt.batching import CoalescingRunnable
+        >>> from langchain_tokenopt.coalescing import CoalescingRunnable
         >>> shout = CoalescingRunnable(RunnableLambda(str.upper), window_ms=5)
         >>> async def main() -> list[str]:
         ...     return await asyncio.gather(*(shout.ainvoke("hi") for _ in range(3)))

@@ -13,7 +13,6 @@ dict (`messages`, `previous_summary`, `max_tokens`), the output is the summary t
 from __future__ import annotations
 
 import heapq
-import json
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -28,20 +27,17 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import (
-    AIMessage,
     BaseMessage,
-    ChatMessage,
-    FunctionMessage,
     HumanMessage,
     SystemMessage,
-    ToolMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from typing_extensions import NotRequired
 
-from langchain_tokenopt.textindex import TextIndex
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
+from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = [
     "BaseSummarizer",
@@ -49,14 +45,10 @@ __all__ = [
     "LLMSummarizer",
     "SummarizerInput",
     "SummaryRequest",
-    "content_to_text",
-    "message_to_text",
 ]
 
 #: Summary size used when neither the request nor the summarizer sets one.
 DEFAULT_MAX_SUMMARY_TOKENS = 512
-#: Longest tool-call argument text kept in a placeholder, in characters.
-_TOOL_ARGS_MAX_CHARS = 80
 
 
 class SummaryRequest(TypedDict):
@@ -68,114 +60,6 @@ class SummaryRequest(TypedDict):
 
 
 SummarizerInput = Sequence[BaseMessage] | SummaryRequest | Mapping[str, Any]
-
-
-# ---------------------------------------------------------------------------
-# Rendering messages as plain text (placeholders for everything that is not text)
-# ---------------------------------------------------------------------------
-
-_BLOCK_PLACEHOLDERS = {
-    "image": "[image]",
-    "image_url": "[image]",
-    "input_image": "[image]",
-    "audio": "[audio]",
-    "input_audio": "[audio]",
-    "video": "[video]",
-    "file": "[file]",
-    "input_file": "[file]",
-    "document": "[file]",
-    "reasoning": "",
-    "thinking": "",
-}
-
-
-def _shorten(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[: max_chars - 1].rstrip() + "…"
-
-
-def content_to_text(content: str | list[Any]) -> str:
-    """Plain text of message content; non-text blocks become short placeholders.
-
-    Images become "[image]", audio "[audio]", files "[file]", tool-use blocks
-    "[tool call: name(args…)]"; reasoning blocks are left out.
-
-    Example:
-        >>> content_to_text([{"type": "text", "text": "Look:"},
-        ...                  {"type": "image_url", "image_url": {"url": "x"}}])
-        'Look: [image]'
-    """
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-            continue
-        if not isinstance(block, Mapping):
-            parts.append(f"[{type(block).__name__}]")
-            continue
-        kind = str(block.get("type", ""))
-        if kind == "text" and isinstance(block.get("text"), str):
-            parts.append(block["text"])
-        elif kind in ("tool_use", "tool_call", "function_call"):
-            parts.append(_tool_call_placeholder(str(block.get("name", "")), block.get("input")))
-        elif kind in _BLOCK_PLACEHOLDERS:
-            if _BLOCK_PLACEHOLDERS[kind]:
-                parts.append(_BLOCK_PLACEHOLDERS[kind])
-        else:
-            parts.append(f"[{kind or 'content'}]")
-    return " ".join(p for p in parts if p)
-
-
-def _tool_call_placeholder(name: str, args: Any) -> str:
-    if args in (None, {}, ""):
-        rendered = ""
-    elif isinstance(args, str):
-        rendered = args
-    else:
-        rendered = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)
-    return f"[tool call: {name}({_shorten(rendered, _TOOL_ARGS_MAX_CHARS)})]"
-
-
-def _role_label(message: BaseMessage) -> str:
-    if isinstance(message, HumanMessage):
-        return "User"
-    if isinstance(message, AIMessage):
-        return "Assistant"
-    if isinstance(message, SystemMessage):
-        return "System"
-    if isinstance(message, ToolMessage):
-        return f"Tool {message.name}" if message.name else "Tool"
-    if isinstance(message, FunctionMessage):
-        return f"Function {message.name}"
-    if isinstance(message, ChatMessage):
-        return message.role.capitalize()
-    return message.type.capitalize()
-
-
-def message_to_text(message: BaseMessage) -> str:
-    """The text of one message without its speaker, tool calls as placeholders.
-
-    Example:
-        >>> from langchain_core.messages import AIMessage
-        >>> message_to_text(AIMessage("", tool_calls=[
-        ...     {"name": "get_weather", "args": {"city": "Paris"}, "id": "1"}]))
-        '[tool call: get_weather({"city": "Paris"})]'
-    """
-    text = content_to_text(message.content)
-    if isinstance(message, AIMessage) and message.tool_calls:
-        calls = " ".join(_tool_call_placeholder(c["name"], c["args"]) for c in message.tool_calls)
-        text = f"{text} {calls}".strip()
-    return text
-
-
-def _render_transcript(messages: Sequence[BaseMessage]) -> str:
-    lines = []
-    for message in messages:
-        text = message_to_text(message)
-        if text:
-            lines.append(f"{_role_label(message)}: {text}")
-    return "\n".join(lines)
 
 
 def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int | None]:
@@ -325,7 +209,7 @@ class LLMSummarizer(BaseSummarizer):
             HumanMessage(
                 _LLM_USER_PROMPT.format(
                     previous_summary=previous_summary or "(none yet)",
-                    transcript=_render_transcript(messages) or "(no text)",
+                    transcript=render_transcript(messages) or "(no text)",
                 )
             ),
         ]
@@ -539,7 +423,7 @@ class ExtractiveSummarizer(BaseSummarizer):
                 role, text = (match.group(1), match.group(2)) if match else ("", line)
                 parts.extend((role, sentence) for sentence in self._sentences(text))
         for message in messages:
-            role = _role_label(message)
+            role = role_label(message)
             parts.extend((role, s) for s in self._sentences(message_to_text(message)))
         pieces: list[_Piece] = []
         for role, text in parts:

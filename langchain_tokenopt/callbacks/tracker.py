@@ -31,9 +31,11 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from langchain_tokenopt._extras import require
-from langchain_tokenopt._markers import ROUTE_EVENT
-from langchain_tokenopt._usage import (
+from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.core.markers import ROUTE_EVENT
+from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import (
     CallStart,
     SpendGate,
     Usage,
@@ -43,8 +45,6 @@ from langchain_tokenopt._usage import (
     read_result,
 )
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.pricing import PriceTable, price
-from langchain_tokenopt.tokens import TokenCounter
 
 if TYPE_CHECKING:
     import pandas

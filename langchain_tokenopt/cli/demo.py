@@ -25,13 +25,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from langchain_tokenopt.analytics import UsageTotals, UsageTracker
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.callbacks.tracker import UsageTotals, UsageTracker
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.compression import PromptCompressor
-from langchain_tokenopt.history import SummarizingChatMessageHistory
-from langchain_tokenopt.pricing import price
-from langchain_tokenopt.summarizers import content_to_text
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.messages import content_to_text
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = ["DemoChatModel", "DemoResult", "run_demo"]
 

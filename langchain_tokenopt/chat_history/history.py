@@ -32,14 +32,11 @@ from langchain_core.messages import (
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import run_in_executor
 
+from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
+from langchain_tokenopt.core.messages import content_to_text
+from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import TokenOptError
 from langchain_tokenopt.stores import Store
-from langchain_tokenopt.summarizers import (
-    ExtractiveSummarizer,
-    LLMSummarizer,
-    content_to_text,
-)
-from langchain_tokenopt.tokens import TokenCounter
 
 __all__ = ["SummarizingChatMessageHistory"]
 

@@ -43,8 +43,8 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
-from langchain_tokenopt.cache import TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 
 __all__ = ["CachedStreamRunnable"]
 

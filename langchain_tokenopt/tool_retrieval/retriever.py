@@ -90,8 +90,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_tokenopt.textindex import TextIndex
-from langchain_tokenopt.tokens import TokenCounter
+from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.tokens import TokenCounter
 
 __all__ = ["RelevantToolsRunnable", "ToolMatch", "ToolRetriever", "bind_relevant_tools"]
 

@@ -22,7 +22,7 @@ from uuid import UUID
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 
-from langchain_tokenopt._markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 
 __all__ = [
     "DEFAULT_AGENT",

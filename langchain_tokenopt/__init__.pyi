@@ -1,0 +1,199 @@
+"""Type stub of the public API: the one list of public names.
+
+`__init__.py` reads this file at run time (lazy_loader) to import each name on
+first use; type checkers read it as the package's interface. Add a public name here
+and nowhere else.
+"""
+
+from .cache.llm_cache import (
+    CacheStats as CacheStats,
+)
+from .cache.llm_cache import (
+    ModelCacheStats as ModelCacheStats,
+)
+from .cache.llm_cache import (
+    TokenOptCache as TokenOptCache,
+)
+from .cache.streaming import (
+    CachedStreamRunnable as CachedStreamRunnable,
+)
+from .callbacks.budget import (
+    BudgetRemaining as BudgetRemaining,
+)
+from .callbacks.budget import (
+    TokenBudget as TokenBudget,
+)
+from .callbacks.tracker import (
+    Suggestion as Suggestion,
+)
+from .callbacks.tracker import (
+    TaskEfficiency as TaskEfficiency,
+)
+from .callbacks.tracker import (
+    UsageEvent as UsageEvent,
+)
+from .callbacks.tracker import (
+    UsageReport as UsageReport,
+)
+from .callbacks.tracker import (
+    UsageTotals as UsageTotals,
+)
+from .callbacks.tracker import (
+    UsageTracker as UsageTracker,
+)
+from .callbacks.tracker import (
+    analyze_token_efficiency as analyze_token_efficiency,
+)
+from .callbacks.tracker import (
+    track_usage as track_usage,
+)
+from .chat_history.history import (
+    SummarizingChatMessageHistory as SummarizingChatMessageHistory,
+)
+from .chat_history.summarizers import (
+    BaseSummarizer as BaseSummarizer,
+)
+from .chat_history.summarizers import (
+    ExtractiveSummarizer as ExtractiveSummarizer,
+)
+from .chat_history.summarizers import (
+    LLMSummarizer as LLMSummarizer,
+)
+from .chat_history.summarizers import (
+    SummaryRequest as SummaryRequest,
+)
+from .cli.analyze import (
+    Analysis as Analysis,
+)
+from .cli.analyze import (
+    analyze_transcript as analyze_transcript,
+)
+from .cli.analyze import (
+    read_transcript as read_transcript,
+)
+from .coalescing import (
+    CoalescingRunnable as CoalescingRunnable,
+)
+from .coalescing import (
+    CoalescingStats as CoalescingStats,
+)
+from .compression import (
+    CompressionResult as CompressionResult,
+)
+from .compression import (
+    PromptCompressor as PromptCompressor,
+)
+from .core.pricing import (
+    ModelPrice as ModelPrice,
+)
+from .core.pricing import (
+    PriceTable as PriceTable,
+)
+from .core.pricing import (
+    price as price,
+)
+from .core.textindex import (
+    TextIndex as TextIndex,
+)
+from .core.tokens import (
+    TokenCount as TokenCount,
+)
+from .core.tokens import (
+    TokenCounter as TokenCounter,
+)
+from .dedup import (
+    DedupResult as DedupResult,
+)
+from .dedup import (
+    MessageDeduplicator as MessageDeduplicator,
+)
+from .dedup import (
+    deduplicate_messages as deduplicate_messages,
+)
+from .errors import (
+    BudgetExceededError as BudgetExceededError,
+)
+from .errors import (
+    EncodingUnavailableError as EncodingUnavailableError,
+)
+from .errors import (
+    MissingExtraError as MissingExtraError,
+)
+from .errors import (
+    StoreUnavailableError as StoreUnavailableError,
+)
+from .errors import (
+    TokenOptError as TokenOptError,
+)
+from .errors import (
+    UnknownModelError as UnknownModelError,
+)
+from .middleware.agent import (
+    CompressionMiddleware as CompressionMiddleware,
+)
+from .middleware.agent import (
+    ModelRouterMiddleware as ModelRouterMiddleware,
+)
+from .middleware.agent import (
+    SummarizingMiddleware as SummarizingMiddleware,
+)
+from .middleware.agent import (
+    TokenBudgetMiddleware as TokenBudgetMiddleware,
+)
+from .middleware.agent import (
+    ToolRetrievalMiddleware as ToolRetrievalMiddleware,
+)
+from .routing.router import (
+    ComplexityScorer as ComplexityScorer,
+)
+from .routing.router import (
+    HeuristicScorer as HeuristicScorer,
+)
+from .routing.router import (
+    LearnedScorer as LearnedScorer,
+)
+from .routing.router import (
+    ModelRouter as ModelRouter,
+)
+from .routing.router import (
+    RouteDecision as RouteDecision,
+)
+from .routing.router import (
+    RouterStats as RouterStats,
+)
+from .routing.router import (
+    ScoreExplanation as ScoreExplanation,
+)
+from .routing.router import (
+    Tier as Tier,
+)
+from .stores.base import (
+    Store as Store,
+)
+from .stores.memory import (
+    MemoryStore as MemoryStore,
+)
+from .stores.redis import (
+    RedisStore as RedisStore,
+)
+from .stores.sqlite import (
+    SQLiteStore as SQLiteStore,
+)
+from .text_splitters import (
+    TokenAwareTextSplitter as TokenAwareTextSplitter,
+)
+from .tool_retrieval.retriever import (
+    RelevantToolsRunnable as RelevantToolsRunnable,
+)
+from .tool_retrieval.retriever import (
+    ToolMatch as ToolMatch,
+)
+from .tool_retrieval.retriever import (
+    ToolRetriever as ToolRetriever,
+)
+from .tool_retrieval.retriever import (
+    bind_relevant_tools as bind_relevant_tools,
+)
+
+__version__: str
+__all__: list[str]

@@ -1,0 +1,1 @@
+"""Reports, suggestions and charts over the usage events a `UsageTracker` records."""

@@ -1,0 +1,7 @@
+"""`python -m langchain_tokenopt.cli`: the `tokenopt` command line."""
+
+import sys
+
+from langchain_tokenopt.cli.app import main
+
+sys.exit(main())
