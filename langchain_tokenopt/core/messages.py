@@ -156,8 +156,10 @@ def text_only(content: Any) -> str | None:
     """Content that is only text, joined by newlines; None when it holds anything else.
 
     Example:
-        >>> text_only([{"type": "text", "text": "a"}, "b"]), text_only([{"type": "image"}])
-        ('a\nb', None)
+        >>> text_only([{"type": "text", "text": "a"}, "b"]).split()
+        ['a', 'b']
+        >>> text_only([{"type": "image"}]) is None
+        True
     """
     if isinstance(content, str):
         return content
