@@ -18,9 +18,8 @@ LLMs) have no message to mark and are returned unchanged.
 
 Layout of the keys in the `Store` (``ns`` is the `namespace`):
 
-- ``ns:cache:e:<sha256>``: one entry, ``{"v": 1, "g": dumps(generations), "m": model,
-  "i": input tokens, "o": output tokens, "u": dollars in 1e-12 units or None,
-  "c": created (epoch seconds)}``; the hash covers `llm_string` and the prompt.
+- ``ns:cache:e:<sha256>``: one entry (its fields: `cache.serialization`); the hash
+  covers `llm_string` and the prompt.
 - ``ns:cache:a:<sha256>``: last access time of an entry (only with `max_entries`).
 - ``ns:cache:n``: shared entry counter (only with `max_entries`).
 - ``ns:cache:q:<sha256>``: the semantic side index, ``{"p": partition, "t": text}``,
@@ -93,10 +92,6 @@ def _flush_live_caches() -> None:
 
 
 atexit.register(_flush_live_caches)
-
-
-# ---------------------------------------------------------------------------
-# The cache
 
 
 class TokenOptCache(BaseCache):
