@@ -6,13 +6,13 @@ and nowhere else.
 """
 
 from .cache.llm_cache import (
+    TokenOptCache as TokenOptCache,
+)
+from .cache.stats import (
     CacheStats as CacheStats,
 )
-from .cache.llm_cache import (
+from .cache.stats import (
     ModelCacheStats as ModelCacheStats,
-)
-from .cache.llm_cache import (
-    TokenOptCache as TokenOptCache,
 )
 from .cache.streaming import (
     CachedStreamRunnable as CachedStreamRunnable,

@@ -83,7 +83,7 @@ def test_replayed_chunks_add_up_to_the_cached_message() -> None:
     model.cache = cache
     model.invoke("Where is Paris?")  # fills the cache through invoke()
     model.cache = None
-    streaming = cache.wrap_streaming(model, replay_chunk_chars=5)
+    streaming = CachedStreamRunnable(model, cache, replay_chunk_chars=5)
     chunks = list(streaming.stream("Where is Paris?"))
     assert len(chunks) == 4  # 20 characters in pieces of 5
     replayed = total(chunks)
@@ -163,7 +163,7 @@ def test_invoke_returns_the_whole_answer_from_the_stream() -> None:
 async def test_async_stream_is_cached_and_replayed() -> None:
     model = fake_model("async answer here")
     cache = TokenOptCache()
-    streaming = cache.wrap_streaming(model)
+    streaming = CachedStreamRunnable(model, cache)
     first = [chunk async for chunk in streaming.astream("q")]
     second = [chunk async for chunk in streaming.astream("q")]
     assert text_of(first) == text_of(second) == "async answer here"

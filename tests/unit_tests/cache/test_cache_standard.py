@@ -1,6 +1,6 @@
 """LangChain's standard `BaseCache` suites, sync and async, on the memory and SQLite stores.
 
-The Redis backend runs the same suites in tests/integration_tests/test_cache_redis.py.
+The Redis backend runs the same suites in tests/integration_tests/cache/test_cache_redis.py.
 """
 
 from __future__ import annotations

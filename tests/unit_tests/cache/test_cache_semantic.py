@@ -16,12 +16,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from langchain_tokenopt.cache.llm_cache import (
-    CACHE_SIMILARITY_KEY,
-    TokenOptCache,
-    exactness_features,
-    prompt_text,
-)
+from langchain_tokenopt.cache.exactness import exactness_features, prompt_text
+from langchain_tokenopt.cache.llm_cache import CACHE_SIMILARITY_KEY, TokenOptCache
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore

@@ -20,7 +20,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.prompts import PromptTemplate
 
-from langchain_tokenopt.cache.llm_cache import CacheStats, TokenOptCache
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.cache.stats import CacheStats
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store

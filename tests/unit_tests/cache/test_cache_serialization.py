@@ -1,9 +1,8 @@
-"""The cache's fast serializer writes exactly what `langchain_core.load.dumps` writes.
+"""Cache entries hold exactly what `langchain_core.load.dumps` writes, and read back equal.
 
-`TokenOptCache` stores `dumps(generations)`. For plain generations and messages it
-builds that text itself (`_fast_dumps`, class facts computed once); these tests pin it
-byte for byte to `dumps` on the shapes models return, and check that everything it
-does not handle (escaped user dicts, secrets, foreign objects) goes through `dumps`.
+`TokenOptCache` stores `dumps(generations)` through langchain-core's public serializer:
+these tests pin that on the shapes models return and on what needs `dumps`' own care
+(escaped user dicts, secrets, pydantic models, foreign objects).
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 from pydantic import BaseModel
 
-from langchain_tokenopt.cache.llm_cache import TokenOptCache, _fast_dumps, _serialize
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.stores import MemoryStore
 
 USAGE: Any = {
     "input_tokens": 850,
@@ -101,16 +101,23 @@ CASES: dict[str, list[Generation]] = {
 }
 
 
+def stored_payload(generations: list[Generation]) -> str:
+    """The serialized generations a cache writes to its store for `generations`."""
+    store = MemoryStore()
+    TokenOptCache(store).update("p", "llm", generations)
+    (entry,) = [value for _, value in store.scan("tokenopt:cache:e:")]
+    assert isinstance(entry, dict) and isinstance(entry["g"], str)
+    return entry["g"]
+
+
 @pytest.mark.parametrize("name", CASES)
-def test_fast_path_writes_what_dumps_writes(name: str) -> None:
+def test_entries_hold_what_dumps_writes(name: str) -> None:
     generations = CASES[name]
-    fast = _fast_dumps(generations)
-    assert fast is not None, "plain generations must take the fast path"
-    assert fast == dumps(generations)
+    assert stored_payload(generations) == dumps(generations)
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_entries_written_by_the_fast_path_read_back_equal(name: str) -> None:
+def test_entries_read_back_equal(name: str) -> None:
     cache = TokenOptCache()
     cache.update("p", "llm", CASES[name])
     found = cache.lookup("p", "llm")
@@ -159,15 +166,24 @@ FALLBACKS: dict[str, list[Generation]] = {
 }
 
 
-@pytest.mark.parametrize("name", FALLBACKS)
-def test_what_the_fast_path_does_not_handle_goes_through_dumps(name: str) -> None:
+NOT_SERIALIZABLE = ("a pydantic model that is not Serializable", "a non-JSON object")
+
+
+@pytest.mark.parametrize("name", [name for name in FALLBACKS if name not in NOT_SERIALIZABLE])
+def test_values_that_need_dumps_care_are_stored_as_dumps_writes_them(name: str) -> None:
     generations = FALLBACKS[name]
-    assert _fast_dumps(generations) is None
-    assert _serialize(generations) == dumps(generations)
+    assert stored_payload(generations) == dumps(generations)
+
+
+@pytest.mark.parametrize("name", NOT_SERIALIZABLE)
+def test_a_value_dumps_cannot_serialize_is_not_stored(name: str) -> None:
+    store = MemoryStore()
+    TokenOptCache(store).update("p", "llm", FALLBACKS[name])
+    assert list(store.scan("tokenopt:cache:e:")) == []
 
 
 def test_a_secret_is_never_written_in_clear() -> None:
-    text = _serialize(FALLBACKS["a declared secret"])
+    text = stored_payload(FALLBACKS["a declared secret"])
     assert "sk-123" not in text
     assert "MY_TOKEN" in text
 
@@ -176,9 +192,9 @@ def test_overridden_lc_attributes_are_merged_as_to_json_merges_them() -> None:
     generations = chat(
         ExtraAttributes(content="x", tool_calls=[{"name": "t", "args": {}, "id": "1"}])
     )
-    fast = _fast_dumps(generations)
-    assert fast is not None and fast == dumps(generations)
-    assert '"shadow": "kept"' in fast
+    text = stored_payload(generations)
+    assert text == dumps(generations)
+    assert '"shadow": "kept"' in text
 
 
 def test_a_user_dict_with_an_lc_key_round_trips_as_data() -> None:

@@ -158,7 +158,7 @@ def test_streamed_tool_calls_are_replayed(
     openai_server.enqueue(
         "", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}]
     )
-    streaming = cache.wrap_streaming(chat(openai_server).bind_tools([get_weather]))
+    streaming = CachedStreamRunnable(chat(openai_server).bind_tools([get_weather]), cache)
     first = aggregate(list(streaming.stream("Weather in Paris?")))
     second = aggregate(list(streaming.stream("Weather in Paris?")))
     assert openai_server.request_count == 1
@@ -171,7 +171,7 @@ def test_invoke_and_stream_share_one_entry(
 ) -> None:
     llm = chat(openai_server, cache, stream_usage=True)
     answer = llm.invoke("Say something")
-    replayed = aggregate(list(cache.wrap_streaming(llm).stream("Say something")))
+    replayed = aggregate(list(CachedStreamRunnable(llm, cache).stream("Say something")))
     assert openai_server.request_count == 1
     assert replayed.content == answer.content
 
@@ -179,7 +179,7 @@ def test_invoke_and_stream_share_one_entry(
 async def test_async_second_identical_stream_sends_no_request(
     openai_server: FakeOpenAIServer, cache: TokenOptCache
 ) -> None:
-    streaming = cache.wrap_streaming(chat(openai_server, stream_usage=True))
+    streaming = CachedStreamRunnable(chat(openai_server, stream_usage=True), cache)
     first = [chunk async for chunk in streaming.astream("Echo this")]
     second = [chunk async for chunk in streaming.astream("Echo this")]
     assert openai_server.request_count == 1
