@@ -8,14 +8,15 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from typing_extensions import Unpack
+
 from langchain_tokenopt.analytics.events import UsageEvent
 from langchain_tokenopt.analytics.plots import plot_usage
-from langchain_tokenopt.analytics.suggestions import Suggestion, suggest
+from langchain_tokenopt.analytics.suggestions import Suggestion, SuggestionThresholds, suggest
 from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str
@@ -190,30 +191,12 @@ class UsageReport:
             lines.extend(f"- {s.message}" for s in suggestions)
         return "\n".join(lines)
 
-    def suggestions(
-        self,
-        *,
-        min_calls: int = 5,
-        long_input_tokens: int = 4000,
-        short_output_tokens: int = 60,
-        expensive_input_usd_per_mtok: Decimal = Decimal(2),
-        many_tools: int = 10,
-        min_repeated_calls: int = 2,
-    ) -> list[Suggestion]:
+    def suggestions(self, **thresholds: Unpack[SuggestionThresholds]) -> list[Suggestion]:
         """Optimizations the numbers call for; each carries the figures behind it.
 
-        See `suggest` for what each threshold means.
+        `thresholds` are those of `suggest` (`min_calls`, `long_input_tokens`, ...).
         """
-        return suggest(
-            self.events,
-            prices=self.prices,
-            min_calls=min_calls,
-            long_input_tokens=long_input_tokens,
-            short_output_tokens=short_output_tokens,
-            expensive_input_usd_per_mtok=expensive_input_usd_per_mtok,
-            many_tools=many_tools,
-            min_repeated_calls=min_repeated_calls,
-        )
+        return suggest(self.events, prices=self.prices, **thresholds)
 
 
 def _table_cells(totals: UsageTotals) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from langchain_tokenopt.analytics.events import UsageEvent
 from langchain_tokenopt.core.formatting import decimal_str
@@ -19,7 +19,7 @@ from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.usage import Usage
 from langchain_tokenopt.errors import UnknownModelError
 
-__all__ = ["Suggestion", "suggest"]
+__all__ = ["Suggestion", "SuggestionThresholds", "suggest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,17 @@ class Suggestion:
             k: decimal_str(v) if isinstance(v, Decimal) else v for k, v in self.figures.items()
         }
         return {"kind": self.kind, "scope": self.scope, "message": self.message, "figures": figures}
+
+
+class SuggestionThresholds(TypedDict, total=False):
+    """The thresholds of `suggest`, for methods that pass them on."""
+
+    min_calls: int
+    long_input_tokens: int
+    short_output_tokens: int
+    expensive_input_usd_per_mtok: Decimal
+    many_tools: int
+    min_repeated_calls: int
 
 
 def _agents_averaging_at_least(

@@ -43,17 +43,8 @@ class ModelCallHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Read the call's agent, model and input: `on_llm_end` carries no metadata."""
-        self._call_started(
-            call_start(
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                tags=tags,
-                metadata=metadata,
-                kwargs=kwargs,
-                messages=messages[0] if messages else [],
-                agent_key=self.agent_key,
-            )
-        )
+        kwargs.update(run_id=run_id, parent_run_id=parent_run_id, tags=tags, metadata=metadata)
+        self._start(kwargs, messages=messages[0] if messages else [])
 
     def on_llm_start(
         self,
@@ -67,13 +58,24 @@ class ModelCallHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Same as `on_chat_model_start`, for completion (string) models."""
+        kwargs.update(run_id=run_id, parent_run_id=parent_run_id, tags=tags, metadata=metadata)
+        self._start(kwargs, prompts=prompts)
+
+    def _start(
+        self,
+        arguments: dict[str, Any],
+        *,
+        messages: list[BaseMessage] | None = None,
+        prompts: list[str] | None = None,
+    ) -> None:
         self._call_started(
             call_start(
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                tags=tags,
-                metadata=metadata,
-                kwargs=kwargs,
+                run_id=arguments.pop("run_id"),
+                parent_run_id=arguments.pop("parent_run_id"),
+                tags=arguments.pop("tags"),
+                metadata=arguments.pop("metadata"),
+                kwargs=arguments,
+                messages=messages,
                 prompts=prompts,
                 agent_key=self.agent_key,
             )

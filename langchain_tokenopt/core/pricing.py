@@ -206,8 +206,8 @@ def _snapshot_prices(model: str, provider: str | None) -> Any:
 def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None:
     """Per-million rates of each usage key, when genai-prices prices `model` linearly.
 
-    `calc_price` takes tens of microseconds per call (about 200 us uncached, see
-    docs/benchmarks.md); for the common case (flat prices, no tiers, no dated or
+    `calc_price` is about 18 times slower than this (docs/benchmarks.md, "Pricing,
+    usage tracking and budgets"); for the common case (flat prices, no tiers, no dated or
     time-of-day variants) the cost is a dot product we do ourselves. Rates are per key
     of the genai-prices usage, so the cached part of the input is moved from the input
     rate to its cache rate. Anything else returns None and goes through `calc_price`,

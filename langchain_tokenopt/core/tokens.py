@@ -30,9 +30,8 @@ request adds 3 tokens that prime the reply. `count_messages` equals
 these documented differences:
 
 - Tools. `ChatOpenAI` ignores ``tools=`` (it warns). We add `count_tools`: the
-  OpenAI cookbook's formula, which matched the API's ``prompt_tokens`` exactly for
-  its published example (101 tokens on gpt-4o and gpt-4o-mini, 105 on gpt-4 and
-  gpt-3.5-turbo). Per function 7 tokens (10 on cl100k models), plus
+  OpenAI cookbook's formula (its accuracy is in docs/benchmarks.md, "Token
+  counting"). Per function 7 tokens (10 on cl100k models), plus
   ``name:description``; with parameters 3 more, and per parameter 3 plus
   ``name:type:description`` (one trailing period dropped from descriptions), an enum
   -3 plus 3 and the value's tokens per item; 12 per request that has tools. Nested

@@ -98,8 +98,10 @@ def _strict_details(value: Any, field: str) -> Mapping[str, Any]:
 
 
 class _Reader(NamedTuple):
-    count: Callable[[Any, str], int]
-    details: Callable[[Any, str], Mapping[str, Any]]
+    """How counts and details mappings are read: strictly or leniently."""
+
+    number: Callable[[Any, str], int]
+    mapping: Callable[[Any, str], Mapping[str, Any]]
 
 
 _STRICT = _Reader(_strict_count, _strict_details)
@@ -173,9 +175,8 @@ class Usage(NamedTuple):
         if isinstance(data, Usage):
             usage = data
             if not all(type(value) is int and value >= 0 for value in data[:_COUNTS]):
-                usage = data._replace(
-                    **{name: reader.count(getattr(data, name), name) for name in _COUNT_FIELDS}
-                )
+                counts = [reader.number(getattr(data, name), name) for name in _COUNT_FIELDS]
+                usage = Usage._make([*counts, data.service_tier])
         elif isinstance(data, Mapping):
             if "prompt_tokens" in data or "completion_tokens" in data:
                 usage = _openai_raw(data, reader)
@@ -204,11 +205,11 @@ def _tier_of(input_details: Mapping[str, Any], output_details: Mapping[str, Any]
 
 def _usage_metadata(data: Mapping[str, Any], reader: _Reader) -> Usage:
     """A LangChain `UsageMetadata`, from any integration."""
-    count = reader.count
+    count = reader.number
     input_tokens = count(data.get("input_tokens"), "input_tokens")
     output_tokens = count(data.get("output_tokens"), "output_tokens")
-    input_details = reader.details(data.get("input_token_details"), "input_token_details")
-    output_details = reader.details(data.get("output_token_details"), "output_token_details")
+    input_details = reader.mapping(data.get("input_token_details"), "input_token_details")
+    output_details = reader.mapping(data.get("output_token_details"), "output_token_details")
     if not input_details and not output_details:
         return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
     tier = _tier_of(input_details, output_details)
@@ -242,9 +243,9 @@ def _usage_metadata(data: Mapping[str, Any], reader: _Reader) -> Usage:
 
 def _openai_raw(data: Mapping[str, Any], reader: _Reader) -> Usage:
     """OpenAI's raw usage (`llm_output["token_usage"]` of older integrations)."""
-    count = reader.count
-    prompt = reader.details(data.get("prompt_tokens_details"), "prompt_tokens_details")
-    completion = reader.details(data.get("completion_tokens_details"), "completion_tokens_details")
+    count = reader.number
+    prompt = reader.mapping(data.get("prompt_tokens_details"), "prompt_tokens_details")
+    completion = reader.mapping(data.get("completion_tokens_details"), "completion_tokens_details")
     return Usage(
         input_tokens=count(data.get("prompt_tokens"), "prompt_tokens"),
         output_tokens=count(data.get("completion_tokens"), "completion_tokens"),
@@ -260,7 +261,7 @@ def _openai_raw(data: Mapping[str, Any], reader: _Reader) -> Usage:
 
 def _anthropic_raw(data: Mapping[str, Any], reader: _Reader) -> Usage:
     """Anthropic's raw usage, whose `input_tokens` excludes cache reads and writes."""
-    count = reader.count
+    count = reader.number
     cache_read = count(data.get("cache_read_input_tokens"), "cache_read_input_tokens")
     cache_write = count(data.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
     return Usage(

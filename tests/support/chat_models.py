@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from langchain_core.language_models import GenericFakeChatModel, LangSmithParams
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from pydantic import Field
 
@@ -43,3 +44,21 @@ class CountingFakeChatModel(GenericFakeChatModel):
         if self.fail_with is not None:
             raise RuntimeError(self.fail_with)
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+def reply_with_usage(
+    input_tokens: int = 100, output_tokens: int = 10, *, text: str = "the answer", **extra: Any
+) -> AIMessage:
+    """An answer carrying `usage_metadata` (plus any `extra` keys, e.g. details)."""
+    usage: Any = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        **extra,
+    }
+    return AIMessage(text, usage_metadata=usage)
+
+
+def repeating(message: AIMessage, **fields: Any) -> CountingFakeChatModel:
+    """A `CountingFakeChatModel` answering `message` to every call."""
+    return CountingFakeChatModel(messages=itertools.repeat(message), **fields)

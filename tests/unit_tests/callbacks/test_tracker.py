@@ -21,21 +21,13 @@ from langchain_tokenopt.callbacks.tracker import UsageTracker, track_usage
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, price
 from langchain_tokenopt.core.tokens import TokenCounter
-from tests.support.chat_models import CountingFakeChatModel
+from tests.support.chat_models import CountingFakeChatModel, repeating, reply_with_usage
 
-
-def reply(input_tokens: int = 100, output_tokens: int = 10, **extra: Any) -> AIMessage:
-    usage: Any = {
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "total_tokens": input_tokens + output_tokens,
-        **extra,
-    }
-    return AIMessage("the answer", usage_metadata=usage)
+reply = reply_with_usage
 
 
 def fake(message: AIMessage | None = None, **kwargs: Any) -> CountingFakeChatModel:
-    return CountingFakeChatModel(messages=itertools.repeat(message or reply()), **kwargs)
+    return repeating(message or reply(), **kwargs)
 
 
 # ---------------------------------------------------------------- recording one call
