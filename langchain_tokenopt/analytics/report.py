@@ -19,7 +19,7 @@ from langchain_tokenopt.analytics.plots import plot_usage
 from langchain_tokenopt.analytics.suggestions import Suggestion, SuggestionThresholds, suggest
 from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
-from langchain_tokenopt.core.formatting import decimal_str
+from langchain_tokenopt.core.formatting import decimal_str, plural
 from langchain_tokenopt.core.pricing import PriceTable
 
 if TYPE_CHECKING:
@@ -179,9 +179,13 @@ class UsageReport:
             lines.append(row[0].ljust(first) + "  " + cells)
         notes = []
         if self.totals.estimated_calls:
-            notes.append(f"{self.totals.estimated_calls} call(s) estimated (no provider usage)")
+            notes.append(
+                f"{plural(self.totals.estimated_calls, 'call')} estimated (no provider usage)"
+            )
         if self.totals.unpriced_calls:
-            notes.append(f"{self.totals.unpriced_calls} call(s) of unknown price not in cost")
+            notes.append(
+                f"{plural(self.totals.unpriced_calls, 'call')} of unknown price not in cost"
+            )
         if notes:
             lines.append("note: " + "; ".join(notes))
         suggestions = self.suggestions()

@@ -261,3 +261,13 @@ def test_token_efficiency_groups_calls_into_tasks_by_top_level_run() -> None:
 def test_token_efficiency_uses_the_agent_when_no_task_type_is_given() -> None:
     events = _calls("writer", "gpt-4o", 2, input_tokens=10, output_tokens=0)
     assert list(analyze_token_efficiency(events)) == ["writer"]
+
+
+def test_render_table_notes_estimated_and_unpriced_calls() -> None:
+    events = [
+        UsageEvent(run_id="1", agent="a", model="m", input_tokens=5, estimated=True),
+        UsageEvent(run_id="2", agent="a", model="m", input_tokens=5, cost_usd=None),
+        UsageEvent(run_id="3", agent="a", model="m", input_tokens=5, cost_usd=None),
+    ]
+    table = UsageReport(events).render_table()
+    assert "note: 1 call estimated (no provider usage); 3 calls of unknown price" in table
