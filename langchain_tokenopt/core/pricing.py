@@ -206,7 +206,7 @@ def _snapshot_prices(model: str, provider: str | None) -> Any:
 def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None:
     """Per-million rates of each usage key, when genai-prices prices `model` linearly.
 
-    `calc_price` is about 18 times slower than this (docs/benchmarks.md, "Pricing,
+    `calc_price` is 12 to 18 times slower than this (docs/benchmarks.md, "Pricing,
     usage tracking and budgets"); for the common case (flat prices, no tiers, no dated or
     time-of-day variants) the cost is a dot product we do ourselves. Rates are per key
     of the genai-prices usage, so the cached part of the input is moved from the input
