@@ -5,6 +5,24 @@ first use; type checkers read it as the package's interface. Add a public name h
 and nowhere else.
 """
 
+from .analytics.efficiency import (
+    TaskEfficiency as TaskEfficiency,
+)
+from .analytics.efficiency import (
+    analyze_token_efficiency as analyze_token_efficiency,
+)
+from .analytics.events import (
+    UsageEvent as UsageEvent,
+)
+from .analytics.report import (
+    UsageReport as UsageReport,
+)
+from .analytics.suggestions import (
+    Suggestion as Suggestion,
+)
+from .analytics.totals import (
+    UsageTotals as UsageTotals,
+)
 from .cache.llm_cache import (
     TokenOptCache as TokenOptCache,
 )
@@ -24,25 +42,7 @@ from .callbacks.budget import (
     TokenBudget as TokenBudget,
 )
 from .callbacks.tracker import (
-    Suggestion as Suggestion,
-)
-from .callbacks.tracker import (
-    TaskEfficiency as TaskEfficiency,
-)
-from .callbacks.tracker import (
-    UsageEvent as UsageEvent,
-)
-from .callbacks.tracker import (
-    UsageReport as UsageReport,
-)
-from .callbacks.tracker import (
-    UsageTotals as UsageTotals,
-)
-from .callbacks.tracker import (
     UsageTracker as UsageTracker,
-)
-from .callbacks.tracker import (
-    analyze_token_efficiency as analyze_token_efficiency,
 )
 from .callbacks.tracker import (
     track_usage as track_usage,
@@ -100,6 +100,12 @@ from .core.tokens import (
 )
 from .core.tokens import (
     TokenCounter as TokenCounter,
+)
+from .core.usage import (
+    CallStart as CallStart,
+)
+from .core.usage import (
+    Usage as Usage,
 )
 from .dedup import (
     DedupResult as DedupResult,

@@ -199,7 +199,7 @@ def _add_report_parser(subparsers: Any) -> None:
 
 def _run_report(args: argparse.Namespace) -> int:
     # Imported here so `tokenopt count` does not pay for the callback machinery.
-    from langchain_tokenopt.callbacks.tracker import UsageReport
+    from langchain_tokenopt.analytics.report import UsageReport
 
     try:
         report = UsageReport.from_jsonl(args.events, timezone=args.timezone)

@@ -47,7 +47,7 @@ from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KEY
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent, usage_from_metadata
+from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent
 from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, RouterStats, Tier
 from langchain_tokenopt.stores import Store
@@ -968,7 +968,7 @@ class TokenBudgetMiddleware(_Middleware):
             return
         model = message.response_metadata.get("model_name") or call.model
         if message.usage_metadata:
-            usage = usage_from_metadata(message.usage_metadata)
+            usage = Usage.parse(message.usage_metadata, strict=False)
         else:
             counter = self._counter(call.model)
             assert call.messages is not None

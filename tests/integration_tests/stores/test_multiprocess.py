@@ -19,7 +19,7 @@ from langchain_tokenopt.stores import RedisStore, SQLiteStore
 PROCESSES = 4
 ADDS_PER_PROCESS = 500
 LIMIT = 1000  # half of what the processes try to add in total
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # A child: open the store, say "ready", wait for "go" on stdin (so all children add at
 # the same time), add 1 to "counter" many times, print how many adds were accepted.

@@ -14,7 +14,7 @@ from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.callbacks.tracker import UsageTracker
 from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.stores import RedisStore
-from tests.unit_tests.test_budget_processes import per_call_tokens, run_processes, spent
+from tests.unit_tests.callbacks.test_budget_processes import per_call_tokens, run_processes, spent
 
 pytestmark = pytest.mark.redis
 

@@ -21,7 +21,7 @@ import redis.asyncio
 from langchain_tokenopt.errors import StoreUnavailableError
 from langchain_tokenopt.stores import RedisStore, Store
 from tests.support.redis_server import RedisServer
-from tests.unit_tests.test_stores_contract import StoreContract, StoreHarness
+from tests.unit_tests.stores.test_contract import StoreContract, StoreHarness
 
 pytestmark = pytest.mark.redis
 

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import sys
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
 from langchain_core.messages import AIMessage
 
-from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, normalize_usage, price
+from langchain_tokenopt.core import pricing
+from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, price
+from langchain_tokenopt.core.usage import Usage as TokenUsage
 from langchain_tokenopt.errors import UnknownModelError
 
 MILLION = 1_000_000
+
+
+def genai_usage(usage: dict[str, Any]) -> dict[str, int]:
+    """A LangChain UsageMetadata as genai-prices usage keys, mapped by hand."""
+    details = usage.get("input_token_details", {})
+    output_details = usage.get("output_token_details", {})
+    return {
+        "input_tokens": usage["input_tokens"],
+        "output_tokens": usage["output_tokens"],
+        "cache_read_tokens": details.get("cache_read", 0),
+        "cache_write_tokens": details.get("cache_creation", 0),
+        "output_reasoning_tokens": output_details.get("reasoning", 0),
+    }
 
 
 def test_gpt_4o_one_million_in_and_out_costs_12_50() -> None:
@@ -94,7 +112,7 @@ def test_one_hour_cache_writes_count_inside_cache_creation_not_on_top() -> None:
             "ephemeral_1h_input_tokens": 100_000,
         },
     }
-    assert normalize_usage(usage)["cache_write_tokens"] == 100_000
+    assert TokenUsage.parse(usage).cache_write_tokens == 100_000
     one_hour = price("claude-sonnet-4-5", usage)
     five_minutes = price(
         "claude-sonnet-4-5",
@@ -221,11 +239,13 @@ def test_bad_override_prices_are_rejected() -> None:
         "claude-3-5-haiku-latest",
         "gemini-2.5-pro",  # tiers
         "deepseek-chat",  # time-of-day prices
+        "perplexity:sonar",  # a price per request besides the token prices
     ],
 )
 def test_every_usage_is_priced_exactly_as_genai_prices_prices_it(model: str) -> None:
+    provider, _, name = model.rpartition(":")
     rng = random.Random(model)
-    table = PriceTable(memo_size=1)
+    table = PriceTable(memo_size=1, provider=provider or None)
     for _ in range(40):
         input_tokens = rng.randint(0, 400_000)
         output_tokens = rng.randint(0, 50_000)
@@ -237,5 +257,83 @@ def test_every_usage_is_priced_exactly_as_genai_prices_prices_it(model: str) -> 
             "input_token_details": {"cache_read": cache_read, "cache_creation": cache_write},
             "output_token_details": {"reasoning": output_tokens // 3},
         }
-        expected = calc_price(Usage(**normalize_usage(usage)), model).total_price
-        assert table.price(model, usage) == expected, usage
+        expected = calc_price(
+            Usage(**genai_usage(usage)), name, provider_id=provider or None
+        ).total_price
+        assert table.price(name, usage) == expected, usage
+
+
+# ---------------------------------------------------------------- the flat-price fast path
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "fast"),
+    [
+        ("gpt-4o", None, True),
+        ("gpt-4o-mini", None, True),
+        ("o3-mini", None, True),
+        ("claude-sonnet-4-5", None, False),  # long-context tiers
+        ("gemini-2.5-pro", None, False),  # tiers
+        ("deepseek-chat", None, False),  # time-of-day prices
+        ("sonar", "perplexity", False),  # a price per request
+    ],
+)
+def test_the_fast_path_serves_flat_priced_models_only(
+    model: str, provider: str | None, fast: bool
+) -> None:
+    # Pins the read of genai-prices' data snapshot (docs/internals.md, "genai-prices"):
+    # if its layout changes, flat models stop taking the fast path and this fails.
+    pricing._linear_rates.cache_clear()
+    assert (pricing._linear_rates(model, provider) is not None) is fast
+
+
+def test_pricing_falls_back_to_calc_price_when_the_snapshot_layout_changes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langchain_tokenopt.core import logs
+
+    def moved(model: str, provider: str | None) -> Any:
+        raise AttributeError("'DataSnapshot' object has no attribute 'find_provider_model'")
+
+    usage = {"input_tokens": 1000, "output_tokens": 200, "input_token_details": {"cache_read": 400}}
+    expected = calc_price(Usage(**genai_usage(usage)), "gpt-4o").total_price
+    monkeypatch.setattr(pricing, "_snapshot_prices", moved)
+    monkeypatch.setattr(logs, "_logged_once", set())
+    pricing._linear_rates.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.core.pricing"):
+            assert pricing._linear_rates("gpt-4o", None) is None
+            assert PriceTable(memo_size=1).price("gpt-4o", usage) == expected
+            assert PriceTable(memo_size=1).price("gpt-4o-mini", usage) > 0
+    finally:
+        pricing._linear_rates.cache_clear()
+    warnings = [r for r in caplog.records if "data snapshot" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_pricing_falls_back_to_calc_price_when_the_snapshot_module_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 200}
+    expected = calc_price(Usage(**genai_usage(usage)), "gpt-4o").total_price
+    monkeypatch.setitem(sys.modules, "genai_prices.data_snapshot", None)
+    pricing._linear_rates.cache_clear()
+    try:
+        assert pricing._linear_rates("gpt-4o", None) is None
+        assert PriceTable(memo_size=1).price("gpt-4o", usage) == expected
+    finally:
+        pricing._linear_rates.cache_clear()
+
+
+def test_price_accepts_a_usage_as_well_as_a_mapping() -> None:
+    usage = {
+        "input_tokens": MILLION,
+        "output_tokens": 0,
+        "input_token_details": {"cache_read": 500_000},
+    }
+    parsed = TokenUsage.parse(usage)
+    assert price("gpt-4o", parsed) == price("gpt-4o", usage) == Decimal("1.875")
+    model_price = ModelPrice(input_per_mtok=Decimal(2), output_per_mtok=Decimal(8))
+    assert model_price.cost(parsed) == model_price.cost(usage) == Decimal(2)
+    table = PriceTable({"mine": model_price})
+    assert table.price("mine", parsed) == Decimal(2)

@@ -13,42 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from langchain_core.caches import InMemoryCache
-from langchain_core.language_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatResult
-from pydantic import Field
 
 from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
 from langchain_tokenopt.callbacks.tracker import UsageTracker
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.usage import SpendGate
 from langchain_tokenopt.errors import BudgetExceededError, UnknownModelError
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore
+from tests.support.chat_models import CountingFakeChatModel
 
 QUESTION = [HumanMessage("What is the capital of France?")]
 INPUT_TOKENS = int(TokenCounter("gpt-4o").count_messages(QUESTION))
-
-
-class FakeChat(GenericFakeChatModel):
-    """A fake chat model with a model name and max_tokens that counts real generations."""
-
-    model: str = "gpt-4o"
-    max_tokens: int | None = None
-    fail_with: str | None = None
-    generated: list[int] = Field(default_factory=list)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.generated.append(1)
-        if self.fail_with is not None:
-            raise RuntimeError(self.fail_with)
-        return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
 
 def reply(input_tokens: int = INPUT_TOKENS, output_tokens: int = 10) -> AIMessage:
@@ -62,8 +39,8 @@ def reply(input_tokens: int = INPUT_TOKENS, output_tokens: int = 10) -> AIMessag
     )
 
 
-def fake(message: AIMessage | None = None, **kwargs: Any) -> FakeChat:
-    return FakeChat(messages=itertools.repeat(message or reply()), **kwargs)
+def fake(message: AIMessage | None = None, **kwargs: Any) -> CountingFakeChatModel:
+    return CountingFakeChatModel(messages=itertools.repeat(message or reply()), **kwargs)
 
 
 class Clock:
@@ -281,7 +258,7 @@ def test_a_call_settles_in_the_window_it_was_reserved_in() -> None:
     clock = Clock(dt.datetime(2025, 6, 1, 23, 59, tzinfo=dt.timezone.utc))
     budget = TokenBudget(max_tokens=10_000, clock=clock)
 
-    class SlowChat(FakeChat):
+    class SlowChat(CountingFakeChatModel):
         def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
             clock.now = dt.datetime(2025, 6, 2, 0, 1, tzinfo=dt.timezone.utc)  # midnight passes
             return super()._generate(*args, **kwargs)
@@ -337,10 +314,6 @@ def test_a_tracker_with_a_budget_records_and_enforces() -> None:
     assert model.generated == [1, 1]
     assert tracker.report().totals.total_tokens == budget.remaining().used_tokens
     assert tracker.report().totals.calls == 2
-
-
-def test_a_token_budget_is_a_spend_gate() -> None:
-    assert isinstance(TokenBudget(max_tokens=1), SpendGate)
 
 
 async def test_an_async_call_over_budget_raises_before_the_model_is_called() -> None:

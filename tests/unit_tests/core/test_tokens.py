@@ -38,10 +38,10 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
+from langchain_tokenopt.core.images import image_size_from_data_url
 from langchain_tokenopt.core.tokens import (
     TokenCount,
     TokenCounter,
-    image_size_from_data_url,
     normalize_model_name,
     parse_chat_transcript,
 )
