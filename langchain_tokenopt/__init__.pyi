@@ -128,19 +128,19 @@ from .errors import (
 from .errors import (
     UnknownModelError as UnknownModelError,
 )
-from .middleware.agent import (
-    CompressionMiddleware as CompressionMiddleware,
-)
-from .middleware.agent import (
-    ModelRouterMiddleware as ModelRouterMiddleware,
-)
-from .middleware.agent import (
-    SummarizingMiddleware as SummarizingMiddleware,
-)
-from .middleware.agent import (
+from .middleware.budget import (
     TokenBudgetMiddleware as TokenBudgetMiddleware,
 )
-from .middleware.agent import (
+from .middleware.compression import (
+    CompressionMiddleware as CompressionMiddleware,
+)
+from .middleware.routing import (
+    ModelRouterMiddleware as ModelRouterMiddleware,
+)
+from .middleware.summarizing import (
+    SummarizingMiddleware as SummarizingMiddleware,
+)
+from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
 from .routing.router import (

@@ -16,16 +16,18 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.middleware.agent import TokenBudgetMiddleware
+from langchain_tokenopt.middleware.budget import TokenBudgetMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from tests.unit_tests.test_middleware import (
+from tests.support.agent_doubles import (
+    SYSTEM,
     ScriptedChatModel,
     call_tool,
     get_weather,
+    question,
+    replies,
     scripted,
     with_usage,
 )
-from tests.unit_tests.test_middleware_summarizing import SYSTEM, question, replies
 
 
 class FailingChatModel(ScriptedChatModel):

@@ -12,31 +12,16 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.agent import SummarizingMiddleware
+from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from tests.unit_tests.test_middleware import ScriptedChatModel, call_tool, get_weather, scripted
-
-SYSTEM = "You are a concise travel assistant."
-CITIES = ["Oslo", "Rome", "Lima", "Kyiv", "Pune", "Cork", "Nice", "Bern", "Riga", "Doha"]
-
-
-def question(i: int) -> str:
-    return (
-        f"Question {i}: I am planning trip number {i} to {CITIES[i % len(CITIES)]} next "
-        f"month with my family; what should we pack, and is the weather usually mild there?"
-    )
-
-
-def replies(turns: int) -> list[AIMessage | str]:
-    script: list[AIMessage | str] = []
-    for i in range(turns):
-        if i % 3 == 1:
-            script.append(call_tool("get_weather", call_id=f"c{i}", city=CITIES[i % 10]))
-        script.append(
-            f"Answer {i}: pack layers, a rain jacket and comfortable shoes for "
-            f"{CITIES[i % len(CITIES)]}; the weather is usually mild in spring."
-        )
-    return script
+from tests.support.agent_doubles import (
+    SYSTEM,
+    ScriptedChatModel,
+    get_weather,
+    question,
+    replies,
+    scripted,
+)
 
 
 def run_conversation(
