@@ -62,13 +62,13 @@ from .chat_history.summarizers import (
 from .chat_history.summarizers import (
     SummaryRequest as SummaryRequest,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     Analysis as Analysis,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     analyze_transcript as analyze_transcript,
 )
-from .cli.analyze import (
+from .cli.transcript import (
     read_transcript as read_transcript,
 )
 from .coalescing import (

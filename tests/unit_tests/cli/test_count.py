@@ -17,7 +17,7 @@ from langchain_tokenopt.cli.app import main
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 TRANSCRIPT = [
     {"role": "system", "content": "You are a terse assistant."},
