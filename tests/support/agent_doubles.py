@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from langchain_core.language_models import LanguageModelInput
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
 
 
@@ -137,3 +139,15 @@ def replies(turns: int) -> list[AIMessage | str]:
             f"{CITIES[i % len(CITIES)]}; the weather is usually mild in spring."
         )
     return script
+
+
+def travel_agent(model: BaseChatModel, middleware: Any) -> Any:
+    """An agent with the weather tool, the travel system prompt, `middleware` and a
+    checkpointer (so `thread_id` keeps conversations apart)."""
+    return create_agent(
+        model,
+        [get_weather],
+        system_prompt=SYSTEM,
+        middleware=[middleware],
+        checkpointer=InMemorySaver(),
+    )

@@ -26,6 +26,7 @@ from tests.support.agent_doubles import (
     question,
     replies,
     scripted,
+    travel_agent,
     with_usage,
 )
 
@@ -110,13 +111,7 @@ def test_context_shrinks_as_the_budget_runs_low() -> None:
     model = scripted(
         [with_usage(AIMessage(r) if isinstance(r, str) else r, 0, 0) for r in replies(12)]
     )
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     for i in range(12):
         ask(agent, question(i))
     roomy = [int(counter.count_messages(c["messages"])) for c in model.calls]

@@ -21,6 +21,7 @@ from tests.support.agent_doubles import (
     question,
     replies,
     scripted,
+    travel_agent,
 )
 
 
@@ -28,13 +29,7 @@ def run_conversation(
     middleware: SummarizingMiddleware, turns: int, thread: str = "t1"
 ) -> tuple[ScriptedChatModel, dict[str, Any]]:
     model = scripted(replies(turns))
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     result: dict[str, Any] = {}
     for i in range(turns):
         result = agent.invoke(
@@ -128,13 +123,7 @@ def test_without_a_model_the_summary_is_extractive_from_the_conversation() -> No
 def test_threads_have_separate_summaries() -> None:
     middleware = SummarizingMiddleware(max_tokens=400)
     model = scripted(replies(12) * 2)
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     for i in range(12):
         agent.invoke(
             {"messages": [HumanMessage(question(i))]}, {"configurable": {"thread_id": "a"}}
