@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGeneration
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.cli.costs import Pricer
-from langchain_tokenopt.cli.transcript import Transcript, TranscriptKind
+from langchain_tokenopt.cli.transcript import ModelCall, Transcript, TranscriptKind
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural, usd
@@ -221,6 +221,133 @@ def _removed_before(
     return len(gone), sum(tokens[i] for i in gone)
 
 
+class _HistoryReplay:
+    """Each call sends the summarizing history's view instead of everything before it."""
+
+    def __init__(self, transcript: Transcript, counter: TokenCounter, max_tokens: int) -> None:
+        self._counter = counter
+        self._max_tokens = max_tokens
+        self._history = (
+            SummarizingChatMessageHistory(max_tokens=max_tokens, token_counter=counter)
+            if transcript.kind == "conversation"
+            else None
+        )
+        self._fed = 0  # messages of the conversation already given to the history
+        self.sent: list[int] = []
+
+    def replay(self, call: ModelCall, full_tokens: int) -> None:
+        if self._history is not None:
+            self._history.add_messages(call.messages[self._fed :])
+            self._fed = len(call.messages)
+            view = self._history.messages
+        else:  # a request log: each request is folded on its own
+            alone = SummarizingChatMessageHistory(
+                max_tokens=self._max_tokens, token_counter=self._counter
+            )
+            alone.add_messages(call.messages)
+            view = alone.messages
+        sent = int(self._counter.count_messages(view, tools=call.tools or None))
+        self.sent.append(min(full_tokens, sent))
+
+    @property
+    def folded(self) -> int:
+        return self._history.folded_message_count if self._history else 0
+
+
+class _DedupReplay:
+    """Each call sends its messages without near-duplicates of earlier ones."""
+
+    def __init__(self, transcript: Transcript, counter: TokenCounter, threshold: float) -> None:
+        self._deduplicator = MessageDeduplicator(threshold, token_counter=counter)
+        self.sent: list[int] = []
+        self.removed_messages = 0
+        # A conversation is de-duplicated once: with keep="first" whether a message is a
+        # duplicate depends only on the messages before it, so every call's request is a
+        # prefix of the same decision (similarity weights are the whole conversation's).
+        self._whole: DedupResult | None = None
+        self._conversation: list[BaseMessage] = []
+        self._message_tokens: list[int] = []
+        if transcript.kind == "conversation":
+            last = transcript.calls[-1]
+            self._conversation = last.messages + ([last.reply] if last.reply else [])
+            self._whole = self._deduplicator.deduplicate(self._conversation)
+            self._message_tokens = [int(counter.count_message(m)) for m in self._conversation]
+
+    def replay(self, call: ModelCall, full_tokens: int) -> None:
+        if self._whole is None:
+            result = self._deduplicator.deduplicate(call.messages)
+            self.removed_messages += len(result.removed_indices)
+            self.sent.append(full_tokens - result.removed_tokens)
+            return
+        self.removed_messages, removed_tokens = _removed_before(
+            self._conversation,
+            self._whole.removed_indices,
+            self._message_tokens,
+            len(call.messages),
+        )
+        self.sent.append(full_tokens - removed_tokens)
+
+
+class _CompressionReplay:
+    """Each call sends its messages compressed (each message compressed once)."""
+
+    def __init__(self, counter: TokenCounter, level: CompressionLevel, model: str) -> None:
+        self._counter = counter
+        self._compressor = PromptCompressor(level=level, model=model)
+        self._saved: dict[int, int] = {}  # id(message) -> tokens saved by compression
+        self.sent: list[int] = []
+
+    def _tokens_saved(self, message: BaseMessage) -> int:
+        key = id(message)
+        if key not in self._saved:
+            smaller = self._compressor.compress_message(message)
+            self._saved[key] = (
+                int(self._counter.count_message(message))
+                - int(self._counter.count_message(smaller))
+                if smaller is not message
+                else 0
+            )
+        return self._saved[key]
+
+    def replay(self, call: ModelCall, full_tokens: int) -> None:
+        self.sent.append(full_tokens - sum(self._tokens_saved(m) for m in call.messages))
+
+    @property
+    def compressed(self) -> int:
+        return sum(1 for tokens in self._saved.values() if tokens > 0)
+
+
+class _CacheReplay:
+    """Each request goes through a `TokenOptCache`; a hit sends nothing."""
+
+    def __init__(self, transcript: Transcript, model: str, similarity: float | None) -> None:
+        self._model = model
+        self.cache = TokenOptCache(similarity_threshold=similarity, flush_interval_seconds=0)
+        # One conversation never repeats a request (each call extends the previous one).
+        self.possible = transcript.kind == "requests"
+        self.sent: list[int] = []
+
+    def replay(self, call: ModelCall, full_tokens: int, output_tokens: int) -> None:
+        self.sent.append(full_tokens)
+        if not self.possible:
+            return
+        prompt = dumps(call.messages)
+        llm_string = json.dumps({"model_name": self._model, "tools": call.tools}, sort_keys=True)
+        if self.cache.lookup(prompt, llm_string) is not None:
+            self.sent[-1] = 0
+            return
+        reply = AIMessage(
+            "",
+            response_metadata={"model_name": self._model},
+            usage_metadata={
+                "input_tokens": full_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": full_tokens + output_tokens,
+            },
+        )
+        self.cache.update(prompt, llm_string, [ChatGeneration(message=reply)])
+
+
 def analyze_transcript(
     transcript: Transcript,
     *,
@@ -252,155 +379,74 @@ def analyze_transcript(
     pricer = Pricer(model)
     calls = transcript.calls
     empty = int(counter.count_message(AIMessage("")))
+    history = _HistoryReplay(transcript, counter, max_tokens)
+    dedup = _DedupReplay(transcript, counter, dedup_threshold)
+    compression = _CompressionReplay(counter, compression_level, model)
+    cache = _CacheReplay(transcript, model, cache_similarity)
 
     full: list[int] = []
     outputs: list[int] = []
-    history_sent: list[int] = []
-    dedup_sent: list[int] = []
-    compressed_sent: list[int] = []
-    removed_messages = 0
-
-    compressor = PromptCompressor(level=compression_level, model=model)
-    compressed_tokens: dict[int, int] = {}  # id(message) -> tokens saved by compression
-    deduplicator = MessageDeduplicator(dedup_threshold, token_counter=counter)
-    conversation_history = (
-        SummarizingChatMessageHistory(max_tokens=max_tokens, token_counter=counter)
-        if transcript.kind == "conversation"
-        else None
-    )
-    fed = 0  # messages of the conversation already given to the history
-    # A conversation is de-duplicated once: with keep="first" whether a message is a
-    # duplicate depends only on the messages before it, so every call's request is a
-    # prefix of the same decision (similarity weights are the whole conversation's).
-    whole: DedupResult | None = None
-    message_tokens: list[int] = []
-    conversation: list[BaseMessage] = []
-    if transcript.kind == "conversation":
-        conversation = calls[-1].messages + ([calls[-1].reply] if calls[-1].reply else [])
-        whole = deduplicator.deduplicate(conversation)
-        message_tokens = [int(counter.count_message(m)) for m in conversation]
-
-    cache = TokenOptCache(similarity_threshold=cache_similarity, flush_interval_seconds=0)
-    cache_possible = transcript.kind == "requests"
-    cache_sent: list[int] = []
-
     for call in _iterate(calls, progress):
-        tools = call.tools or None
-        sent = int(counter.count_messages(call.messages, tools=tools))
-        full.append(sent)
+        sent = int(counter.count_messages(call.messages, tools=call.tools or None))
         reply_tokens = int(counter.count_message(call.reply)) - empty if call.reply else 0
+        full.append(sent)
         outputs.append(max(reply_tokens, 0))
-
-        # summarizing history
-        if conversation_history is not None:
-            conversation_history.add_messages(call.messages[fed:])
-            fed = len(call.messages)
-            view = conversation_history.messages
-        else:
-            alone = SummarizingChatMessageHistory(max_tokens=max_tokens, token_counter=counter)
-            alone.add_messages(call.messages)
-            view = alone.messages
-        history_sent.append(min(sent, int(counter.count_messages(view, tools=tools))))
-
-        # de-duplication
-        if whole is None:
-            result = deduplicator.deduplicate(call.messages)
-            removed_messages += len(result.removed_indices)
-            dedup_sent.append(sent - result.removed_tokens)
-        else:
-            removed_messages, removed_tokens = _removed_before(
-                conversation, whole.removed_indices, message_tokens, len(call.messages)
-            )
-            dedup_sent.append(sent - removed_tokens)
-
-        # compression
-        saved = 0
-        for message in call.messages:
-            key = id(message)
-            if key not in compressed_tokens:
-                smaller = compressor.compress_message(message)
-                compressed_tokens[key] = (
-                    int(counter.count_message(message)) - int(counter.count_message(smaller))
-                    if smaller is not message
-                    else 0
-                )
-            saved += compressed_tokens[key]
-        compressed_sent.append(sent - saved)
-
-        # cache
-        cache_sent.append(sent)
-        if cache_possible:
-            prompt = dumps(call.messages)
-            llm_string = json.dumps({"model_name": model, "tools": call.tools}, sort_keys=True)
-            if cache.lookup(prompt, llm_string) is not None:
-                cache_sent[-1] = 0
-            else:
-                reply = AIMessage(
-                    "",
-                    response_metadata={"model_name": model},
-                    usage_metadata={
-                        "input_tokens": sent,
-                        "output_tokens": outputs[-1],
-                        "total_tokens": sent + outputs[-1],
-                    },
-                )
-                cache.update(prompt, llm_string, [ChatGeneration(message=reply)])
+        history.replay(call, sent)
+        dedup.replay(call, sent)
+        compression.replay(call, sent)
+        cache.replay(call, sent, outputs[-1])
 
     input_tokens, output_tokens = sum(full), sum(outputs)
-    savings: list[Saving] = []
 
-    def add(name: str, label: str, sent: list[int], hits: int, note: str) -> None:
+    def input_saving(name: str, label: str, sent: list[int], hits: int, note: str) -> Saving:
         saved = input_tokens - sum(sent)
-        savings.append(Saving(name, label, saved, 0, pricer(saved), sent, hits, note))
+        return Saving(name, label, saved, 0, pricer(saved), sent, hits, note)
 
-    folded = conversation_history.folded_message_count if conversation_history else 0
-    add(
-        "history",
-        f"summarizing history (max {max_tokens:,} tokens)",
-        history_sent,
-        folded,
-        f"{plural(sum(1 for a, b in zip(full, history_sent, strict=True) if b < a), 'call')} "
-        "sent a summary and the recent turns instead of the whole conversation",
-    )
-
-    stats = cache.stats()
-    if cache_possible:
+    shorter_calls = sum(1 for a, b in zip(full, history.sent, strict=True) if b < a)
+    stats = cache.cache.stats()
+    if cache.possible:
         saved_in, saved_out = stats.saved_input_tokens, stats.saved_output_tokens
         semantic = f", {stats.semantic_hits} of them similar" if cache_similarity else ""
-        note = f"{stats.hits} of {len(calls)} requests repeat an earlier one{semantic}"
+        cache_note = f"{stats.hits} of {len(calls)} requests repeat an earlier one{semantic}"
     else:
         saved_in = saved_out = 0
-        note = "one conversation never repeats a request: measure it on a log of requests"
-    savings.append(
+        cache_note = "one conversation never repeats a request: measure it on a log of requests"
+    savings = [
+        input_saving(
+            "history",
+            f"summarizing history (max {max_tokens:,} tokens)",
+            history.sent,
+            history.folded,
+            f"{plural(shorter_calls, 'call')} "
+            "sent a summary and the recent turns instead of the whole conversation",
+        ),
         Saving(
             "cache",
             "cache (repeated requests)",
             saved_in,
             saved_out,
             pricer(saved_in, saved_out),
-            cache_sent,
+            cache.sent,
             stats.hits,
-            note,
-        )
-    )
-
-    add(
-        "dedup",
-        f"de-duplication (similarity >= {dedup_threshold:g})",
-        dedup_sent,
-        removed_messages,
-        f"{plural(removed_messages, 'near-duplicate message')} removed "
-        + ("from the requests" if transcript.kind == "requests" else "from the last request"),
-    )
-    compressed = sum(1 for tokens in compressed_tokens.values() if tokens > 0)
-    add(
-        "compression",
-        f"compression ({compression_level})",
-        compressed_sent,
-        compressed,
-        f"{plural(compressed, 'message')} shorter (whitespace, markdown, JSON), "
-        "saved again on every later call",
-    )
+            cache_note,
+        ),
+        input_saving(
+            "dedup",
+            f"de-duplication (similarity >= {dedup_threshold:g})",
+            dedup.sent,
+            dedup.removed_messages,
+            f"{plural(dedup.removed_messages, 'near-duplicate message')} removed "
+            + ("from the requests" if transcript.kind == "requests" else "from the last request"),
+        ),
+        input_saving(
+            "compression",
+            f"compression ({compression_level})",
+            compression.sent,
+            compression.compressed,
+            f"{plural(compression.compressed, 'message')} shorter (whitespace, markdown, JSON), "
+            "saved again on every later call",
+        ),
+    ]
     return Analysis(
         source=transcript.source,
         kind=transcript.kind,
