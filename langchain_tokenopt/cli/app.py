@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from langchain_tokenopt.cli.commands import analyze, count, demo, report
+from langchain_tokenopt.cli.commands import Handler, analyze, count, demo, report
 from langchain_tokenopt.cli.transcript import InputError
 from langchain_tokenopt.errors import TokenOptError
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
-
-Handler = Callable[[argparse.Namespace], int]
 
 #: Exit code for bad usage or input the command cannot read (argparse uses it too).
 EXIT_USAGE = 2

@@ -8,10 +8,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from langchain_tokenopt.cli.commands import Handler
 from langchain_tokenopt.cli.transcript import InputError
 from langchain_tokenopt.errors import MissingExtraError
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 class _Result(Protocol):
