@@ -62,13 +62,13 @@ from .chat_history.summarizers import (
 from .chat_history.summarizers import (
     SummaryRequest as SummaryRequest,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     Analysis as Analysis,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     analyze_transcript as analyze_transcript,
 )
-from .cli.analyze import (
+from .cli.transcript import (
     read_transcript as read_transcript,
 )
 from .coalescing import (
@@ -134,19 +134,19 @@ from .errors import (
 from .errors import (
     UnknownModelError as UnknownModelError,
 )
-from .middleware.agent import (
-    CompressionMiddleware as CompressionMiddleware,
-)
-from .middleware.agent import (
-    ModelRouterMiddleware as ModelRouterMiddleware,
-)
-from .middleware.agent import (
-    SummarizingMiddleware as SummarizingMiddleware,
-)
-from .middleware.agent import (
+from .middleware.budget import (
     TokenBudgetMiddleware as TokenBudgetMiddleware,
 )
-from .middleware.agent import (
+from .middleware.compression import (
+    CompressionMiddleware as CompressionMiddleware,
+)
+from .middleware.routing import (
+    ModelRouterMiddleware as ModelRouterMiddleware,
+)
+from .middleware.summarizing import (
+    SummarizingMiddleware as SummarizingMiddleware,
+)
+from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
 from .routing.router import (

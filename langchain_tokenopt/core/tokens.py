@@ -90,7 +90,7 @@ import math
 import re
 import threading
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import tiktoken
@@ -116,11 +116,9 @@ from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.errors import EncodingUnavailableError
 
 __all__ = [
-    "ChatTranscript",
     "TokenCount",
     "TokenCounter",
     "normalize_model_name",
-    "parse_chat_transcript",
 ]
 
 logger = logging.getLogger(__name__)
@@ -474,65 +472,6 @@ def _raw_key(item: Any) -> Hashable:
     if isinstance(item, dict):
         return ("dict", _compact(_freeze(item)))
     return ("pair", _compact(_freeze(list(item))))
-
-
-# ------------------------------------------------------------------- transcripts
-
-
-@dataclass(frozen=True)
-class ChatTranscript:
-    """Messages (OpenAI format) and tool schemas read from a chat transcript file."""
-
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _is_openai_message(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("role"), str)
-        and ("content" in value or "tool_calls" in value or "function_call" in value)
-    )
-
-
-def parse_chat_transcript(text: str) -> ChatTranscript | None:
-    """Read a chat transcript, or return None if `text` is not one.
-
-    Accepted: a JSON list of OpenAI-format messages (``{"role": ..., "content":
-    ...}``), a JSON request body ``{"messages": [...], "tools": [...]}``, or JSON
-    Lines with one message per line.
-
-    Example:
-        >>> parse_chat_transcript('[{"role": "user", "content": "hi"}]').messages
-        [{'role': 'user', 'content': 'hi'}]
-        >>> parse_chat_transcript("just some prose") is None
-        True
-    """
-    stripped = text.strip()
-    if not stripped or stripped[0] not in "[{":
-        return None
-    try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError:
-        lines = [line for line in stripped.splitlines() if line.strip()]
-        try:
-            data = [json.loads(line) for line in lines]
-        except json.JSONDecodeError:
-            return None
-    tools: list[Any] = []
-    if isinstance(data, dict) and isinstance(data.get("messages"), list):
-        raw_tools = data.get("tools")
-        tools = raw_tools if isinstance(raw_tools, list) else []
-        data = data["messages"]
-    elif _is_openai_message(data):
-        data = [data]
-    if not isinstance(data, list) or not data:
-        return None
-    if not all(_is_openai_message(message) for message in data):
-        return None
-    if not all(isinstance(tool, dict) for tool in tools):
-        return None
-    return ChatTranscript(messages=data, tools=tools)
 
 
 # ------------------------------------------------------------------- the counter

@@ -43,7 +43,6 @@ from langchain_tokenopt.core.tokens import (
     TokenCount,
     TokenCounter,
     normalize_model_name,
-    parse_chat_transcript,
 )
 
 EXACT_MODELS = [
@@ -840,26 +839,6 @@ def test_token_count_is_an_int_that_carries_the_approximate_flag() -> None:
     assert count == 12 and isinstance(count, int)
     assert count.approximate is True
     assert TokenCount(3).approximate is False
-
-
-# ------------------------------------------------------------------ transcripts
-
-
-def test_parse_chat_transcript_reads_json_lists_request_bodies_and_jsonl() -> None:
-    as_list = parse_chat_transcript('[{"role": "user", "content": "hi"}]')
-    assert as_list is not None and as_list.messages == [{"role": "user", "content": "hi"}]
-    body = parse_chat_transcript(
-        '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "tools": []}'
-    )
-    assert body is not None and body.tools == []
-    jsonl = parse_chat_transcript(
-        '{"role": "system", "content": "s"}\n{"role": "user", "content": "u"}\n'
-    )
-    assert jsonl is not None and [m["role"] for m in jsonl.messages] == ["system", "user"]
-    assert parse_chat_transcript("plain prose") is None
-    assert parse_chat_transcript('{"not": "a message"}') is None
-    assert parse_chat_transcript("[1, 2, 3]") is None
-    assert parse_chat_transcript("[]") is None
 
 
 def test_an_encoding_that_cannot_be_loaded_offline_is_a_typed_error_naming_the_fix(

@@ -11,9 +11,9 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.agent import ToolRetrievalMiddleware
+from langchain_tokenopt.middleware.tool_retrieval import ToolRetrievalMiddleware
 from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
-from tests.unit_tests.test_middleware import (
+from tests.support.agent_doubles import (
     TOOLS,
     call_tool,
     get_weather,

@@ -16,16 +16,19 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.middleware.agent import TokenBudgetMiddleware
+from langchain_tokenopt.middleware.budget import TokenBudgetMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from tests.unit_tests.test_middleware import (
+from tests.support.agent_doubles import (
+    SYSTEM,
     ScriptedChatModel,
     call_tool,
     get_weather,
+    question,
+    replies,
     scripted,
+    travel_agent,
     with_usage,
 )
-from tests.unit_tests.test_middleware_summarizing import SYSTEM, question, replies
 
 
 class FailingChatModel(ScriptedChatModel):
@@ -108,13 +111,7 @@ def test_context_shrinks_as_the_budget_runs_low() -> None:
     model = scripted(
         [with_usage(AIMessage(r) if isinstance(r, str) else r, 0, 0) for r in replies(12)]
     )
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     for i in range(12):
         ask(agent, question(i))
     roomy = [int(counter.count_messages(c["messages"])) for c in model.calls]

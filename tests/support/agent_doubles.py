@@ -1,30 +1,27 @@
-"""Shared parts of the middleware tests, and what every middleware module promises.
+"""Test doubles for agent (middleware) tests: a scripted chat model, travel tools and
+a scripted travel conversation.
 
 `ScriptedChatModel` is langchain-core's `GenericFakeChatModel` with a real `bind_tools`
 (OpenAI schemas, as `ChatOpenAI` binds them): it replies with the scripted messages
 (tool calls included) and records, per model call, the messages and tool names it
-was actually sent. The other middleware test files import it from here.
+was actually sent.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import LanguageModelInput
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import Field
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -119,40 +116,38 @@ def tool_names(messages: Sequence[BaseMessage]) -> list[str]:
     return [m.name or "" for m in messages if isinstance(m, ToolMessage)]
 
 
-# ------------------------------------------------------------------------ tests
+# ------------------------------------------------------------ a travel conversation
+
+SYSTEM = "You are a concise travel assistant."
+CITIES = ["Oslo", "Rome", "Lima", "Kyiv", "Pune", "Cork", "Nice", "Bern", "Riga", "Doha"]
 
 
-def test_scripted_model_records_what_each_call_was_sent() -> None:
-    model = scripted([call_tool("get_weather", city="Oslo"), "done"])
-    bound = model.bind_tools([get_weather])
-    first = bound.invoke("weather?")
-    assert isinstance(first, AIMessage)
-    assert first.tool_calls[0]["name"] == "get_weather"
-    assert model.calls[0]["tools"] == ["get_weather"]
-    assert model.invoke("again").content == "done"
-    assert model.calls[1]["tools"] == []
-
-
-def test_importing_middleware_without_langchain_names_the_extra() -> None:
-    script = textwrap.dedent(
-        """
-        import sys
-        sys.modules["langchain"] = None  # as if the langchain package were not installed
-        sys.modules["langchain.agents"] = None
-        sys.modules["langchain.agents.middleware"] = None
-        from langchain_tokenopt.errors import MissingExtraError
-        try:
-            import langchain_tokenopt.middleware
-        except MissingExtraError as exc:
-            print(exc)
-        """
+def question(i: int) -> str:
+    return (
+        f"Question {i}: I am planning trip number {i} to {CITIES[i % len(CITIES)]} next "
+        f"month with my family; what should we pack, and is the weather usually mild there?"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
+
+
+def replies(turns: int) -> list[AIMessage | str]:
+    script: list[AIMessage | str] = []
+    for i in range(turns):
+        if i % 3 == 1:
+            script.append(call_tool("get_weather", call_id=f"c{i}", city=CITIES[i % 10]))
+        script.append(
+            f"Answer {i}: pack layers, a rain jacket and comfortable shoes for "
+            f"{CITIES[i % len(CITIES)]}; the weather is usually mild in spring."
+        )
+    return script
+
+
+def travel_agent(model: BaseChatModel, middleware: Any) -> Any:
+    """An agent with the weather tool, the travel system prompt, `middleware` and a
+    checkpointer (so `thread_id` keeps conversations apart)."""
+    return create_agent(
+        model,
+        [get_weather],
+        system_prompt=SYSTEM,
+        middleware=[middleware],
+        checkpointer=InMemorySaver(),
     )
-    assert "pip install 'langchain-tokenopt[langchain]'" in done.stdout

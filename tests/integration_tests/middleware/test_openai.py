@@ -17,7 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.markers import ROUTE_KEY
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.agent import (
+from langchain_tokenopt.middleware import (
     CompressionMiddleware,
     ModelRouterMiddleware,
     SummarizingMiddleware,
@@ -25,9 +25,8 @@ from langchain_tokenopt.middleware.agent import (
     ToolRetrievalMiddleware,
 )
 from langchain_tokenopt.routing.router import ModelRouter, Tier
+from tests.support.agent_doubles import SYSTEM, TOOLS, get_weather, question
 from tests.support.openai_server import FakeOpenAIServer
-from tests.unit_tests.test_middleware import TOOLS, get_weather
-from tests.unit_tests.test_middleware_summarizing import SYSTEM, question
 
 
 def chat(server: FakeOpenAIServer, model: str = "gpt-4o-mini") -> ChatOpenAI:

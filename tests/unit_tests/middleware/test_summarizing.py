@@ -12,44 +12,24 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.agent import SummarizingMiddleware
+from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware
 from langchain_tokenopt.stores import SQLiteStore
-from tests.unit_tests.test_middleware import ScriptedChatModel, call_tool, get_weather, scripted
-
-SYSTEM = "You are a concise travel assistant."
-CITIES = ["Oslo", "Rome", "Lima", "Kyiv", "Pune", "Cork", "Nice", "Bern", "Riga", "Doha"]
-
-
-def question(i: int) -> str:
-    return (
-        f"Question {i}: I am planning trip number {i} to {CITIES[i % len(CITIES)]} next "
-        f"month with my family; what should we pack, and is the weather usually mild there?"
-    )
-
-
-def replies(turns: int) -> list[AIMessage | str]:
-    script: list[AIMessage | str] = []
-    for i in range(turns):
-        if i % 3 == 1:
-            script.append(call_tool("get_weather", call_id=f"c{i}", city=CITIES[i % 10]))
-        script.append(
-            f"Answer {i}: pack layers, a rain jacket and comfortable shoes for "
-            f"{CITIES[i % len(CITIES)]}; the weather is usually mild in spring."
-        )
-    return script
+from tests.support.agent_doubles import (
+    SYSTEM,
+    ScriptedChatModel,
+    get_weather,
+    question,
+    replies,
+    scripted,
+    travel_agent,
+)
 
 
 def run_conversation(
     middleware: SummarizingMiddleware, turns: int, thread: str = "t1"
 ) -> tuple[ScriptedChatModel, dict[str, Any]]:
     model = scripted(replies(turns))
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     result: dict[str, Any] = {}
     for i in range(turns):
         result = agent.invoke(
@@ -143,13 +123,7 @@ def test_without_a_model_the_summary_is_extractive_from_the_conversation() -> No
 def test_threads_have_separate_summaries() -> None:
     middleware = SummarizingMiddleware(max_tokens=400)
     model = scripted(replies(12) * 2)
-    agent = create_agent(
-        model,
-        [get_weather],
-        system_prompt=SYSTEM,
-        middleware=[middleware],
-        checkpointer=InMemorySaver(),
-    )
+    agent = travel_agent(model, middleware)
     for i in range(12):
         agent.invoke(
             {"messages": [HumanMessage(question(i))]}, {"configurable": {"thread_id": "a"}}

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import convert_to_messages, messages_to_dict
 
 from langchain_tokenopt.cli.app import main
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 TRANSCRIPT = [
     {"role": "system", "content": "You are a terse assistant."},
@@ -87,6 +88,32 @@ def test_count_jsonl_transcript_from_stdin(
     assert report["file"] == "<stdin>"
     assert report["kind"] == "messages"
     assert report["tokens"] == TokenCounter("gpt-4o").count_messages(TRANSCRIPT)
+
+
+def test_count_reads_what_analyze_reads_langchain_message_dicts_included(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    messages = convert_to_messages(TRANSCRIPT)
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(messages_to_dict(messages)), encoding="utf-8")
+    report = run_json(capsys, "count", str(path))
+    assert report["kind"] == "messages" and report["messages"] == 3
+    assert report["tokens"] == TokenCounter("gpt-4o").count_messages(TRANSCRIPT)
+
+
+def test_count_a_request_log_sums_the_input_of_every_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"messages": TRANSCRIPT[: n + 1]}) for n in range(3)) + "\n"
+    )
+    counter = TokenCounter("gpt-4o")
+    report = run_json(capsys, "count", str(path))
+    assert report["messages"] == 1 + 2 + 3
+    assert report["tokens"] == sum(counter.count_messages(TRANSCRIPT[: n + 1]) for n in range(3))
+    assert main(["count", str(path)]) == 0
+    assert "(request log, 6 messages, 3 requests)" in capsys.readouterr().out
 
 
 def test_count_unknown_model_prints_approximate_tokens_and_unknown_cost(

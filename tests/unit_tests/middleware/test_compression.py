@@ -13,8 +13,8 @@ from langgraph.types import Command
 
 from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.agent import CompressionMiddleware
-from tests.unit_tests.test_middleware import call_tool, get_weather, scripted
+from langchain_tokenopt.middleware.compression import CompressionMiddleware
+from tests.support.agent_doubles import call_tool, get_weather, scripted
 
 PRETTY = get_weather.invoke({"city": "Oslo"})
 

@@ -25,9 +25,10 @@ from langchain_core.messages import (
 )
 
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
-from langchain_tokenopt.cli import app as cli
-from langchain_tokenopt.cli.analyze import analyze_transcript, read_transcript
+from langchain_tokenopt.cli.analysis import analyze_transcript
 from langchain_tokenopt.cli.app import main
+from langchain_tokenopt.cli.commands import analyze as cli
+from langchain_tokenopt.cli.transcript import read_transcript
 from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
@@ -272,7 +273,7 @@ def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_progress_bar_only_on_a_terminal_and_long_input(monkeypatch: pytest.MonkeyPatch) -> None:
     items = list(range(cli.PROGRESS_MIN_CALLS))
-    assert cli._progress_bar(items, len(items)) is items  # stderr is not a terminal here
+    assert cli.progress_bar(items, len(items)) is items  # stderr is not a terminal here
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -280,8 +281,8 @@ def test_progress_bar_only_on_a_terminal_and_long_input(monkeypatch: pytest.Monk
 
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    assert cli._progress_bar(items[:3], 3) == items[:3]  # short input: no bar
-    assert list(cli._progress_bar(items, len(items))) == items
+    assert cli.progress_bar(items[:3], 3) == items[:3]  # short input: no bar
+    assert list(cli.progress_bar(items, len(items))) == items
     assert "replaying" in terminal.getvalue()
 
 

@@ -12,9 +12,9 @@ from langchain_core.outputs import ChatResult
 
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt.middleware.agent import ModelRouterMiddleware
+from langchain_tokenopt.middleware.routing import ModelRouterMiddleware
 from langchain_tokenopt.routing.router import ModelRouter, Tier
-from tests.unit_tests.test_middleware import (
+from tests.support.agent_doubles import (
     ScriptedChatModel,
     call_tool,
     get_weather,
