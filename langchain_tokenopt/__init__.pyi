@@ -143,13 +143,13 @@ from .middleware.agent import (
 from .middleware.agent import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
-from .routing.router import (
+from .routing.scorers import (
     ComplexityScorer as ComplexityScorer,
 )
-from .routing.router import (
+from .routing.scorers import (
     HeuristicScorer as HeuristicScorer,
 )
-from .routing.router import (
+from .routing.scorers import (
     LearnedScorer as LearnedScorer,
 )
 from .routing.router import (
@@ -158,10 +158,10 @@ from .routing.router import (
 from .routing.router import (
     RouteDecision as RouteDecision,
 )
-from .routing.router import (
+from .routing.stats import (
     RouterStats as RouterStats,
 )
-from .routing.router import (
+from .routing.scorers import (
     ScoreExplanation as ScoreExplanation,
 )
 from .routing.router import (

@@ -49,7 +49,8 @@ from langchain_tokenopt.core.markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KE
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent, usage_from_metadata
 from langchain_tokenopt.errors import BudgetExceededError
-from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, RouterStats, Tier
+from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, Tier
+from langchain_tokenopt.routing.stats import RouterStats
 from langchain_tokenopt.stores import Store
 from langchain_tokenopt.tool_retrieval.retriever import (
     RelevantToolsRunnable,
