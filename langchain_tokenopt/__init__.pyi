@@ -182,7 +182,7 @@ from .stores.sqlite import (
 from .text_splitters import (
     TokenAwareTextSplitter as TokenAwareTextSplitter,
 )
-from .tool_retrieval.retriever import (
+from .tool_retrieval.runnable import (
     RelevantToolsRunnable as RelevantToolsRunnable,
 )
 from .tool_retrieval.retriever import (
@@ -191,7 +191,7 @@ from .tool_retrieval.retriever import (
 from .tool_retrieval.retriever import (
     ToolRetriever as ToolRetriever,
 )
-from .tool_retrieval.retriever import (
+from .tool_retrieval.runnable import (
     bind_relevant_tools as bind_relevant_tools,
 )
 

@@ -52,11 +52,8 @@ from langchain_tokenopt.errors import BudgetExceededError
 from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, Tier
 from langchain_tokenopt.routing.stats import RouterStats
 from langchain_tokenopt.stores import Store
-from langchain_tokenopt.tool_retrieval.retriever import (
-    RelevantToolsRunnable,
-    ToolRetriever,
-    bind_relevant_tools,
-)
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
+from langchain_tokenopt.tool_retrieval.runnable import RelevantToolsRunnable, bind_relevant_tools
 
 if TYPE_CHECKING:
     from langchain.agents.middleware import (
