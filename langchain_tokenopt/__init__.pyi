@@ -143,6 +143,15 @@ from .middleware.agent import (
 from .middleware.agent import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
+from .routing.router import (
+    ModelRouter as ModelRouter,
+)
+from .routing.router import (
+    RouteDecision as RouteDecision,
+)
+from .routing.router import (
+    Tier as Tier,
+)
 from .routing.scorers import (
     ComplexityScorer as ComplexityScorer,
 )
@@ -152,20 +161,11 @@ from .routing.scorers import (
 from .routing.scorers import (
     LearnedScorer as LearnedScorer,
 )
-from .routing.router import (
-    ModelRouter as ModelRouter,
-)
-from .routing.router import (
-    RouteDecision as RouteDecision,
-)
-from .routing.stats import (
-    RouterStats as RouterStats,
-)
 from .routing.scorers import (
     ScoreExplanation as ScoreExplanation,
 )
-from .routing.router import (
-    Tier as Tier,
+from .routing.stats import (
+    RouterStats as RouterStats,
 )
 from .stores.base import (
     Store as Store,
@@ -182,14 +182,14 @@ from .stores.sqlite import (
 from .text_splitters import (
     TokenAwareTextSplitter as TokenAwareTextSplitter,
 )
-from .tool_retrieval.runnable import (
-    RelevantToolsRunnable as RelevantToolsRunnable,
-)
 from .tool_retrieval.retriever import (
     ToolMatch as ToolMatch,
 )
 from .tool_retrieval.retriever import (
     ToolRetriever as ToolRetriever,
+)
+from .tool_retrieval.runnable import (
+    RelevantToolsRunnable as RelevantToolsRunnable,
 )
 from .tool_retrieval.runnable import (
     bind_relevant_tools as bind_relevant_tools,
