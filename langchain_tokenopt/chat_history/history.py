@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import threading
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import run_in_executor
 
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
+from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.messages import content_to_text
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import TokenOptError
@@ -358,13 +358,14 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._folding = False
         self._failed_at_size: int | None = None
         # State store outage: the last state read or write failed; self._state is not
-        # in the store yet; failures since it last answered; last warning (monotonic);
-        # failures not logged since that warning.
+        # in the store yet; the rate-limited warnings about it.
         self._state_store_down = False
         self._state_unsaved = False
-        self._state_failures = 0
-        self._state_warned_at: float | None = None
-        self._state_suppressed = 0
+        self._state_outage = OutageLog(
+            logger,
+            f"The state store of {self._state_key}",
+            interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS,
+        )
         self._view_cache: tuple[tuple[int, int, int], list[BaseMessage]] | None = None
         self._loaded = False
 
@@ -557,37 +558,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _state_failed_locked(self, action: str, error: Exception) -> None:
         """Note a state store failure; warn unless this history warned less than 30 s ago."""
         self._state_store_down = True
-        self._state_failures += 1
-        now = time.monotonic()
-        last = self._state_warned_at
-        if last is not None and now - last < _OUTAGE_WARNING_INTERVAL_SECONDS:
-            self._state_suppressed += 1
-            return
-        suppressed, self._state_suppressed = self._state_suppressed, 0
-        self._state_warned_at = now
-        logger.warning(
-            "Could not %s summary state %s (%s); messages are the recent turns trimmed to "
-            "the budget, without new folds, until the state store is back.%s",
-            action,
-            self._state_key,
-            error,
-            f" {suppressed} failures since the previous warning were not logged."
-            if suppressed
-            else "",
+        self._state_outage.failed(
+            f"Could not {action} summary state {self._state_key} ({error}); messages are the "
+            "recent turns trimmed to the budget, without new folds, until the state store "
+            "is back."
         )
 
     def _state_answered_locked(self) -> None:
         if not self._state_store_down:
             return
-        logger.info(
-            "The state store of %s answers again after %d failed calls.",
-            self._state_key,
-            self._state_failures,
-        )
         self._state_store_down = False
-        self._state_failures = 0
-        self._state_warned_at = None
-        self._state_suppressed = 0
+        self._state_outage.answered()
 
     def _load_state_locked(self) -> None:
         try:
