@@ -39,10 +39,10 @@ from langchain_core.tools import BaseTool
 
 from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
 from langchain_tokenopt.chat_history.history import (
-    MIN_BUDGET_TOKENS,
     SummarizingChatMessageHistory,
     SummaryRole,
 )
+from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY, ROUTE_EVENT, ROUTE_KEY
