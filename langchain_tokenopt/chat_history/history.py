@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core._api import suppress_langchain_deprecation_warning
 from langchain_core.chat_history import BaseChatMessageHistory, InMemoryChatMessageHistory
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import (
@@ -173,7 +173,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         """
         super().__init__()
         if store is None:
-            with suppress_langchain_deprecation_warning():
+            # The default is only a place to keep messages: its deprecation (in favour of
+            # agent state, which `SummarizingMiddleware` serves) is not the user's concern.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*InMemoryChatMessageHistory", category=DeprecationWarning
+                )
                 store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
             raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
