@@ -150,28 +150,28 @@ from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
 from .routing.router import (
-    ComplexityScorer as ComplexityScorer,
-)
-from .routing.router import (
-    HeuristicScorer as HeuristicScorer,
-)
-from .routing.router import (
-    LearnedScorer as LearnedScorer,
-)
-from .routing.router import (
     ModelRouter as ModelRouter,
 )
 from .routing.router import (
     RouteDecision as RouteDecision,
 )
 from .routing.router import (
-    RouterStats as RouterStats,
+    Tier as Tier,
 )
-from .routing.router import (
+from .routing.scorers import (
+    ComplexityScorer as ComplexityScorer,
+)
+from .routing.scorers import (
+    HeuristicScorer as HeuristicScorer,
+)
+from .routing.scorers import (
+    LearnedScorer as LearnedScorer,
+)
+from .routing.scorers import (
     ScoreExplanation as ScoreExplanation,
 )
-from .routing.router import (
-    Tier as Tier,
+from .routing.stats import (
+    RouterStats as RouterStats,
 )
 from .stores.base import (
     Store as Store,
@@ -189,15 +189,15 @@ from .text_splitters import (
     TokenAwareTextSplitter as TokenAwareTextSplitter,
 )
 from .tool_retrieval.retriever import (
-    RelevantToolsRunnable as RelevantToolsRunnable,
-)
-from .tool_retrieval.retriever import (
     ToolMatch as ToolMatch,
 )
 from .tool_retrieval.retriever import (
     ToolRetriever as ToolRetriever,
 )
-from .tool_retrieval.retriever import (
+from .tool_retrieval.runnable import (
+    RelevantToolsRunnable as RelevantToolsRunnable,
+)
+from .tool_retrieval.runnable import (
     bind_relevant_tools as bind_relevant_tools,
 )
 

@@ -14,11 +14,8 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config
 
-from langchain_tokenopt.chat_history.history import (
-    MIN_BUDGET_TOKENS,
-    SummarizingChatMessageHistory,
-    SummaryRole,
-)
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory, SummaryRole
+from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.stores import Store
 

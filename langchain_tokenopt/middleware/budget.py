@@ -14,7 +14,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, run_in_executor
 
 from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
-from langchain_tokenopt.chat_history.history import MIN_BUDGET_TOKENS
+from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent

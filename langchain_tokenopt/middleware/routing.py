@@ -23,7 +23,8 @@ from langchain_tokenopt.middleware._base import (
     dispatch_event,
     sent_messages,
 )
-from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, RouterStats, Tier
+from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, Tier
+from langchain_tokenopt.routing.stats import RouterStats
 
 __all__ = ["ModelRouterMiddleware"]
 

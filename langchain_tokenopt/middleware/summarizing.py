@@ -11,7 +11,8 @@ from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from langchain_tokenopt.chat_history.history import MIN_BUDGET_TOKENS, SummaryRole
+from langchain_tokenopt.chat_history.history import SummaryRole
+from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,

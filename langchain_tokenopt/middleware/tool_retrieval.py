@@ -24,11 +24,8 @@ from langchain_tokenopt.middleware._base import (
     ModelResponse,
     Totals,
 )
-from langchain_tokenopt.tool_retrieval.retriever import (
-    RelevantToolsRunnable,
-    ToolRetriever,
-    bind_relevant_tools,
-)
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
+from langchain_tokenopt.tool_retrieval.runnable import RelevantToolsRunnable, bind_relevant_tools
 
 __all__ = ["ToolRetrievalMiddleware", "ToolRetrievalStats"]
 

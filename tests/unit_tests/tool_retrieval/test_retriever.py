@@ -27,10 +27,10 @@ from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.tool_retrieval.retriever import (
     ToolRetriever,
-    bind_relevant_tools,
     split_identifier,
     tool_document,
 )
+from langchain_tokenopt.tool_retrieval.runnable import bind_relevant_tools
 
 # ------------------------------------------------------------------ registry
 

@@ -12,9 +12,9 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 
-from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
 from langchain_tokenopt.routing.budget_share import remaining_share
-from langchain_tokenopt.routing.router import DEFAULT_WEIGHTS, HeuristicScorer, LearnedScorer
+from langchain_tokenopt.routing.scorers import DEFAULT_WEIGHTS, HeuristicScorer, LearnedScorer
 
 # ------------------------------------------------------------------ HeuristicScorer
 
@@ -208,18 +208,17 @@ def test_share_of_a_token_budget_is_tokens_left_over_the_limit() -> None:
 
 
 def test_share_of_a_budget_with_two_limits_is_the_smaller_one() -> None:
-    class TwoLimits:
-        max_tokens = 1_000
-        max_cost_usd = Decimal("2")
+    class TwoLimits(TokenBudget):
+        def remaining(self, agent: str | None = None) -> BudgetRemaining:
+            return BudgetRemaining(
+                tokens=800,
+                cost_usd=Decimal("0.5"),
+                used_tokens=200,
+                used_cost_usd=Decimal("1.5"),
+                resets_at=None,
+            )
 
-        def remaining(self) -> Any:
-            class Left:
-                tokens = 800
-                cost_usd = Decimal("0.5")
-
-            return Left()
-
-    assert remaining_share(TwoLimits()) == pytest.approx(0.25)
+    assert remaining_share(TwoLimits(max_tokens=1_000, max_cost_usd=2)) == pytest.approx(0.25)
 
 
 def test_share_from_a_number_a_callable_or_nothing() -> None:

@@ -11,9 +11,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, Too
 from langchain_openai import ChatOpenAI
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever, bind_relevant_tools
+from langchain_tokenopt.tool_retrieval.retriever import ToolRetriever
+from langchain_tokenopt.tool_retrieval.runnable import bind_relevant_tools
 from tests.support.openai_server import FakeOpenAIServer
-from tests.unit_tests.test_tools import (
+from tests.unit_tests.tool_retrieval.test_retriever import (
     book_hotel,
     convert_currency,
     get_weather,

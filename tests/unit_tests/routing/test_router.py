@@ -37,11 +37,10 @@ from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import UnknownModelError
 from langchain_tokenopt.routing.router import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
-    ComplexityScorer,
-    HeuristicScorer,
     ModelRouter,
     Tier,
 )
+from langchain_tokenopt.routing.scorers import ComplexityScorer, HeuristicScorer
 
 # ------------------------------------------------------------------ fakes
 
@@ -658,7 +657,7 @@ def test_router_checks_its_arguments() -> None:
 
 def test_input_that_is_not_chat_input_gets_a_type_error() -> None:
     router, _, _ = two_tiers()
-    with pytest.raises(TypeError, match="takes what a chat model takes"):
+    with pytest.raises(TypeError, match="ModelRouter takes a str, a list of messages"):
         router.route(42)  # type: ignore[arg-type]
 
 

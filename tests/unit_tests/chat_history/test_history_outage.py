@@ -18,38 +18,12 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.errors import StoreUnavailableError
-from langchain_tokenopt.stores import MemoryStore
-from langchain_tokenopt.stores.base import JSON
+from tests.support.stores import SwitchableStore
 
 COUNTER = TokenCounter("gpt-4o")
 BUDGET = 150
 HISTORY_LOGGER = "langchain_tokenopt.chat_history.history"
 STATE_KEY = "tokenopt:history:s1"
-
-
-class SwitchableStore(MemoryStore):
-    """A MemoryStore whose get / set / delete raise `StoreUnavailableError` while `down`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise StoreUnavailableError("SwitchableStore", "switched off by the test")
-
-    def get(self, key: str) -> JSON | None:
-        self._check()
-        return super().get(key)
-
-    def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
-        self._check()
-        super().set(key, value, ttl_seconds)
-
-    def delete(self, key: str) -> bool:
-        self._check()
-        return super().delete(key)
 
 
 class CountingSummarizer:
