@@ -143,9 +143,12 @@ class CoalescingStats:
         largest_batch: most inputs in one underlying call.
 
     Example:
+        >>> import asyncio
         >>> from langchain_core.runnables import RunnableLambda
-        >>> echo = CoalescingRunnable(RunnableLambda(str.upper), window_ms=1)
-        >>> echo.batch(["a", "a", "b"]), echo.stats.shared, echo.stats.inputs_sent
+        >>> echo = CoalescingRunnable(RunnableLambda(str.upper), window_ms=5)
+        >>> async def three() -> list[str]:  # started together, so within one window
+        ...     return await asyncio.gather(*(echo.ainvoke(text) for text in "aab"))
+        >>> asyncio.run(three()), echo.stats.shared, echo.stats.inputs_sent
         (['A', 'A', 'B'], 1, 2)
     """
 

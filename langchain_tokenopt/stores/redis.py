@@ -144,9 +144,13 @@ class RedisStore:
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
-    Example::
+    Example (a client is built at once; it connects on the first call):
+        >>> store = RedisStore("redis://:secret@localhost:6379/0", socket_timeout_seconds=0.5)
+        >>> store  # the password is never shown
+        RedisStore('Redis at redis://:***@localhost:6379/0')
 
-        store = RedisStore("redis://localhost:6379/0")
+    With a server running::
+
         store.set("cache:q1", {"answer": 42}, ttl_seconds=60)
         store.add("spent:alice", 0.25, max_value=10.0)  # 0.25
     """
