@@ -49,11 +49,20 @@ class ScriptedChatModel(GenericFakeChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
-        tools = kwargs.get("tools") or []
+        tools = kwargs.get("tools")
         self.calls.append(
-            {"messages": list(messages), "tools": [t["function"]["name"] for t in tools]}
+            {
+                "messages": list(messages),
+                "tools": [t["function"]["name"] for t in tools or []],
+                "bound": tools is not None,
+            }
         )
         return super()._generate(messages, stop, run_manager, **kwargs)
+
+    @property
+    def requests(self) -> list[list[str] | None]:
+        """Per call, the names of the tool schemas it received (None: called without tools)."""
+        return [call["tools"] if call["bound"] else None for call in self.calls]
 
 
 def scripted(replies: Iterable[AIMessage | str]) -> ScriptedChatModel:

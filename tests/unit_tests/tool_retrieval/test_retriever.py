@@ -13,13 +13,9 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
@@ -31,6 +27,7 @@ from langchain_tokenopt.tool_retrieval.retriever import (
     tool_document,
 )
 from langchain_tokenopt.tool_retrieval.runnable import bind_relevant_tools
+from tests.support.agent_doubles import ScriptedChatModel, scripted
 
 # ------------------------------------------------------------------ registry
 
@@ -562,41 +559,8 @@ def test_bad_select_arguments_are_rejected() -> None:
 # ------------------------------------------------------------------ binding
 
 
-class ToolRecordingChatModel(GenericFakeChatModel):
-    """`GenericFakeChatModel` with an OpenAI-style `bind_tools`.
-
-    `requests` holds, per model call, the names of the tool schemas it received
-    (None when called without tools).
-    """
-
-    requests: list[list[str] | None] = Field(default_factory=list)
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Any | BaseTool],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        schemas = [convert_to_openai_tool(t) for t in tools]
-        if tool_choice is not None:
-            kwargs["tool_choice"] = tool_choice
-        return self.bind(tools=schemas, **kwargs)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        tools = kwargs.get("tools")
-        self.requests.append(None if tools is None else [t["function"]["name"] for t in tools])
-        return super()._generate(messages, stop, run_manager, **kwargs)
-
-
-def fake_model(replies: int = 5) -> ToolRecordingChatModel:
-    return ToolRecordingChatModel(messages=iter(["ok here you go"] * replies))
+def fake_model(replies: int = 5) -> ScriptedChatModel:
+    return scripted(["ok here you go"] * replies)
 
 
 def weather_call_history() -> list[BaseMessage]:
