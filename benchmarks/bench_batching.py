@@ -14,23 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
+from langchain_core.caches import InMemoryCache
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
 
-from langchain_core.caches import InMemoryCache  # noqa: E402
-from langchain_core.runnables import Runnable  # noqa: E402
-from langchain_openai import ChatOpenAI  # noqa: E402
-
-from langchain_tokenopt.coalescing import CoalescingRunnable  # noqa: E402
-from tests.support.openai_server import FakeOpenAIServer  # noqa: E402
+from langchain_tokenopt.coalescing import CoalescingRunnable
+from tests.support.openai_server import FakeOpenAIServer
 
 
 def questions(total: int, distinct: int, seed: int = 7) -> list[str]:

@@ -34,7 +34,6 @@ import itertools
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -42,21 +41,19 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from langchain_core.caches import BaseCache, InMemoryCache
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, Generation
 
-from langchain_core.caches import BaseCache, InMemoryCache  # noqa: E402
-from langchain_core.language_models import GenericFakeChatModel  # noqa: E402
-from langchain_core.load import dumps  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, Generation  # noqa: E402
-
-from langchain_tokenopt.cache.llm_cache import TokenOptCache  # noqa: E402
-from langchain_tokenopt.stores import MemoryStore  # noqa: E402
+from benchmarks.common import PROSE
+from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.stores import MemoryStore
 
 warnings.filterwarnings("ignore")
 
-BIG_TXT = ROOT.parent / "shared" / "data" / "text" / "big.txt"
+BIG_TXT = PROSE
 LLM_STRING = GenericFakeChatModel(messages=iter([]))._get_llm_string()
 
 

@@ -13,27 +13,22 @@ Run: python benchmarks/bench_chunking.py [--path FILE] [--chunk-size 512] [--mod
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
-
-from langchain_text_splitters import (  # noqa: E402
+from langchain_text_splitters import (
     RecursiveCharacterTextSplitter,
     TokenTextSplitter,
 )
 
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
-from langchain_tokenopt.text_splitters import TokenAwareTextSplitter  # noqa: E402
+from benchmarks.common import PROSE
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.text_splitters import TokenAwareTextSplitter
 
-DEFAULT_PATH = ROOT.parent / "shared" / "data" / "text" / "big.txt"
+DEFAULT_PATH = PROSE
 SENTENCE_END = re.compile(r"[.!?…][\"'”’»)\]]*$")
 
 

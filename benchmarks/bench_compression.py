@@ -19,27 +19,22 @@ import collections
 import csv
 import json
 import math
-import os
 import re
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
-
-from langchain_tokenopt.compression import (  # noqa: E402
+from benchmarks.common import PROMPTS_CSV, PROSE
+from langchain_tokenopt.compression import (
     PromptCompressor,
     minify_json,
     protected_spans,
 )
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
+from langchain_tokenopt.core.tokens import TokenCounter
 
-DATA = ROOT.parent / "shared" / "data"
-DEFAULT_CSV = DATA / "prompts" / "awesome-chatgpt-prompts.csv"
-DEFAULT_TEXT = DATA / "text" / "big.txt"
+DEFAULT_CSV = PROMPTS_CSV
+DEFAULT_TEXT = PROSE
 TABLE_SIZE = 300
 
 

@@ -24,35 +24,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import time
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
-
-from langchain_core.messages import (  # noqa: E402
+from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
     trim_messages,
 )
 
-from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory  # noqa: E402
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
+from benchmarks.common import PROMPTS_CSV, PROSE, bfcl_wheel
+from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.core.tokens import TokenCounter
 
-BFCL_PIN = "2026.3.23"
-DATA_DIR = ROOT / ".bench-data"
-PROSE = ROOT.parent / "shared" / "data" / "text" / "big.txt"
-PROMPTS = ROOT.parent / "shared" / "data" / "prompts" / "awesome-chatgpt-prompts.csv"
+PROMPTS = PROMPTS_CSV
 ACK = "Noted."
 
 
@@ -79,17 +69,6 @@ def chat_sentences() -> list[str]:
         text = re.sub(r"\s+", " ", prompt)
         sentences += [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if 30 <= len(s) <= 300]
     return sentences
-
-
-def bfcl_wheel() -> Path:
-    """The pinned bfcl-eval wheel, downloaded with pip into .bench-data/ once."""
-    DATA_DIR.mkdir(exist_ok=True)
-    found = sorted(DATA_DIR.glob(f"bfcl_eval-{BFCL_PIN}-*.whl"))
-    if not found:
-        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
-        subprocess.run([*pip, "-d", str(DATA_DIR), f"bfcl-eval=={BFCL_PIN}"], check=True)
-        found = sorted(DATA_DIR.glob(f"bfcl_eval-{BFCL_PIN}-*.whl"))
-    return found[0]
 
 
 def _json_lines(archive: zipfile.ZipFile, name: str) -> list[dict[str, object]]:

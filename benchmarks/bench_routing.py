@@ -55,10 +55,8 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import random
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,24 +64,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-_TIKTOKEN = REPO.parent / "shared" / "tiktoken"
-if "TIKTOKEN_CACHE_DIR" not in os.environ and _TIKTOKEN.is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(_TIKTOKEN)
+import numpy as np
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import HumanMessage
 
-import numpy as np  # noqa: E402
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
-from langchain_core.messages import HumanMessage  # noqa: E402
+from benchmarks.common import PROMPTS_CSV
+from langchain_tokenopt.core.markers import ROUTE_KEY
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.routing.router import ModelRouter, Tier
+from langchain_tokenopt.routing.scorers import HeuristicScorer, LearnedScorer
 
-from langchain_tokenopt.core.markers import ROUTE_KEY  # noqa: E402
-from langchain_tokenopt.core.pricing import price  # noqa: E402
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
-from langchain_tokenopt.routing.router import ModelRouter, Tier  # noqa: E402
-from langchain_tokenopt.routing.scorers import HeuristicScorer, LearnedScorer  # noqa: E402
-
-PROMPTS_CSV = REPO.parent / "shared" / "data" / "prompts" / "awesome-chatgpt-prompts.csv"
 SYNTHETIC_WEAK, SYNTHETIC_STRONG = "gpt-4o-mini", "gpt-4o"
 GRID = [i / 20 for i in range(21)]  # strong-call shares 0 %, 5 %, ..., 100 %
 REPORTED = (0.1, 0.2, 0.3, 0.5, 0.8)

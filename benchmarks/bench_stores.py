@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -26,12 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from langchain_core.stores import InMemoryStore
 
-from langchain_core.stores import InMemoryStore  # noqa: E402
-
-from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore  # noqa: E402
+from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore
 
 DOC = {"model": "gpt-4o-mini", "input_tokens": 1234, "tags": ["a", "b"], "cost_usd": "0.0012"}
 

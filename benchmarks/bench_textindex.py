@@ -27,24 +27,18 @@ import argparse
 import random
 import re
 import statistics
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics.pairwise import linear_kernel
 
-import numpy as np  # noqa: E402
-from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
-from sklearn.metrics.pairwise import linear_kernel  # noqa: E402
+from benchmarks.common import DATA
+from langchain_tokenopt.core.textindex import TextIndex
 
-from langchain_tokenopt.core.textindex import TextIndex  # noqa: E402
-
-DATA = REPO.parent / "shared" / "data"
 TFIDF_PARAMS = {"ngram_range": (1, 2), "sublinear_tf": True}
 K = 5
 

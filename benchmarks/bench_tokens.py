@@ -20,26 +20,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-_OFFLINE_TIKTOKEN = REPO.parent / "shared" / "tiktoken"
-if "TIKTOKEN_CACHE_DIR" not in os.environ and _OFFLINE_TIKTOKEN.is_dir():
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(_OFFLINE_TIKTOKEN)
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_openai import ChatOpenAI
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage  # noqa: E402
-from langchain_openai import ChatOpenAI  # noqa: E402
+from benchmarks.common import DATA
+from langchain_tokenopt.core.tokens import TokenCounter
 
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
-
-DATA = REPO.parent / "shared" / "data"
 MODEL = "gpt-4o"
 
 

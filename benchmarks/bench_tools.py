@@ -54,38 +54,30 @@ import logging
 import random
 import re
 import statistics
-import subprocess
-import sys
 import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import bm25s  # type: ignore[import-untyped]
+import numpy as np
+import scipy.sparse as sp
+from scipy import stats
+from sklearn.feature_extraction.text import CountVectorizer
 
-import bm25s  # type: ignore[import-untyped]  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-from scipy import stats  # noqa: E402
-from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
-
-from langchain_tokenopt.core.textindex import TextIndex  # noqa: E402
-from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
-from langchain_tokenopt.tool_retrieval import retriever as tools_module  # noqa: E402
-from langchain_tokenopt.tool_retrieval.retriever import (  # noqa: E402
+from benchmarks.common import BFCL_VERSION, bfcl_wheel
+from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.tool_retrieval import retriever as tools_module
+from langchain_tokenopt.tool_retrieval.retriever import (
     ToolRetriever,
     _argument_lines,
     split_identifier,
     tool_document,
 )
 
-BFCL_VERSION = "2026.3.23"
-DATA_DIR = REPO / ".bench-data"
 CATEGORIES = (
     "simple_python",
     "simple_java",
@@ -144,25 +136,6 @@ BFCL_TO_JSON_SCHEMA = {
 
 
 # ---------------------------------------------------------------------- data
-def wheel_path(version: str) -> Path:
-    """The bfcl-eval wheel, downloaded into .bench-data/ the first time."""
-    DATA_DIR.mkdir(exist_ok=True)
-    found = sorted(DATA_DIR.glob(f"bfcl_eval-{version}-*.whl"))
-    if not found:
-        print(f"Downloading bfcl-eval=={version} into {DATA_DIR} ...", flush=True)
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"),
-                *(f"bfcl-eval=={version}", "-d", str(DATA_DIR)),
-            ],
-            check=True,
-        )
-        found = sorted(DATA_DIR.glob(f"bfcl_eval-{version}-*.whl"))
-    if not found:
-        raise SystemExit(f"bfcl-eval=={version} could not be downloaded into {DATA_DIR}")
-    return found[0]
-
-
 def json_lines(archive: zipfile.ZipFile, member: str) -> list[dict[str, Any]]:
     text = archive.read(member).decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -218,7 +191,7 @@ def load(
     """The tool pool of `categories` and the questions of `ranked`."""
     pool: dict[str, dict[str, Any]] = {}
     questions: list[Question] = []
-    with zipfile.ZipFile(wheel_path(version)) as archive:
+    with zipfile.ZipFile(bfcl_wheel(version)) as archive:
         for category in categories:
             rows = json_lines(archive, f"bfcl_eval/data/BFCL_v4_{category}.json")
             for row in rows:
