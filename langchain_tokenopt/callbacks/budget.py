@@ -24,7 +24,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.markers import BATCH_KEY
+from langchain_tokenopt.core.pricing import PriceTable, Processing, price
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import (
     DEFAULT_AGENT,
@@ -107,6 +108,7 @@ class _Reservation:
     slots: tuple[tuple[str, _Slot], ...]  # (unit, slot)
     input_tokens: int
     model: str | None
+    processing: Processing = "standard"
 
 
 class TokenBudget(BaseCallbackHandler):
@@ -331,14 +333,16 @@ class TokenBudget(BaseCallbackHandler):
             return int(counter.count_messages(call.messages, tools=call.tools or None))
         return sum(int(counter.count_text(prompt)) for prompt in call.prompts or ())
 
-    def _price(self, model: str | None, usage: Usage) -> Decimal:
+    def _price(
+        self, model: str | None, usage: Usage, processing: Processing = "standard"
+    ) -> Decimal:
         if model is None:
             raise UnknownModelError(
                 "<unnamed>",
                 "A call names no model, so max_cost_usd cannot price it. Set the model "
                 "name on the chat model, or use max_tokens.",
             )
-        return price(model, usage.as_usage_metadata(), table=self.prices)
+        return price(model, usage.as_usage_metadata(), table=self.prices, processing=processing)
 
     def reserve(self, call: CallStart) -> None:
         """Reserve the call's worst case; raise `BudgetExceededError` if it does not fit."""
@@ -346,12 +350,15 @@ class TokenBudget(BaseCallbackHandler):
         output_tokens = call.max_output_tokens or self.default_output_tokens
         scope = self._scope(call.agent)
         now = self._now()
+        # A call through a provider batch API says so on its start: priced at batch rates.
+        processing: Processing = "batch" if call.metadata.get(BATCH_KEY) else "standard"
         wanted: list[tuple[str, int, int]] = []
         if self.max_tokens is not None:
             wanted.append((_TOKENS, input_tokens + output_tokens, self.max_tokens))
         if self.max_cost_usd is not None:
             worst = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-            wanted.append((_COST, _nano(self._price(call.model, worst)), _nano(self.max_cost_usd)))
+            cost = _nano(self._price(call.model, worst, processing))
+            wanted.append((_COST, cost, _nano(self.max_cost_usd)))
         taken: list[tuple[str, _Slot]] = []
         for unit, amount, limit in wanted:
             slot = self._take(scope, unit, amount, limit, now)
@@ -361,7 +368,7 @@ class TokenBudget(BaseCallbackHandler):
                 raise self._exceeded(scope, unit, amount, limit, now)
             taken.append((unit, slot))
         self._pending[call.run_id] = _Reservation(
-            slots=tuple(taken), input_tokens=input_tokens, model=call.model
+            slots=tuple(taken), input_tokens=input_tokens, model=call.model, processing=processing
         )
 
     def settle(self, run_id: UUID, usage: Usage, *, model: str | None = None) -> None:
@@ -383,7 +390,7 @@ class TokenBudget(BaseCallbackHandler):
             if candidate is None:
                 continue
             try:
-                return _nano(self._price(candidate, usage))
+                return _nano(self._price(candidate, usage, reservation.processing))
             except UnknownModelError:
                 continue
         logger.warning("No price for %r: its reserved cost stays debited", model)

@@ -32,8 +32,8 @@ from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
 from langchain_tokenopt.core.extras import require
-from langchain_tokenopt.core.markers import ROUTE_EVENT
-from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.markers import BATCH_KEY, ROUTE_EVENT
+from langchain_tokenopt.core.pricing import PriceTable, Processing, price
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import (
     CallStart,
@@ -225,6 +225,7 @@ class _Record(NamedTuple):
     streamed: bool
     error_type: str | None
     latency_seconds: float
+    processing: Processing = "standard"
 
 
 class UsageTracker(BaseCallbackHandler):
@@ -459,6 +460,7 @@ class UsageTracker(BaseCallbackHandler):
             cache_hit=result.cache_hit,
             streamed=result.streamed,
             error_type=None,
+            processing=_processing(response),
         )
 
     def on_llm_error(
@@ -502,6 +504,7 @@ class UsageTracker(BaseCallbackHandler):
         cache_hit: bool,
         streamed: bool,
         error_type: str | None,
+        processing: Processing = "standard",
     ) -> None:
         # Only what is needed is kept here; the event is built and priced when it is
         # read, off the path of the model call (pricing takes tens of microseconds).
@@ -514,12 +517,15 @@ class UsageTracker(BaseCallbackHandler):
             streamed=streamed,
             error_type=error_type,
             latency_seconds=time.perf_counter() - pending.started_perf,
+            processing=processing,
         )
         self._records.append(record)  # list.append is atomic: no lock on the hot path
 
     def _event(self, record: _Record) -> UsageEvent:
         started, usage = record.started, record.usage
-        cost = self._cost(record.model, usage) if usage.total_tokens else Decimal(0)
+        cost = (
+            self._cost(record.model, usage, record.processing) if usage.total_tokens else Decimal(0)
+        )
         return UsageEvent(
             run_id=str(started.run_id),
             agent=started.agent,
@@ -547,12 +553,14 @@ class UsageTracker(BaseCallbackHandler):
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _cost(self, model: str | None, usage: Usage) -> Decimal | None:
+    def _cost(
+        self, model: str | None, usage: Usage, processing: Processing = "standard"
+    ) -> Decimal | None:
         if model is None:
             self._warn_once("model:", "A model call names no model: its cost is unknown.")
             return None
         try:
-            return price(model, usage.as_usage_metadata(), table=self.prices)
+            return price(model, usage.as_usage_metadata(), table=self.prices, processing=processing)
         except UnknownModelError:
             self._warn_once(
                 f"price:{model}",
@@ -599,6 +607,16 @@ class UsageTracker(BaseCallbackHandler):
             return
         self._warned.add(key)
         logger.warning(message, *args)
+
+
+def _processing(response: LLMResult) -> Processing:
+    """ "batch" when the answer came through a provider batch API (it carries `BATCH_KEY`)."""
+    for generations in response.generations:
+        for generation in generations:
+            metadata = getattr(getattr(generation, "message", None), "response_metadata", {})
+            if metadata.get(BATCH_KEY):
+                return "batch"
+    return "standard"
 
 
 # A tracker attached with `track_usage()` lives in this context variable. It is

@@ -10,6 +10,10 @@ Usage follows LangChain's `UsageMetadata` convention: `input_tokens` is the sum 
 input token types (cache reads and writes included) and `output_tokens` the sum of all
 output types (reasoning included); the details only say how many of them were of which
 kind. Reasoning tokens are billed at the output rate unless an override prices them.
+
+`processing="batch"` prices a call made through a provider batch API (OpenAI Batch,
+Anthropic Message Batches): genai-prices' batch rates where it has them, else
+`BATCH_FALLBACK_RATE` (50%, what OpenAI and Anthropic document) of the standard price.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from cachetools import LRUCache
 from genai_prices import Usage, calc_price
@@ -31,11 +35,24 @@ from genai_prices.types import ModelPrice as GenaiModelPrice
 
 from langchain_tokenopt.errors import UnknownModelError
 
-__all__ = ["ModelPrice", "PriceTable", "normalize_usage", "price"]
+__all__ = [
+    "BATCH_FALLBACK_RATE",
+    "ModelPrice",
+    "PriceTable",
+    "Processing",
+    "normalize_usage",
+    "price",
+]
 
 logger = logging.getLogger(__name__)
 
 _MTOK = Decimal(1_000_000)
+#: How a call was processed: interactively, or through a provider batch API.
+Processing = Literal["standard", "batch"]
+#: Share of the standard price charged for batch processing where genai-prices has no
+#: batch rates (overrides, defaults, models without a batch variant): OpenAI's and
+#: Anthropic's documented 50%.
+BATCH_FALLBACK_RATE = Decimal("0.5")
 
 # LangChain UsageMetadata detail keys -> genai-prices usage keys.
 _INPUT_DETAIL_KEYS = {
@@ -249,6 +266,16 @@ def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None
     return rates
 
 
+@functools.lru_cache(maxsize=1024)
+def _has_batch_rates(model: str, provider: str | None) -> bool:
+    """True when genai-prices has a `processing: batch` price variant for `model`."""
+    try:
+        _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
+    except LookupError:
+        return False
+    return any(v.when.get("processing") == "batch" for v in info.price_variants or ())
+
+
 class PriceTable:
     """genai-prices plus your own prices, and an optional default for unknown models.
 
@@ -312,9 +339,19 @@ class PriceTable:
                 return model_price
         return None
 
-    def _genai_price(self, model: str, flat: dict[str, int]) -> Decimal | None:
+    def _genai_price(
+        self, model: str, flat: dict[str, int], processing: Processing = "standard"
+    ) -> Decimal | None:
         provider, name = _split_provider(model)
         provider = self.provider or provider
+        if processing == "batch":
+            if not _has_batch_rates(name, provider):
+                standard = self._genai_price(model, flat)
+                return None if standard is None else standard * BATCH_FALLBACK_RATE
+            calculation = calc_price(
+                Usage(**flat), name, provider_id=provider, price_context={"processing": "batch"}
+            )
+            return Decimal(calculation.total_price)
         linear = _linear_rates(name, provider)
         if linear is not None and flat.keys() <= linear.keys():
             return sum((n * linear[k] for k, n in flat.items()), Decimal(0)) / _MTOK
@@ -324,25 +361,35 @@ class PriceTable:
             return None
         return Decimal(calculation.total_price)
 
-    def price(self, model: str, usage: Mapping[str, Any]) -> Decimal:
-        """Dollars for `usage` (a LangChain `UsageMetadata` or a dict of the same shape)."""
+    def price(
+        self, model: str, usage: Mapping[str, Any], *, processing: Processing = "standard"
+    ) -> Decimal:
+        """Dollars for `usage` (a LangChain `UsageMetadata` or a dict of the same shape).
+
+        `processing="batch"`: the call went through a provider batch API (see the module
+        docstring for the rate applied).
+        """
         if not isinstance(model, str) or not model:
             raise TypeError(f"model must be a non-empty string, got {model!r}")
+        if processing not in ("standard", "batch"):
+            raise ValueError(f"processing must be 'standard' or 'batch', got {processing!r}")
+        rate = BATCH_FALLBACK_RATE if processing == "batch" else Decimal(1)
         override = self._override(model)
         if override is not None:
-            return override.cost(usage)
+            return override.cost(usage) * rate
         flat = normalize_usage(usage)
-        key = (model, _dt.datetime.now(_dt.timezone.utc).date(), *sorted(flat.items()))
+        day = _dt.datetime.now(_dt.timezone.utc).date()
+        key = (model, day, processing, *sorted(flat.items()))
         with self._lock:
             cached = self._memo.get(key)
         if cached is not None:
             return cached
-        result = self._genai_price(model, flat)
+        result = self._genai_price(model, flat, processing)
         if result is None:
             if self.default is None:
                 raise UnknownModelError(model)
             logger.debug("No price known for %r: using the configured default", model)
-            result = self.default.cost(usage)
+            result = self.default.cost(usage) * rate
         with self._lock:
             self._memo[key] = result
         return result
@@ -357,8 +404,16 @@ class PriceTable:
 _DEFAULT_TABLE = PriceTable()
 
 
-def price(model: str, usage: Mapping[str, Any], *, table: PriceTable | None = None) -> Decimal:
+def price(
+    model: str,
+    usage: Mapping[str, Any],
+    *,
+    table: PriceTable | None = None,
+    processing: Processing = "standard",
+) -> Decimal:
     """Dollars for `usage` on `model`; raises `UnknownModelError` for unknown models.
+
+    `processing="batch"` prices a call made through a provider batch API.
 
     Example:
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
@@ -366,5 +421,8 @@ def price(model: str, usage: Mapping[str, Any], *, table: PriceTable | None = No
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 0,
         ...                  "input_token_details": {"cache_read": 500_000}})
         Decimal('1.875')
+        >>> price("gpt-4o-mini", {"input_tokens": 1_000_000, "output_tokens": 0},
+        ...       processing="batch")
+        Decimal('0.075')
     """
-    return (table or _DEFAULT_TABLE).price(model, usage)
+    return (table or _DEFAULT_TABLE).price(model, usage, processing=processing)
