@@ -25,7 +25,7 @@ Controls, on `server.batch`:
 - cancel (the endpoint): cancelling / canceling, then cancelled / ended on the next
   poll, every unanswered request cancelled.
 - `batches` (copies of the batch objects, created order), `polls`, `requests` (every
-  batched request body, in answer order), `wait_for_batches(n)`, `reset()`.
+  batched request body, in answer order), `wait_for_batches(n)`, `wait_for_polls(n)`, `reset()`.
 """
 
 from __future__ import annotations
@@ -114,6 +114,11 @@ class FakeBatches:
     def wait_for_batches(self, count: int, timeout_seconds: float = 5.0) -> bool:
         with self._lock:
             return self._lock.wait_for(lambda: len(self._batches) >= count, timeout_seconds)
+
+    def wait_for_polls(self, count: int, timeout_seconds: float = 5.0) -> bool:
+        """Block until batches were retrieved `count` times (the client saved its state)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.polls >= count, timeout_seconds)
 
     def reset(self) -> None:
         with self._lock:
@@ -253,6 +258,7 @@ class FakeBatches:
 
     def _advance(self, batch: _Batch) -> None:
         self.polls += 1
+        self._lock.notify_all()
         if batch.status in ("completed", "expired", "cancelled", "failed", "ended"):
             return
         if batch.cancelling:
