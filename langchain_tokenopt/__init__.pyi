@@ -5,6 +5,9 @@ first use; type checkers read it as the package's interface. Add a public name h
 and nowhere else.
 """
 
+from .batch.runnable import (
+    BatchAPIRunnable as BatchAPIRunnable,
+)
 from .cache.llm_cache import (
     CacheStats as CacheStats,
 )
@@ -109,6 +112,9 @@ from .dedup import (
 )
 from .dedup import (
     deduplicate_messages as deduplicate_messages,
+)
+from .errors import (
+    BatchItemError as BatchItemError,
 )
 from .errors import (
     BudgetExceededError as BudgetExceededError,

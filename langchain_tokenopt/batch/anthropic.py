@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -47,9 +47,10 @@ def _fallback_chat_result(message: Mapping[str, Any]) -> ChatResult:
     outputs = int(usage.get("output_tokens") or 0)
     ai = AIMessage(
         content=text,
-        tool_calls=tool_calls,  # type: ignore[arg-type]
-        usage_metadata=UsageMetadata(
-            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
+        tool_calls=tool_calls,
+        usage_metadata=cast(
+            UsageMetadata,
+            {"input_tokens": inputs, "output_tokens": outputs, "total_tokens": inputs + outputs},
         ),
         response_metadata={"model_name": message.get("model"), "model_provider": "anthropic"},
         id=message.get("id"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
@@ -76,10 +76,13 @@ def _fallback_chat_result(response: Mapping[str, Any]) -> ChatResult:
     message = choice.get("message") or {}
     tool_calls = [parse_tool_call(c, return_id=True) for c in message.get("tool_calls") or ()]
     usage = response.get("usage") or {}
-    usage_metadata = UsageMetadata(
-        input_tokens=int(usage.get("prompt_tokens", 0)),
-        output_tokens=int(usage.get("completion_tokens", 0)),
-        total_tokens=int(usage.get("total_tokens", 0)),
+    usage_metadata = cast(
+        UsageMetadata,
+        {
+            "input_tokens": int(usage.get("prompt_tokens", 0)),
+            "output_tokens": int(usage.get("completion_tokens", 0)),
+            "total_tokens": int(usage.get("total_tokens", 0)),
+        },
     )
     ai = AIMessage(
         content=message.get("content") or "",
@@ -178,7 +181,11 @@ class OpenAIBatchEndpoint:
         if self._schema is not None:
             # ChatOpenAI's parse() sets "parsed"; with_structured_output's parser reads it.
             message = result.generations[0].message
-            if isinstance(message.content, str) and message.content and not message.tool_calls:
+            if (
+                isinstance(message.content, str)
+                and message.content
+                and not getattr(message, "tool_calls", None)
+            ):
                 message.additional_kwargs["parsed"] = self._schema.model_validate_json(
                     message.content
                 )

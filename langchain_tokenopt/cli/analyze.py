@@ -39,7 +39,7 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
-from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.pricing import Processing, price
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.dedup import DedupResult, MessageDeduplicator
 from langchain_tokenopt.errors import UnknownModelError
@@ -412,6 +412,8 @@ class Analysis:
     cost_usd: Decimal | None
     full_input_tokens: list[int]
     savings: list[Saving]
+    #: the same calls through a provider batch API (BatchAPIRunnable), for work that can wait
+    batch_cost_usd: Decimal | None = None
 
     def saving(self, name: str) -> Saving:
         """The saving called `name` ("history", "cache", "dedup", "compression")."""
@@ -437,6 +439,7 @@ class Analysis:
             "cost_usd": _money(self.cost_usd),
             "full_input_tokens": self.full_input_tokens,
             "savings": [saving.to_dict() for saving in self.savings],
+            "batch_cost_usd": _money(self.batch_cost_usd),
         }
 
     def render_table(self) -> str:
@@ -454,6 +457,8 @@ class Analysis:
             f"  input tokens  {self.input_tokens:>10,}",
             f"  output tokens {self.output_tokens:>10,}",
             f"  cost          {_usd(self.cost_usd):>10}",
+            f"  batch API     {_usd(self.batch_cost_usd):>10}  (the same calls through "
+            "BatchAPIRunnable, for work that can wait up to 24 h)",
             "",
             "what each would save on its own (they overlap; not additive):",
         ]
@@ -536,7 +541,9 @@ class _Pricer:
         self.model = model
         self.known = True
 
-    def __call__(self, input_tokens: int, output_tokens: int = 0) -> Decimal | None:
+    def __call__(
+        self, input_tokens: int, output_tokens: int = 0, processing: Processing = "standard"
+    ) -> Decimal | None:
         if not self.known:
             return None
         try:
@@ -547,6 +554,7 @@ class _Pricer:
                     "output_tokens": output_tokens,
                     "total_tokens": input_tokens + output_tokens,
                 },
+                processing=processing,
             )
         except UnknownModelError:
             self.known = False
@@ -769,4 +777,5 @@ def analyze_transcript(
         cost_usd=pricer(input_tokens, output_tokens),
         full_input_tokens=full,
         savings=savings,
+        batch_cost_usd=pricer(input_tokens, output_tokens, "batch"),
     )

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from tests.support.openai_server import FakeOpenAIServer
@@ -198,17 +198,17 @@ class FakeBatches:
                     "data": [self._object(b) for b in self._batches.values()],
                     "has_more": False,
                 }
-            batch = self._batches.get(rest[0]) if rest else None
-            if batch is None or batch.kind != "openai":
+            found = self._batches.get(rest[0]) if rest else None
+            if found is None or found.kind != "openai":
                 return 404, _openai_error("No such Batch object")
             if method == "GET" and len(rest) == 1:
-                self._advance(batch)
-                return 200, self._object(batch)
+                self._advance(found)
+                return 200, self._object(found)
             if method == "POST" and rest[1:] == ["cancel"]:
-                if batch.status in ("validating", "in_progress", "finalizing"):
-                    batch.cancelling = True
-                    batch.status = "cancelling"
-                return 200, self._object(batch)
+                if found.status in ("validating", "in_progress", "finalizing"):
+                    found.cancelling = True
+                    found.status = "cancelling"
+                return 200, self._object(found)
         return 404, _openai_error("Invalid URL")
 
     def _anthropic_route(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any]:
@@ -230,21 +230,21 @@ class FakeBatches:
                     )
                 )
                 return 200, self._object(batch)
-            batch = self._batches.get(rest[0]) if rest else None
-            if batch is None or batch.kind != "anthropic":
+            found = self._batches.get(rest[0]) if rest else None
+            if found is None or found.kind != "anthropic":
                 return 404, _anthropic_error("not_found_error", "batch not found")
             if method == "GET" and len(rest) == 1:
-                self._advance(batch)
-                return 200, self._object(batch)
+                self._advance(found)
+                return 200, self._object(found)
             if method == "GET" and rest[1:] == ["results"]:
-                if batch.status != "ended":
+                if found.status != "ended":
                     return 400, _anthropic_error("invalid_request_error", "batch still processing")
-                return 200, b"".join(json.dumps(r).encode() + b"\n" for r in batch.results)
+                return 200, b"".join(json.dumps(r).encode() + b"\n" for r in found.results)
             if method == "POST" and rest[1:] == ["cancel"]:
-                if batch.status == "in_progress":
-                    batch.cancelling = True
-                    batch.status = "canceling"
-                return 200, self._object(batch)
+                if found.status == "in_progress":
+                    found.cancelling = True
+                    found.status = "canceling"
+                return 200, self._object(found)
         return 404, _anthropic_error("not_found_error", "not found")
 
     # -- batch life ----------------------------------------------------------------------
@@ -455,7 +455,7 @@ def _multipart(raw: bytes, content_type: str) -> tuple[str, str, bytes]:
     purpose, name, data = "batch", "upload.jsonl", b""
     for part in message.iter_parts():
         field_name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        payload = cast(bytes, part.get_payload(decode=True) or b"")
         if field_name == "purpose":
             purpose = payload.decode()
         elif field_name == "file":

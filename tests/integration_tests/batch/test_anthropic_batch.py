@@ -97,8 +97,6 @@ def test_cancel_and_expiry_of_message_batches(
     assert isinstance(results[0], BatchItemError) and results[0].reason == "cancelled"
 
 
-async def test_abatch_with_message_batches(
-    claude: Any, make_batched: MakeBatched
-) -> None:
+async def test_abatch_with_message_batches(claude: Any, make_batched: MakeBatched) -> None:
     answers = await make_batched(claude, max_requests_per_batch=1).abatch(["x", "y"])
     assert [a.content for a in answers] == ["echo: x", "echo: y"]

@@ -48,9 +48,7 @@ def test_the_tracked_cost_is_exactly_half_the_standard_price(
     )
     events = tracker.events
     assert len(events) == 20 and {e.model for e in events} == {"gpt-4o-mini"}
-    standard = sum(
-        (price("gpt-4o-mini", dict(a.usage_metadata)) for a in answers), Decimal(0)
-    )
+    standard = sum((price("gpt-4o-mini", dict(a.usage_metadata)) for a in answers), Decimal(0))
     assert standard > 0
     assert tracker.report().totals.cost_usd == standard / 2
     assert sum(e.input_tokens for e in events) == sum(
@@ -63,7 +61,9 @@ def test_every_item_starts_before_upload_and_ends_after_collection(
 ) -> None:
     openai_server.batch.fail_items({"item-1": (400, "bad")})
     recorder = _Recorder(openai_server)
-    make_batched(llm).batch(["a", "b", "c"], config={"callbacks": [recorder]}, return_exceptions=True)
+    make_batched(llm).batch(
+        ["a", "b", "c"], config={"callbacks": [recorder]}, return_exceptions=True
+    )
     assert recorder.events[:3] == [("start", 0)] * 3
     assert sorted(kind for kind, _ in recorder.events[3:]) == ["end", "end", "error"]
     assert all(files > 0 for _, files in recorder.events[3:])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -165,7 +165,7 @@ def test_a_key_holding_another_batch_is_refused(
 def test_requests_are_split_by_count_and_by_size(
     openai_server: FakeOpenAIServer, llm: ChatOpenAI, make_batched: MakeBatched
 ) -> None:
-    inputs = [f"question {i}" for i in range(7)]
+    inputs: list[Any] = [f"question {i}" for i in range(7)]
     answers = make_batched(llm, max_requests_per_batch=3).batch(inputs)
     assert [a.content for a in answers] == [f"echo: question {i}" for i in range(7)]
     sizes = [b["request_counts"]["total"] for b in openai_server.batch.batches]
@@ -182,7 +182,7 @@ def test_requests_are_split_by_count_and_by_size(
 def test_a_request_larger_than_a_batch_is_refused_before_anything_is_sent(
     openai_server: FakeOpenAIServer, llm: ChatOpenAI, make_batched: MakeBatched
 ) -> None:
-    with pytest.raises(ValueError, match="item 0 is .* bytes"):
+    with pytest.raises(ValueError, match=r"item 0 is .* bytes"):
         make_batched(llm, max_bytes_per_batch=50).batch(["hello"])
     assert openai_server.batch.batches == []
 
@@ -203,12 +203,17 @@ def test_bound_tools_are_sent_and_tool_calls_come_back(
 
 @pytest.mark.parametrize("method", ["json_schema", "function_calling"])
 def test_structured_output_is_parsed_as_the_model_would(
-    openai_server: FakeOpenAIServer, llm: ChatOpenAI, make_batched: MakeBatched, method: str
+    openai_server: FakeOpenAIServer,
+    llm: ChatOpenAI,
+    make_batched: MakeBatched,
+    method: Literal["json_schema", "function_calling"],
 ) -> None:
     if method == "json_schema":
         openai_server.enqueue('{"name": "Ada", "age": 36}')
     else:
-        openai_server.enqueue(tool_calls=[{"name": "Person", "arguments": {"name": "Ada", "age": 36}}])
+        openai_server.enqueue(
+            tool_calls=[{"name": "Person", "arguments": {"name": "Ada", "age": 36}}]
+        )
     answers = make_batched(llm.with_structured_output(Person, method=method)).batch(["who?"])
     assert answers == [Person(name="Ada", age=36)]
     body = openai_server.batch.requests[0]
