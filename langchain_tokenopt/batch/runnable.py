@@ -276,7 +276,12 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         inputs: Sequence[LanguageModelInput],
         config: RunnableConfig | list[RunnableConfig] | None,
     ) -> _Plan:
-        configs = get_config_list(config, len(inputs))
+        # One config for every item unless the caller gave a list: one callback manager.
+        configs = (
+            get_config_list(config, len(inputs))
+            if isinstance(config, list)
+            else [ensure_config(config)] * len(inputs)
+        )
         name = (ensure_config(configs[0]).get("configurable") or {}).get("batch_key")
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"configurable batch_key must be a non-empty string, got {name!r}")
@@ -378,12 +383,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
                 "batch_id": batch_id,
                 "custom_id": custom_id(index),
             }
-            event = LLMResult(
-                generations=[
-                    [ChatGeneration(message=message, generation_info=generation.generation_info)]
-                ],
-                llm_output=outcome.llm_output,
-            )
+            event = LLMResult(generations=[[generation]], llm_output=outcome.llm_output)
             if tail is None:
                 items.append((event, message))
                 continue
