@@ -90,7 +90,8 @@ def main() -> None:
         )
         timed = _run(base_url, args.requests, 50_000, "cpu", trace=False)
         print(
-            f"{args.requests:,} requests, one batch, with a UsageTracker: client CPU {timed['cpu_seconds']:.2f} s "
+            f"{args.requests:,} requests, one batch, with a UsageTracker: client CPU "
+            f"{timed['cpu_seconds']:.2f} s "
             f"(wall {timed['wall_seconds']:.2f} s, server in another process)"
         )
         ratio = timed["tracked_usd"] / timed["standard_usd"]
