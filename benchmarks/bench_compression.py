@@ -9,7 +9,7 @@ words about 14%.
 
 Run: python benchmarks/bench_compression.py [--csv FILE] [--model gpt-4o]
      python benchmarks/bench_compression.py --frequency-table [--text big.txt]
-       prints the word self-information table shipped in langchain_tokenopt/compression.py
+       prints the word self-information table shipped as langchain_tokenopt/data/word_bits.json
 """
 
 from __future__ import annotations
@@ -73,19 +73,21 @@ def survivors(original: str, compressed: str) -> tuple[int, int]:
 
 
 def frequency_table(path: Path) -> None:
-    """Print the self-information (bits) of the most frequent lowercase words of `path`."""
+    """Print the self-information (bits) of the most frequent lowercase words of `path`,
+    as the JSON of langchain_tokenopt/data/word_bits.json."""
     words = re.findall(r"[a-z]+(?:'[a-z]+)?", path.read_text(encoding="utf-8").lower())
     counts = collections.Counter(words)
     total = len(words)
-    print(f"# {path.name}: {total:,} words, {len(counts):,} distinct")
-    line = "    "
-    for word, count in counts.most_common(TABLE_SIZE):
-        item = f'"{word}": {-math.log2(count / total):.1f}, '
-        if len(line) + len(item) > 96:
-            print(line.rstrip())
-            line = "    "
-        line += item
-    print(line.rstrip())
+    print(f"# {path.name}: {total:,} words, {len(counts):,} distinct", file=sys.stderr)
+    bits = {
+        word: round(-math.log2(count / total), 1) for word, count in counts.most_common(TABLE_SIZE)
+    }
+    about = (
+        f"Self-information, -log2 p(word), in bits, of the {TABLE_SIZE} most frequent "
+        f"lowercase words of {path.name} ({total:,} words). Made by "
+        "`python -m benchmarks.bench_compression --frequency-table`."
+    )
+    print(json.dumps({"about": about, "bits": bits}, indent=1, ensure_ascii=False))
 
 
 def main() -> None:

@@ -80,7 +80,8 @@ from langchain_core.messages import HumanMessage  # noqa: E402
 from langchain_tokenopt.core.markers import ROUTE_KEY  # noqa: E402
 from langchain_tokenopt.core.pricing import price  # noqa: E402
 from langchain_tokenopt.core.tokens import TokenCounter  # noqa: E402
-from langchain_tokenopt.routing.router import HeuristicScorer, LearnedScorer, ModelRouter, Tier  # noqa: E402
+from langchain_tokenopt.routing.router import ModelRouter, Tier  # noqa: E402
+from langchain_tokenopt.routing.scorers import HeuristicScorer, LearnedScorer  # noqa: E402
 
 PROMPTS_CSV = REPO.parent / "shared" / "data" / "prompts" / "awesome-chatgpt-prompts.csv"
 SYNTHETIC_WEAK, SYNTHETIC_STRONG = "gpt-4o-mini", "gpt-4o"

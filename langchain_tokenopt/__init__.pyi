@@ -5,17 +5,35 @@ first use; type checkers read it as the package's interface. Add a public name h
 and nowhere else.
 """
 
+from .analytics.efficiency import (
+    TaskEfficiency as TaskEfficiency,
+)
+from .analytics.efficiency import (
+    analyze_token_efficiency as analyze_token_efficiency,
+)
+from .analytics.events import (
+    UsageEvent as UsageEvent,
+)
+from .analytics.report import (
+    UsageReport as UsageReport,
+)
+from .analytics.suggestions import (
+    Suggestion as Suggestion,
+)
+from .analytics.totals import (
+    UsageTotals as UsageTotals,
+)
 from .batch.runnable import (
     BatchAPIRunnable as BatchAPIRunnable,
 )
 from .cache.llm_cache import (
+    TokenOptCache as TokenOptCache,
+)
+from .cache.stats import (
     CacheStats as CacheStats,
 )
-from .cache.llm_cache import (
+from .cache.stats import (
     ModelCacheStats as ModelCacheStats,
-)
-from .cache.llm_cache import (
-    TokenOptCache as TokenOptCache,
 )
 from .cache.streaming import (
     CachedStreamRunnable as CachedStreamRunnable,
@@ -27,25 +45,7 @@ from .callbacks.budget import (
     TokenBudget as TokenBudget,
 )
 from .callbacks.tracker import (
-    Suggestion as Suggestion,
-)
-from .callbacks.tracker import (
-    TaskEfficiency as TaskEfficiency,
-)
-from .callbacks.tracker import (
-    UsageEvent as UsageEvent,
-)
-from .callbacks.tracker import (
-    UsageReport as UsageReport,
-)
-from .callbacks.tracker import (
-    UsageTotals as UsageTotals,
-)
-from .callbacks.tracker import (
     UsageTracker as UsageTracker,
-)
-from .callbacks.tracker import (
-    analyze_token_efficiency as analyze_token_efficiency,
 )
 from .callbacks.tracker import (
     track_usage as track_usage,
@@ -65,13 +65,13 @@ from .chat_history.summarizers import (
 from .chat_history.summarizers import (
     SummaryRequest as SummaryRequest,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     Analysis as Analysis,
 )
-from .cli.analyze import (
+from .cli.analysis import (
     analyze_transcript as analyze_transcript,
 )
-from .cli.analyze import (
+from .cli.transcript import (
     read_transcript as read_transcript,
 )
 from .coalescing import (
@@ -104,6 +104,12 @@ from .core.tokens import (
 from .core.tokens import (
     TokenCounter as TokenCounter,
 )
+from .core.usage import (
+    CallStart as CallStart,
+)
+from .core.usage import (
+    Usage as Usage,
+)
 from .dedup import (
     DedupResult as DedupResult,
 )
@@ -134,29 +140,20 @@ from .errors import (
 from .errors import (
     UnknownModelError as UnknownModelError,
 )
-from .middleware.agent import (
-    CompressionMiddleware as CompressionMiddleware,
-)
-from .middleware.agent import (
-    ModelRouterMiddleware as ModelRouterMiddleware,
-)
-from .middleware.agent import (
-    SummarizingMiddleware as SummarizingMiddleware,
-)
-from .middleware.agent import (
+from .middleware.budget import (
     TokenBudgetMiddleware as TokenBudgetMiddleware,
 )
-from .middleware.agent import (
+from .middleware.compression import (
+    CompressionMiddleware as CompressionMiddleware,
+)
+from .middleware.routing import (
+    ModelRouterMiddleware as ModelRouterMiddleware,
+)
+from .middleware.summarizing import (
+    SummarizingMiddleware as SummarizingMiddleware,
+)
+from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
-)
-from .routing.router import (
-    ComplexityScorer as ComplexityScorer,
-)
-from .routing.router import (
-    HeuristicScorer as HeuristicScorer,
-)
-from .routing.router import (
-    LearnedScorer as LearnedScorer,
 )
 from .routing.router import (
     ModelRouter as ModelRouter,
@@ -165,13 +162,22 @@ from .routing.router import (
     RouteDecision as RouteDecision,
 )
 from .routing.router import (
-    RouterStats as RouterStats,
+    Tier as Tier,
 )
-from .routing.router import (
+from .routing.scorers import (
+    ComplexityScorer as ComplexityScorer,
+)
+from .routing.scorers import (
+    HeuristicScorer as HeuristicScorer,
+)
+from .routing.scorers import (
+    LearnedScorer as LearnedScorer,
+)
+from .routing.scorers import (
     ScoreExplanation as ScoreExplanation,
 )
-from .routing.router import (
-    Tier as Tier,
+from .routing.stats import (
+    RouterStats as RouterStats,
 )
 from .stores.base import (
     Store as Store,
@@ -189,15 +195,15 @@ from .text_splitters import (
     TokenAwareTextSplitter as TokenAwareTextSplitter,
 )
 from .tool_retrieval.retriever import (
-    RelevantToolsRunnable as RelevantToolsRunnable,
-)
-from .tool_retrieval.retriever import (
     ToolMatch as ToolMatch,
 )
 from .tool_retrieval.retriever import (
     ToolRetriever as ToolRetriever,
 )
-from .tool_retrieval.retriever import (
+from .tool_retrieval.runnable import (
+    RelevantToolsRunnable as RelevantToolsRunnable,
+)
+from .tool_retrieval.runnable import (
     bind_relevant_tools as bind_relevant_tools,
 )
 

@@ -141,6 +141,12 @@ class CoalescingStats:
         underlying_calls: invoke / batch calls made to the wrapped runnable.
         inputs_sent: inputs those calls carried (requests - shared).
         largest_batch: most inputs in one underlying call.
+
+    Example:
+        >>> from langchain_core.runnables import RunnableLambda
+        >>> echo = CoalescingRunnable(RunnableLambda(str.upper), window_ms=1)
+        >>> echo.batch(["a", "a", "b"]), echo.stats.shared, echo.stats.inputs_sent
+        (['A', 'A', 'B'], 1, 2)
     """
 
     requests: int = 0

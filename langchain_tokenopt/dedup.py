@@ -35,7 +35,16 @@ Keep = Literal["first", "last"]
 
 @dataclass(frozen=True)
 class DedupResult:
-    """The kept messages and what removing the others saved."""
+    """The kept messages and what removing the others saved.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> q = "What is the refund policy for orders shipped to Canada?"
+        >>> result = MessageDeduplicator().deduplicate(
+        ...     [HumanMessage(q), HumanMessage(q), HumanMessage("And to Mexico?")])
+        >>> result.removed_indices, result.tokens_before, result.tokens_after
+        ([1], 41, 26)
+    """
 
     messages: list[BaseMessage]
     removed_indices: list[int]

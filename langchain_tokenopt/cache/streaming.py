@@ -33,18 +33,17 @@ from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    HumanMessage,
-    convert_to_messages,
     message_chunk_to_message,
 )
 from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
-from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.messages import as_messages
 
 __all__ = ["CachedStreamRunnable"]
 
@@ -53,19 +52,6 @@ logger = logging.getLogger(__name__)
 # Structured-output hints that BaseChatModel.generate pops before computing its
 # cache key; popped here too so both paths compute the same key.
 _NOT_IN_KEY = ("ls_structured_output_format", "structured_output_format")
-
-
-def _to_messages(value: LanguageModelInput) -> list[BaseMessage]:
-    """The message list a chat model would send for `value` (str, PromptValue, list)."""
-    if isinstance(value, PromptValue):
-        return value.to_messages()
-    if isinstance(value, str):
-        return [HumanMessage(content=value)]
-    if isinstance(value, Sequence):
-        return convert_to_messages(value)
-    raise TypeError(
-        f"Expected a str, a PromptValue or a list of messages as input, got {type(value).__name__}"
-    )
 
 
 def _cached_message(generations: Sequence[Generation]) -> BaseMessage:
@@ -158,7 +144,8 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
         >>> from langchain_core.language_models import GenericFakeChatModel
         >>> from langchain_core.messages import AIMessage
         >>> model = GenericFakeChatModel(messages=iter([AIMessage("Paris")]))
-        >>> streaming = TokenOptCache().wrap_streaming(model)
+        >>> from langchain_tokenopt import TokenOptCache
+        >>> streaming = CachedStreamRunnable(model, TokenOptCache())
         >>> "".join(str(c.content) for c in streaming.stream("Capital of France?"))
         'Paris'
         >>> "".join(str(c.content) for c in streaming.stream("Capital of France?"))
@@ -199,8 +186,10 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
 
     def _prepare(
         self, input: LanguageModelInput, config: RunnableConfig | None, kwargs: dict[str, Any]
-    ) -> tuple[list[BaseMessage], RunnableConfig, list[str] | None, dict[str, Any], str, str]:
-        messages = _to_messages(input)
+    ) -> tuple[
+        list[BaseMessage], RunnableConfig, list[str] | None, dict[str, Any], str, str | None
+    ]:
+        messages = as_messages(input, taker="CachedStreamRunnable")
         merged_config = ensure_config(merge_configs(self._bound_config, config))
         call_kwargs = {**self._bound_kwargs, **kwargs}
         stop = call_kwargs.pop("stop", None)
@@ -209,10 +198,28 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
             m.model_copy(update={"id": None}) if m.id is not None else m for m in messages
         ]
         prompt = dumps(normalized)
-        # The same private helper BaseChatModel uses for its cache key: keeps the
-        # stream and invoke() on one entry.
-        llm_string = self.model._get_llm_string(stop=stop, **key_kwargs)
+        llm_string = self._llm_string(stop, key_kwargs)
         return messages, merged_config, stop, call_kwargs, prompt, llm_string
+
+    def _llm_string(self, stop: list[str] | None, key_kwargs: dict[str, Any]) -> str | None:
+        """The model's own cache key part, or None (stream uncached) if it cannot say.
+
+        The same private helper `BaseChatModel` uses for its cache key, so the stream
+        and `invoke()` share entries (docs/internals.md, "langchain-core: cache").
+        """
+        try:
+            return self.model._get_llm_string(stop=stop, **key_kwargs)
+        except Exception as exc:  # upstream changed: stream without the cache, not fail
+            log_once(
+                logger,
+                f"llm_string:{type(self.model).__name__}",
+                logging.WARNING,
+                "CachedStreamRunnable streams %s without the cache: its cache key is "
+                "unavailable (%s). Please report this with your langchain-core version.",
+                type(self.model).__name__,
+                exc,
+            )
+            return None
 
     def _start_options(self, stop: list[str] | None, call_kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -305,6 +312,9 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
         messages, merged, stop, call_kwargs, prompt, llm_string = self._prepare(
             input, config, kwargs
         )
+        if llm_string is None:
+            yield from self.model.stream(messages, merged, stop=stop, **call_kwargs)
+            return
         cached = self.cache.lookup(prompt, llm_string)
         if cached:
             yield from self._replay(messages, merged, stop, call_kwargs, _cached_message(cached))
@@ -324,6 +334,10 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
         messages, merged, stop, call_kwargs, prompt, llm_string = self._prepare(
             input, config, kwargs
         )
+        if llm_string is None:
+            async for chunk in self.model.astream(messages, merged, stop=stop, **call_kwargs):
+                yield chunk
+            return
         cached = await self.cache.alookup(prompt, llm_string)
         if cached:
             async for replayed in self._areplay(

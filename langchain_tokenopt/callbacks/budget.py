@@ -20,18 +20,14 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from langchain_tokenopt.core.markers import BATCH_KEY
+from langchain_tokenopt.callbacks._calls import ModelCallHandler, call_processing
 from langchain_tokenopt.core.pricing import PriceTable, Processing, price
-from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import (
     DEFAULT_AGENT,
     CallStart,
     Usage,
-    call_start,
     output_text,
     read_result,
 )
@@ -87,6 +83,11 @@ class BudgetRemaining:
 
     `tokens` / `cost_usd` are None for a limit the budget does not set; `resets_at`
     is when spending next leaves the window (None without a window).
+
+    Example:
+        >>> left = TokenBudget(max_tokens=1_000, window=None).remaining()
+        >>> left.tokens, left.cost_usd, left.used_tokens, left.resets_at
+        (1000, None, 0, None)
     """
 
     tokens: int | None
@@ -111,7 +112,7 @@ class _Reservation:
     processing: Processing = "standard"
 
 
-class TokenBudget(BaseCallbackHandler):
+class TokenBudget(ModelCallHandler):
     """A limit on tokens and / or dollars per window, checked before each model call.
 
     Before a call starts, its exact input token count plus its `max_tokens`
@@ -192,6 +193,7 @@ class TokenBudget(BaseCallbackHandler):
             raise TypeError(f"store must implement Store, got {type(store).__name__}")
         if not isinstance(name, str) or not name:
             raise ValueError("name must be a non-empty string")
+        super().__init__()
         self.max_tokens = max_tokens
         self.max_cost_usd = None if max_cost_usd is None else _to_usd(max_cost_usd)
         self.window = window
@@ -205,7 +207,6 @@ class TokenBudget(BaseCallbackHandler):
         self._clock = clock or (lambda: _dt.datetime.now(_UTC))
         self._prefix = f"tokenopt:budget:{name}"
         self._pending: dict[UUID, _Reservation] = {}
-        self._counters: dict[str, TokenCounter] = {}
         # SQLite and Redis block: async runs call this handler in an executor then.
         self.run_inline = isinstance(self.store, MemoryStore)
 
@@ -317,21 +318,7 @@ class TokenBudget(BaseCallbackHandler):
             scope=scope if self.per_agent else None,
         )
 
-    # -- SpendGate -------------------------------------------------------------------------
-
-    def _counter(self, model: str | None) -> TokenCounter:
-        key = model or ""
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = TokenCounter(model) if model else TokenCounter()
-            self._counters[key] = counter
-        return counter
-
-    def _input_tokens(self, call: CallStart) -> int:
-        counter = self._counter(call.model)
-        if call.messages is not None:
-            return int(counter.count_messages(call.messages, tools=call.tools or None))
-        return sum(int(counter.count_text(prompt)) for prompt in call.prompts or ())
+    # -- reserve, settle, release ---------------------------------------------------------
 
     def _price(
         self, model: str | None, usage: Usage, processing: Processing = "standard"
@@ -342,16 +329,18 @@ class TokenBudget(BaseCallbackHandler):
                 "A call names no model, so max_cost_usd cannot price it. Set the model "
                 "name on the chat model, or use max_tokens.",
             )
-        return price(model, usage.as_usage_metadata(), table=self.prices, processing=processing)
+        return price(model, usage, table=self.prices, processing=processing)
 
     def reserve(self, call: CallStart) -> None:
-        """Reserve the call's worst case; raise `BudgetExceededError` if it does not fit."""
+        """Reserve the call's worst case; raise `BudgetExceededError` if it does not fit.
+
+        Exactly one of `settle` or `release` must follow for `call.run_id`.
+        """
         input_tokens = self._input_tokens(call)
         output_tokens = call.max_output_tokens or self.default_output_tokens
         scope = self._scope(call.agent)
         now = self._now()
-        # A call through a provider batch API says so on its start: priced at batch rates.
-        processing: Processing = "batch" if call.metadata.get(BATCH_KEY) else "standard"
+        processing = call_processing(call)
         wanted: list[tuple[str, int, int]] = []
         if self.max_tokens is not None:
             wanted.append((_TOKENS, input_tokens + output_tokens, self.max_tokens))
@@ -415,53 +404,8 @@ class TokenBudget(BaseCallbackHandler):
 
     # -- callbacks (when used on its own) --------------------------------------------------
 
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[BaseMessage]],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Reserve before the request is sent (raises `BudgetExceededError`)."""
-        self.reserve(
-            call_start(
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                tags=tags,
-                metadata=metadata,
-                kwargs=kwargs,
-                messages=messages[0] if messages else [],
-                agent_key=self.agent_key,
-            )
-        )
-
-    def on_llm_start(
-        self,
-        serialized: dict[str, Any],
-        prompts: list[str],
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Same as `on_chat_model_start`, for completion (string) models."""
-        self.reserve(
-            call_start(
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                tags=tags,
-                metadata=metadata,
-                kwargs=kwargs,
-                prompts=prompts,
-                agent_key=self.agent_key,
-            )
-        )
+    def _call_started(self, call: CallStart) -> None:
+        self.reserve(call)  # raises BudgetExceededError before the request is sent
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Settle with the reported usage (or an estimate); release on a cache hit."""
@@ -553,9 +497,7 @@ class TokenBudget(BaseCallbackHandler):
                     raise ValueError(
                         "this budget limits dollars: pass model= to turn them into tokens"
                     )
-                per_mtok = price(
-                    model, {"input_tokens": 1_000_000, "output_tokens": 0}, table=self.prices
-                )
+                per_mtok = price(model, Usage(input_tokens=1_000_000), table=self.prices)
                 if per_mtok > 0:
                     affordable = int(remaining.cost_usd * 1_000_000 / per_mtok)
                     left = affordable if left is None else min(left, affordable)

@@ -1,6 +1,7 @@
 """A chat history that stays within a token budget, and the summarizers it folds with."""
 
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
+from langchain_tokenopt.chat_history.planner import ContextPlanner
 from langchain_tokenopt.chat_history.summarizers import (
     BaseSummarizer,
     ExtractiveSummarizer,
@@ -10,6 +11,7 @@ from langchain_tokenopt.chat_history.summarizers import (
 
 __all__ = [
     "BaseSummarizer",
+    "ContextPlanner",
     "ExtractiveSummarizer",
     "LLMSummarizer",
     "SummarizingChatMessageHistory",

@@ -4,22 +4,22 @@ Long conversations outgrow any context window. `SummarizingChatMessageHistory` w
 any LangChain chat history (in memory, SQL, Redis, ...) that keeps every message, and
 shows the model only pinned system messages, a running summary of the old turns and
 the most recent turns, whose exact token count never exceeds `max_tokens`.
+
+What to fold and what to show is decided by the pure `ContextPlanner`
+(`chat_history.planner`); this module is the `BaseChatMessageHistory` adapter around
+it: it reads and writes the wrapped history and the summary state store, calls the
+summarizer, and keeps concurrent readers and writers consistent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import logging
 import threading
-import time
-from bisect import bisect_left
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_core._api import suppress_langchain_deprecation_warning
 from langchain_core.chat_history import BaseChatMessageHistory, InMemoryChatMessageHistory
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import (
@@ -27,13 +27,21 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
-    ToolMessage,
 )
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import run_in_executor
 
+from langchain_tokenopt.chat_history.planner import (
+    MIN_BUDGET_TOKENS,
+    ContextPlanner,
+    FoldRange,
+    Ledger,
+    SummaryState,
+    fingerprint,
+    same_message,
+)
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
-from langchain_tokenopt.core.messages import content_to_text
+from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import TokenOptError
 from langchain_tokenopt.stores import Store
@@ -42,10 +50,6 @@ __all__ = ["SummarizingChatMessageHistory"]
 
 logger = logging.getLogger(__name__)
 
-#: Smallest budget a view can be built for (framing of an empty request + a little).
-MIN_BUDGET_TOKENS = 16
-_STATE_VERSION = 1
-_TRUNCATION_MARK = " …[truncated]… "
 # While the state store is unavailable, at most one warning per history this often.
 _OUTAGE_WARNING_INTERVAL_SECONDS = 30.0
 
@@ -53,153 +57,13 @@ SummaryRole = Literal["system", "human", "ai"]
 
 
 @dataclass(frozen=True)
-class _State:
-    """What the summary covers. Persisted as JSON in the state store."""
-
-    summary: str = ""
-    covered: int = 0  # messages [0, covered) of the wrapped history are folded
-    fingerprint: str = ""  # of message covered - 1, to notice a rewritten history
-    folds: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": _STATE_VERSION,
-            "summary": self.summary,
-            "covered": self.covered,
-            "fingerprint": self.fingerprint,
-            "folds": self.folds,
-        }
-
-    @classmethod
-    def from_json(cls, value: Any) -> _State | None:
-        if not isinstance(value, dict) or value.get("version") != _STATE_VERSION:
-            return None
-        try:
-            return cls(
-                summary=str(value["summary"]),
-                covered=int(value["covered"]),
-                fingerprint=str(value["fingerprint"]),
-                folds=int(value["folds"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
-
-
-@dataclass(frozen=True)
 class _FoldPlan:
-    """Messages [start, end) go into the summary, in chunks; built under the lock."""
+    """A fold in progress: made under the lock, summarized outside it, then committed."""
 
-    start: int
-    end: int
-    chunks: list[list[BaseMessage]]
-    previous: _State
-    cap_tokens: int
+    fold: FoldRange
+    previous: SummaryState
     ledger_size: int
-    ledger: _Ledger  # the index the plan was made on (replaced if the store is rewritten)
-
-
-def _fingerprint(message: BaseMessage) -> str:
-    payload = json.dumps([message.type, message.content], sort_keys=True, default=str)
-    return hashlib.sha1(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def _same_message(a: BaseMessage, b: BaseMessage) -> bool:
-    return a is b or (a.type == b.type and a.content == b.content)
-
-
-class _Ledger:
-    """Every stored message with its token count, grouped into units that move together.
-
-    A unit is a message plus, for an `AIMessage` with tool calls, the `ToolMessage`s
-    that follow it (an orphan `ToolMessage` joins the unit before it). Running sums
-    make "tokens of the messages from i to the end" O(1), so a growing history is
-    never recounted.
-    """
-
-    def __init__(self, pin_system: bool) -> None:
-        self.pin_system = pin_system
-        self.messages: list[BaseMessage] = []
-        self.tokens: list[int] = []
-        self.cum = [0]  # cum[i] = tokens of unpinned messages in [0, i)
-        self.pinned: list[int] = []
-        self.pinned_tokens = 0
-        self.unit_starts: list[int] = []
-        self.human_starts: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self.messages)
-
-    def is_pinned(self, message: BaseMessage) -> bool:
-        return self.pin_system and isinstance(message, SystemMessage)
-
-    def append(self, message: BaseMessage, tokens: int) -> None:
-        index = len(self.messages)
-        self.messages.append(message)
-        self.tokens.append(tokens)
-        if self.is_pinned(message):
-            self.pinned.append(index)
-            self.pinned_tokens += tokens
-            self.cum.append(self.cum[-1])
-            return
-        self.cum.append(self.cum[-1] + tokens)
-        if not isinstance(message, ToolMessage) or not self.unit_starts:
-            self.unit_starts.append(index)
-            if isinstance(message, HumanMessage):
-                self.human_starts.append(index)
-
-    def window_tokens(self, start: int) -> int:
-        return self.cum[-1] - self.cum[start]
-
-    def can_start(self, index: int) -> bool:
-        """A window may start at a unit whose head is not a `ToolMessage`."""
-        return not isinstance(self.messages[index], ToolMessage)
-
-    def first_start_at_or_after(self, index: int) -> int:
-        """Position in `unit_starts` of the first valid window start >= `index`."""
-        pos = bisect_left(self.unit_starts, index)
-        while pos < len(self.unit_starts) and not self.can_start(self.unit_starts[pos]):
-            pos += 1
-        return pos
-
-    def start_fitting(self, lowest: int, room_tokens: int) -> int | None:
-        """Best window start >= `lowest` whose tail fits in `room_tokens`, or None.
-
-        Prefers a unit that starts with a `HumanMessage` (some providers want the
-        first turn to be the user's); falls back to any unit not starting with a
-        `ToolMessage`, so a long agent loop still shows its latest steps.
-        """
-        first = self.first_start_at_or_after(lowest)
-        cum = self.cum
-        # cum at unit starts is non-decreasing: binary search the first that fits.
-        pos = bisect_left(self.unit_starts, cum[-1] - room_tokens, lo=first, key=lambda i: cum[i])
-        if pos >= len(self.unit_starts):
-            return None
-        pos = self.first_start_at_or_after(self.unit_starts[pos])
-        if pos >= len(self.unit_starts):
-            return None
-        start = self.unit_starts[pos]
-        human = bisect_left(self.human_starts, start)
-        return self.human_starts[human] if human < len(self.human_starts) else start
-
-    def last_start(self, after: int) -> int | None:
-        """The newest window start > `after` (a human turn if there is one)."""
-        if self.human_starts and self.human_starts[-1] > after:
-            return self.human_starts[-1]
-        for start in reversed(self.unit_starts):
-            if start <= after:
-                break
-            if self.can_start(start):
-                return start
-        return None
-
-    def units(self, start: int) -> list[list[BaseMessage]]:
-        """Unpinned messages from `start` on, grouped by unit (start must be a unit start)."""
-        pos = bisect_left(self.unit_starts, start)
-        bounds = [*self.unit_starts[pos:], len(self.messages)]
-        return [
-            [m for m in self.messages[a:b] if not self.is_pinned(m)]
-            for a, b in itertools.pairwise(bounds)
-        ]
+    ledger: Ledger  # the index the plan was made on (replaced if the store is rewritten)
 
 
 class SummarizingChatMessageHistory(BaseChatMessageHistory):
@@ -309,7 +173,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         """
         super().__init__()
         if store is None:
-            with suppress_langchain_deprecation_warning():
+            # The default is only a place to keep messages: its deprecation (in favour of
+            # agent state, which `SummarizingMiddleware` serves) is not the user's concern.
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*InMemoryChatMessageHistory", category=DeprecationWarning
+                )
                 store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
             raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
@@ -331,9 +200,6 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         # summarizer is a paid call per fold: fold 40% at a time.
         if target_ratio is None:
             target_ratio = 0.75 if isinstance(self._summarizer, ExtractiveSummarizer) else 0.6
-        self._target_ratio = target_ratio
-        self._target_tokens = target_tokens
-        self._max_summary_tokens = max_summary_tokens
         self._summary_role: SummaryRole = summary_role
         self._summary_prefix = summary_prefix
         self._owns_state_store = state_store is None
@@ -348,23 +214,29 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._inline_io = type(store) is InMemoryChatMessageHistory and self._owns_state_store
 
         self._lock = threading.RLock()
-        self._ledger = _Ledger(pin_system_messages)
-        self._state = _State()
+        self._ledger = Ledger(pin_system_messages)
+        self._state = SummaryState()
         self._summary_message: BaseMessage | None = None
         self._summary_tokens = 0
-        self._overhead_tokens = int(self.token_counter.count_messages([]))
         frame = self._make_summary_message(summary_prefix or " ")
-        self._summary_frame_tokens = int(self.token_counter.count_message(frame)) if frame else 0
+        self._planner = ContextPlanner(
+            self.token_counter,
+            target_ratio=target_ratio,
+            target_tokens=target_tokens,
+            max_summary_tokens=max_summary_tokens,
+            summary_frame_tokens=int(self.token_counter.count_message(frame)) if frame else 0,
+        )
         self._folding = False
         self._failed_at_size: int | None = None
         # State store outage: the last state read or write failed; self._state is not
-        # in the store yet; failures since it last answered; last warning (monotonic);
-        # failures not logged since that warning.
+        # in the store yet; the rate-limited warnings about it.
         self._state_store_down = False
         self._state_unsaved = False
-        self._state_failures = 0
-        self._state_warned_at: float | None = None
-        self._state_suppressed = 0
+        self._state_outage = OutageLog(
+            logger,
+            f"The state store of {self._state_key}",
+            interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS,
+        )
         self._view_cache: tuple[tuple[int, int, int], list[BaseMessage]] | None = None
         self._loaded = False
 
@@ -387,21 +259,6 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
         return value
-
-    def _available(self, budget: int) -> int:
-        """What the budget leaves for summary + recent turns after pinned messages."""
-        return max(0, budget - self._base_tokens(0))
-
-    def _summary_cap(self, budget: int) -> int:
-        half = self._available(budget) // 2
-        if self._max_summary_tokens is None:
-            return max(1, half)
-        return max(1, min(self._max_summary_tokens, half))
-
-    def _target(self, budget: int) -> int:
-        if self._target_tokens is not None:
-            return min(self._target_tokens, budget)
-        return self._base_tokens(0) + int(self._available(budget) * self._target_ratio)
 
     # ------------------------------------------------------------ public API
 
@@ -515,10 +372,10 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         stored = self._store.messages
         ledger = self._ledger
         mine = len(ledger)
-        if len(stored) == mine and (mine == 0 or _same_message(stored[-1], ledger.messages[-1])):
+        if len(stored) == mine and (mine == 0 or same_message(stored[-1], ledger.messages[-1])):
             pass
         elif len(stored) > mine and (
-            mine == 0 or _same_message(stored[mine - 1], ledger.messages[-1])
+            mine == 0 or same_message(stored[mine - 1], ledger.messages[-1])
         ):
             for message in stored[mine:]:
                 ledger.append(message, int(self.token_counter.count_message(message)))
@@ -557,37 +414,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _state_failed_locked(self, action: str, error: Exception) -> None:
         """Note a state store failure; warn unless this history warned less than 30 s ago."""
         self._state_store_down = True
-        self._state_failures += 1
-        now = time.monotonic()
-        last = self._state_warned_at
-        if last is not None and now - last < _OUTAGE_WARNING_INTERVAL_SECONDS:
-            self._state_suppressed += 1
-            return
-        suppressed, self._state_suppressed = self._state_suppressed, 0
-        self._state_warned_at = now
-        logger.warning(
-            "Could not %s summary state %s (%s); messages are the recent turns trimmed to "
-            "the budget, without new folds, until the state store is back.%s",
-            action,
-            self._state_key,
-            error,
-            f" {suppressed} failures since the previous warning were not logged."
-            if suppressed
-            else "",
+        self._state_outage.failed(
+            f"Could not {action} summary state {self._state_key} ({error}); messages are the "
+            "recent turns trimmed to the budget, without new folds, until the state store "
+            "is back."
         )
 
     def _state_answered_locked(self) -> None:
         if not self._state_store_down:
             return
-        logger.info(
-            "The state store of %s answers again after %d failed calls.",
-            self._state_key,
-            self._state_failures,
-        )
         self._state_store_down = False
-        self._state_failures = 0
-        self._state_warned_at = None
-        self._state_suppressed = 0
+        self._state_outage.answered()
 
     def _load_state_locked(self) -> None:
         try:
@@ -598,9 +435,9 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._state_answered_locked()
         if raw is None:
             if self._state.covered and self._loaded and not self._owns_state_store:
-                self._set_state_locked(_State())
+                self._set_state_locked(SummaryState())
             return
-        state = _State.from_json(raw)
+        state = SummaryState.from_json(raw)
         if state is None:
             logger.warning("Ignoring unreadable summary state at %s.", self._state_key)
             return
@@ -608,7 +445,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return
         ledger = self._ledger
         if state.covered > len(ledger) or (
-            state.covered and _fingerprint(ledger.messages[state.covered - 1]) != state.fingerprint
+            state.covered and fingerprint(ledger.messages[state.covered - 1]) != state.fingerprint
         ):
             logger.warning(
                 "Saved summary state %s does not match the wrapped history (covers %d of "
@@ -617,17 +454,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 state.covered,
                 len(ledger),
             )
-            self._set_state_locked(_State())
+            self._set_state_locked(SummaryState())
             return
         self._set_state_locked(state)
 
     def _reset_locked(self) -> None:
-        self._ledger = _Ledger(self._ledger.pin_system)
-        self._set_state_locked(_State())
+        self._ledger = Ledger(self._ledger.pin_system)
+        self._set_state_locked(SummaryState())
         self._failed_at_size = None
         self._state_unsaved = False  # the saved state is checked against the new ledger
 
-    def _set_state_locked(self, state: _State) -> None:
+    def _set_state_locked(self, state: SummaryState) -> None:
         if state.summary != self._state.summary or self._summary_message is None:
             self._summary_message = self._make_summary_message(state.summary)
             self._summary_tokens = (
@@ -650,62 +487,28 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     # ------------------------------------------------------------- folding
 
-    def _base_tokens(self, summary_tokens: int) -> int:
-        return self._overhead_tokens + self._ledger.pinned_tokens + summary_tokens
-
     def _plan_fold_locked(self, budget: int) -> _FoldPlan | None:
         ledger = self._ledger
         state = self._state
         if self._folding or self._failed_at_size == len(ledger) or self._state_store_down:
             return None  # a fold whose result cannot be saved waits for the store
-        unfolded = ledger.window_tokens(state.covered)
-        if self._base_tokens(self._summary_tokens) + unfolded <= budget:
+        fold = self._planner.fold(ledger, state, self._summary_tokens, budget)
+        if fold is None:
             return None
-        cap = self._summary_cap(budget)
-        summary_room = self._summary_frame_tokens + cap + 1
-        room = self._target(budget) - self._base_tokens(summary_room)
-        end = ledger.start_fitting(state.covered, max(room, 0)) if room > 0 else None
-        last = ledger.last_start(state.covered)
-        if end is None or (last is not None and end > last):
-            end = last
-        if end is None or end <= state.covered:
-            return None
-        chunks = self._chunks(state.covered, end, budget)
-        if not chunks:
+        if not fold.chunks:
             # Only pinned messages in the range: move the boundary, keep the summary.
-            self._commit_locked(state, end, state.summary)
+            self._commit_locked(state, fold.end, state.summary)
             return None
         self._folding = True
-        return _FoldPlan(state.covered, end, chunks, state, cap, len(ledger), ledger)
+        return _FoldPlan(fold, state, len(ledger), ledger)
 
-    def _chunks(self, start: int, end: int, chunk_tokens: int) -> list[list[BaseMessage]]:
-        """Unpinned messages [start, end) in unit-aligned chunks of about `chunk_tokens`."""
-        ledger = self._ledger
-        chunks: list[list[BaseMessage]] = []
-        current: list[BaseMessage] = []
-        size = 0
-        unit_set_pos = bisect_left(ledger.unit_starts, start)
-        unit_starts = set(ledger.unit_starts[unit_set_pos:])
-        for i in range(start, end):
-            message = ledger.messages[i]
-            if ledger.is_pinned(message):
-                continue
-            if current and i in unit_starts and size + ledger.tokens[i] > chunk_tokens:
-                chunks.append(current)
-                current, size = [], 0
-            current.append(message)
-            size += ledger.tokens[i]
-        if current:
-            chunks.append(current)
-        return chunks
-
-    def _commit_locked(self, previous: _State, end: int, summary: str) -> bool:
+    def _commit_locked(self, previous: SummaryState, end: int, summary: str) -> bool:
         if self._state != previous:
             return False  # someone else folded meanwhile; their result stands
-        state = _State(
+        state = SummaryState(
             summary=summary,
             covered=end,
-            fingerprint=_fingerprint(self._ledger.messages[end - 1]) if end else "",
+            fingerprint=fingerprint(self._ledger.messages[end - 1]) if end else "",
             folds=previous.folds + 1,
         )
         self._set_state_locked(state)
@@ -727,21 +530,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 return
             self._failed_at_size = None
             if plan.ledger is self._ledger:
-                self._commit_locked(plan.previous, plan.end, self._cap_summary(summary, plan))
-
-    def _cap_summary(self, summary: str, plan: _FoldPlan) -> str:
-        count = self.token_counter.count_text
-        if count(summary) <= plan.cap_tokens:
-            return summary
-        logger.debug("Summary over its cap of %d tokens; truncating.", plan.cap_tokens)
-        tokens = self.token_counter.encode(summary)
-        keep = plan.cap_tokens
-        while keep > 0:
-            text = self.token_counter.decode(tokens[:keep]).rstrip()
-            if count(text) <= plan.cap_tokens:
-                return text
-            keep -= 1
-        return ""
+                self._commit_locked(
+                    plan.previous,
+                    plan.fold.end,
+                    self._planner.cap_summary(summary, plan.fold.cap_tokens),
+                )
 
     @staticmethod
     def _as_text(result: Any) -> str:
@@ -762,9 +555,10 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         summary: str | None = plan.previous.summary
         error: Exception | None = None
         try:
-            for chunk in plan.chunks:
-                request = self._request(chunk, summary or "", plan.cap_tokens)
-                summary = self._cap_summary(self._as_text(self._summarizer.invoke(request)), plan)
+            for chunk in plan.fold.chunks:
+                request = self._request(chunk, summary or "", plan.fold.cap_tokens)
+                result = self._summarizer.invoke(request)
+                summary = self._planner.cap_summary(self._as_text(result), plan.fold.cap_tokens)
         except Exception as exc:  # any summarizer failure degrades to trimming
             summary, error = None, exc
         self._finish_fold(plan, summary, error)
@@ -777,10 +571,10 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         summary: str | None = plan.previous.summary
         error: Exception | None = None
         try:
-            for chunk in plan.chunks:
-                request = self._request(chunk, summary or "", plan.cap_tokens)
+            for chunk in plan.fold.chunks:
+                request = self._request(chunk, summary or "", plan.fold.cap_tokens)
                 result = await self._summarizer.ainvoke(request)
-                summary = self._cap_summary(self._as_text(result), plan)
+                summary = self._planner.cap_summary(self._as_text(result), plan.fold.cap_tokens)
         except Exception as exc:  # any summarizer failure degrades to trimming
             summary, error = None, exc
         if self._inline_io:
@@ -794,105 +588,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         key = (len(self._ledger), self._state.folds, budget)
         if self._view_cache is not None and self._view_cache[0] == key:
             return list(self._view_cache[1])
-        view = self._build_view(budget)
+        view = self._planner.view(
+            self._ledger, self._state.covered, self._summary_message, self._summary_tokens, budget
+        )
         self._view_cache = (key, view)
         return list(view)
-
-    def _build_view(self, budget: int) -> list[BaseMessage]:
-        if budget < MIN_BUDGET_TOKENS:
-            logger.warning(
-                "A budget of %d tokens is below the minimum of %d; returning no messages.",
-                budget,
-                MIN_BUDGET_TOKENS,
-            )
-            return []
-        ledger = self._ledger
-        pinned = [ledger.messages[i] for i in ledger.pinned]
-        head = pinned + ([self._summary_message] if self._summary_message is not None else [])
-        room = budget - self._base_tokens(self._summary_tokens)
-        start = ledger.start_fitting(self._state.covered, room) if room > 0 else None
-        if start is not None:
-            view = head + [m for unit in ledger.units(start) for m in unit]
-            if self.token_counter.count_messages(view) <= budget:
-                return view
-        # Slow path: the newest turn, the summary or the pinned messages do not fit.
-        first = ledger.first_start_at_or_after(self._state.covered)
-        lowest = ledger.unit_starts[first] if first < len(ledger.unit_starts) else None
-        units = ledger.units(lowest) if lowest is not None else []
-        return self._fit(pinned, self._summary_message, units, budget)
-
-    def _fit(
-        self,
-        pinned: list[BaseMessage],
-        summary: BaseMessage | None,
-        units: list[list[BaseMessage]],
-        budget: int,
-    ) -> list[BaseMessage]:
-        """Priority when not everything fits: pinned > newest turn > summary > older turns."""
-        count = self.token_counter.count_messages
-        if count(pinned) > budget:
-            logger.warning("Pinned system messages exceed the budget; truncating them in view.")
-            return self._truncate_messages([], pinned, budget)
-        newest = units[-1] if units else []
-        if newest and count(pinned + newest) > budget:
-            logger.warning(
-                "The newest turn (%d tokens) does not fit the budget of %d tokens; "
-                "showing it truncated (the store keeps it whole).",
-                count(newest),
-                budget,
-            )
-            newest = self._truncate_messages(pinned, newest, budget)
-        head = list(pinned)
-        if summary is not None:
-            if count([*head, summary, *newest]) <= budget:
-                head.append(summary)
-            else:
-                room = budget - count(newest) + self._overhead_tokens
-                shrunk = self._truncate_messages(head, [summary], room)
-                head.extend(shrunk)
-        older: list[BaseMessage] = []
-        for unit in reversed(units[:-1]):
-            if count(head + unit + older + newest) > budget:
-                break
-            older = unit + older
-        view = head + older + newest
-        if count(view) > budget:  # cannot happen with additive counts; stay safe anyway
-            view = pinned if count(pinned) <= budget else []
-        return view
-
-    def _truncate_messages(
-        self, prefix: list[BaseMessage], unit: list[BaseMessage], budget: int
-    ) -> list[BaseMessage]:
-        """Shorten the longest texts in `unit` until `prefix + unit` fits; [] if impossible."""
-        count = self.token_counter.count_messages
-        unit = list(unit)
-        for _ in range(8):
-            excess = count(prefix + unit) - budget
-            if excess <= 0:
-                return unit
-            sizes = [self.token_counter.count_text(content_to_text(m.content)) for m in unit]
-            longest = max(range(len(unit)), key=lambda i: sizes[i])
-            keep = sizes[longest] - excess - self.token_counter.count_text(_TRUNCATION_MARK) - 2
-            if keep <= 0:
-                target = unit[longest]
-                if isinstance(target, AIMessage) and target.tool_calls:
-                    break  # tool-call arguments cannot be cut without breaking them
-                unit[longest] = unit[longest].model_copy(update={"content": ""})
-                continue
-            unit[longest] = unit[longest].model_copy(
-                update={"content": self._shorten_text(content_to_text(unit[longest].content), keep)}
-            )
-        if count(prefix + unit) <= budget:
-            return unit
-        logger.warning("A turn does not fit the budget even truncated; leaving it out of view.")
-        return []
-
-    def _shorten_text(self, text: str, keep_tokens: int) -> str:
-        tokens = self.token_counter.encode(text)
-        head = max(1, keep_tokens * 2 // 3)
-        tail = max(0, keep_tokens - head)
-        end = self.token_counter.decode(tokens[-tail:]) if tail else ""
-        return self.token_counter.decode(tokens[:head]) + _TRUNCATION_MARK + end
 
 
 def _check_budget(value: Any, name: str) -> None:

@@ -12,6 +12,7 @@ dict (`messages`, `previous_summary`, `max_tokens`), the output is the summary t
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 import threading
@@ -32,7 +33,6 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from typing_extensions import NotRequired
 
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
@@ -52,7 +52,18 @@ DEFAULT_MAX_SUMMARY_TOKENS = 512
 
 
 class SummaryRequest(TypedDict):
-    """What a summarizer receives: the previous summary and the newly folded messages."""
+    """What a summarizer receives: the previous summary and the newly folded messages.
+
+    `max_tokens` caps the summary text (None: no cap).
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> request: SummaryRequest = {"messages": [HumanMessage("I moved to Oslo.")],
+        ...                            "previous_summary": "User is Ada.", "max_tokens": 40}
+        >>> print(ExtractiveSummarizer().invoke(request))
+        User is Ada.
+        User: I moved to Oslo.
+    """
 
     messages: Sequence[BaseMessage]
     previous_summary: NotRequired[str]
@@ -263,14 +274,27 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# scikit-learn's English list plus chat filler that carries no fact.
-_STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _words(
+_CHAT_FILLER = _words(
     """i'm i've i'd i'll it's that's don't didn't can't won't isn't wasn't you're we're
     they're let's there's here's what's doesn't haven't wouldn't couldn't shouldn't oh ok
     okay hi hello hey sure yes yeah thanks thank please really just maybe actually
     basically honestly definitely probably pretty quite lot lots thing things stuff
     kind sort way going want wanted know think thought need make like got get feel"""
 )
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    """scikit-learn's English list plus chat filler that carries no fact.
+
+    Loaded on the first summary, with the `TextIndex` that needs scikit-learn anyway,
+    so importing the history does not import scikit-learn.
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _CHAT_FILLER
+
+
 _MONTHS_AND_DAYS = _words(
     """january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
@@ -439,11 +463,12 @@ class ExtractiveSummarizer(BaseSummarizer):
     def _mark_terms(pieces: list[_Piece]) -> None:
         # A word capitalized in mid-sentence anywhere is a name everywhere, except in
         # title-cased pieces (headings), where capitals say nothing.
+        stop_words = _stop_words()
         names: set[str] = set()
         for piece in pieces:
             capitalized = [w for w in piece.words[1:] if w[0].isupper() and len(w) > 1]
             if len(capitalized) * 2 <= len(piece.words):
-                names.update(w.lower() for w in capitalized if w.lower() not in _STOP_WORDS)
+                names.update(w.lower() for w in capitalized if w.lower() not in stop_words)
         for piece in pieces:
             terms: dict[str, float] = {}
             for word in piece.words:
@@ -456,7 +481,7 @@ class ExtractiveSummarizer(BaseSummarizer):
                     terms[low] = max(terms.get(low, 0.0), _WEIGHT_NUMBER - 1.0)
                 elif low in names:
                     terms[low] = max(terms.get(low, 0.0), _WEIGHT_ENTITY)
-                elif len(low) > 2 and low not in _STOP_WORDS:
+                elif len(low) > 2 and low not in stop_words:
                     terms.setdefault(low, _WEIGHT_WORD)
             piece.terms = terms
 

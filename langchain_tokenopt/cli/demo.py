@@ -25,8 +25,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
+from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
-from langchain_tokenopt.callbacks.tracker import UsageTotals, UsageTracker
+from langchain_tokenopt.callbacks.tracker import UsageTracker
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
 from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.core.messages import content_to_text

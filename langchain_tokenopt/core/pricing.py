@@ -6,10 +6,11 @@ are priced as the provider prices them, and long-context tiers apply. `PriceTabl
 what genai-prices cannot know: fine-tuned, self-hosted and negotiated prices, and a
 default for models it has never heard of.
 
-Usage follows LangChain's `UsageMetadata` convention: `input_tokens` is the sum of all
-input token types (cache reads and writes included) and `output_tokens` the sum of all
-output types (reasoning included); the details only say how many of them were of which
-kind. Reasoning tokens are billed at the output rate unless an override prices them.
+Usage is a `Usage` or a mapping `Usage.parse` reads strictly (a LangChain
+`UsageMetadata`, or a provider's raw usage): `input_tokens` is the sum of all input
+token types (cache reads and writes included) and `output_tokens` the sum of all output
+types (reasoning included); the details only say how many of them were of which kind.
+Reasoning tokens are billed at the output rate unless an override prices them.
 
 `processing="batch"` prices a call made through a provider batch API (OpenAI Batch,
 Anthropic Message Batches): genai-prices' batch rates where it has them, else
@@ -29,20 +30,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from cachetools import LRUCache
-from genai_prices import Usage, calc_price
-from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelPrice as GenaiModelPrice
+from genai_prices import Usage as GenaiUsage
+from genai_prices import calc_price
 
+from langchain_tokenopt.core.logs import log_once
+from langchain_tokenopt.core.usage import Usage
 from langchain_tokenopt.errors import UnknownModelError
 
-__all__ = [
-    "BATCH_FALLBACK_RATE",
-    "ModelPrice",
-    "PriceTable",
-    "Processing",
-    "normalize_usage",
-    "price",
-]
+__all__ = ["BATCH_FALLBACK_RATE", "ModelPrice", "PriceTable", "Processing", "price"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +45,10 @@ _MTOK = Decimal(1_000_000)
 #: How a call was processed: interactively, or through a provider batch API.
 Processing = Literal["standard", "batch"]
 #: Share of the standard price charged for batch processing where genai-prices has no
-#: batch rates (overrides, defaults, models without a batch variant): OpenAI's and
-#: Anthropic's documented 50%.
+#: batch rates (overrides, defaults, models without a batch variant, a snapshot laid out
+#: differently): OpenAI's and Anthropic's documented 50%.
 BATCH_FALLBACK_RATE = Decimal("0.5")
 
-# LangChain UsageMetadata detail keys -> genai-prices usage keys.
-_INPUT_DETAIL_KEYS = {
-    "cache_read": "cache_read_tokens",
-    "cache_creation": "cache_write_tokens",
-    "ephemeral_5m_input_tokens": "cache_write_5m_tokens",
-    "ephemeral_1h_input_tokens": "cache_write_1h_tokens",
-    "audio": "input_audio_tokens",
-}
-_OUTPUT_DETAIL_KEYS = {
-    "reasoning": "output_reasoning_tokens",
-    "audio": "output_audio_tokens",
-}
 # Provider prefixes users write in front of model names ("openai:gpt-4o",
 # "anthropic/claude-3-5-sonnet"), mapped to genai-prices provider ids.
 _PROVIDER_PREFIXES = {
@@ -112,6 +95,8 @@ class ModelPrice:
         >>> p = ModelPrice(input_per_mtok=Decimal("0.5"), output_per_mtok=Decimal("1.5"))
         >>> p.cost({"input_tokens": 2_000_000, "output_tokens": 0})
         Decimal('1.0')
+        >>> p.cost(Usage(input_tokens=2_000_000, cache_read_tokens=2_000_000))
+        Decimal('1.0')
     """
 
     input_per_mtok: Decimal
@@ -146,14 +131,14 @@ class ModelPrice:
             raise ValueError(f"A model price needs {sorted(missing)}")
         return cls(**{k: _to_decimal(v, k) for k, v in data.items() if v is not None})
 
-    def cost(self, usage: Mapping[str, Any]) -> Decimal:
-        """Dollars for `usage` (LangChain `UsageMetadata` shape) at these prices."""
-        u = normalize_usage(usage)
-        cache_read = u.get("cache_read_tokens", 0)
-        cache_write = u.get("cache_write_tokens", 0)
-        reasoning = u.get("output_reasoning_tokens", 0)
-        plain_input = u.get("input_tokens", 0) - cache_read - cache_write
-        plain_output = u.get("output_tokens", 0) - reasoning
+    def cost(self, usage: Usage | Mapping[str, Any]) -> Decimal:
+        """Dollars for `usage` (a `Usage`, or a mapping `Usage.parse` reads) at these prices."""
+        u = Usage.parse(usage, strict=True)
+        cache_read = u.cache_read_tokens
+        cache_write = u.cache_write_tokens
+        reasoning = u.reasoning_tokens
+        plain_input = u.input_tokens - cache_read - cache_write
+        plain_output = u.output_tokens - reasoning
         total = (
             plain_input * self.input_per_mtok
             + cache_read * (self.cache_read_per_mtok or self.input_per_mtok)
@@ -164,57 +149,20 @@ class ModelPrice:
         return total / _MTOK
 
 
-def _count(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"usage field {field!r} must be a whole number, got {value!r}")
-    if value < 0:
-        raise ValueError(f"usage field {field!r} must not be negative, got {value}")
-    return int(value)
-
-
-def normalize_usage(usage: Mapping[str, Any]) -> dict[str, int]:
-    """Flatten a LangChain `UsageMetadata` (or dict of that shape) to genai-prices keys.
-
-    Checks every value once, here at the edge: counts must be whole, non-negative
-    numbers, and the details cannot exceed their totals.
-
-    Example:
-        >>> normalize_usage({"input_tokens": 10, "output_tokens": 2,
-        ...                  "input_token_details": {"cache_read": 4}})
-        {'input_tokens': 10, 'output_tokens': 2, 'cache_read_tokens': 4}
-    """
-    if not isinstance(usage, Mapping):
-        raise TypeError(f"usage must be a UsageMetadata mapping, got {type(usage).__name__}")
-    flat: dict[str, int] = {
-        "input_tokens": _count(usage.get("input_tokens", 0) or 0, "input_tokens"),
-        "output_tokens": _count(usage.get("output_tokens", 0) or 0, "output_tokens"),
-    }
-    for details_key, mapping in (
-        ("input_token_details", _INPUT_DETAIL_KEYS),
-        ("output_token_details", _OUTPUT_DETAIL_KEYS),
+def _genai_fields(usage: Usage) -> dict[str, int]:
+    """`usage` as genai-prices usage keys (the details only when there are some)."""
+    flat = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    for key, value in (
+        ("cache_read_tokens", usage.cache_read_tokens),
+        ("cache_write_tokens", usage.cache_write_tokens),
+        ("cache_write_5m_tokens", usage.cache_write_5m_tokens),
+        ("cache_write_1h_tokens", usage.cache_write_1h_tokens),
+        ("input_audio_tokens", usage.input_audio_tokens),
+        ("output_reasoning_tokens", usage.reasoning_tokens),
+        ("output_audio_tokens", usage.output_audio_tokens),
     ):
-        details = usage.get(details_key) or {}
-        if not isinstance(details, Mapping):
-            raise TypeError(f"usage field {details_key!r} must be a mapping, got {details!r}")
-        for key, target in mapping.items():
-            value = details.get(key)
-            if value:
-                flat[target] = flat.get(target, 0) + _count(value, f"{details_key}.{key}")
-    # genai-prices treats 5-minute and 1-hour writes as parts of cache_write_tokens.
-    timed_writes = flat.get("cache_write_5m_tokens", 0) + flat.get("cache_write_1h_tokens", 0)
-    if timed_writes > flat.get("cache_write_tokens", 0):
-        flat["cache_write_tokens"] = timed_writes
-    cached = flat.get("cache_read_tokens", 0) + flat.get("cache_write_tokens", 0)
-    if cached > flat["input_tokens"]:
-        raise ValueError(
-            f"usage has {cached} cache tokens but only {flat['input_tokens']} input tokens; "
-            "input_tokens must include cache reads and writes (LangChain's convention)"
-        )
-    if flat.get("output_reasoning_tokens", 0) > flat["output_tokens"]:
-        raise ValueError("usage has more reasoning tokens than output tokens")
+        if value:
+            flat[key] = value
     return flat
 
 
@@ -226,33 +174,115 @@ def _split_provider(model: str) -> tuple[str | None, str]:
     return None, model
 
 
+# Price keys of a genai-prices entry that the dot product below gets right: the usage
+# keys they price are either rated below or never sent (a usage with audio, 5m / 1h
+# writes, ... goes through calc_price). Any other key (a price per request, per
+# message, for reasoning) sends the model through calc_price.
+_LINEAR_PRICE_KEYS = frozenset(
+    {
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_5m_mtok",
+        "cache_write_1h_mtok",
+        "input_audio_mtok",
+        "output_audio_mtok",
+        "cache_audio_read_mtok",
+        "input_image_mtok",
+        "output_image_mtok",
+        "cache_image_read_mtok",
+        "input_video_mtok",
+        "output_video_mtok",
+        "web_searches_kcount",
+        "storage_searches_kcount",
+    }
+)
+
+
+def _snapshot_model(model: str, provider: str | None) -> Any:
+    """genai-prices' own entry for `model` (`ModelInfo`), from its internal data snapshot.
+
+    `calc_price` offers no public way to ask "is this model flat-priced?" or "has it a
+    batch price?"; see docs/internals.md ("genai-prices"). Raises LookupError for
+    unknown models.
+    """
+    from genai_prices.data_snapshot import get_snapshot
+
+    _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
+    return info
+
+
+def _snapshot_prices(model: str, provider: str | None) -> Any:
+    """genai-prices' own price entry for `model` (see `_snapshot_model`)."""
+    return _snapshot_model(model, provider).prices
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_batch_rates(model: str, provider: str | None) -> bool:
+    """True when genai-prices has a `processing: batch` price variant for `model`.
+
+    False for unknown models and, with one warning, when the snapshot is not laid out
+    as expected (`price_variants` of `when` mappings): batch calls are then priced at
+    `BATCH_FALLBACK_RATE` of the standard price.
+    """
+    try:
+        variants = _snapshot_model(model, provider).price_variants or ()
+        return any(variant.when.get("processing") == "batch" for variant in variants)
+    except LookupError:
+        return False
+    except Exception as exc:  # the internal layout changed: fall back to the 50% rule
+        log_once(
+            logger,
+            "pricing:batch-variants-layout",
+            logging.WARNING,
+            "genai-prices' price variants are not laid out as expected (%r): pricing "
+            "batch calls at %s of the standard price.",
+            exc,
+            BATCH_FALLBACK_RATE,
+        )
+        return False
+
+
 @functools.lru_cache(maxsize=1024)
 def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None:
     """Per-million rates of each usage key, when genai-prices prices `model` linearly.
 
-    genai-prices takes tens of microseconds per call; for the common case (flat prices,
-    no tiers, no dated or time-of-day variants) the cost is a dot product we can do
-    ourselves. Rates are
-    per key of the *flattened* usage, so the cached part of the input is moved from the
-    input rate to its cache rate. Anything else (tiers, audio, separate reasoning
-    prices, 5m/1h cache writes) returns None and goes through genai-prices.
+    `calc_price` is 12 to 18 times slower than this (docs/benchmarks.md, "Pricing,
+    usage tracking and budgets"); for the common case (flat prices, no tiers, no dated or
+    time-of-day variants) the cost is a dot product we do ourselves. Rates are per key
+    of the genai-prices usage, so the cached part of the input is moved from the input
+    rate to its cache rate. Anything else returns None and goes through `calc_price`,
+    and so does every model when the snapshot is not laid out as expected.
     """
     try:
-        _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
+        prices = _snapshot_prices(model, provider)
+        from genai_prices.types import ModelPrice as GenaiModelPrice
+
+        if not isinstance(prices, GenaiModelPrice):  # conditional prices vary by time
+            return None
+        entries = {key: value for key, value in vars(prices).items() if value is not None}
     except LookupError:
         return None
-    if not isinstance(info.prices, GenaiModelPrice):  # conditional prices vary by time
+    except Exception as exc:  # the internal layout changed: the public API still works
+        log_once(
+            logger,
+            "pricing:snapshot-layout",
+            logging.WARNING,
+            "genai-prices' data snapshot is not laid out as expected (%r): pricing every "
+            "call with calc_price (slower, same prices).",
+            exc,
+        )
         return None
-    prices = vars(info.prices)
-    if any("reasoning" in key for key in prices):
+    if not entries.keys() <= _LINEAR_PRICE_KEYS:
         return None
-    needed = ("input_mtok", "output_mtok")
-    if not all(isinstance(prices.get(key), Decimal) for key in needed):
+    input_rate = entries.get("input_mtok")
+    output_rate = entries.get("output_mtok")
+    if not isinstance(input_rate, Decimal) or not isinstance(output_rate, Decimal):
         return None
-    input_rate: Decimal = prices["input_mtok"]
     rates = {
         "input_tokens": input_rate,
-        "output_tokens": prices["output_mtok"],
+        "output_tokens": output_rate,
         # Reasoning is part of output_tokens and, with no price of its own, billed there.
         "output_reasoning_tokens": Decimal(0),
     }
@@ -260,20 +290,10 @@ def _linear_rates(model: str, provider: str | None) -> dict[str, Decimal] | None
         ("cache_read_tokens", "cache_read_mtok"),
         ("cache_write_tokens", "cache_write_mtok"),
     ):
-        rate = prices.get(price_key)
+        rate = entries.get(price_key)
         if isinstance(rate, Decimal):
             rates[usage_key] = rate - input_rate  # input_tokens already counted them
     return rates
-
-
-@functools.lru_cache(maxsize=1024)
-def _has_batch_rates(model: str, provider: str | None) -> bool:
-    """True when genai-prices has a `processing: batch` price variant for `model`."""
-    try:
-        _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
-    except LookupError:
-        return False
-    return any(v.when.get("processing") == "batch" for v in info.price_variants or ())
 
 
 class PriceTable:
@@ -345,26 +365,35 @@ class PriceTable:
         provider, name = _split_provider(model)
         provider = self.provider or provider
         if processing == "batch":
-            if not _has_batch_rates(name, provider):
-                standard = self._genai_price(model, flat)
-                return None if standard is None else standard * BATCH_FALLBACK_RATE
-            calculation = calc_price(
-                Usage(**flat), name, provider_id=provider, price_context={"processing": "batch"}
-            )
-            return Decimal(calculation.total_price)
+            return self._genai_batch_price(model, name, provider, flat)
         linear = _linear_rates(name, provider)
         if linear is not None and flat.keys() <= linear.keys():
             return sum((n * linear[k] for k, n in flat.items()), Decimal(0)) / _MTOK
         try:
-            calculation = calc_price(Usage(**flat), name, provider_id=provider)
+            calculation = calc_price(GenaiUsage(**flat), name, provider_id=provider)
         except LookupError:
             return None
         return Decimal(calculation.total_price)
 
+    def _genai_batch_price(
+        self, model: str, name: str, provider: str | None, flat: dict[str, int]
+    ) -> Decimal | None:
+        if not _has_batch_rates(name, provider):
+            standard = self._genai_price(model, flat)
+            return None if standard is None else standard * BATCH_FALLBACK_RATE
+        calculation = calc_price(
+            GenaiUsage(**flat), name, provider_id=provider, price_context={"processing": "batch"}
+        )
+        return Decimal(calculation.total_price)
+
     def price(
-        self, model: str, usage: Mapping[str, Any], *, processing: Processing = "standard"
+        self,
+        model: str,
+        usage: Usage | Mapping[str, Any],
+        *,
+        processing: Processing = "standard",
     ) -> Decimal:
-        """Dollars for `usage` (a LangChain `UsageMetadata` or a dict of the same shape).
+        """Dollars for `usage`: a `Usage`, or a mapping `Usage.parse` reads strictly.
 
         `processing="batch"`: the call went through a provider batch API (see the module
         docstring for the rate applied).
@@ -373,11 +402,12 @@ class PriceTable:
             raise TypeError(f"model must be a non-empty string, got {model!r}")
         if processing not in ("standard", "batch"):
             raise ValueError(f"processing must be 'standard' or 'batch', got {processing!r}")
+        checked = Usage.parse(usage, strict=True)
         rate = BATCH_FALLBACK_RATE if processing == "batch" else Decimal(1)
         override = self._override(model)
         if override is not None:
-            return override.cost(usage) * rate
-        flat = normalize_usage(usage)
+            return override.cost(checked) * rate
+        flat = _genai_fields(checked)
         day = _dt.datetime.now(_dt.timezone.utc).date()
         key = (model, day, processing, *sorted(flat.items()))
         with self._lock:
@@ -389,7 +419,7 @@ class PriceTable:
             if self.default is None:
                 raise UnknownModelError(model)
             logger.debug("No price known for %r: using the configured default", model)
-            result = self.default.cost(usage) * rate
+            result = self.default.cost(checked) * rate
         with self._lock:
             self._memo[key] = result
         return result
@@ -406,14 +436,16 @@ _DEFAULT_TABLE = PriceTable()
 
 def price(
     model: str,
-    usage: Mapping[str, Any],
+    usage: Usage | Mapping[str, Any],
     *,
     table: PriceTable | None = None,
     processing: Processing = "standard",
 ) -> Decimal:
     """Dollars for `usage` on `model`; raises `UnknownModelError` for unknown models.
 
-    `processing="batch"` prices a call made through a provider batch API.
+    `usage` is a `Usage` or a mapping `Usage.parse` reads strictly (a LangChain
+    `UsageMetadata`, such as `AIMessage.usage_metadata`). `processing="batch"` prices a
+    call made through a provider batch API.
 
     Example:
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
@@ -421,8 +453,9 @@ def price(
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 0,
         ...                  "input_token_details": {"cache_read": 500_000}})
         Decimal('1.875')
-        >>> price("gpt-4o-mini", {"input_tokens": 1_000_000, "output_tokens": 0},
-        ...       processing="batch")
+        >>> price("gpt-4o", Usage(input_tokens=1_000_000, cache_read_tokens=500_000))
+        Decimal('1.875')
+        >>> price("gpt-4o-mini", Usage(input_tokens=1_000_000), processing="batch")
         Decimal('0.075')
     """
     return (table or _DEFAULT_TABLE).price(model, usage, processing=processing)

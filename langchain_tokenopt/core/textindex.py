@@ -33,9 +33,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
-from sklearn.feature_extraction.text import CountVectorizer
 
 __all__ = ["TextIndex"]
 
@@ -254,6 +252,9 @@ class TextIndex:
         char_low, char_high = _check_range(char_ngram_range, "char_ngram_range")
         if stop_words not in (None, "english"):
             raise ValueError(f"stop_words must be None or 'english', got {stop_words!r}")
+        # scikit-learn loads with the first index, not with the package.
+        from sklearn.feature_extraction.text import CountVectorizer
+
         self._char_ngrams = char_ngrams
         self._sublinear_tf = sublinear_tf
         self._word_analyzer: _Analyzer = CountVectorizer(
@@ -498,6 +499,8 @@ class TextIndex:
         self._unseen_idf = float(_smooth_idf(np.zeros(1, np.int64), n_docs)[0])
         weights = tf.values * self._idf[tf.columns]
         self._main_scales = self._normalize(tf, weights)
+        import scipy.sparse as sp
+
         by_term = sp.csr_matrix(
             (weights, tf.columns, tf.indptr), shape=(n_docs, len(self._idf))
         ).tocsc()
@@ -853,6 +856,8 @@ class TextIndex:
             self._maybe_refresh()
             tf = self._term_frequencies(texts, grow=False)
             weights, _ = self._weigh(tf)
+        import scipy.sparse as sp
+
         terms, columns = np.unique(tf.columns, return_inverse=True)
         matrix = sp.csr_matrix((weights, columns, tf.indptr), shape=(len(texts), len(terms)))
         result: NDArray[np.float64] = np.clip((matrix @ matrix.T).toarray(), 0.0, 1.0)

@@ -30,9 +30,8 @@ request adds 3 tokens that prime the reply. `count_messages` equals
 these documented differences:
 
 - Tools. `ChatOpenAI` ignores ``tools=`` (it warns). We add `count_tools`: the
-  OpenAI cookbook's formula, which matched the API's ``prompt_tokens`` exactly for
-  its published example (101 tokens on gpt-4o and gpt-4o-mini, 105 on gpt-4 and
-  gpt-3.5-turbo). Per function 7 tokens (10 on cl100k models), plus
+  OpenAI cookbook's formula (its accuracy is in docs/benchmarks.md, "Token
+  counting"). Per function 7 tokens (10 on cl100k models), plus
   ``name:description``; with parameters 3 more, and per parameter 3 plus
   ``name:type:description`` (one trailing period dropped from descriptions), an enum
   -3 plus 3 and the value's tokens per item; 12 per request that has tools. Nested
@@ -84,17 +83,14 @@ new message objects) is served from the LRU, one lookup per message.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
 import math
 import re
-import struct
 import threading
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import tiktoken
@@ -115,15 +111,14 @@ from langchain_core.messages.block_translators.openai import convert_to_openai_d
 from langchain_core.prompt_values import PromptValue
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from langchain_tokenopt.core.images import image_size_from_data_url
+from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.errors import EncodingUnavailableError
 
 __all__ = [
-    "ChatTranscript",
     "TokenCount",
     "TokenCounter",
-    "image_size_from_data_url",
     "normalize_model_name",
-    "parse_chat_transcript",
 ]
 
 logger = logging.getLogger(__name__)
@@ -154,7 +149,6 @@ _UNSENT_BLOCK_TYPES = frozenset({"reasoning", "tool_call", "tool_call_chunk"})
 _DATA_BLOCK_TYPES = frozenset({"image", "audio", "file", "video", "text-plain", "text"})
 
 _ASSUMED_IMAGE_SIZE = (1024, 1024)
-_IMAGE_HEAD_CHARS = 65536  # base64 characters decoded first to find an image header
 _KEY_DIGEST_CHARS = 1024  # longer key parts are replaced by a digest
 _PREFIX_MEMO_SLOTS = 8
 
@@ -188,17 +182,6 @@ _IMAGE_RULES: tuple[tuple[str, _ImageRule], ...] = (
     ("gpt-5", _ImageRule("tile", 70, 140)),
     ("o3", _ImageRule("tile", 75, 150)),
 )
-
-_logged_once: set[str] = set()
-_logged_once_lock = threading.Lock()
-
-
-def _log_once(key: str, level: int, message: str, *args: Any) -> None:
-    with _logged_once_lock:
-        if key in _logged_once:
-            return
-        _logged_once.add(key)
-    logger.log(level, message, *args)
 
 
 class TokenCount(int):
@@ -304,8 +287,9 @@ def _load_encoding(name: str, explicit: bool) -> tiktoken.Encoding:
         if explicit:
             raise EncodingUnavailableError(name, str(exc)) from exc
         error = exc
-    _log_once(
-        f"encoding:{name}",
+    log_once(
+        logger,
+        f"tokens:encoding:{name}",
         logging.INFO,
         "Cannot load encoding %r (%s); counting with %s instead.",
         name,
@@ -348,89 +332,6 @@ def _patch_image_tokens(width: int, height: int, multiplier: float) -> int:
         )
         patches = math.ceil(int(width * shrink) / 32) * math.ceil(int(height * shrink) / 32)
     return math.ceil(min(patches, 1536) * multiplier)
-
-
-def _image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG, GIF, WebP or JPEG header, else None."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return int(width), int(height)
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        width, height = struct.unpack("<HH", data[6:10])
-        return int(width), int(height)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        chunk = data[12:16]
-        if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-            width, height = struct.unpack("<HH", data[26:30])
-            return int(width) & 0x3FFF, int(height) & 0x3FFF
-        if chunk == b"VP8L" and data[20] == 0x2F:
-            bits = int.from_bytes(data[21:25], "little")
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-        if chunk == b"VP8X":
-            width = int.from_bytes(data[24:27], "little") + 1
-            height = int.from_bytes(data[27:30], "little") + 1
-            return width, height
-        return None
-    if data[:2] == b"\xff\xd8":
-        return _jpeg_size(data)
-    return None
-
-
-_JPEG_SOF_MARKERS = frozenset(
-    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-)
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    index = 2
-    while index + 4 <= len(data):
-        if data[index] != 0xFF:
-            return None
-        marker = data[index + 1]
-        if marker == 0xFF:  # fill byte
-            index += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            index += 2
-            continue
-        if marker in _JPEG_SOF_MARKERS:
-            if index + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[index + 5 : index + 9])
-            return int(width), int(height)
-        if marker == 0xDA:  # start of scan: no frame header before it
-            return None
-        (length,) = struct.unpack(">H", data[index + 2 : index + 4])
-        index += 2 + int(length)
-    return None
-
-
-def image_size_from_data_url(url: str) -> tuple[int, int] | None:
-    """(width, height) of a base64 ``data:`` image URL, read from its header bytes.
-
-    Reads PNG, JPEG, GIF and WebP headers in pure Python; returns None for any other
-    URL (nothing is ever downloaded) or an unreadable image.
-
-    Example:
-        >>> image_size_from_data_url("https://example.com/cat.png") is None
-        True
-    """
-    if not url.startswith("data:"):
-        return None
-    header, separator, payload = url.partition(",")
-    if not separator or ";base64" not in header:
-        return None
-    payload = payload.strip()
-    for chars in (_IMAGE_HEAD_CHARS, len(payload)):
-        head = payload[:chars]
-        head = head[: len(head) - len(head) % 4]
-        try:
-            size = _image_size(base64.b64decode(head))
-        except (binascii.Error, ValueError, struct.error):
-            return None
-        if size is not None or chars >= len(payload):
-            return size
-    return None
 
 
 # ----------------------------------------------------------- messages -> OpenAI dicts
@@ -573,65 +474,6 @@ def _raw_key(item: Any) -> Hashable:
     return ("pair", _compact(_freeze(list(item))))
 
 
-# ------------------------------------------------------------------- transcripts
-
-
-@dataclass(frozen=True)
-class ChatTranscript:
-    """Messages (OpenAI format) and tool schemas read from a chat transcript file."""
-
-    messages: list[dict[str, Any]]
-    tools: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _is_openai_message(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("role"), str)
-        and ("content" in value or "tool_calls" in value or "function_call" in value)
-    )
-
-
-def parse_chat_transcript(text: str) -> ChatTranscript | None:
-    """Read a chat transcript, or return None if `text` is not one.
-
-    Accepted: a JSON list of OpenAI-format messages (``{"role": ..., "content":
-    ...}``), a JSON request body ``{"messages": [...], "tools": [...]}``, or JSON
-    Lines with one message per line.
-
-    Example:
-        >>> parse_chat_transcript('[{"role": "user", "content": "hi"}]').messages
-        [{'role': 'user', 'content': 'hi'}]
-        >>> parse_chat_transcript("just some prose") is None
-        True
-    """
-    stripped = text.strip()
-    if not stripped or stripped[0] not in "[{":
-        return None
-    try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError:
-        lines = [line for line in stripped.splitlines() if line.strip()]
-        try:
-            data = [json.loads(line) for line in lines]
-        except json.JSONDecodeError:
-            return None
-    tools: list[Any] = []
-    if isinstance(data, dict) and isinstance(data.get("messages"), list):
-        raw_tools = data.get("tools")
-        tools = raw_tools if isinstance(raw_tools, list) else []
-        data = data["messages"]
-    elif _is_openai_message(data):
-        data = [data]
-    if not isinstance(data, list) or not data:
-        return None
-    if not all(_is_openai_message(message) for message in data):
-        return None
-    if not all(isinstance(tool, dict) for tool in tools):
-        return None
-    return ChatTranscript(messages=data, tools=tools)
-
-
 # ------------------------------------------------------------------- the counter
 
 
@@ -754,8 +596,9 @@ class TokenCounter:
         self._tool_cache: LRUCache[Hashable, tuple[Any, int, bool]] = LRUCache(1024)
         self._memos: list[_PrefixMemo] = []
         if self.approximate:
-            _log_once(
-                f"model:{name}:{self.encoding_name}",
+            log_once(
+                logger,
+                f"tokens:model:{name}:{self.encoding_name}",
                 logging.INFO,
                 "Token counts for model %r are approximate (%s with OpenAI chat framing).",
                 model,
@@ -929,15 +772,17 @@ class TokenCounter:
         if part_type in _UNSENT_BLOCK_TYPES:
             return 0, False
         if part_type in ("file", "input_audio"):
-            _log_once(
-                f"block:{part_type}",
+            log_once(
+                logger,
+                f"tokens:block:{part_type}",
                 logging.DEBUG,
                 "%s blocks are not counted (0 tokens); the count is marked approximate.",
                 part_type,
             )
             return 0, True
-        _log_once(
-            f"block:{part_type}",
+        log_once(
+            logger,
+            f"tokens:block:{part_type}",
             logging.DEBUG,
             "Unknown content block type %r counted as its JSON text (approximate).",
             part_type,
@@ -957,8 +802,9 @@ class TokenCounter:
             return rule.base_tokens, False
         size = image_size_from_data_url(url) if isinstance(url, str) else None
         if size is None:
-            _log_once(
-                "image:unknown-size",
+            log_once(
+                logger,
+                "tokens:image:unknown-size",
                 logging.DEBUG,
                 "Image size unknown (not a readable data: URL); assuming %dx%d (approximate).",
                 *_ASSUMED_IMAGE_SIZE,
@@ -1007,8 +853,9 @@ class TokenCounter:
     def _count_tool_schema(self, schema: Mapping[str, Any]) -> tuple[int, bool]:
         function = schema.get("function")
         if schema.get("type") != "function" or not isinstance(function, Mapping):
-            _log_once(
-                f"tool:{schema.get('type')}",
+            log_once(
+                logger,
+                f"tokens:tool:{schema.get('type')}",
                 logging.DEBUG,
                 "Built-in tool %r is not counted (0 tokens, approximate).",
                 schema.get("type"),

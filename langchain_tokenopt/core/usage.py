@@ -1,14 +1,14 @@
-"""What one model call used, read the same way by analytics and budgets.
+"""What one model call used: one `Usage` type and one parser for every provider shape.
 
 Providers report usage in different shapes (langchain-anthropic counts cache reads and
 writes inside `input_tokens` and may split writes into 5-minute and 1-hour keys;
 langchain-openai prefixes flex / priority tier keys; older integrations only fill
-`llm_output["token_usage"]`). This core module turns all of them into one `Usage`, and
-extracts the facts a callback needs at the start of a call (model, agent, max_tokens),
-so `analytics.py` and `budget.py` agree without importing each other.
-
-`SpendGate` is the small protocol a `UsageTracker` drives when it is given a budget:
-`reserve` before the call, then `settle` with the real usage or `release` it.
+`llm_output["token_usage"]` with the provider's raw numbers). `Usage.parse` reads all
+of them, strictly (an error naming the bad field: what `price()` does with usage a user
+passes) or leniently (junk counts are 0 and impossible ones repaired: what a callback
+does with whatever an integration reported). This module also reads the facts a
+callback needs at the start and end of a call (`CallStart`, `CallResult`), so the
+tracker and the budget read calls the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -28,15 +28,12 @@ __all__ = [
     "DEFAULT_AGENT",
     "CallResult",
     "CallStart",
-    "SpendGate",
     "Usage",
     "call_start",
     "output_text",
     "prompt_hash",
     "read_result",
     "resolve_agent",
-    "usage_from_metadata",
-    "usage_from_token_usage",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,18 +45,20 @@ AGENT_TAG_PREFIX = "agent:"
 
 _TIERS = ("flex", "priority")
 _MAX_TOKEN_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
+# Keys that say a usage mapping holds token counts (LangChain's or a provider's raw ones).
+_COUNT_KEYS = ("input_tokens", "output_tokens", "prompt_tokens", "completion_tokens")
 
 _EMPTY: Mapping[str, Any] = {}
 
 
-def _int(value: Any) -> int:
+# --------------------------------------------------------------------------- reading counts
+
+
+def _lenient_count(value: Any, field: str) -> int:
     """A provider count as a non-negative int; anything else (None, junk) is 0."""
     if type(value) is int:
         return value if value > 0 else 0
-    if value is None:
-        return 0
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         return 0
     if isinstance(value, int):
         return max(value, 0)
@@ -68,24 +67,62 @@ def _int(value: Any) -> int:
     return 0
 
 
-def _details(value: Any) -> Mapping[str, Any]:
+def _strict_count(value: Any, field: str) -> int:
+    """A count that must be a whole, non-negative number (missing or None is 0)."""
+    value = value or 0
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"usage field {field!r} must be a whole number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"usage field {field!r} must not be negative, got {value}")
+    return int(value)
+
+
+def _lenient_details(value: Any, field: str) -> Mapping[str, Any]:
     """A usage details mapping, or an empty one for None and junk."""
     if type(value) is dict:  # the common case, without an ABC isinstance check
         return value
     return value if value and isinstance(value, Mapping) else _EMPTY
 
 
-class Usage(NamedTuple):
-    """Token counts of one call in LangChain's convention.
+def _strict_details(value: Any, field: str) -> Mapping[str, Any]:
+    if not value:
+        return _EMPTY
+    if not isinstance(value, Mapping):
+        raise TypeError(f"usage field {field!r} must be a mapping, got {value!r}")
+    return value
 
-    `input_tokens` includes cache reads and writes, `output_tokens` includes reasoning;
-    the other fields say how many of them were of which kind.
-    `cache_write_1h_tokens` is the part of `cache_write_tokens` written with a one-hour
-    lifetime (Anthropic prices it higher than the default five minutes).
+
+class _Reader(NamedTuple):
+    """How counts and details mappings are read: strictly or leniently."""
+
+    number: Callable[[Any, str], int]
+    mapping: Callable[[Any, str], Mapping[str, Any]]
+
+
+_STRICT = _Reader(_strict_count, _strict_details)
+_LENIENT = _Reader(_lenient_count, _lenient_details)
+
+
+class Usage(NamedTuple):
+    """Token counts of one model call, in LangChain's `UsageMetadata` convention.
+
+    `input_tokens` includes cache reads and writes (and input audio), `output_tokens`
+    includes reasoning (and output audio); the other fields say how many of them were
+    of which kind. `cache_write_5m_tokens` / `cache_write_1h_tokens` are the parts of
+    `cache_write_tokens` a provider reported by lifetime (Anthropic prices one hour
+    higher than five minutes). `price()` accepts a `Usage` as it is; `Usage.parse`
+    builds one from any provider's usage mapping.
 
     Example:
-        >>> Usage(input_tokens=100, output_tokens=20, cache_read_tokens=60).total_tokens
-        120
+        >>> usage = Usage.parse({"input_tokens": 100, "output_tokens": 20,
+        ...                      "input_token_details": {"cache_read": 60}})
+        >>> usage.cache_read_tokens, usage.total_tokens
+        (60, 120)
     """
 
     input_tokens: int = 0
@@ -93,7 +130,10 @@ class Usage(NamedTuple):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_5m_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
     service_tier: str | None = None
 
     @property
@@ -101,28 +141,58 @@ class Usage(NamedTuple):
         """Input plus output tokens."""
         return self.input_tokens + self.output_tokens
 
-    def as_usage_metadata(self) -> dict[str, Any]:
-        """This usage as a standard LangChain `UsageMetadata` dict, ready for `price()`."""
-        input_details: dict[str, int] = {}
-        if self.cache_read_tokens:
-            input_details["cache_read"] = self.cache_read_tokens
-        if self.cache_write_tokens:
-            input_details["cache_creation"] = self.cache_write_tokens
-            if self.cache_write_1h_tokens:
-                input_details["ephemeral_1h_input_tokens"] = self.cache_write_1h_tokens
-                input_details["ephemeral_5m_input_tokens"] = (
-                    self.cache_write_tokens - self.cache_write_1h_tokens
-                )
-        result: dict[str, Any] = {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "total_tokens": self.total_tokens,
-        }
-        if input_details:
-            result["input_token_details"] = input_details
-        if self.reasoning_tokens:
-            result["output_token_details"] = {"reasoning": self.reasoning_tokens}
-        return result
+    @classmethod
+    def parse(cls, data: Usage | Mapping[str, Any], *, strict: bool = True) -> Usage:
+        """Read the usage of one call from any shape a provider or integration reports.
+
+        Shapes: a LangChain `UsageMetadata` (with langchain-anthropic's 5m / 1h cache
+        write keys and langchain-openai's flex / priority prefixed keys), OpenAI's raw
+        `{"prompt_tokens", "completion_tokens", ...}` and Anthropic's raw
+        `{"input_tokens", "cache_read_input_tokens", ...}` (whose `input_tokens`
+        excludes the cache), or a `Usage`.
+
+        `strict=True` (the default) raises `TypeError` / `ValueError` naming the bad
+        field: a count that is not a whole non-negative number, details that are not
+        a mapping, more cache tokens than input tokens or more reasoning than output
+        tokens. `strict=False` reads what it can: junk counts are 0, cache tokens
+        beyond the input are added to it (an integration passed raw provider
+        numbers), reasoning beyond the output is cut.
+
+        Example:
+            >>> Usage.parse({"input_tokens": 100, "output_tokens": 5,
+            ...              "input_token_details": {"cache_read": 1000}}, strict=False)
+            ... # doctest: +NORMALIZE_WHITESPACE
+            Usage(input_tokens=1100, output_tokens=5, cache_read_tokens=1000,
+                  cache_write_tokens=0, reasoning_tokens=0, cache_write_5m_tokens=0,
+                  cache_write_1h_tokens=0, input_audio_tokens=0, output_audio_tokens=0,
+                  service_tier=None)
+            >>> Usage.parse({"input_tokens": -1, "output_tokens": 0})
+            Traceback (most recent call last):
+            ...
+            ValueError: usage field 'input_tokens' must not be negative, got -1
+        """
+        reader = _STRICT if strict else _LENIENT
+        if isinstance(data, Usage):
+            usage = data
+            if not all(type(value) is int and value >= 0 for value in data[:_COUNTS]):
+                counts = [reader.number(getattr(data, name), name) for name in _COUNT_FIELDS]
+                usage = Usage._make([*counts, data.service_tier])
+        elif isinstance(data, Mapping):
+            if "prompt_tokens" in data or "completion_tokens" in data:
+                usage = _openai_raw(data, reader)
+            elif "cache_read_input_tokens" in data or "cache_creation_input_tokens" in data:
+                usage = _anthropic_raw(data, reader)
+            else:
+                usage = _usage_metadata(data, reader)
+        elif strict:
+            raise TypeError(f"usage must be a UsageMetadata mapping, got {type(data).__name__}")
+        else:
+            return cls()
+        return _checked(usage) if strict else _consistent(usage)
+
+
+_COUNT_FIELDS = Usage._fields[:-1]  # every field but service_tier
+_COUNTS = len(_COUNT_FIELDS)
 
 
 def _tier_of(input_details: Mapping[str, Any], output_details: Mapping[str, Any]) -> str | None:
@@ -131,6 +201,88 @@ def _tier_of(input_details: Mapping[str, Any], output_details: Mapping[str, Any]
         if tier in input_details or tier in output_details:
             return tier
     return None
+
+
+def _usage_metadata(data: Mapping[str, Any], reader: _Reader) -> Usage:
+    """A LangChain `UsageMetadata`, from any integration."""
+    count = reader.number
+    input_tokens = count(data.get("input_tokens"), "input_tokens")
+    output_tokens = count(data.get("output_tokens"), "output_tokens")
+    input_details = reader.mapping(data.get("input_token_details"), "input_token_details")
+    output_details = reader.mapping(data.get("output_token_details"), "output_token_details")
+    if not input_details and not output_details:
+        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    tier = _tier_of(input_details, output_details)
+
+    def detail(details: Mapping[str, Any], field: str, key: str) -> int:
+        # langchain-openai prefixes the keys of a flex / priority call with the tier.
+        value = count(details.get(key), f"{field}.{key}")
+        if not value and tier is not None:
+            prefixed = f"{tier}_{key}"
+            value = count(details.get(prefixed), f"{field}.{prefixed}")
+        return value
+
+    write_5m = detail(input_details, "input_token_details", "ephemeral_5m_input_tokens")
+    write_1h = detail(input_details, "input_token_details", "ephemeral_1h_input_tokens")
+    # langchain-anthropic lists 5m / 1h writes besides `cache_creation`; older versions
+    # also kept the total in `cache_creation`, newer ones zero it: the larger is right.
+    creation = detail(input_details, "input_token_details", "cache_creation")
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=detail(input_details, "input_token_details", "cache_read"),
+        cache_write_tokens=max(creation, write_5m + write_1h),
+        reasoning_tokens=detail(output_details, "output_token_details", "reasoning"),
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        input_audio_tokens=detail(input_details, "input_token_details", "audio"),
+        output_audio_tokens=detail(output_details, "output_token_details", "audio"),
+        service_tier=tier,
+    )
+
+
+def _openai_raw(data: Mapping[str, Any], reader: _Reader) -> Usage:
+    """OpenAI's raw usage (`llm_output["token_usage"]` of older integrations)."""
+    count = reader.number
+    prompt = reader.mapping(data.get("prompt_tokens_details"), "prompt_tokens_details")
+    completion = reader.mapping(data.get("completion_tokens_details"), "completion_tokens_details")
+    return Usage(
+        input_tokens=count(data.get("prompt_tokens"), "prompt_tokens"),
+        output_tokens=count(data.get("completion_tokens"), "completion_tokens"),
+        cache_read_tokens=count(prompt.get("cached_tokens"), "prompt_tokens_details.cached_tokens"),
+        cache_write_tokens=count(
+            prompt.get("cache_write_tokens"), "prompt_tokens_details.cache_write_tokens"
+        ),
+        reasoning_tokens=count(
+            completion.get("reasoning_tokens"), "completion_tokens_details.reasoning_tokens"
+        ),
+    )
+
+
+def _anthropic_raw(data: Mapping[str, Any], reader: _Reader) -> Usage:
+    """Anthropic's raw usage, whose `input_tokens` excludes cache reads and writes."""
+    count = reader.number
+    cache_read = count(data.get("cache_read_input_tokens"), "cache_read_input_tokens")
+    cache_write = count(data.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+    return Usage(
+        input_tokens=count(data.get("input_tokens"), "input_tokens") + cache_read + cache_write,
+        output_tokens=count(data.get("output_tokens"), "output_tokens"),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+    )
+
+
+def _checked(usage: Usage) -> Usage:
+    """`usage`, if its details fit in its totals (LangChain's convention); else ValueError."""
+    cached = usage.cache_read_tokens + usage.cache_write_tokens
+    if cached > usage.input_tokens:
+        raise ValueError(
+            f"usage has {cached} cache tokens but only {usage.input_tokens} input tokens; "
+            "input_tokens must include cache reads and writes (LangChain's convention)"
+        )
+    if usage.reasoning_tokens > usage.output_tokens:
+        raise ValueError("usage has more reasoning tokens than output tokens")
+    return usage
 
 
 def _consistent(usage: Usage) -> Usage:
@@ -148,99 +300,11 @@ def _consistent(usage: Usage) -> Usage:
     reasoning = min(usage.reasoning_tokens, usage.output_tokens)
     if input_tokens == usage.input_tokens and reasoning == usage.reasoning_tokens:
         return usage
-    return Usage(
-        input_tokens=input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=reasoning,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        service_tier=usage.service_tier,
-    )
+    return usage._replace(input_tokens=input_tokens, reasoning_tokens=reasoning)
 
 
-def usage_from_metadata(usage_metadata: Mapping[str, Any]) -> Usage:
-    """Normalize an `AIMessage.usage_metadata` of any integration.
-
-    Example:
-        >>> usage_from_metadata({"input_tokens": 1500, "output_tokens": 20,
-        ...     "input_token_details": {"cache_read": 1000, "cache_creation": 0,
-        ...         "ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 100}})
-        ... # doctest: +NORMALIZE_WHITESPACE
-        Usage(input_tokens=1500, output_tokens=20, cache_read_tokens=1000,
-              cache_write_tokens=400, reasoning_tokens=0, cache_write_1h_tokens=100,
-              service_tier=None)
-    """
-    input_details = _details(usage_metadata.get("input_token_details"))
-    output_details = _details(usage_metadata.get("output_token_details"))
-    input_tokens = _int(usage_metadata.get("input_tokens"))
-    output_tokens = _int(usage_metadata.get("output_tokens"))
-    if not input_details and not output_details:
-        return Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-    tier = _tier_of(input_details, output_details)
-    cache_read = _int(input_details.get("cache_read"))
-    creation = _int(input_details.get("cache_creation"))
-    reasoning = _int(output_details.get("reasoning"))
-    if tier is not None:
-        cache_read = cache_read or _int(input_details.get(f"{tier}_cache_read"))
-        creation = creation or _int(input_details.get(f"{tier}_cache_creation"))
-        reasoning = reasoning or _int(output_details.get(f"{tier}_reasoning"))
-    # langchain-anthropic lists 5m / 1h writes besides `cache_creation`; older versions
-    # also kept the total in `cache_creation`, newer ones zero it: the larger is right.
-    write_1h = _int(input_details.get("ephemeral_1h_input_tokens"))
-    write_5m = _int(input_details.get("ephemeral_5m_input_tokens"))
-    return _consistent(
-        Usage(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read,
-            cache_write_tokens=max(creation, write_5m + write_1h),
-            reasoning_tokens=reasoning,
-            cache_write_1h_tokens=write_1h,
-            service_tier=tier,
-        )
-    )
-
-
-def usage_from_token_usage(token_usage: Mapping[str, Any]) -> Usage | None:
-    """Normalize a legacy `llm_output["token_usage"]` (OpenAI or Anthropic raw shape).
-
-    Returns None when the mapping holds no token counts.
-
-    Example:
-        >>> usage_from_token_usage({"prompt_tokens": 12, "completion_tokens": 3,
-        ...     "prompt_tokens_details": {"cached_tokens": 8}}).cache_read_tokens
-        8
-    """
-    if "prompt_tokens" in token_usage or "completion_tokens" in token_usage:
-        prompt_details = token_usage.get("prompt_tokens_details") or {}
-        completion_details = token_usage.get("completion_tokens_details") or {}
-        if not isinstance(prompt_details, Mapping):
-            prompt_details = {}
-        if not isinstance(completion_details, Mapping):
-            completion_details = {}
-        return _consistent(
-            Usage(
-                input_tokens=_int(token_usage.get("prompt_tokens")),
-                output_tokens=_int(token_usage.get("completion_tokens")),
-                cache_read_tokens=_int(prompt_details.get("cached_tokens")),
-                cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
-                reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
-            )
-        )
-    if "input_tokens" in token_usage or "output_tokens" in token_usage:
-        # Anthropic's API shape: input_tokens excludes cache reads and writes.
-        cache_read = _int(token_usage.get("cache_read_input_tokens"))
-        cache_write = _int(token_usage.get("cache_creation_input_tokens"))
-        return _consistent(
-            Usage(
-                input_tokens=_int(token_usage.get("input_tokens")) + cache_read + cache_write,
-                output_tokens=_int(token_usage.get("output_tokens")),
-                cache_read_tokens=cache_read,
-                cache_write_tokens=cache_write,
-            )
-        )
-    return None
+def _reports_counts(data: Mapping[str, Any]) -> bool:
+    return any(key in data for key in _COUNT_KEYS)
 
 
 class CallStart(NamedTuple):
@@ -248,6 +312,15 @@ class CallStart(NamedTuple):
 
     `messages` is set for chat models, `prompts` for completion models; `tools` are
     the tool schemas bound to the call, `max_output_tokens` the call's `max_tokens`.
+    An `agent_key` of `UsageTracker` / `TokenBudget` receives one to name the agent.
+
+    Example:
+        >>> from uuid import uuid4
+        >>> call = call_start(run_id=uuid4(), parent_run_id=None, tags=["agent:writer"],
+        ...     metadata={"ls_model_name": "gpt-4o"},
+        ...     kwargs={"invocation_params": {"max_tokens": 200}}, prompts=["Hi"])
+        >>> call.agent, call.model, call.max_output_tokens
+        ('writer', 'gpt-4o', 200)
     """
 
     run_id: UUID
@@ -329,7 +402,7 @@ def call_start(
     """
     meta: Mapping[str, Any] = metadata or {}
     tag_list: Sequence[str] = tags or ()
-    params = _details(kwargs.get("invocation_params"))
+    params = _lenient_details(kwargs.get("invocation_params"), "invocation_params")
     name = kwargs.get("name")
     run_name = name if isinstance(name, str) else None
     tools = params.get("tools") or ()
@@ -437,34 +510,13 @@ def read_result(response: LLMResult) -> CallResult:
                     cache_hit = True
                 # Every choice of an n > 1 call carries the usage of the whole call.
                 if usage is None and ("input_tokens" in metadata or "output_tokens" in metadata):
-                    usage = usage_from_metadata(metadata)
+                    usage = Usage.parse(metadata, strict=False)
     llm_output = response.llm_output or {}
     if usage is None:
         token_usage = llm_output.get("token_usage") or llm_output.get("usage")
-        if isinstance(token_usage, Mapping):
-            usage = usage_from_token_usage(token_usage)
+        if isinstance(token_usage, Mapping) and _reports_counts(token_usage):
+            usage = Usage.parse(token_usage, strict=False)
     if model is None:
         value = llm_output.get("model_name") or llm_output.get("model")
         model = value if isinstance(value, str) and value else None
     return CallResult(usage=usage, model=model, cache_hit=cache_hit, streamed=streamed)
-
-
-@runtime_checkable
-class SpendGate(Protocol):
-    """What a `UsageTracker` drives when it is given a budget (`TokenBudget` is one).
-
-    `reserve` runs before the request is sent and raises `BudgetExceededError` to stop
-    it; exactly one of `settle` (the call used `usage`) or `release` (it cost nothing:
-    a cache hit, or a failure) follows for every successful `reserve`.
-    `run_inline` is False when the gate does blocking I/O (so async runs call it in an
-    executor, not on the event loop).
-    """
-
-    @property
-    def run_inline(self) -> bool: ...
-
-    def reserve(self, call: CallStart) -> None: ...
-
-    def settle(self, run_id: UUID, usage: Usage, *, model: str | None = None) -> None: ...
-
-    def release(self, run_id: UUID) -> None: ...

@@ -1,17 +1,36 @@
-"""LangChain v1 agent middleware (`create_agent(middleware=[...])`); needs the `langchain` extra."""
+"""Token-saving middleware for LangChain v1 agents (`langchain.agents.create_agent`).
 
-from langchain_tokenopt.middleware.agent import (
-    CompressionMiddleware,
-    ModelRouterMiddleware,
-    SummarizingMiddleware,
-    TokenBudgetMiddleware,
+An agent re-sends its whole conversation and every tool schema on each model call,
+so its cost grows with every step. These middleware plug the package's components
+into the agent loop, each at the hook where it saves the most (one per module):
+
+- `ToolRetrievalMiddleware` binds only the tools a `ToolRetriever` ranks relevant.
+- `ModelRouterMiddleware` sends each call to the model `ModelRouter` picks.
+- `TokenBudgetMiddleware` enforces a `TokenBudget` and ends the run cleanly when spent.
+- `CompressionMiddleware` compresses tool outputs losslessly before they enter state.
+- `SummarizingMiddleware` sends a running summary plus the recent turns.
+
+The agent state always keeps the full conversation: middleware change what one model
+call is sent, not what the run remembers (compression aside, which is lossless).
+Needs the `langchain` extra (`pip install 'langchain-tokenopt[langchain]'`).
+"""
+
+from langchain_tokenopt.middleware.budget import TokenBudgetMiddleware
+from langchain_tokenopt.middleware.compression import CompressionMiddleware, CompressionStats
+from langchain_tokenopt.middleware.routing import ModelRouterMiddleware
+from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware, SummarizingStats
+from langchain_tokenopt.middleware.tool_retrieval import (
     ToolRetrievalMiddleware,
+    ToolRetrievalStats,
 )
 
 __all__ = [
     "CompressionMiddleware",
+    "CompressionStats",
     "ModelRouterMiddleware",
     "SummarizingMiddleware",
+    "SummarizingStats",
     "TokenBudgetMiddleware",
     "ToolRetrievalMiddleware",
+    "ToolRetrievalStats",
 ]

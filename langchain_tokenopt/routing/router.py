@@ -44,19 +44,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import math
-import re
-import threading
-from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from os import PathLike
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
@@ -64,34 +57,32 @@ from langchain_core.callbacks import (
 )
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    ToolMessage,
-    convert_to_messages,
-)
-from langchain_core.prompt_values import PromptValue
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from langchain_tokenopt.callbacks.budget import TokenBudget
+from langchain_tokenopt.core.formatting import decimal_str
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.core.messages import as_messages
 from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.runnables import astream_one, stream_one
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import resolve_agent
 from langchain_tokenopt.errors import UnknownModelError
-from langchain_tokenopt.routing.budget_share import RemainingBudget, remaining_share
+from langchain_tokenopt.routing.budget_share import (
+    Budget,
+    is_budget,
+    reads_inline,
+    remaining_share,
+)
+from langchain_tokenopt.routing.scorers import ComplexityScorer, HeuristicScorer
+from langchain_tokenopt.routing.stats import RouterStats, StatsBook
 
 __all__ = [
     "DEFAULT_RELAXATION",
-    "DEFAULT_WEIGHTS",
-    "ComplexityScorer",
-    "HeuristicScorer",
-    "LearnedScorer",
     "ModelRouter",
     "RouteDecision",
-    "RouterStats",
-    "ScoreExplanation",
     "Tier",
 ]
 
@@ -108,425 +99,11 @@ DEFAULT_RELAXATION: tuple[tuple[float, float], ...] = (
 DEFAULT_EXPECTED_OUTPUT_TOKENS = 256
 
 
-# -- input ---------------------------------------------------------------------------------
+def _as_messages(input: LanguageModelInput) -> list[BaseMessage]:
+    return as_messages(input, taker="ModelRouter")
 
 
-def _as_messages(input: Any) -> list[BaseMessage]:
-    """The messages a chat model would receive for `input` (str, messages, PromptValue)."""
-    if isinstance(input, PromptValue):
-        return input.to_messages()
-    if isinstance(input, str):
-        return [HumanMessage(input)]
-    if isinstance(input, Sequence):
-        return convert_to_messages(input)
-    raise TypeError(
-        "ModelRouter takes what a chat model takes: a str, a list of messages (or "
-        f"(role, text) tuples / dicts) or a PromptValue; got {type(input).__name__}."
-    )
-
-
-def _latest_user_index(messages: Sequence[BaseMessage]) -> int | None:
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].type == "human":
-            return index
-    return None
-
-
-def _latest_user_text(messages: Sequence[BaseMessage]) -> str:
-    """Text of the latest user message; all messages' text if there is none."""
-    index = _latest_user_index(messages)
-    if index is not None:
-        return str(messages[index].text)
-    return "\n".join(str(message.text) for message in messages)
-
-
-# -- scorers -------------------------------------------------------------------------------
-
-
-class ComplexityScorer(ABC):
-    """Maps a request to a difficulty in [0, 1]: 0 any model will do, 1 the hardest.
-
-    Subclass it and implement `score`; the router clips results to [0, 1] and rejects
-    NaN. `tools` are the tool schemas bound to the router (empty when none).
-
-    Example:
-        >>> class ByLength(ComplexityScorer):
-        ...     def score(self, messages, *, tools=()):
-        ...         return min(1.0, sum(len(str(m.content)) for m in messages) / 2000)
-        >>> ByLength().score([HumanMessage("hi")])
-        0.001
-    """
-
-    @abstractmethod
-    def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        """Difficulty of the request made of `messages` (and `tools`), in [0, 1]."""
-
-
-#: Weight of each `HeuristicScorer` feature; the score is their weighted sum, clipped.
-DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "length": 0.20,
-    "code": 0.30,
-    "math": 0.30,
-    "reasoning": 0.35,
-    "questions": 0.10,
-    "depth": 0.10,
-    "tools": 0.15,
-}
-
-_CODE_FENCE = re.compile(r"```|~~~")
-_CODE_LINE = re.compile(
-    r"^\s*(?:def |class |import |from \S+ import |#include|function\s+\w+\s*\(|const |let |"
-    r"var |public |private |return\b|select\s.+\sfrom\s|for\s*\(|if\s*\(|while\s*\(|"
-    r"[}\]]\s*;?\s*$|.*[{;]\s*$)",
-    re.MULTILINE | re.IGNORECASE,
-)
-_CODE_WORDS = re.compile(
-    r"\b(code|coding|function|script|program|implement|debug|refactor|compile|regex|sql|"
-    r"api|algorithm|bug|stack trace|python|javascript|typescript|java|c\+\+|rust|golang|"
-    r"bash|html|css|json|yaml|unit tests?|database|query|repository)\b",
-    re.IGNORECASE,
-)
-_MATH_SYMBOLS = re.compile(
-    r"\\(?:frac|sum|int|sqrt|lim|cdot|alpha|beta|theta|pi|infty)\b|\$[^$\n]+\$|"
-    r"\d\s*[\^*=<>]\s*\(?-?\d|[∑∫√≤≥≠±∞π∂]"
-)
-_MATH_WORDS = re.compile(
-    r"\b(prove|proof|theorem|lemma|integral|derivative|differentiate|equation|solve|"
-    r"probability|expected value|variance|matrix|matrices|eigen\w*|polynomial|logarithm|"
-    r"calculus|algebra|geometry|statistics|optimi[sz]e|combinatori\w*|modulo|prime|"
-    r"arithmetic|compute|calculate)\b",
-    re.IGNORECASE,
-)
-_REASONING_CUES = re.compile(
-    r"\b(step[- ]by[- ]step|explain why|why (?:does|do|is|are)|reasoning|analy[sz]e|analysis|"
-    r"compare|contrast|trade-?offs?|pros and cons|evaluate|justify|critique|design|plan|"
-    r"strategy|derive|implications?|root cause|in detail|comprehensive|multi-step|"
-    r"architecture|first\b[^.?!]{0,80}\bthen|recommend|assess)\b",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class ScoreExplanation:
-    """Why `HeuristicScorer` gave a score: each feature in [0, 1] and its weighted part.
-
-    `score` is ``min(1, max(0, sum(contributions.values())))``.
-    """
-
-    score: float
-    features: Mapping[str, float]
-    contributions: Mapping[str, float]
-
-
-class HeuristicScorer(ComplexityScorer):
-    """A difficulty score from features a reader can check, with documented weights.
-
-    Features, each in [0, 1], read from the latest user message unless said otherwise:
-
-    - ``length``: its tokens / `length_saturation_tokens` (800), capped at 1.
-    - ``code``: 1 with a code fence or 3+ code-looking lines; else 0.25 per distinct
-      programming word ("function", "sql", "debug", ...), at most 0.75.
-    - ``math``: 1 with math notation (LaTeX, ``$...$``, ``3 * 4``, ``x^2``, ``≤``; not ``/``,
-      which dates use); else 0.35 per
-      distinct math word ("prove", "integral", "probability", ...), capped at 1.
-    - ``reasoning``: distinct multi-step reasoning cues ("step by step", "compare",
-      "trade-offs", "explain why", "design", "first ... then", ...) / 3, capped at 1.
-    - ``questions``: (question marks - 1) / 3, capped at 1 (one question adds nothing).
-    - ``depth``: user turns before the latest one / 8, capped at 1 (whole conversation).
-    - ``tools``: 1 when tools are bound, 0.5 when the conversation holds tool calls or
-      tool results, else 0.
-
-    The score is the weighted sum (`DEFAULT_WEIGHTS`: length 0.20, code 0.30, math 0.30,
-    reasoning 0.35, questions 0.10, depth 0.10, tools 0.15) clipped to [0, 1]: chit-chat
-    and lookups score near 0, a request with one strong signal (code, math or several
-    reasoning cues) about 0.3, two signals 0.5-0.7. So a cheap tier with quality 0.3
-    takes the easy requests and leaves anything with two signals to stronger tiers.
-
-    Example:
-        >>> scorer = HeuristicScorer()
-        >>> round(scorer.explain("hi there").score, 2)
-        0.0
-        >>> explained = scorer.explain("Compare quicksort and mergesort step by step, "
-        ...     "then implement both in Python.")
-        >>> {name: round(value, 2) for name, value in explained.features.items() if value}
-        {'length': 0.02, 'code': 0.5, 'reasoning': 0.67}
-        >>> round(explained.score, 2)  # 0.02 * 0.20 + 0.5 * 0.30 + 0.67 * 0.35
-        0.39
-    """
-
-    def __init__(
-        self,
-        weights: Mapping[str, float] | None = None,
-        *,
-        length_saturation_tokens: int = 800,
-        counter: TokenCounter | None = None,
-    ) -> None:
-        chosen = dict(DEFAULT_WEIGHTS if weights is None else weights)
-        unknown = set(chosen) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise ValueError(
-                f"unknown HeuristicScorer features {sorted(unknown)}; the features are "
-                f"{sorted(DEFAULT_WEIGHTS)}"
-            )
-        for name, weight in chosen.items():
-            if not isinstance(weight, (int, float)) or not math.isfinite(weight):
-                raise ValueError(f"weight of {name!r} must be a finite number, got {weight!r}")
-        if isinstance(length_saturation_tokens, bool) or length_saturation_tokens <= 0:
-            raise ValueError("length_saturation_tokens must be a positive int")
-        self.weights: dict[str, float] = {name: float(chosen.get(name, 0.0)) for name in chosen}
-        self.length_saturation_tokens = length_saturation_tokens
-        self.counter = counter if counter is not None else TokenCounter("gpt-4o")
-
-    def __repr__(self) -> str:
-        return f"HeuristicScorer(weights={self.weights!r})"
-
-    def features(
-        self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()
-    ) -> dict[str, float]:
-        """The feature values (each in [0, 1]) of a request."""
-        text = _latest_user_text(messages)
-        return {
-            "length": min(1.0, self.counter.count_text(text) / self.length_saturation_tokens),
-            "code": _code_feature(text),
-            "math": _math_feature(text),
-            "reasoning": min(1.0, len(_distinct(_REASONING_CUES, text)) / 3),
-            "questions": min(1.0, max(text.count("?") - 1, 0) / 3),
-            "depth": min(1.0, _earlier_user_turns(messages) / 8),
-            "tools": _tools_feature(messages, tools),
-        }
-
-    def explain(self, input: LanguageModelInput, *, tools: Sequence[Any] = ()) -> ScoreExplanation:
-        """Features, weighted contributions and score of `input` (str, messages, PromptValue)."""
-        features = self.features(_as_messages(input), tools=tools)
-        contributions = {
-            name: value * self.weights.get(name, 0.0) for name, value in features.items()
-        }
-        total = min(1.0, max(0.0, sum(contributions.values())))
-        return ScoreExplanation(score=total, features=features, contributions=contributions)
-
-    def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        features = self.features(messages, tools=tools)
-        total = sum(value * self.weights.get(name, 0.0) for name, value in features.items())
-        return min(1.0, max(0.0, total))
-
-
-def _distinct(pattern: re.Pattern[str], text: str) -> set[str]:
-    return {match.group(0).lower() for match in pattern.finditer(text)}
-
-
-def _code_feature(text: str) -> float:
-    if _CODE_FENCE.search(text) or len(_CODE_LINE.findall(text)) >= 3:
-        return 1.0
-    return min(0.75, 0.25 * len(_distinct(_CODE_WORDS, text)))
-
-
-def _math_feature(text: str) -> float:
-    if _MATH_SYMBOLS.search(text):
-        return 1.0
-    return min(1.0, 0.35 * len(_distinct(_MATH_WORDS, text)))
-
-
-def _earlier_user_turns(messages: Sequence[BaseMessage]) -> int:
-    return max(sum(1 for message in messages if message.type == "human") - 1, 0)
-
-
-def _tools_feature(messages: Sequence[BaseMessage], tools: Sequence[Any]) -> float:
-    if tools:
-        return 1.0
-    for message in messages:
-        if isinstance(message, ToolMessage) or (
-            isinstance(message, AIMessage) and message.tool_calls
-        ):
-            return 0.5
-    return 0.0
-
-
-_LEARNED_FORMAT = "langchain-tokenopt/learned-scorer"
-_LEARNED_VERSION = 1
-
-
-class LearnedScorer(ComplexityScorer):
-    """A difficulty learned from examples: TF-IDF words and bigrams + logistic regression.
-
-    Train it on prompts labelled 1 when the weak model failed them (the strong model was
-    needed) and 0 when the weak model was good enough; its score is the predicted
-    probability that the strong model is needed, read from the latest user message.
-    It saves to and loads from JSON (vocabulary, IDF weights and coefficients; no
-    pickle), so a model trained offline can be shipped with an app.
-
-    Example:
-        >>> scorer = LearnedScorer().fit(
-        ...     ["hi", "thanks!", "prove the lemma formally", "derive the bound formally"],
-        ...     [0, 0, 1, 1])
-        >>> scorer.score([HumanMessage("prove this formally")]) > 0.5
-        True
-    """
-
-    def __init__(
-        self,
-        *,
-        ngram_range: tuple[int, int] = (1, 2),
-        min_df: int = 1,
-        max_features: int | None = 50_000,
-        C: float = 4.0,
-        class_weight: Literal["balanced"] | None = "balanced",
-    ) -> None:
-        if C <= 0:
-            raise ValueError("C must be positive")
-        self.ngram_range = ngram_range
-        self.min_df = min_df
-        self.max_features = max_features
-        self.C = C
-        self.class_weight = class_weight
-        self._vectorizer: Any = None
-        self._classifier: Any = None
-
-    def __repr__(self) -> str:
-        state = "fitted" if self.fitted else "not fitted"
-        return f"LearnedScorer(ngram_range={self.ngram_range}, C={self.C}, {state})"
-
-    @property
-    def fitted(self) -> bool:
-        """True once `fit` or `load` gave the scorer a model."""
-        return self._classifier is not None
-
-    def _vectorizer_params(self) -> dict[str, Any]:
-        return {
-            "ngram_range": list(self.ngram_range),
-            "min_df": self.min_df,
-            "max_features": self.max_features,
-            "sublinear_tf": True,
-            "lowercase": True,
-        }
-
-    @staticmethod
-    def _new_vectorizer(params: Mapping[str, Any]) -> Any:
-        import numpy as np
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        return TfidfVectorizer(
-            ngram_range=tuple(params["ngram_range"]),
-            min_df=params["min_df"],
-            max_features=params["max_features"],
-            sublinear_tf=params["sublinear_tf"],
-            lowercase=params["lowercase"],
-            dtype=np.float64,
-        )
-
-    def fit(self, prompts: Sequence[str], labels: Sequence[int | bool]) -> LearnedScorer:
-        """Train on `prompts` with `labels` (1 / True: the strong model was needed)."""
-        from sklearn.linear_model import LogisticRegression
-
-        texts = list(prompts)
-        targets = [int(label) for label in labels]
-        if len(texts) != len(targets):
-            raise ValueError(f"got {len(texts)} prompts but {len(targets)} labels")
-        if not all(isinstance(text, str) for text in texts):
-            raise TypeError("prompts must be strings")
-        if set(targets) - {0, 1}:
-            raise ValueError("labels must be 0 / 1 (or False / True)")
-        if len(set(targets)) < 2:
-            raise ValueError("labels must hold both classes (0 and 1) to learn a difficulty")
-        vectorizer = self._new_vectorizer(self._vectorizer_params())
-        matrix = vectorizer.fit_transform(texts)
-        classifier = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
-        classifier.fit(matrix, targets)
-        self._vectorizer, self._classifier = vectorizer, classifier
-        return self
-
-    def score_texts(self, texts: Sequence[str]) -> list[float]:
-        """Difficulty of each text (batched: faster than one `score` call per text)."""
-        if not self.fitted:
-            raise RuntimeError("LearnedScorer is not trained: call fit() or load() first")
-        matrix = self._vectorizer.transform(list(texts))
-        return [float(p) for p in self._classifier.predict_proba(matrix)[:, 1]]
-
-    def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        return self.score_texts([_latest_user_text(messages)])[0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The trained scorer as JSON-ready data (what `save` writes)."""
-        if not self.fitted:
-            raise RuntimeError("LearnedScorer is not trained: call fit() or load() first")
-        vocabulary = {term: int(index) for term, index in self._vectorizer.vocabulary_.items()}
-        return {
-            "format": _LEARNED_FORMAT,
-            "version": _LEARNED_VERSION,
-            "vectorizer": {
-                **self._vectorizer_params(),
-                "vocabulary": vocabulary,
-                "idf": [float(x) for x in self._vectorizer.idf_],
-            },
-            "classifier": {
-                "C": self.C,
-                "class_weight": self.class_weight,
-                "coef": [float(x) for x in self._classifier.coef_[0]],
-                "intercept": float(self._classifier.intercept_[0]),
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LearnedScorer:
-        """A trained scorer from `to_dict` data; ValueError if the data is not one."""
-        import numpy as np
-        from sklearn.linear_model import LogisticRegression
-
-        if data.get("format") != _LEARNED_FORMAT or data.get("version") != _LEARNED_VERSION:
-            raise ValueError(
-                f"not a saved LearnedScorer (format {data.get('format')!r}, version "
-                f"{data.get('version')!r}); expected {_LEARNED_FORMAT!r} v{_LEARNED_VERSION}"
-            )
-        try:
-            vec, clf = data["vectorizer"], data["classifier"]
-            vocabulary = {str(term): int(index) for term, index in vec["vocabulary"].items()}
-            idf = np.asarray(vec["idf"], dtype=float)
-            coef = np.asarray([clf["coef"]], dtype=float)
-            intercept = np.asarray([clf["intercept"]], dtype=float)
-            ngram = vec["ngram_range"]
-            scorer = cls(
-                ngram_range=(int(ngram[0]), int(ngram[1])),
-                min_df=vec["min_df"],
-                max_features=vec["max_features"],
-                C=float(clf["C"]),
-                class_weight=clf["class_weight"],
-            )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ValueError(f"a saved LearnedScorer is malformed: {exc!r}") from exc
-        size = len(vocabulary)
-        if (
-            idf.shape != (size,)
-            or coef.shape != (1, size)
-            or sorted(vocabulary.values()) != list(range(size))
-        ):
-            raise ValueError("a saved LearnedScorer is malformed: vocabulary, idf and coef differ")
-        vectorizer = cls._new_vectorizer(vec)
-        vectorizer.vocabulary_ = vocabulary
-        vectorizer.idf_ = idf
-        classifier = LogisticRegression(C=scorer.C, class_weight=scorer.class_weight)
-        classifier.classes_ = np.asarray([0, 1])
-        classifier.coef_ = coef
-        classifier.intercept_ = intercept
-        classifier.n_features_in_ = size
-        scorer._vectorizer, scorer._classifier = vectorizer, classifier
-        return scorer
-
-    def save(self, path: str | PathLike[str]) -> None:
-        """Write the trained scorer as JSON to `path`."""
-        Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | PathLike[str]) -> LearnedScorer:
-        """Read a scorer written by `save`."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not a saved LearnedScorer (not JSON): {exc}") from exc
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path} is not a saved LearnedScorer")
-        return cls.from_dict(data)
-
-
-# -- tiers, decisions, stats ----------------------------------------------------------------
+# -- tiers and decisions --------------------------------------------------------------------
 
 
 def _model_name_of(model: BaseChatModel) -> str | None:
@@ -596,6 +173,17 @@ class RouteDecision:
     `order` is the tiers to try, first the chosen one; `estimated_cost_usd` the
     expected cost of the request on each tier; `strongest` the tier that always-strongest
     routing would call.
+
+    Example:
+        >>> from langchain_core.language_models import GenericFakeChatModel
+        >>> router = ModelRouter(tiers=[
+        ...     Tier(GenericFakeChatModel(messages=iter([])), quality=0.4,
+        ...          model_name="gpt-4o-mini"),
+        ...     Tier(GenericFakeChatModel(messages=iter([])), quality=1.0,
+        ...          model_name="gpt-4o")])
+        >>> decision = router.route("What is the capital of France?")
+        >>> decision.tier, decision.order, decision.strongest
+        ('gpt-4o-mini', ('gpt-4o-mini', 'gpt-4o'), 'gpt-4o')
     """
 
     tier: str
@@ -608,85 +196,6 @@ class RouteDecision:
     relaxed_by: float
     estimated_cost_usd: Mapping[str, Decimal]
     strongest: str
-
-
-@dataclass(frozen=True)
-class RouterStats:
-    """What a router did since it was made (or `reset_stats`).
-
-    `calls` counts answers per tier, `failures` errors per tier, `fallbacks` how often a
-    request moved on to another tier, `unanswered` requests every tier failed.
-    `estimated_cost_usd` sums the expected cost of each answered request on the tier
-    that answered, `strongest_cost_usd` on the strongest tier (always-strongest routing).
-    """
-
-    requests: int
-    calls: Mapping[str, int]
-    failures: Mapping[str, int]
-    fallbacks: int
-    unanswered: int
-    estimated_cost_usd: Decimal
-    strongest_cost_usd: Decimal
-
-    @property
-    def savings_usd(self) -> Decimal:
-        """Estimated dollars saved against calling the strongest tier every time."""
-        return self.strongest_cost_usd - self.estimated_cost_usd
-
-    @property
-    def cost_share(self) -> float | None:
-        """Estimated cost as a share of always-strongest cost (None before any answer)."""
-        if self.strongest_cost_usd <= 0:
-            return None
-        return float(self.estimated_cost_usd / self.strongest_cost_usd)
-
-
-@dataclass
-class _StatsBook:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    requests: int = 0
-    calls: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
-    fallbacks: int = 0
-    unanswered: int = 0
-    estimated: Decimal = Decimal(0)
-    strongest: Decimal = Decimal(0)
-
-    def record(self, decision: RouteDecision, answered: str | None, failed: Sequence[str]) -> None:
-        with self.lock:
-            self.requests += 1
-            self.failures.update(failed)
-            if answered is None:
-                self.unanswered += 1
-                self.fallbacks += max(len(failed) - 1, 0)
-                return
-            self.fallbacks += len(failed)
-            self.calls[answered] += 1
-            self.estimated += decision.estimated_cost_usd[answered]
-            self.strongest += decision.estimated_cost_usd[decision.strongest]
-
-    def snapshot(self) -> RouterStats:
-        with self.lock:
-            return RouterStats(
-                requests=self.requests,
-                calls=dict(self.calls),
-                failures=dict(self.failures),
-                fallbacks=self.fallbacks,
-                unanswered=self.unanswered,
-                estimated_cost_usd=self.estimated,
-                strongest_cost_usd=self.strongest,
-            )
-
-    def reset(self) -> None:
-        with self.lock:
-            self.requests = self.fallbacks = self.unanswered = 0
-            self.calls.clear()
-            self.failures.clear()
-            self.estimated = self.strongest = Decimal(0)
-
-
-def _usd(value: Decimal) -> str:
-    return format(value, "f")
 
 
 def _route_metadata(
@@ -702,10 +211,10 @@ def _route_metadata(
         "fallbacks": list(failed),
         "budget_share": decision.budget_share,
         "estimated_cost_usd": (
-            _usd(decision.estimated_cost_usd[answered.name]) if answered else None
+            decimal_str(decision.estimated_cost_usd[answered.name]) if answered else None
         ),
         "strongest_tier": decision.strongest,
-        "strongest_cost_usd": _usd(decision.estimated_cost_usd[decision.strongest]),
+        "strongest_cost_usd": decimal_str(decision.estimated_cost_usd[decision.strongest]),
     }
 
 
@@ -769,7 +278,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     tiers: list[Tier]
     scorer: ComplexityScorer = Field(default_factory=HeuristicScorer)
     min_quality: float = 0.0
-    budget: Any = None
+    budget: Budget | None = None
     relaxation: tuple[tuple[float, float], ...] = DEFAULT_RELAXATION
     expected_output_tokens: int = DEFAULT_EXPECTED_OUTPUT_TOKENS
     prices: PriceTable | None = None
@@ -781,7 +290,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     _count_tools: list[Any] = PrivateAttr(default_factory=list)
     _none_fails: bool = PrivateAttr(default=False)
     _counters: dict[str, TokenCounter] = PrivateAttr(default_factory=dict)
-    _stats: _StatsBook = PrivateAttr(default_factory=_StatsBook)
+    _stats: StatsBook = PrivateAttr(default_factory=StatsBook)
 
     @field_validator("tiers")
     @classmethod
@@ -801,10 +310,10 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
             raise ValueError(f"min_quality must be in [0, 1], got {value}")
         return value
 
-    @field_validator("budget")
+    @field_validator("budget", mode="before")
     @classmethod
     def _valid_budget(cls, value: Any) -> Any:
-        if value is None or isinstance(value, RemainingBudget) or callable(value):
+        if value is None or is_budget(value):
             return value
         raise ValueError(
             "budget must have a remaining() method (a TokenBudget) or be a callable "
@@ -929,13 +438,13 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         if self.budget is None:
             return None
         agent = None
-        if getattr(self.budget, "per_agent", False):
+        if isinstance(self.budget, TokenBudget) and self.budget.per_agent:
             config = config or {}
             agent = resolve_agent(config.get("metadata") or {}, config.get("tags") or [], None)
         return remaining_share(self.budget, agent)
 
     async def _abudget_share(self, config: RunnableConfig | None) -> float | None:
-        if self.budget is None or getattr(self.budget, "run_inline", True):
+        if self.budget is None or reads_inline(self.budget):
             return self._budget_share(config)
         # A budget over SQLite / Redis blocks: keep it off the event loop.
         return await asyncio.get_running_loop().run_in_executor(None, self._budget_share, config)
@@ -1025,7 +534,12 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         for name in (*failed, *(() if answered is None else (answered,))):
             if name not in tiers:
                 raise ValueError(f"unknown tier {name!r}; tiers are {sorted(tiers)}")
-        self._stats.record(decision, answered, failed)
+        self._stats.record(
+            answered,
+            failed,
+            Decimal(0) if answered is None else decision.estimated_cost_usd[answered],
+            decision.estimated_cost_usd[decision.strongest],
+        )
         metadata = _route_metadata(decision, None if answered is None else tiers[answered], failed)
         logger.debug("Routed to %s: %s", answered, decision.reason)
         return metadata
@@ -1090,7 +604,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     def stream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any | None
     ) -> Iterator[Any]:
-        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
+        yield from stream_one(self, input, self._stream, config, **kwargs)
 
     def _stream(
         self,
@@ -1120,12 +634,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     async def astream(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any | None
     ) -> AsyncIterator[Any]:
-        async def single() -> AsyncIterator[LanguageModelInput]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(
-            single(), self._astream, config, **kwargs
-        ):
+        async for chunk in astream_one(self, input, self._astream, config, **kwargs):
             yield chunk
 
     async def _astream(

@@ -1,58 +1,15 @@
-"""Bind only the tools a request needs, within a token budget.
+"""Which registered tools does a request need? A `BaseRetriever` over tool schemas.
 
 Every bound tool's JSON schema is sent with every request, so an agent with 50 tools
 pays for 50 schemas on each call even when one would do. `ToolRetriever` ranks a tool
-registry against the request with the package's `TextIndex`, and `bind_relevant_tools`
-binds just the best few to the chat model for each input.
+registry against the request with the package's `TextIndex` (one TF-IDF document per
+tool: its name, description and arguments) and returns the best few within a token
+budget; `tool_retrieval.runnable` binds them to a chat model for each input.
 
-How a tool is indexed (choices compared on the dev split of `benchmarks/bench_tools.py`,
-BFCL data, and nowhere else; `--ablation` reprints the comparison):
-
-- One TF-IDF document per tool with word 1-2 grams *and* character 4-5 grams: the
-  character grams match "triangles" to "triangle" and "calc" to "calculate", and
-  without them recall@5 drops by about 2 points. 4-5 grams rank as well as 3-5 grams
-  (3-grams such as "the" or "ion" sit in most documents and say little) and a query
-  touches half as many stored weights, so it runs about twice as fast.
-- Pivoted length normalization: a tool's score is its cosine times (its document's
-  word count / the longest registered document's) ** 0.1. Cosine alone favours terse
-  tools over detailed ones (a long document spreads its weight over more terms); the
-  factor gives some of that back: +1.3 points of MRR and +1.7 of recall@1 on dev
-  (exponents 0.05-0.3 all helped; 0.1 kept recall@5 best). The factor is at most 1.
-- The document is the raw name (so a message that spells out the tool's name matches
-  it), the name split into words on snake_case, camelCase, dots and dashes, written
-  twice (the name's field weight: a name is short and says what the tool does), the
-  description, then each argument's split name, description and enum values, nested
-  objects and array items included two levels deep. Dropping the arguments costs
-  1.6 points of recall@5; writing the name once, twice or three times is within half a
-  point with character grams (twice was best with words alone).
-- One index with repeated name words beat separate per-field indexes with combined
-  scores (2 points of recall@5, and one query instead of three).
-- Queries longer than 4,000 characters are cut to their first and last 2,000: a
-  request sits at the start or the end of a pasted text, and query time grows with
-  query length.
-
-How a request is ranked:
-
-- A request of several sentences often asks for several things ("Book a hotel in
-  Paris. Also, what is the time difference with Tokyo?"). One cosine over the whole
-  text lets the part with the most matching words fill every slot with look-alike
-  tools. So a request of two or more sentences (split after `.`, `?`, `!`, `;` and
-  their full-width forms, and at line breaks; more than 12 are grouped into 12
-  parts) is also scored part by part, against the whole request's candidates only
-  (`TextIndex.similarities`, a fraction of a query's cost). The best match of the
-  whole request is picked first. The next picks go for coverage: a tool's value is
-  its best part score, each part weighted by how much of it is still uncovered, plus
-  its whole-request score; a pick covers each part by 0.8 times its share of that
-  part's best score. On dev this lifts recall@5 from 0.936 to 0.944 (multi-tool
-  questions, BFCL parallel_multiple: 0.844 to 0.878) and leaves recall@1 and MRR
-  as they were (picking the first by coverage too cost 0.6 points of each). A
-  coverage of 0.5 to 1.0 and a whole-request weight of 0.5 to 1.5 all land within
-  0.4 points; splitting at commas or at "and" as well did worse.
-- A registered tool the request names verbatim ("use the 'get_current_time'
-  function") ranks first. Only identifiers count (words joined by `_`, `.` or `-`, or
-  camelCase), so a tool called `search` is not pulled up by the word "search". 24 of
-  the 1,150 BFCL questions name a tool this way. With both steps, dev recall@5 is
-  0.951 and parallel_multiple 0.896.
+A request of several sentences is also scored part by part and the picks go for
+coverage, so "book a hotel and tell me the time in Tokyo" gets a tool for each ask; a
+tool the request names verbatim ranks first. How each choice was made, and what it
+is worth in recall, is in docs/benchmarks.md ("Tool retrieval").
 """
 
 from __future__ import annotations
@@ -61,39 +18,27 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, TypeAlias
 
 import numpy as np
 from langchain_core.callbacks import (
-    AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForRetrieverRun,
-    CallbackManagerForChainRun,
     CallbackManagerForRetrieverRun,
 )
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    ToolMessage,
-    convert_to_messages,
-)
-from langchain_core.prompt_values import PromptValue
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 
-__all__ = ["RelevantToolsRunnable", "ToolMatch", "ToolRetriever", "bind_relevant_tools"]
+__all__ = ["ToolLike", "ToolMatch", "ToolRetriever", "split_identifier", "tool_document"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +47,7 @@ ToolLike: TypeAlias = BaseTool | Callable[..., Any] | Mapping[str, Any] | type[B
 
 # Name words are written this many times into a tool's document (the name's weight).
 _NAME_REPEATS = 2
-# Character n-gram sizes of the index (see the module doc).
+# Character n-gram sizes of the index (docs/benchmarks.md, "Tool retrieval").
 _CHAR_NGRAM_RANGE = (4, 5)
 # A tool's score is its cosine times (its document's words / the longest's) to this power.
 _LENGTH_EXPONENT = 0.1
@@ -110,7 +55,7 @@ _LENGTH_EXPONENT = 0.1
 _MAX_SCHEMA_DEPTH = 2
 # At most this many enum values of one argument go into the document.
 _MAX_ENUM_VALUES = 20
-# Longer queries keep only their head and tail (see the module doc).
+# Longer queries keep only their head and tail (docs/benchmarks.md, "Tool retrieval").
 _MAX_QUERY_CHARS = 4000
 # A request is scored in at most this many parts (more sentences are grouped).
 _MAX_PARTS = 12
@@ -193,7 +138,7 @@ def _by_score(scores: NDArray[np.float64], first: Sequence[int]) -> list[int]:
 def _cover(
     parts: NDArray[np.float64], whole: NDArray[np.float64], first: Sequence[int], picks: int
 ) -> list[int]:
-    """Tool positions in the order that covers the parts of a request (module doc).
+    """Tool positions in the order that covers the parts of a request (docs/benchmarks.md).
 
     `parts[j, i]` is tool i's score for part j and `whole[i]` its score for the whole
     request. Each part starts uncovered (residual 1). Positions `first` are taken first,
@@ -246,7 +191,7 @@ def _argument_lines(schema: Mapping[str, Any], depth: int = 0) -> list[str]:
 
 
 def tool_document(schema: Mapping[str, Any]) -> str:
-    """The text a tool is indexed under, from its OpenAI tool schema (see module doc).
+    """The text a tool is indexed under, from its OpenAI tool schema.
 
     Example:
         >>> print(tool_document({"type": "function", "function": {
@@ -276,16 +221,24 @@ def tool_document(schema: Mapping[str, Any]) -> str:
 class ToolMatch:
     """One selected tool.
 
+    Example:
+        >>> def get_weather(city: str) -> str:
+        ...     "Current weather in a city."
+        ...     return "sunny"
+        >>> match = ToolRetriever([get_weather]).select("weather in Oslo")[0]
+        >>> match.name, match.tool is get_weather, match.score > 0, match.tokens > 0
+        ('get_weather', True, True, True)
+
     Attributes:
         tool: the object as registered (a `BaseTool`, function, pydantic class or dict).
         name: its function name.
         score: relevance to the query: the TF-IDF cosine times the length factor of
-            the module doc, in [0, 1] (with recent turns, the latest message's score
+            docs/benchmarks.md, in [0, 1] (with recent turns, the latest message's score
             plus their down-weighted one). For a request of several sentences, the
             best of its score for the whole request and for any one part of it. 0.0
             for a tool included without matching (always-included or already called).
             Matches come in pick order, so for a request of several parts a later
-            match can score higher than an earlier one (module doc).
+            match can score higher than an earlier one (docs/benchmarks.md).
         tokens: what its schema alone adds to a request,
             `TokenCounter.count_tools([tool])`. A request with n tools costs less than
             the sum by (n - 1) times the per-request tool framing; `select` counts that.
@@ -333,7 +286,7 @@ def _normalize_tool(tool: Any, position: int) -> dict[str, Any]:
     return schema
 
 
-def _check_count(value: Any, what: str) -> int:
+def check_count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {type(value).__name__}")
     if value < 0:
@@ -346,11 +299,11 @@ class ToolRetriever(BaseRetriever):
 
     Tools are anything `convert_to_openai_tool` accepts as a function tool: `BaseTool`
     (and `@tool` functions), plain python functions, pydantic classes and OpenAI tool
-    dicts. Each is indexed by name, description and arguments (see the module doc);
+    dicts. Each is indexed by name, description and arguments (`tool_document`);
     `invoke(query)` returns `Document`s (page_content is the description, metadata
     holds `name`, `score` and `schema_tokens`), best first (a request of several
     sentences gets the best tool for each part before look-alikes of the first; see
-    the module doc); `get_tool(name)` gives back the registered object. `select`
+    docs/benchmarks.md); `get_tool(name)` gives back the registered object. `select`
     returns `ToolMatch`es within a token budget.
 
     Guarantees:
@@ -425,12 +378,12 @@ class ToolRetriever(BaseRetriever):
     @field_validator("k", mode="before")
     @classmethod
     def _valid_k(cls, value: Any) -> int:
-        return _check_count(value, "k")
+        return check_count(value, "k")
 
     @field_validator("token_budget", mode="before")
     @classmethod
     def _valid_budget(cls, value: Any) -> int | None:
-        return None if value is None else _check_count(value, "token_budget")
+        return None if value is None else check_count(value, "token_budget")
 
     # ------------------------------------------------------------- registry
     def add_tools(self, tools: Iterable[ToolLike]) -> None:
@@ -526,9 +479,9 @@ class ToolRetriever(BaseRetriever):
         pinned: Sequence[str] = (),
     ) -> list[ToolMatch]:
         """`select` over weighted queries, keeping `pinned` names like always-included."""
-        k = self.k if k is None else _check_count(k, "k")
+        k = self.k if k is None else check_count(k, "k")
         if token_budget is not None:
-            _check_count(token_budget, "token_budget")
+            check_count(token_budget, "token_budget")
         budget = self.token_budget if token_budget is None else token_budget
         entries = self._entries
         included: list[str] = []
@@ -584,7 +537,7 @@ class ToolRetriever(BaseRetriever):
         `queries[0]` is the request, the others are weighted context. The whole-text
         score is the weighted sum of cosines over the queries. A request of several
         sentences is also scored sentence by sentence, and its first `picks` names are
-        chosen for coverage (see the module doc); the rest follow by score.
+        chosen for coverage (docs/benchmarks.md, "Tool retrieval"); the rest follow by score.
         """
         request = _clip(queries[0][0]) if queries and queries[0][1] > 0 else ""
         texts = [(_clip(text), weight) for text, weight in queries if text.strip() and weight > 0]
@@ -673,282 +626,3 @@ class ToolRetriever(BaseRetriever):
             page_content=str(description),
             metadata={"name": match.name, "score": match.score, "schema_tokens": match.tokens},
         )
-
-
-# ------------------------------------------------------------------ binding
-def _text_of(message: BaseMessage) -> str:
-    """Text parts of a message's content, joined by spaces."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for part in content:
-        if isinstance(part, str):
-            parts.append(part)
-        elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
-            parts.append(part["text"])
-    return " ".join(parts)
-
-
-def _as_messages(value: Any) -> list[BaseMessage]:
-    try:
-        return convert_to_messages(value)
-    except (ValueError, TypeError, NotImplementedError) as exc:
-        raise TypeError(
-            f"Input cannot be read as chat messages: {exc}. Pass a str, a list of "
-            "messages, a PromptValue or a dict with 'messages'."
-        ) from exc
-
-
-def _read_input(value: Any) -> tuple[LanguageModelInput, list[BaseMessage]]:
-    """What the model gets, and the conversation as messages."""
-    if isinstance(value, str):
-        return value, [HumanMessage(value)]
-    if isinstance(value, PromptValue):
-        return value, value.to_messages()
-    if isinstance(value, Mapping):
-        if "messages" not in value:
-            raise TypeError(
-                f"A dict input needs a 'messages' key, got keys {sorted(map(str, value))}."
-            )
-        messages = value["messages"]
-        return messages, _as_messages(messages)
-    if isinstance(value, Sequence):
-        return value, _as_messages(value)
-    raise TypeError(
-        f"Cannot bind tools for a {type(value).__name__} input: pass a str, a list of "
-        "messages, a PromptValue or a dict with 'messages'."
-    )
-
-
-def _queries(messages: Sequence[BaseMessage], recent_turns: int) -> tuple[str, str]:
-    """The latest user message, and the text of the `recent_turns` turns before it.
-
-    A turn is a user message and the assistant replies after it (tool results are left
-    out: they are long and their tools are kept bound anyway). Without any user message
-    the latest message with text is the query.
-    """
-    humans = [i for i, message in enumerate(messages) if isinstance(message, HumanMessage)]
-    if not humans:
-        for message in reversed(messages):
-            if not isinstance(message, ToolMessage) and (text := _text_of(message)).strip():
-                return text, ""
-        return "", ""
-    latest = humans[-1]
-    earlier = humans[:-1][-recent_turns:] if recent_turns else []
-    start = earlier[0] if earlier else latest
-    context = [
-        _text_of(message)
-        for message in messages[start:latest]
-        if isinstance(message, (HumanMessage, AIMessage))
-    ]
-    return _text_of(messages[latest]), "\n".join(text for text in context if text.strip())
-
-
-def _called_tools(messages: Sequence[BaseMessage]) -> list[str]:
-    """Names of the tools the assistant called in this conversation, first call first."""
-    names: list[str] = []
-    for message in messages:
-        if isinstance(message, AIMessage):
-            for call in message.tool_calls:
-                if call["name"] not in names:
-                    names.append(call["name"])
-    return names
-
-
-class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
-    """Calls a chat model with only the tools relevant to each input bound.
-
-    Build it with `bind_relevant_tools`. For each input (str, message list,
-    `PromptValue` or a dict with "messages") it retrieves tools on the latest user
-    message plus, down-weighted by `recent_weight`, the `recent_turns` turns before it;
-    keeps bound every registered tool the assistant already called in the conversation
-    (they are added on top of `k` and count against the budget first); then calls
-    `model.bind_tools(selected, **bind_kwargs)` and runs the input through it (a dict
-    input passes its "messages"). A tool called earlier but no longer registered is not
-    bound (logged once per name). With no tool selected, the model is called without
-    tools, since providers reject an empty tool list. Sync, async, streaming and
-    batching all go through the same selection; the selection is visible in traces as
-    this runnable's run, the model call as its child.
-
-    Example (`llm` any tool-calling chat model, the tools as in `ToolRetriever`)::
-
-        runnable = bind_relevant_tools(llm, [get_weather, convert_currency], k=1)
-        runnable.invoke("Is it raining in Paris?")  # only get_weather is bound
-        runnable.invoke([("user", "Rain in Paris?"), ai_message_calling_get_weather,
-                         tool_message, ("user", "And 20 EUR in yen?")])
-        # binds convert_currency, and get_weather because it was called
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model: BaseChatModel
-    retriever: ToolRetriever
-    k: int | None = None
-    token_budget: int | None = None
-    recent_turns: int = 2
-    recent_weight: float = 0.5
-    bind_kwargs: dict[str, Any] = Field(default_factory=dict)
-
-    _warned: set[str] = PrivateAttr(default_factory=set)
-
-    @field_validator("k", "token_budget", mode="before")
-    @classmethod
-    def _valid_optional_count(cls, value: Any) -> int | None:
-        return None if value is None else _check_count(value, "k and token_budget")
-
-    @field_validator("recent_turns", mode="before")
-    @classmethod
-    def _valid_turns(cls, value: Any) -> int:
-        return _check_count(value, "recent_turns")
-
-    @field_validator("recent_weight")
-    @classmethod
-    def _valid_weight(cls, value: float) -> float:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"recent_weight must be in [0, 1], got {value}")
-        return value
-
-    def select_tools(self, input: Any) -> list[ToolMatch]:
-        """The tools this runnable would bind for `input`."""
-        return self._select(_read_input(input)[1])
-
-    def _select(self, messages: Sequence[BaseMessage]) -> list[ToolMatch]:
-        latest, context = _queries(messages, self.recent_turns)
-        pinned = []
-        for name in _called_tools(messages):
-            if name in self.retriever._entries:
-                pinned.append(name)
-            elif name not in self._warned:
-                self._warned.add(name)
-                logger.warning(
-                    "Tool %r was called earlier in this conversation but is not in the "
-                    "registry; it is not bound.",
-                    name,
-                )
-        return self.retriever._select(
-            [(latest, 1.0), (context, self.recent_weight)], self.k, self.token_budget, pinned
-        )
-
-    def _prepare(self, input: Any) -> tuple[Runnable[LanguageModelInput, Any], Any]:
-        model_input, messages = _read_input(input)
-        matches = self._select(messages)
-        logger.debug("Binding tools %s", [match.name for match in matches])
-        if not matches:
-            return self.model, model_input
-        bound = self.model.bind_tools([match.tool for match in matches], **self.bind_kwargs)
-        return bound, model_input
-
-    def invoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> BaseMessage:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
-
-    def _invoke(
-        self,
-        input: Any,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        bound, model_input = self._prepare(input)
-        result: BaseMessage = bound.invoke(model_input, config, **kwargs)
-        return result
-
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> BaseMessage:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
-
-    async def _ainvoke(
-        self,
-        input: Any,
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        bound, model_input = self._prepare(input)
-        result: BaseMessage = await bound.ainvoke(model_input, config, **kwargs)
-        return result
-
-    def stream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> Iterator[BaseMessage]:
-        yield from self._transform_stream_with_config(iter([input]), self._stream, config, **kwargs)
-
-    def _stream(
-        self,
-        inputs: Iterator[Any],
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> Iterator[BaseMessage]:
-        bound, model_input = self._prepare(next(inputs))
-        yield from bound.stream(model_input, config, **kwargs)
-
-    async def astream(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any | None
-    ) -> AsyncIterator[BaseMessage]:
-        async def single() -> AsyncIterator[Any]:
-            yield input
-
-        async for chunk in self._atransform_stream_with_config(
-            single(), self._astream, config, **kwargs
-        ):
-            yield chunk
-
-    async def _astream(
-        self,
-        inputs: AsyncIterator[Any],
-        run_manager: AsyncCallbackManagerForChainRun,
-        config: RunnableConfig,
-        **kwargs: Any,
-    ) -> AsyncIterator[BaseMessage]:
-        bound, model_input = self._prepare(await anext(inputs))
-        async for chunk in bound.astream(model_input, config, **kwargs):
-            yield chunk
-
-
-def bind_relevant_tools(
-    model: BaseChatModel,
-    tools: ToolRetriever | Iterable[ToolLike],
-    *,
-    k: int | None = None,
-    token_budget: int | None = None,
-    recent_turns: int = 2,
-    recent_weight: float = 0.5,
-    **bind_kwargs: Any,
-) -> RelevantToolsRunnable:
-    """A runnable that binds only the tools relevant to each input (see
-    `RelevantToolsRunnable`).
-
-    Args:
-        model: a chat model that supports `bind_tools`.
-        tools: a `ToolRetriever`, or tools to build one from (k=5 by default).
-        k, token_budget: override the retriever's for this runnable.
-        recent_turns: how many turns before the latest user message join the query.
-        recent_weight: weight of those turns' score against the latest message's (1).
-        **bind_kwargs: passed to `model.bind_tools` (e.g. `tool_choice`,
-            `parallel_tool_calls`).
-
-    Example::
-
-        runnable = bind_relevant_tools(ChatOpenAI(model="gpt-4o"), tools, k=3,
-                                       token_budget=600)
-        runnable.invoke([("user", "What's the weather in Oslo?")])
-    """
-    if not isinstance(model, BaseChatModel):
-        raise TypeError(
-            f"model must be a chat model (BaseChatModel) that supports bind_tools, got "
-            f"{type(model).__name__}."
-        )
-    retriever = tools if isinstance(tools, ToolRetriever) else ToolRetriever(tools)
-    return RelevantToolsRunnable(
-        model=model,
-        retriever=retriever,
-        k=k,
-        token_budget=token_budget,
-        recent_turns=recent_turns,
-        recent_weight=recent_weight,
-        bind_kwargs=bind_kwargs,
-    )

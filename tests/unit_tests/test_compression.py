@@ -343,3 +343,12 @@ async def test_ainvoke_matches_invoke() -> None:
     compressor = PromptCompressor(level="aggressive")
     for prompt, _ in GENERATED[:20]:
         assert await compressor.ainvoke(prompt) == compressor.invoke(prompt)
+
+
+def test_the_word_frequency_table_is_package_data_read_once() -> None:
+    from langchain_tokenopt import compression
+
+    assert len(compression.WORD_SELF_INFORMATION_BITS) == 300
+    assert compression.WORD_SELF_INFORMATION_BITS["the"] == 3.5
+    assert compression.WORD_SELF_INFORMATION_BITS["civil"] == 11.5
+    assert "the" in compression._DROPPED_WORDS and "not" not in compression._DROPPED_WORDS

@@ -1,0 +1,110 @@
+"""The semantic side index of a cache: this process's view of which entry answers what.
+
+Opt-in (`TokenOptCache(similarity_threshold=...)`). Each entry with a matchable
+prompt has a side key ``{"p": partition, "t": text}`` in the store; the partition
+holds everything that must match exactly (the `llm_string`, the conversation before
+the last human message, its exactness features), and a TF-IDF `TextIndex` over the
+texts finds the closest prompt within one partition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from typing import Any
+
+from langchain_tokenopt.cache.exactness import exactness_features, names_agree, prompt_text
+from langchain_tokenopt.cache.keys import digest
+
+__all__ = ["SEMANTIC_REFRESH_SECONDS", "SemanticIndex", "parse_semantic_item", "semantic_item"]
+
+# How often (at most) a process checks the store for semantic entries written by
+# other processes; `TokenOptCache.refresh()` forces it.
+SEMANTIC_REFRESH_SECONDS = 1.0
+# Semantic candidates examined per lookup after the index query.
+_SEMANTIC_CANDIDATES = 4
+
+
+def semantic_item(prompt: str, llm_string: str) -> tuple[str, str] | None:
+    """(partition, text) of a prompt, or None if it cannot match semantically."""
+    split = prompt_text(prompt)
+    if split is None:
+        return None
+    context, text = split
+    features = json.dumps(exactness_features(text), separators=(",", ":"))
+    return digest(llm_string, context, features)[:32], text
+
+
+class SemanticIndex:
+    """This process's view of the semantic side index (one `TextIndex`).
+
+    Keys are entry hashes; each belongs to a partition (llm_string, exact context,
+    exactness features), and queries only see their own partition.
+    """
+
+    def __init__(self) -> None:
+        # Imported here: scikit-learn is only paid for when semantic matching is on.
+        from langchain_tokenopt.core.textindex import TextIndex
+
+        self.index = TextIndex(word_ngram_range=(1, 2), char_ngrams=True, sublinear_tf=True)
+        self.partition_of: dict[str, str] = {}
+        self.seen_version: Any = None
+        self.last_check = -math.inf
+        self.lock = threading.Lock()
+
+    def add(self, key: str, partition: str, text: str) -> None:
+        with self.lock:
+            self.partition_of[key] = partition
+            self.index.add(key, text)
+
+    def forget(self, key: str) -> None:
+        with self.lock:
+            if self.partition_of.pop(key, None) is not None:
+                self.index.remove(key)
+
+    def reset(self) -> None:
+        with self.lock:
+            for key in list(self.partition_of):
+                self.index.remove(key)
+            self.partition_of.clear()
+            self.seen_version = None
+            self.last_check = -math.inf
+
+    def replace_all(self, items: dict[str, tuple[str, str]]) -> None:
+        """Make the index hold exactly `items` (key -> (partition, text))."""
+        with self.lock:
+            for key in [k for k in self.partition_of if k not in items]:
+                del self.partition_of[key]
+                self.index.remove(key)
+            new = [(key, text) for key, (_, text) in items.items() if key not in self.partition_of]
+            for key, (partition, _) in items.items():
+                self.partition_of[key] = partition
+            if new:
+                self.index.add_many(new)
+
+    def candidates(self, partition: str, text: str, threshold: float) -> list[tuple[str, float]]:
+        with self.lock:
+            if not self.partition_of:
+                return []
+            found = self.index.query(
+                text,
+                k=_SEMANTIC_CANDIDATES,
+                min_score=threshold,
+                where=lambda key: self.partition_of.get(str(key)) == partition,
+            )
+            return [
+                (str(key), score)
+                for key, score in found
+                if names_agree(text, self.index.text(key) or "")
+            ]
+
+
+def parse_semantic_item(value: Any) -> tuple[str, str] | None:
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("p"), str)
+        and isinstance(value.get("t"), str)
+    ):
+        return value["p"], value["t"]
+    return None

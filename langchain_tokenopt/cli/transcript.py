@@ -1,0 +1,378 @@
+"""The one reader of `tokenopt` input: files, stdin, the built-in sample and chat transcripts.
+
+`read_input` reads a file, stdin or the sample as text (naming what it cannot read);
+`read_transcript` turns that text into model calls, or raises ValueError naming the
+source, line and field of what it cannot read. `count` falls back to plain text on
+that error; `analyze` reports it.
+
+Example:
+    >>> transcript = read_transcript(
+    ...     '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]')
+    >>> transcript.kind, transcript.messages, len(transcript.calls)
+    ('conversation', 2, 1)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    convert_to_messages,
+    messages_from_dict,
+)
+
+__all__ = [
+    "SAMPLE_CONVERSATION",
+    "InputError",
+    "ModelCall",
+    "Transcript",
+    "TranscriptKind",
+    "read_input",
+    "read_transcript",
+]
+
+#: The built-in sample conversation, shipped inside the package.
+SAMPLE_CONVERSATION = "data/sample_conversation.json"
+
+TranscriptKind = Literal["conversation", "requests"]
+
+_ROLES = ("system", "developer", "user", "human", "assistant", "ai", "tool", "function")
+_LC_TYPES = ("system", "human", "ai", "tool", "function", "chat", "developer")
+
+
+class InputError(Exception):
+    """Input a command cannot read; the message names it."""
+
+
+def read_input(file: str | None, *, sample: bool = False) -> tuple[str, str]:
+    """(display name, text) of a file, stdin ('-') or the built-in sample conversation."""
+    if sample:
+        resource = resources.files("langchain_tokenopt").joinpath(SAMPLE_CONVERSATION)
+        return f"<sample:{SAMPLE_CONVERSATION}>", resource.read_text(encoding="utf-8")
+    if file is None or file == "-":
+        name, data = "<stdin>", sys.stdin.buffer.read()
+    else:
+        name = file
+        try:
+            with open(file, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise InputError(f"cannot read {file!r}: {exc.strerror or exc}") from exc
+    try:
+        return name, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+# ---------------------------------------------------------------------- transcripts
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One model call: what it was sent, and its reply when the log has it."""
+
+    messages: list[BaseMessage]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    reply: AIMessage | None = None
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A conversation (each assistant message is one call, sent everything before it)
+    or a log of independent requests, as model calls."""
+
+    source: str
+    kind: TranscriptKind
+    calls: list[ModelCall]
+    messages: int
+    tools: int
+    conversation: list[BaseMessage] = field(default_factory=list)
+    """Every message of a conversation, in order (empty for a log of requests)."""
+
+
+class _Located:
+    """A JSON value and the line it starts on."""
+
+    __slots__ = ("line", "value")
+
+    def __init__(self, line: int, value: Any) -> None:
+        self.line = line
+        self.value = value
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _skip_space(text: str, index: int) -> int:
+    while index < len(text) and text[index] in " \t\r\n":
+        index += 1
+    return index
+
+
+def _array_items(text: str, start: int) -> list[_Located]:
+    """The items of the JSON array at `start` (a valid document), with their lines."""
+    decoder = json.JSONDecoder()
+    items: list[_Located] = []
+    index = _skip_space(text, start + 1)
+    while index < len(text) and text[index] != "]":
+        value, end = decoder.raw_decode(text, index)
+        items.append(_Located(_line_of(text, index), value))
+        index = _skip_space(text, end)
+        if index < len(text) and text[index] == ",":
+            index = _skip_space(text, index + 1)
+    return items
+
+
+def _member_start(text: str, start: int, key: str) -> int | None:
+    """Offset of the value of `key` in the JSON object at `start` (a valid document)."""
+    decoder = json.JSONDecoder()
+    index = _skip_space(text, start + 1)
+    while index < len(text) and text[index] != "}":
+        name, end = decoder.raw_decode(text, index)
+        index = _skip_space(text, _skip_space(text, end) + 1)  # past ':'
+        if name == key:
+            return index
+        _, end = decoder.raw_decode(text, index)
+        index = _skip_space(text, end)
+        if index < len(text) and text[index] == ",":
+            index = _skip_space(text, index + 1)
+    return None
+
+
+class _Reader:
+    """Turns located JSON values into messages, with errors naming source, line, field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, line: int | None, message: str) -> ValueError:
+        where = f"{self.source}, line {line}" if line is not None else self.source
+        return ValueError(f"{where}: {message}")
+
+    def message(self, item: _Located, path: str = "") -> BaseMessage:
+        value, line = item.value, item.line
+        name = f"{path}." if path else ""
+        if not isinstance(value, dict):
+            raise self.fail(
+                line, f"{path or 'a message'} must be a JSON object, not {_kind(value)}"
+            )
+        if "lc" in value and "kwargs" in value:
+            return self._serialized(value, line, path)
+        if isinstance(value.get("data"), dict) and "type" in value:
+            try:
+                return messages_from_dict([value])[0]
+            except (KeyError, ValueError, TypeError) as exc:
+                raise self.fail(
+                    line, f"field '{name}data': not a LangChain message: {exc}"
+                ) from None
+        role_field = "role" if "role" in value else "type" if "type" in value else None
+        if role_field is None:
+            raise self.fail(line, f"field '{name}role' is missing (a message needs a role)")
+        role = value[role_field]
+        if role not in _ROLES + _LC_TYPES:
+            raise self.fail(
+                line,
+                f"field '{name}{role_field}': unknown role {role!r} (expected one of "
+                "system, user, assistant, tool)",
+            )
+        content = value.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise self.fail(
+                line,
+                f"field '{name}content' must be a string or a list of content blocks, "
+                f"not {_kind(content)}",
+            )
+        if role == "tool" and not isinstance(value.get("tool_call_id"), str):
+            raise self.fail(
+                line, f"field '{name}tool_call_id' is missing (a tool message needs it)"
+            )
+        self._check_tool_calls(value.get("tool_calls"), line, name)
+        data = dict(value)
+        if data.get("content") is None:
+            data["content"] = ""
+        try:
+            return convert_to_messages([data])[0]
+        except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+            detail = str(exc).splitlines()[0]
+            raise self.fail(line, f"{path or 'message'} is not a chat message: {detail}") from None
+
+    def _serialized(self, value: dict[str, Any], line: int, path: str) -> BaseMessage:
+        from langchain_core.load import load
+
+        try:
+            revived = load(value, allowed_objects="messages")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self.fail(
+                line, f"{path or 'message'} is not a LangChain message: {exc}"
+            ) from None
+        if not isinstance(revived, BaseMessage):
+            raise self.fail(
+                line, f"{path or 'message'} is a {type(revived).__name__}, not a message"
+            )
+        return revived
+
+    def _check_tool_calls(self, calls: Any, line: int, name: str) -> None:
+        if calls is None:
+            return
+        if not isinstance(calls, list):
+            raise self.fail(line, f"field '{name}tool_calls' must be a list, not {_kind(calls)}")
+        for position, call in enumerate(calls):
+            where = f"{name}tool_calls[{position}]"
+            if not isinstance(call, dict):
+                raise self.fail(line, f"field '{where}' must be an object, not {_kind(call)}")
+            function = call.get("function", call)
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise self.fail(line, f"field '{where}.function.name' is missing")
+            arguments = function.get("arguments", function.get("args", {}))
+            if isinstance(arguments, str):
+                try:
+                    json.loads(arguments or "{}")
+                except json.JSONDecodeError as exc:
+                    raise self.fail(
+                        line, f"field '{where}.function.arguments' is not valid JSON ({exc.msg})"
+                    ) from None
+            elif not isinstance(arguments, dict):
+                raise self.fail(
+                    line, f"field '{where}.function.arguments' must be a JSON object or string"
+                )
+
+    def tools(self, value: Any, line: int | None, path: str) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+            raise self.fail(line, f"field '{path}' must be a list of tool objects")
+        return list(value)
+
+    def messages(self, items: list[_Located], path: str) -> list[BaseMessage]:
+        if not items:
+            raise self.fail(None, f"'{path}' holds no messages")
+        return [self.message(item, f"{path}[{n}]") for n, item in enumerate(items)]
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
+
+
+def read_transcript(text: str, source: str = "<input>") -> Transcript:
+    """Read a chat transcript, or raise ValueError naming `source`, the line and field.
+
+    Accepted:
+      * a JSON list of messages, or an object ``{"messages": [...], "tools": [...]}``;
+      * JSON Lines with one message per line;
+      * JSON Lines with one request body per line (``{"messages": [...], "tools":
+        [...]}``, as logged from a chat completions API): each line is one call.
+
+    Messages are OpenAI chat messages (``role``, ``content``, ``tool_calls``,
+    ``tool_call_id``) or LangChain message dicts (``messages_to_dict``, ``dumpd``, or
+    ``{"type": "human", "content": ...}``).
+
+    Example:
+        >>> read_transcript('{"role": "user", "content": "Hi"}\\n{"role": "robot"}', "a.jsonl")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: a.jsonl, line 2: field 'role': unknown role 'robot' (expected ...)
+    """
+    reader = _Reader(source)
+    stripped = text.lstrip("\ufeff")
+    start = _skip_space(stripped, 0)
+    if start == len(stripped):
+        raise reader.fail(None, "the file is empty (expected a JSON list of chat messages)")
+    if stripped[start] not in "[{":
+        raise reader.fail(
+            _line_of(stripped, start),
+            "not a chat transcript: expected a JSON list of messages, an object with "
+            "'messages', or JSON Lines with one message or request per line",
+        )
+    try:
+        document = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        if stripped[start] == "{" and _first_line_is_json(stripped):
+            return _read_lines(reader, stripped)
+        raise reader.fail(exc.lineno, f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+    if isinstance(document, list):
+        if all(isinstance(item, dict) and "messages" in item for item in document) and document:
+            raise reader.fail(
+                _line_of(stripped, start),
+                "a list of request bodies: write them as JSON Lines (one per line)",
+            )
+        messages = reader.messages(_array_items(stripped, start), "messages")
+        return _conversation(source, messages, [])
+    if "messages" in document:
+        offset = _member_start(stripped, start, "messages")
+        if not isinstance(document["messages"], list) or offset is None:
+            raise reader.fail(_line_of(stripped, start), "field 'messages' must be a list")
+        messages = reader.messages(_array_items(stripped, offset), "messages")
+        tools = reader.tools(document.get("tools"), _line_of(stripped, start), "tools")
+        return _conversation(source, messages, tools)
+    message = reader.message(_Located(_line_of(stripped, start), document))
+    return _conversation(source, [message], [])
+
+
+def _first_line_is_json(text: str) -> bool:
+    first = text.strip().splitlines()[0]
+    try:
+        return isinstance(json.loads(first), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _read_lines(reader: _Reader, text: str) -> Transcript:
+    located: list[_Located] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            located.append(_Located(number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise reader.fail(number, f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+    requests = [
+        item for item in located if isinstance(item.value, dict) and "messages" in item.value
+    ]
+    if requests and len(requests) != len(located):
+        odd = next(item for item in located if item not in requests)
+        raise reader.fail(
+            odd.line, "a line without 'messages' in a log of requests (one request per line)"
+        )
+    if not requests:
+        messages = [reader.message(item) for item in located]
+        return _conversation(reader.source, messages, [])
+    calls: list[ModelCall] = []
+    total_messages = 0
+    tool_names: set[str] = set()
+    for item in requests:
+        body = item.value
+        if not isinstance(body["messages"], list) or not body["messages"]:
+            raise reader.fail(item.line, "field 'messages' must be a non-empty list")
+        messages = [
+            reader.message(_Located(item.line, value), f"messages[{n}]")
+            for n, value in enumerate(body["messages"])
+        ]
+        tools = reader.tools(body.get("tools"), item.line, "tools")
+        total_messages += len(messages)
+        tool_names.update(json.dumps(tool, sort_keys=True) for tool in tools)
+        calls.append(ModelCall(messages, tools))
+    return Transcript(reader.source, "requests", calls, total_messages, len(tool_names))
+
+
+def _conversation(
+    source: str, messages: list[BaseMessage], tools: list[dict[str, Any]]
+) -> Transcript:
+    calls = [
+        ModelCall(messages[:i], tools, message)
+        for i, message in enumerate(messages)
+        if isinstance(message, AIMessage) and i > 0
+    ]
+    if not calls:  # a request without its reply: one call with everything
+        calls = [ModelCall(messages, tools)]
+    return Transcript(source, "conversation", calls, len(messages), len(tools), messages)
