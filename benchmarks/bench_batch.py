@@ -6,8 +6,10 @@ request lines from ChatOpenAI's own payloads, uploading the JSONL, creating and 
 the batches, downloading the output and mapping each answer back (with a
 `UsageTracker` in the callbacks, as a user would run it). Goals: under 2 s of CPU for
 10,000 requests; transient memory (tracemalloc peak minus what the returned answers
-hold) proportional to one chunk (`max_requests_per_batch`), not to the input; and a
-tracked cost of exactly 50% of the same requests' standard price.
+hold) proportional to one chunk (`max_requests_per_batch`), not to the input: the
+memory runs take half and all of the requests at the first chunk size, and all of
+them at the second; and a tracked cost of exactly 50% of the same requests' standard
+price.
 
 Run: python benchmarks/bench_batch.py [--requests 10000] [--chunks 1000,5000]
 """
@@ -99,11 +101,19 @@ def main() -> None:
             f"tracked cost ${timed['tracked_usd']:.6f} vs standard ${timed['standard_usd']:.6f}: "
             f"ratio {ratio} ({'exactly 50%' if ratio == Decimal('0.5') else 'NOT 50%'})"
         )
-        for chunk in (int(c) for c in args.chunks.split(",")):
-            memory = _run(base_url, args.requests, chunk, f"mem-{chunk}", trace=True, track=False)
+        small, large = (int(c) for c in args.chunks.split(","))
+        for requests, chunk in (
+            (args.requests // 2, small),
+            (args.requests, small),
+            (args.requests, large),
+        ):
+            memory = _run(
+                base_url, requests, chunk, f"mem-{requests}-{chunk}", trace=True, track=False
+            )
             print(
-                f"chunk {chunk:>6,}: peak {memory['peak_mb']:6.1f} MB, answers held "
-                f"{memory['held_mb']:6.1f} MB, transient {memory['transient_mb']:6.1f} MB"
+                f"{requests:>6,} requests, chunk {chunk:>6,}: peak {memory['peak_mb']:6.1f} MB, "
+                f"answers held {memory['held_mb']:6.1f} MB, "
+                f"transient {memory['transient_mb']:6.1f} MB"
             )
     finally:
         stop.set()

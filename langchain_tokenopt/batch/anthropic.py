@@ -5,13 +5,17 @@ builder), the client is an `anthropic` SDK client built from the model's own set
 (base URL, key, headers, retries), and each answer is read back by the model's own
 response parser. Anthropic has no files API for batches: a chunk's requests are sent
 with the create call.
+
+Message Batches carry no metadata, so `find` cannot recognize a batch created by a
+process that died before saving its id: on restart that chunk is sent again (a warning
+names it), and the lost batch can only be cancelled from Anthropic's console.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -19,7 +23,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from langchain_tokenopt.batch.endpoint import BatchRef, BatchStatus, ItemFailure, Outcome
+from langchain_tokenopt.batch.endpoint import (
+    BatchLabel,
+    BatchRef,
+    BatchStatus,
+    ItemFailure,
+    Outcome,
+)
 from langchain_tokenopt.core.extras import require
 
 logger = logging.getLogger(__name__)
@@ -142,9 +152,14 @@ class AnthropicBatchEndpoint:
     def stage(self, requests: Sequence[bytes]) -> BatchRef:
         return {}
 
-    def create(self, staged: BatchRef, requests: Sequence[bytes], *, key: str) -> BatchRef:
-        batch = self._client.messages.batches.create(requests=self._requests(requests))
+    def create(
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
+    ) -> BatchRef:
+        batch = self._client.messages.batches.create(requests=self._requests(requests or ()))
         return {"batch_id": str(batch.id)}
+
+    def find(self, label: BatchLabel) -> BatchRef | None:
+        return None  # no metadata on Message Batches: see the module docstring
 
     def discard(self, staged: BatchRef) -> None:
         return None
@@ -152,8 +167,8 @@ class AnthropicBatchEndpoint:
     def poll(self, ref: BatchRef) -> BatchStatus:
         return self._status(self._client.messages.batches.retrieve(ref["batch_id"]))
 
-    def results(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]:
-        return [self._outcome(e) for e in self._client.messages.batches.results(ref["batch_id"])]
+    def results(self, ref: BatchRef, status: BatchStatus) -> Iterator[tuple[str, Outcome]]:
+        return map(self._outcome, self._client.messages.batches.results(ref["batch_id"]))
 
     def cancel(self, ref: BatchRef) -> None:
         self._client.messages.batches.cancel(ref["batch_id"])
@@ -163,9 +178,14 @@ class AnthropicBatchEndpoint:
     async def astage(self, requests: Sequence[bytes]) -> BatchRef:
         return {}
 
-    async def acreate(self, staged: BatchRef, requests: Sequence[bytes], *, key: str) -> BatchRef:
-        batch = await self._aclient.messages.batches.create(requests=self._requests(requests))
+    async def acreate(
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
+    ) -> BatchRef:
+        batch = await self._aclient.messages.batches.create(requests=self._requests(requests or ()))
         return {"batch_id": str(batch.id)}
+
+    async def afind(self, label: BatchLabel) -> BatchRef | None:
+        return None
 
     async def adiscard(self, staged: BatchRef) -> None:
         return None
@@ -173,9 +193,10 @@ class AnthropicBatchEndpoint:
     async def apoll(self, ref: BatchRef) -> BatchStatus:
         return self._status(await self._aclient.messages.batches.retrieve(ref["batch_id"]))
 
-    async def aresults(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]:
+    async def aresults(self, ref: BatchRef, status: BatchStatus) -> Iterable[tuple[str, Outcome]]:
         decoder = await self._aclient.messages.batches.results(ref["batch_id"])
-        return [self._outcome(e) async for e in decoder]
+        entries = [entry async for entry in decoder]  # one chunk's results, read as iterated
+        return map(self._outcome, entries)
 
     async def acancel(self, ref: BatchRef) -> None:
         await self._aclient.messages.batches.cancel(ref["batch_id"])

@@ -2,13 +2,14 @@
 
 `BatchAPIRunnable` speaks only to this interface: turn messages into the model's own
 request body, stage a chunk of encoded requests (OpenAI uploads a file; Anthropic keeps
-them for the create call), create a batch, poll it, read its results and cancel it.
+nothing and gets the requests again with the create call), create a batch, find one a
+crashed process created, poll it, read its results one by one and cancel it.
 Everything a restarted process needs to find a batch again is a JSON `BatchRef`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from langchain_core.messages import BaseMessage
@@ -29,6 +30,19 @@ class BatchStatus(NamedTuple):
     ended: bool
     status: str
     detail: Mapping[str, Any]
+
+
+class BatchLabel(NamedTuple):
+    """What a created batch is tagged with, so a restarted process can recognize it.
+
+    `key` is the job's store key, `chunk` the item range ("0-999"), `attempt` a random
+    token saved in the store before the create call: only a batch of this very attempt
+    is adopted, never yesterday's batch under the same key.
+    """
+
+    key: str
+    chunk: str
+    attempt: str
 
 
 class ItemFailure(NamedTuple):
@@ -62,31 +76,46 @@ class BatchEndpoint(Protocol):
         """One request as the provider's batch input expects it (a JSONL line)."""
 
     def stage(self, requests: Sequence[bytes]) -> BatchRef:
-        """Prepare a chunk of encoded requests for `create` (OpenAI: upload the file)."""
+        """Prepare a chunk of encoded requests for `create` (OpenAI: upload the file).
 
-    def create(self, staged: BatchRef, requests: Sequence[bytes], *, key: str) -> BatchRef:
-        """Create the batch (the step that costs money); return its reference."""
+        An empty reference means nothing was kept: `create` gets the requests again.
+        """
+
+    def create(
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
+    ) -> BatchRef:
+        """Create the batch (the step that costs money), tagged with `label` where the
+        provider keeps metadata; return its reference."""
+
+    def find(self, label: BatchLabel) -> BatchRef | None:
+        """A recent batch created with `label` (by a process that died before saving
+        its id), or None; always None where the provider keeps no metadata."""
 
     def discard(self, staged: BatchRef) -> None:
         """Forget a staged chunk that will not be used (best effort)."""
 
     def poll(self, ref: BatchRef) -> BatchStatus: ...
 
-    def results(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]:
-        """Every request's outcome as `(custom_id, outcome)`; missing ones are absent."""
+    def results(self, ref: BatchRef, status: BatchStatus) -> Iterable[tuple[str, Outcome]]:
+        """Every request's outcome as `(custom_id, outcome)`, decoded as iterated;
+        missing ones are absent."""
 
     def cancel(self, ref: BatchRef) -> None: ...
 
     async def astage(self, requests: Sequence[bytes]) -> BatchRef: ...
 
     async def acreate(
-        self, staged: BatchRef, requests: Sequence[bytes], *, key: str
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
     ) -> BatchRef: ...
+
+    async def afind(self, label: BatchLabel) -> BatchRef | None: ...
 
     async def adiscard(self, staged: BatchRef) -> None: ...
 
     async def apoll(self, ref: BatchRef) -> BatchStatus: ...
 
-    async def aresults(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]: ...
+    async def aresults(
+        self, ref: BatchRef, status: BatchStatus
+    ) -> Iterable[tuple[str, Outcome]]: ...
 
     async def acancel(self, ref: BatchRef) -> None: ...

@@ -8,9 +8,10 @@ is the `AIMessage` an interactive call would have returned.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -20,7 +21,13 @@ from langchain_core.output_parsers.openai_tools import parse_tool_call
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel
 
-from langchain_tokenopt.batch.endpoint import BatchRef, BatchStatus, ItemFailure, Outcome
+from langchain_tokenopt.batch.endpoint import (
+    BatchLabel,
+    BatchRef,
+    BatchStatus,
+    ItemFailure,
+    Outcome,
+)
 from langchain_tokenopt.core.extras import require
 
 logger = logging.getLogger(__name__)
@@ -31,6 +38,8 @@ MAX_REQUESTS_PER_BATCH = 50_000
 MAX_BYTES_PER_BATCH = 200 * 1024 * 1024
 _RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 _ITEM_REASONS = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+#: How many of the most recent batches `find` looks through (one page of the list).
+RECENT_BATCHES = 100
 
 
 def _is_schema_class(value: Any) -> bool:
@@ -98,6 +107,15 @@ def _fallback_chat_result(response: Mapping[str, Any]) -> ChatResult:
     return ChatResult(
         generations=[ChatGeneration(message=ai)], llm_output={"model_name": response.get("model")}
     )
+
+
+def _metadata(label: BatchLabel) -> dict[str, str]:
+    """The batch's metadata (OpenAI: 16 keys, values of at most 512 characters)."""
+    return {
+        "tokenopt_key": label.key[:512],
+        "tokenopt_chunk": label.chunk,
+        "tokenopt_attempt": label.attempt,
+    }
 
 
 def _failure(record: Mapping[str, Any]) -> ItemFailure:
@@ -200,11 +218,13 @@ class OpenAIBatchEndpoint:
                 return ItemFailure("failed", f"unreadable answer: {exc}")
         return _failure(record)
 
-    def _read(self, content: bytes, outcomes: list[tuple[str, Outcome]]) -> None:
-        for line in content.splitlines():
-            if line.strip():
-                record = json.loads(line)
-                outcomes.append((str(record.get("custom_id")), self._outcome(record)))
+    def _read(self, contents: Iterable[bytes]) -> Iterator[tuple[str, Outcome]]:
+        """Decode the output and error files line by line (one answer alive at a time)."""
+        for content in contents:
+            for line in io.BytesIO(content):
+                if line.strip():
+                    record = json.loads(line)
+                    yield str(record.get("custom_id")), self._outcome(record)
 
     @staticmethod
     def _status(batch: Any) -> BatchStatus:
@@ -220,13 +240,22 @@ class OpenAIBatchEndpoint:
             },
         )
 
-    def _create_args(self, staged: BatchRef, key: str) -> dict[str, Any]:
+    def _create_args(self, staged: BatchRef, label: BatchLabel) -> dict[str, Any]:
         return {
             "input_file_id": staged["input_file_id"],
             "endpoint": CHAT_COMPLETIONS_URL,
             "completion_window": self.completion_window,
-            "metadata": {"tokenopt_key": key[:512]},
+            "metadata": _metadata(label),
         }
+
+    @staticmethod
+    def _found(page: Any, label: BatchLabel) -> BatchRef | None:
+        wanted = _metadata(label)
+        for batch in getattr(page, "data", None) or ():
+            metadata = getattr(batch, "metadata", None) or {}
+            if all(metadata.get(k) == v for k, v in wanted.items()):
+                return {"batch_id": str(batch.id), "input_file_id": str(batch.input_file_id)}
+        return None
 
     # -- sync I/O ----------------------------------------------------------------------
 
@@ -236,9 +265,14 @@ class OpenAIBatchEndpoint:
         )
         return {"input_file_id": str(file.id)}
 
-    def create(self, staged: BatchRef, requests: Sequence[bytes], *, key: str) -> BatchRef:
-        batch = self._client.batches.create(**self._create_args(staged, key))
+    def create(
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
+    ) -> BatchRef:
+        batch = self._client.batches.create(**self._create_args(staged, label))
         return {"batch_id": str(batch.id), "input_file_id": staged["input_file_id"]}
+
+    def find(self, label: BatchLabel) -> BatchRef | None:
+        return self._found(self._client.batches.list(limit=RECENT_BATCHES), label)
 
     def discard(self, staged: BatchRef) -> None:
         try:
@@ -249,13 +283,12 @@ class OpenAIBatchEndpoint:
     def poll(self, ref: BatchRef) -> BatchStatus:
         return self._status(self._client.batches.retrieve(ref["batch_id"]))
 
-    def results(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]:
-        outcomes: list[tuple[str, Outcome]] = []
-        for key in ("output_file_id", "error_file_id"):
-            file_id = status.detail.get(key)
-            if file_id:
-                self._read(self._client.files.content(file_id).content, outcomes)
-        return outcomes
+    def results(self, ref: BatchRef, status: BatchStatus) -> Iterator[tuple[str, Outcome]]:
+        return self._read(
+            self._client.files.content(file_id).content
+            for file_id in (status.detail.get("output_file_id"), status.detail.get("error_file_id"))
+            if file_id
+        )
 
     def cancel(self, ref: BatchRef) -> None:
         self._client.batches.cancel(ref["batch_id"])
@@ -268,9 +301,14 @@ class OpenAIBatchEndpoint:
         )
         return {"input_file_id": str(file.id)}
 
-    async def acreate(self, staged: BatchRef, requests: Sequence[bytes], *, key: str) -> BatchRef:
-        batch = await self._aclient.batches.create(**self._create_args(staged, key))
+    async def acreate(
+        self, staged: BatchRef, requests: Sequence[bytes] | None, *, label: BatchLabel
+    ) -> BatchRef:
+        batch = await self._aclient.batches.create(**self._create_args(staged, label))
         return {"batch_id": str(batch.id), "input_file_id": staged["input_file_id"]}
+
+    async def afind(self, label: BatchLabel) -> BatchRef | None:
+        return self._found(await self._aclient.batches.list(limit=RECENT_BATCHES), label)
 
     async def adiscard(self, staged: BatchRef) -> None:
         try:
@@ -281,13 +319,13 @@ class OpenAIBatchEndpoint:
     async def apoll(self, ref: BatchRef) -> BatchStatus:
         return self._status(await self._aclient.batches.retrieve(ref["batch_id"]))
 
-    async def aresults(self, ref: BatchRef, status: BatchStatus) -> list[tuple[str, Outcome]]:
-        outcomes: list[tuple[str, Outcome]] = []
-        for key in ("output_file_id", "error_file_id"):
-            file_id = status.detail.get(key)
-            if file_id:
-                self._read((await self._aclient.files.content(file_id)).content, outcomes)
-        return outcomes
+    async def aresults(self, ref: BatchRef, status: BatchStatus) -> Iterator[tuple[str, Outcome]]:
+        contents = [
+            (await self._aclient.files.content(file_id)).content
+            for file_id in (status.detail.get("output_file_id"), status.detail.get("error_file_id"))
+            if file_id
+        ]
+        return self._read(contents)
 
     async def acancel(self, ref: BatchRef) -> None:
         await self._aclient.batches.cancel(ref["batch_id"])

@@ -2,7 +2,9 @@
 
 A `BatchJob` (provider, request count, and for each chunk of the input its index range
 and batch reference) is saved in a `Store` under the caller's key as soon as each
-batch is created. The input order is the custom ids: request `i` is `item-<i>`.
+batch is created; before each create call, the attempt about to be made is saved too,
+so a process that dies between the two can find that batch at the provider. The input
+order is the custom ids: request `i` is `item-<i>`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class BatchJob:
     count: int
     chunks: list[Chunk] = field(default_factory=list)
     complete: bool = False  # every chunk has its batch
+    #: chunk start -> attempt token of a create call whose batch id is not saved yet
+    attempts: dict[int, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class BatchJob:
             "count": self.count,
             "complete": self.complete,
             "chunks": [{"start": c.start, "end": c.end, "ref": c.ref} for c in self.chunks],
+            "attempts": {str(start): token for start, token in self.attempts.items()},
         }
 
     @classmethod
@@ -65,7 +70,12 @@ class BatchJob:
             count=int(data["count"]),
             complete=bool(data["complete"]),
             chunks=[Chunk(int(c["start"]), int(c["end"]), dict(c["ref"])) for c in data["chunks"]],
+            attempts={int(k): str(v) for k, v in (data.get("attempts") or {}).items()},
         )
+
+    def starts(self) -> set[int]:
+        """The first index of every chunk that has its batch."""
+        return {chunk.start for chunk in self.chunks}
 
     def chunk_of(self, index: int) -> Chunk:
         for chunk in self.chunks:
