@@ -5,7 +5,8 @@ against them through the real `openai` / `anthropic` SDKs:
 
 - OpenAI: `POST /v1/files` (multipart, purpose "batch"), `GET /v1/files/{id}`,
   `GET /v1/files/{id}/content`, `DELETE /v1/files/{id}`, `POST /v1/batches`,
-  `GET /v1/batches` (list), `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`.
+  `GET /v1/batches` (list, newest first, `limit` and `after` as OpenAI pages it),
+  `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`.
 - Anthropic: `POST /v1/messages/batches` (`{"requests": [{custom_id, params}]}`),
   `GET /v1/messages/batches/{id}`, `GET /v1/messages/batches/{id}/results` (JSONL),
   `POST /v1/messages/batches/{id}/cancel`.
@@ -22,6 +23,8 @@ Controls, on `server.batch`:
   "errored" result) in every batch until `reset()`.
 - `expire_next(completed_items=k)`: the next batch created expires: its first k
   requests are answered, the others expire (code batch_expired / result "expired").
+- `fail_next(message)`: the next OpenAI batch created fails validation on its first
+  poll (status "failed", `errors.data[0].message`, no output or error file).
 - cancel (the endpoint): cancelling / canceling, then cancelled / ended on the next
   poll, every unanswered request cancelled.
 - `batches` (copies of the batch objects, created order), `polls`, `requests` (every
@@ -34,6 +37,7 @@ import json
 import secrets
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -62,6 +66,7 @@ class _Batch:
     step: int = 0
     status: str = "validating"
     expire_after: int | None = None  # answer this many requests, expire the others
+    failure: str | None = None  # fail validation with this message on the first poll
     cancelling: bool = False
     output_file_id: str | None = None
     error_file_id: str | None = None
@@ -79,6 +84,7 @@ class FakeBatches:
         self._batches: dict[str, _Batch] = {}
         self._failing: dict[str, tuple[int, str]] = {}
         self._expire_next: int | None = None
+        self._fail_next: str | None = None
         self._held = False
         self.polls = 0
         self.requests: list[dict[str, Any]] = []
@@ -100,6 +106,10 @@ class FakeBatches:
     def expire_next(self, completed_items: int = 0) -> None:
         with self._lock:
             self._expire_next = completed_items
+
+    def fail_next(self, message: str) -> None:
+        with self._lock:
+            self._fail_next = message
 
     @property
     def batches(self) -> list[dict[str, Any]]:
@@ -126,6 +136,7 @@ class FakeBatches:
             self._batches.clear()
             self._failing.clear()
             self._expire_next = None
+            self._fail_next = None
             self._held = False
             self.polls = 0
             self.requests.clear()
@@ -136,6 +147,7 @@ class FakeBatches:
         self, method: str, path: str, raw: bytes, content_type: str
     ) -> tuple[int, Any] | None:
         """(status, JSON payload or bytes) for a files / batches request; None if not ours."""
+        path, _, query = path.partition("?")
         parts = path.strip("/").split("/")
         if parts[:1] != ["v1"]:
             return None
@@ -143,7 +155,7 @@ class FakeBatches:
         if parts[:1] == ["files"]:
             return self._files_route(method, parts[1:], raw, content_type)
         if parts[:1] == ["batches"]:
-            return self._openai_route(method, parts[1:], raw)
+            return self._openai_route(method, parts[1:], raw, urllib.parse.parse_qs(query))
         if parts[:2] == ["messages", "batches"]:
             return self._anthropic_route(method, parts[2:], raw)
         return None
@@ -169,7 +181,9 @@ class FakeBatches:
                 return 200, {"id": rest[0], "object": "file", "deleted": True}
         return 404, _openai_error("Invalid URL")
 
-    def _openai_route(self, method: str, rest: list[str], raw: bytes) -> tuple[int, Any]:
+    def _openai_route(
+        self, method: str, rest: list[str], raw: bytes, query: dict[str, list[str]]
+    ) -> tuple[int, Any]:
         with self._lock:
             if method == "POST" and not rest:
                 body = json.loads(raw or b"{}")
@@ -193,11 +207,7 @@ class FakeBatches:
                 )
                 return 200, self._object(batch)
             if method == "GET" and not rest:
-                return 200, {
-                    "object": "list",
-                    "data": [self._object(b) for b in self._batches.values()],
-                    "has_more": False,
-                }
+                return 200, self._list(query)
             found = self._batches.get(rest[0]) if rest else None
             if found is None or found.kind != "openai":
                 return 404, _openai_error("No such Batch object")
@@ -247,11 +257,30 @@ class FakeBatches:
                 return 200, self._object(found)
         return 404, _anthropic_error("not_found_error", "not found")
 
+    def _list(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """One page of OpenAI batches, newest first (`limit`, default 20; `after` an id)."""
+        newest = [b for b in reversed(self._batches.values()) if b.kind == "openai"]
+        after = query.get("after", [None])[0]
+        if after is not None:
+            ids = [b.id for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", ["20"])[0])
+        page = [self._object(b) for b in newest[:limit]]
+        return {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(newest) > limit,
+        }
+
     # -- batch life ----------------------------------------------------------------------
 
     def _add(self, batch: _Batch) -> _Batch:
         if self._expire_next is not None:
             batch.expire_after, self._expire_next = self._expire_next, None
+        if self._fail_next is not None and batch.kind == "openai":
+            batch.failure, self._fail_next = self._fail_next, None
         self._batches[batch.id] = batch
         self._lock.notify_all()
         return batch
@@ -263,6 +292,9 @@ class FakeBatches:
             return
         if batch.cancelling:
             self._finish(batch, answered=0, unanswered="cancelled")
+            return
+        if batch.failure is not None:
+            batch.status = "failed"
             return
         if self._held and batch.step >= 1:
             batch.status = "in_progress"
@@ -404,7 +436,14 @@ class FakeBatches:
             "id": batch.id,
             "object": "batch",
             "endpoint": "/v1/chat/completions",
-            "errors": None,
+            "errors": None
+            if batch.failure is None
+            else {
+                "object": "list",
+                "data": [
+                    {"code": "invalid_request", "message": batch.failure, "param": None, "line": 1}
+                ],
+            },
             "input_file_id": batch.input_file_id,
             "completion_window": "24h",
             "status": batch.status,

@@ -668,7 +668,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _batch_route(self, raw: bytes) -> bool:
         """Serve a files / batches request; False if the path is not one of those."""
         answer = self.server.fake.batch.handle(
-            self.command, self.path.split("?", 1)[0], raw, self.headers.get("Content-Type", "")
+            self.command, self.path, raw, self.headers.get("Content-Type", "")
         )
         if answer is None:
             return False

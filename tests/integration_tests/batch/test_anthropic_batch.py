@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from decimal import Decimal
 from typing import Any
@@ -12,9 +13,10 @@ from pydantic import BaseModel
 from langchain_tokenopt.callbacks.tracker import UsageTracker
 from langchain_tokenopt.core.markers import BATCH_KEY
 from langchain_tokenopt.core.pricing import price
-from langchain_tokenopt.errors import BatchItemError
+from langchain_tokenopt.errors import BatchItemError, StoreUnavailableError
 from tests.integration_tests.batch.conftest import MakeBatched
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.stores import SwitchableStore
 
 langchain_anthropic = pytest.importorskip("langchain_anthropic")
 
@@ -100,3 +102,21 @@ def test_cancel_and_expiry_of_message_batches(
 async def test_abatch_with_message_batches(claude: Any, make_batched: MakeBatched) -> None:
     answers = await make_batched(claude, max_requests_per_batch=1).abatch(["x", "y"])
     assert [a.content for a in answers] == ["echo: x", "echo: y"]
+
+
+def test_a_crash_after_create_sends_the_chunk_again_with_a_warning(
+    openai_server: FakeOpenAIServer,
+    claude: Any,
+    make_batched: MakeBatched,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Message Batches carry no metadata: the lost batch cannot be recognized (documented).
+    store = SwitchableStore()
+    store.sets_until_failure = 1
+    with pytest.raises(StoreUnavailableError):
+        make_batched(claude, store=store).batch(["a"])
+    with caplog.at_level(logging.WARNING, logger="langchain_tokenopt.batch.runnable"):
+        (answer,) = make_batched(claude, store=store).batch(["a"])
+    assert answer.content == "echo: a"
+    assert len(openai_server.batch.batches) == 2
+    assert any("Anthropic keeps no batch metadata" in r.getMessage() for r in caplog.records)

@@ -106,3 +106,58 @@ def test_chatanthropic_builds_and_reads_messages_api_bodies() -> None:
     )
     ai = llm._format_output(message).generations[0].message
     assert ai.content == "yo" and ai.usage_metadata["total_tokens"] == 5
+
+
+ANTHROPIC_MESSAGE: dict[str, Any] = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5",
+    "content": [
+        {"type": "text", "text": "calling f"},
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"x": 1}},
+    ],
+    "stop_reason": "tool_use",
+    "stop_sequence": None,
+    "usage": {
+        "input_tokens": 4,
+        "output_tokens": 3,
+        "cache_read_input_tokens": 2,
+        "cache_creation_input_tokens": 1,
+    },
+}
+
+
+def test_the_anthropic_reader_falls_back_when_format_output_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    langchain_anthropic = pytest.importorskip("langchain_anthropic")
+    from langchain_tokenopt.batch.anthropic import AnthropicBatchEndpoint
+
+    llm = langchain_anthropic.ChatAnthropic(model="claude-haiku-4-5", api_key="k", max_tokens=5)
+    endpoint = AnthropicBatchEndpoint(llm, {})
+    own = endpoint.chat_result(ANTHROPIC_MESSAGE).generations[0].message
+    monkeypatch.delattr(langchain_anthropic.ChatAnthropic, "_format_output")
+    fallback = endpoint.chat_result(ANTHROPIC_MESSAGE).generations[0].message
+    assert isinstance(own, AIMessage) and isinstance(fallback, AIMessage)
+    assert fallback.text == "calling f"
+    assert [(c["name"], c["args"], c["id"]) for c in fallback.tool_calls] == [
+        (c["name"], c["args"], c["id"]) for c in own.tool_calls
+    ]
+    assert own.usage_metadata is not None and fallback.usage_metadata is not None
+    for field in ("input_tokens", "output_tokens", "total_tokens"):
+        assert fallback.usage_metadata[field] == own.usage_metadata[field]
+
+
+def test_an_unreadable_anthropic_answer_is_that_items_failure() -> None:
+    langchain_anthropic = pytest.importorskip("langchain_anthropic")
+    from langchain_tokenopt.batch.anthropic import AnthropicBatchEndpoint
+    from langchain_tokenopt.batch.endpoint import ItemFailure
+
+    llm = langchain_anthropic.ChatAnthropic(model="claude-haiku-4-5", api_key="k", max_tokens=5)
+    endpoint = AnthropicBatchEndpoint(llm, {})
+    broken = {"custom_id": "item-0", "result": {"type": "succeeded", "message": {"id": 1}}}
+    custom_id, outcome = endpoint._outcome(broken)
+    assert custom_id == "item-0"
+    assert isinstance(outcome, ItemFailure) and outcome.reason == "failed"
+    assert "unreadable answer" in outcome.message
