@@ -23,6 +23,9 @@ from .analytics.suggestions import (
 from .analytics.totals import (
     UsageTotals as UsageTotals,
 )
+from .batch.runnable import (
+    BatchAPIRunnable as BatchAPIRunnable,
+)
 from .cache.llm_cache import (
     TokenOptCache as TokenOptCache,
 )
@@ -115,6 +118,9 @@ from .dedup import (
 )
 from .dedup import (
     deduplicate_messages as deduplicate_messages,
+)
+from .errors import (
+    BatchItemError as BatchItemError,
 )
 from .errors import (
     BudgetExceededError as BudgetExceededError,

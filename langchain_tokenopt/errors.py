@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 __all__ = [
+    "BatchItemError",
     "BudgetExceededError",
     "EncodingUnavailableError",
     "MissingExtraError",
@@ -105,4 +106,37 @@ class MissingExtraError(TokenOptError, ImportError):
         super().__init__(
             f"This feature needs {package!r}: install it with "
             f"`pip install 'langchain-tokenopt[{extra}]'`."
+        )
+
+
+class BatchItemError(TokenOptError):
+    """One request of a provider batch failed, expired or was cancelled.
+
+    Carries the item's position in the input (`index`), its `custom_id`, the provider's
+    `batch_id` and `reason` ("failed", "expired", "cancelled"); `status_code` and
+    `code` are the provider's, when it gave them.
+    """
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        custom_id: str,
+        batch_id: str,
+        reason: str,
+        message: str,
+        status_code: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.index = index
+        self.custom_id = custom_id
+        self.batch_id = batch_id
+        self.reason = reason
+        self.status_code = status_code
+        self.code = code
+        status = f" (HTTP {status_code})" if status_code else ""
+        super().__init__(
+            f"Item {index} ({custom_id!r}) of batch {batch_id} {reason}{status}: {message}. "
+            "Pass return_exceptions=True to get the other items' results, and resend this "
+            "one (interactively or in a new batch)."
         )

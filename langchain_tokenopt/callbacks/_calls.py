@@ -1,5 +1,6 @@
 """What the tracker and the budget share: reading a model call's start from LangChain's
-callback arguments, and counting its input when the provider reports no usage."""
+callback arguments, counting its input when the provider reports no usage, and telling
+a call made through a provider batch API (priced at the batch rate)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,30 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
 
+from langchain_tokenopt.core.markers import BATCH_KEY
+from langchain_tokenopt.core.pricing import Processing
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import CallStart, call_start
 
-__all__ = ["ModelCallHandler"]
+__all__ = ["ModelCallHandler", "call_processing"]
+
+
+def call_processing(call: CallStart, response: LLMResult | None = None) -> Processing:
+    """ "batch" when a call went through a provider batch API, else "standard".
+
+    `BatchAPIRunnable` says so twice: `BATCH_KEY` in the metadata of the call's start
+    (all the budget sees before upload) and in each answer's `response_metadata`.
+    """
+    if call.metadata.get(BATCH_KEY):
+        return "batch"
+    for generations in response.generations if response is not None else ():
+        for generation in generations:
+            message = getattr(generation, "message", None)
+            if getattr(message, "response_metadata", {}).get(BATCH_KEY):
+                return "batch"
+    return "standard"
 
 
 class ModelCallHandler(BaseCallbackHandler):

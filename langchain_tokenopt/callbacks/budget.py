@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.outputs import LLMResult
 
-from langchain_tokenopt.callbacks._calls import ModelCallHandler
-from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.callbacks._calls import ModelCallHandler, call_processing
+from langchain_tokenopt.core.pricing import PriceTable, Processing, price
 from langchain_tokenopt.core.usage import (
     DEFAULT_AGENT,
     CallStart,
@@ -109,6 +109,7 @@ class _Reservation:
     slots: tuple[tuple[str, _Slot], ...]  # (unit, slot)
     input_tokens: int
     model: str | None
+    processing: Processing = "standard"
 
 
 class TokenBudget(ModelCallHandler):
@@ -319,14 +320,16 @@ class TokenBudget(ModelCallHandler):
 
     # -- reserve, settle, release ---------------------------------------------------------
 
-    def _price(self, model: str | None, usage: Usage) -> Decimal:
+    def _price(
+        self, model: str | None, usage: Usage, processing: Processing = "standard"
+    ) -> Decimal:
         if model is None:
             raise UnknownModelError(
                 "<unnamed>",
                 "A call names no model, so max_cost_usd cannot price it. Set the model "
                 "name on the chat model, or use max_tokens.",
             )
-        return price(model, usage, table=self.prices)
+        return price(model, usage, table=self.prices, processing=processing)
 
     def reserve(self, call: CallStart) -> None:
         """Reserve the call's worst case; raise `BudgetExceededError` if it does not fit.
@@ -337,12 +340,14 @@ class TokenBudget(ModelCallHandler):
         output_tokens = call.max_output_tokens or self.default_output_tokens
         scope = self._scope(call.agent)
         now = self._now()
+        processing = call_processing(call)
         wanted: list[tuple[str, int, int]] = []
         if self.max_tokens is not None:
             wanted.append((_TOKENS, input_tokens + output_tokens, self.max_tokens))
         if self.max_cost_usd is not None:
             worst = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-            wanted.append((_COST, _nano(self._price(call.model, worst)), _nano(self.max_cost_usd)))
+            cost = _nano(self._price(call.model, worst, processing))
+            wanted.append((_COST, cost, _nano(self.max_cost_usd)))
         taken: list[tuple[str, _Slot]] = []
         for unit, amount, limit in wanted:
             slot = self._take(scope, unit, amount, limit, now)
@@ -352,7 +357,7 @@ class TokenBudget(ModelCallHandler):
                 raise self._exceeded(scope, unit, amount, limit, now)
             taken.append((unit, slot))
         self._pending[call.run_id] = _Reservation(
-            slots=tuple(taken), input_tokens=input_tokens, model=call.model
+            slots=tuple(taken), input_tokens=input_tokens, model=call.model, processing=processing
         )
 
     def settle(self, run_id: UUID, usage: Usage, *, model: str | None = None) -> None:
@@ -374,7 +379,7 @@ class TokenBudget(ModelCallHandler):
             if candidate is None:
                 continue
             try:
-                return _nano(self._price(candidate, usage))
+                return _nano(self._price(candidate, usage, reservation.processing))
             except UnknownModelError:
                 continue
         logger.warning("No price for %r: its reserved cost stays debited", model)

@@ -24,10 +24,10 @@ from langchain_core.tracers.context import register_configure_hook
 
 from langchain_tokenopt.analytics.events import UsageEvent
 from langchain_tokenopt.analytics.report import UsageReport
-from langchain_tokenopt.callbacks._calls import ModelCallHandler
+from langchain_tokenopt.callbacks._calls import ModelCallHandler, call_processing
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.markers import ROUTE_EVENT
-from langchain_tokenopt.core.pricing import PriceTable, price
+from langchain_tokenopt.core.pricing import PriceTable, Processing, price
 from langchain_tokenopt.core.usage import (
     CallStart,
     Usage,
@@ -75,6 +75,7 @@ class _Record(NamedTuple):
     streamed: bool
     error_type: str | None
     latency_seconds: float
+    processing: Processing = "standard"
 
 
 class UsageTracker(ModelCallHandler):
@@ -260,6 +261,7 @@ class UsageTracker(ModelCallHandler):
             cache_hit=result.cache_hit,
             streamed=result.streamed,
             error_type=None,
+            processing=call_processing(pending.call, response),
         )
 
     def on_llm_error(
@@ -303,6 +305,7 @@ class UsageTracker(ModelCallHandler):
         cache_hit: bool,
         streamed: bool,
         error_type: str | None,
+        processing: Processing = "standard",
     ) -> None:
         # Only what is needed is kept here; the event is built and priced when it is
         # read, off the path of the model call (pricing takes tens of microseconds).
@@ -315,12 +318,15 @@ class UsageTracker(ModelCallHandler):
             streamed=streamed,
             error_type=error_type,
             latency_seconds=time.perf_counter() - pending.started_perf,
+            processing=processing,
         )
         self._records.append(record)  # list.append is atomic: no lock on the hot path
 
     def _event(self, record: _Record) -> UsageEvent:
         started, usage = record.started, record.usage
-        cost = self._cost(record.model, usage) if usage.total_tokens else Decimal(0)
+        cost = (
+            self._cost(record.model, usage, record.processing) if usage.total_tokens else Decimal(0)
+        )
         return UsageEvent(
             run_id=str(started.run_id),
             agent=started.agent,
@@ -348,12 +354,14 @@ class UsageTracker(ModelCallHandler):
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _cost(self, model: str | None, usage: Usage) -> Decimal | None:
+    def _cost(
+        self, model: str | None, usage: Usage, processing: Processing = "standard"
+    ) -> Decimal | None:
         if model is None:
             self._warn_once("model:", "A model call names no model: its cost is unknown.")
             return None
         try:
-            return price(model, usage, table=self.prices)
+            return price(model, usage, table=self.prices, processing=processing)
         except UnknownModelError:
             self._warn_once(
                 f"price:{model}",

@@ -96,6 +96,8 @@ class Analysis:
     cost_usd: Decimal | None
     full_input_tokens: list[int]
     savings: list[Saving]
+    #: the same calls through a provider batch API (BatchAPIRunnable), for work that can wait
+    batch_cost_usd: Decimal | None = None
 
     def saving(self, name: str) -> Saving:
         """The saving called `name` ("history", "cache", "dedup", "compression")."""
@@ -121,6 +123,7 @@ class Analysis:
             "cost_usd": decimal_str(self.cost_usd),
             "full_input_tokens": self.full_input_tokens,
             "savings": [saving.to_dict() for saving in self.savings],
+            "batch_cost_usd": decimal_str(self.batch_cost_usd),
         }
 
     def render_table(self) -> str:
@@ -138,6 +141,8 @@ class Analysis:
             f"  input tokens  {self.input_tokens:>10,}",
             f"  output tokens {self.output_tokens:>10,}",
             f"  cost          {usd(self.cost_usd):>10}",
+            f"  batch API     {usd(self.batch_cost_usd):>10}  (the same calls through "
+            "BatchAPIRunnable, for work that can wait up to 24 h)",
             "",
             "what each would save on its own (they overlap; not additive):",
         ]
@@ -462,4 +467,5 @@ def analyze_transcript(
         cost_usd=pricer(input_tokens, output_tokens),
         full_input_tokens=full,
         savings=savings,
+        batch_cost_usd=pricer(input_tokens, output_tokens, processing="batch"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.pricing import Processing, price
 from langchain_tokenopt.errors import UnknownModelError
 
 __all__ = ["Pricer"]
@@ -19,6 +19,8 @@ class Pricer:
     Example:
         >>> Pricer("gpt-4o")(1_000_000)
         Decimal('2.5')
+        >>> Pricer("gpt-4o")(1_000_000, processing="batch")
+        Decimal('1.25')
         >>> Pricer("my-model")(1_000) is None
         True
     """
@@ -27,7 +29,10 @@ class Pricer:
         self.model = model
         self.known = True
 
-    def __call__(self, input_tokens: int, output_tokens: int = 0) -> Decimal | None:
+    def __call__(
+        self, input_tokens: int, output_tokens: int = 0, *, processing: Processing = "standard"
+    ) -> Decimal | None:
+        """Dollars for the counts (`processing="batch"`: through a provider batch API)."""
         if not self.known:
             return None
         try:
@@ -38,6 +43,7 @@ class Pricer:
                     "output_tokens": output_tokens,
                     "total_tokens": input_tokens + output_tokens,
                 },
+                processing=processing,
             )
         except UnknownModelError:
             self.known = False

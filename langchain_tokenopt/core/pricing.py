@@ -11,6 +11,10 @@ Usage is a `Usage` or a mapping `Usage.parse` reads strictly (a LangChain
 token types (cache reads and writes included) and `output_tokens` the sum of all output
 types (reasoning included); the details only say how many of them were of which kind.
 Reasoning tokens are billed at the output rate unless an override prices them.
+
+`processing="batch"` prices a call made through a provider batch API (OpenAI Batch,
+Anthropic Message Batches): genai-prices' batch rates where it has them, else
+`BATCH_FALLBACK_RATE` (50%, what OpenAI and Anthropic document) of the standard price.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from cachetools import LRUCache
 from genai_prices import Usage as GenaiUsage
@@ -33,11 +37,17 @@ from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
 from langchain_tokenopt.errors import UnknownModelError
 
-__all__ = ["ModelPrice", "PriceTable", "price"]
+__all__ = ["BATCH_FALLBACK_RATE", "ModelPrice", "PriceTable", "Processing", "price"]
 
 logger = logging.getLogger(__name__)
 
 _MTOK = Decimal(1_000_000)
+#: How a call was processed: interactively, or through a provider batch API.
+Processing = Literal["standard", "batch"]
+#: Share of the standard price charged for batch processing where genai-prices has no
+#: batch rates (overrides, defaults, models without a batch variant, a snapshot laid out
+#: differently): OpenAI's and Anthropic's documented 50%.
+BATCH_FALLBACK_RATE = Decimal("0.5")
 
 # Provider prefixes users write in front of model names ("openai:gpt-4o",
 # "anthropic/claude-3-5-sonnet"), mapped to genai-prices provider ids.
@@ -190,16 +200,48 @@ _LINEAR_PRICE_KEYS = frozenset(
 )
 
 
-def _snapshot_prices(model: str, provider: str | None) -> Any:
-    """genai-prices' own price entry for `model`, read from its internal data snapshot.
+def _snapshot_model(model: str, provider: str | None) -> Any:
+    """genai-prices' own entry for `model` (`ModelInfo`), from its internal data snapshot.
 
-    `calc_price` offers no public way to ask "is this model flat-priced?"; see
-    docs/internals.md ("genai-prices"). Raises LookupError for unknown models.
+    `calc_price` offers no public way to ask "is this model flat-priced?" or "has it a
+    batch price?"; see docs/internals.md ("genai-prices"). Raises LookupError for
+    unknown models.
     """
     from genai_prices.data_snapshot import get_snapshot
 
     _provider, info = get_snapshot().find_provider_model(model, None, provider, None)
-    return info.prices
+    return info
+
+
+def _snapshot_prices(model: str, provider: str | None) -> Any:
+    """genai-prices' own price entry for `model` (see `_snapshot_model`)."""
+    return _snapshot_model(model, provider).prices
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_batch_rates(model: str, provider: str | None) -> bool:
+    """True when genai-prices has a `processing: batch` price variant for `model`.
+
+    False for unknown models and, with one warning, when the snapshot is not laid out
+    as expected (`price_variants` of `when` mappings): batch calls are then priced at
+    `BATCH_FALLBACK_RATE` of the standard price.
+    """
+    try:
+        variants = _snapshot_model(model, provider).price_variants or ()
+        return any(variant.when.get("processing") == "batch" for variant in variants)
+    except LookupError:
+        return False
+    except Exception as exc:  # the internal layout changed: fall back to the 50% rule
+        log_once(
+            logger,
+            "pricing:batch-variants-layout",
+            logging.WARNING,
+            "genai-prices' price variants are not laid out as expected (%r): pricing "
+            "batch calls at %s of the standard price.",
+            exc,
+            BATCH_FALLBACK_RATE,
+        )
+        return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -317,9 +359,13 @@ class PriceTable:
                 return model_price
         return None
 
-    def _genai_price(self, model: str, flat: dict[str, int]) -> Decimal | None:
+    def _genai_price(
+        self, model: str, flat: dict[str, int], processing: Processing = "standard"
+    ) -> Decimal | None:
         provider, name = _split_provider(model)
         provider = self.provider or provider
+        if processing == "batch":
+            return self._genai_batch_price(model, name, provider, flat)
         linear = _linear_rates(name, provider)
         if linear is not None and flat.keys() <= linear.keys():
             return sum((n * linear[k] for k, n in flat.items()), Decimal(0)) / _MTOK
@@ -329,26 +375,51 @@ class PriceTable:
             return None
         return Decimal(calculation.total_price)
 
-    def price(self, model: str, usage: Usage | Mapping[str, Any]) -> Decimal:
-        """Dollars for `usage`: a `Usage`, or a mapping `Usage.parse` reads strictly."""
+    def _genai_batch_price(
+        self, model: str, name: str, provider: str | None, flat: dict[str, int]
+    ) -> Decimal | None:
+        if not _has_batch_rates(name, provider):
+            standard = self._genai_price(model, flat)
+            return None if standard is None else standard * BATCH_FALLBACK_RATE
+        calculation = calc_price(
+            GenaiUsage(**flat), name, provider_id=provider, price_context={"processing": "batch"}
+        )
+        return Decimal(calculation.total_price)
+
+    def price(
+        self,
+        model: str,
+        usage: Usage | Mapping[str, Any],
+        *,
+        processing: Processing = "standard",
+    ) -> Decimal:
+        """Dollars for `usage`: a `Usage`, or a mapping `Usage.parse` reads strictly.
+
+        `processing="batch"`: the call went through a provider batch API (see the module
+        docstring for the rate applied).
+        """
         if not isinstance(model, str) or not model:
             raise TypeError(f"model must be a non-empty string, got {model!r}")
+        if processing not in ("standard", "batch"):
+            raise ValueError(f"processing must be 'standard' or 'batch', got {processing!r}")
         checked = Usage.parse(usage, strict=True)
+        rate = BATCH_FALLBACK_RATE if processing == "batch" else Decimal(1)
         override = self._override(model)
         if override is not None:
-            return override.cost(checked)
+            return override.cost(checked) * rate
         flat = _genai_fields(checked)
-        key = (model, _dt.datetime.now(_dt.timezone.utc).date(), *sorted(flat.items()))
+        day = _dt.datetime.now(_dt.timezone.utc).date()
+        key = (model, day, processing, *sorted(flat.items()))
         with self._lock:
             cached = self._memo.get(key)
         if cached is not None:
             return cached
-        result = self._genai_price(model, flat)
+        result = self._genai_price(model, flat, processing)
         if result is None:
             if self.default is None:
                 raise UnknownModelError(model)
             logger.debug("No price known for %r: using the configured default", model)
-            result = self.default.cost(checked)
+            result = self.default.cost(checked) * rate
         with self._lock:
             self._memo[key] = result
         return result
@@ -364,12 +435,17 @@ _DEFAULT_TABLE = PriceTable()
 
 
 def price(
-    model: str, usage: Usage | Mapping[str, Any], *, table: PriceTable | None = None
+    model: str,
+    usage: Usage | Mapping[str, Any],
+    *,
+    table: PriceTable | None = None,
+    processing: Processing = "standard",
 ) -> Decimal:
     """Dollars for `usage` on `model`; raises `UnknownModelError` for unknown models.
 
     `usage` is a `Usage` or a mapping `Usage.parse` reads strictly (a LangChain
-    `UsageMetadata`, such as `AIMessage.usage_metadata`).
+    `UsageMetadata`, such as `AIMessage.usage_metadata`). `processing="batch"` prices a
+    call made through a provider batch API.
 
     Example:
         >>> price("gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 1_000_000})
@@ -379,5 +455,7 @@ def price(
         Decimal('1.875')
         >>> price("gpt-4o", Usage(input_tokens=1_000_000, cache_read_tokens=500_000))
         Decimal('1.875')
+        >>> price("gpt-4o-mini", Usage(input_tokens=1_000_000), processing="batch")
+        Decimal('0.075')
     """
-    return (table or _DEFAULT_TABLE).price(model, usage)
+    return (table or _DEFAULT_TABLE).price(model, usage, processing=processing)

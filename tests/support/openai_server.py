@@ -2,7 +2,9 @@
 
 Components are tested against `ChatOpenAI(base_url=server.base_url, api_key="test")`
 so requests go through the real openai SDK and its HTTP client: real payloads, real
-server-sent events, real retries. Only `/v1/chat/completions` is served.
+server-sent events, real retries. `/v1/chat/completions` is served, and the files and
+batch endpoints of OpenAI's Batch API and Anthropic's Message Batches (see
+`tests/support/fake_batches.py`; controls on `server.batch`).
 
 Fixture `openai_server` (function scope) yields a started `FakeOpenAIServer`:
 - `.base_url`: "http://127.0.0.1:<port>/v1" for `ChatOpenAI(base_url=..., api_key="test")`.
@@ -66,6 +68,8 @@ from types import TracebackType
 from typing import Any
 
 import tiktoken
+
+from tests.support.fake_batches import FakeBatches
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +259,7 @@ class FakeOpenAIServer:
         self._closing = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.batch = FakeBatches(self)
 
     # lifecycle -------------------------------------------------------------------
 
@@ -412,6 +417,7 @@ class FakeOpenAIServer:
             self._seen_prompts.clear()
         self.simulate_prompt_cache = False
         self._unpaused.set()
+        self.batch.reset()
 
     # request handling (server threads) ----------------------------------------------
 
@@ -428,6 +434,51 @@ class FakeOpenAIServer:
         self._unpaused.wait()
         if delay_seconds > 0:
             self._closing.wait(delay_seconds)
+
+    def _answer(self, body: dict[str, Any]) -> _Completion:
+        """The completion for a batched request (takes the next enqueued reply, if any)."""
+        with self._lock:
+            reply = self._replies.popleft() if self._replies else None
+        return self._completion(body, reply)
+
+    def _anthropic_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An Anthropic `message` for batched Messages API `params`."""
+        system = params.get("system")
+        messages = list(params.get("messages", []))
+        if system:
+            messages.insert(0, {"role": "system", "content": system})
+        tools = params.get("tools")
+        completion = self._answer(
+            {"model": params.get("model"), "messages": messages, "tools": tools}
+        )
+        content: list[dict[str, Any]] = []
+        if completion.content:
+            content.append({"type": "text", "text": completion.content})
+        for call in completion.tool_calls:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + call.id.removeprefix("call_"),
+                    "name": call.name,
+                    "input": json.loads(call.arguments),
+                }
+            )
+        stop = {"tool_calls": "tool_use", "length": "max_tokens"}.get(completion.finish_reason)
+        return {
+            "id": _new_id("msg_", 24),
+            "type": "message",
+            "role": "assistant",
+            "model": completion.model,
+            "content": content,
+            "stop_reason": stop or "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": completion.usage["prompt_tokens"],
+                "output_tokens": completion.usage["completion_tokens"],
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }
 
     def _cached_tokens(self, prompt: list[int]) -> int:
         with self._lock:
@@ -614,8 +665,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     # routing ----------------------------------------------------------------------
 
+    def _batch_route(self, raw: bytes) -> bool:
+        """Serve a files / batches request; False if the path is not one of those."""
+        answer = self.server.fake.batch.handle(
+            self.command, self.path, raw, self.headers.get("Content-Type", "")
+        )
+        if answer is None:
+            return False
+        status, payload = answer
+        if isinstance(payload, bytes):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(payload)))
+            self._common_headers()
+            self.end_headers()
+            self.wfile.write(payload)
+        else:
+            self._send_json(status, payload)
+        return True
+
     def do_POST(self) -> None:
         raw = self._read_body()
+        if self._batch_route(raw):
+            return
         if self.path.split("?", 1)[0].rstrip("/") != CHAT_COMPLETIONS_PATH:
             self._not_found()
             return
@@ -641,11 +713,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, completion.as_response())
 
     def do_GET(self) -> None:
-        self._not_found()
+        if not self._batch_route(b""):
+            self._not_found()
 
     def do_DELETE(self) -> None:
-        self._read_body()
-        self._not_found()
+        if not self._batch_route(self._read_body()):
+            self._not_found()
 
     def do_PUT(self) -> None:
         self._read_body()

@@ -16,13 +16,15 @@ class SwitchableStore(MemoryStore):
 
     The error is the one `RedisStore` raises when Redis is unreachable.
     `adds_until_down` takes it down after that many more successful `add` calls, to
-    cut a flush in the middle.
+    cut a flush in the middle; `sets_until_failure` makes the `set` after that many
+    more successful ones raise once (a process dying between two writes).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.down = False
         self.adds_until_down: int | None = None
+        self.sets_until_failure: int | None = None
 
     def _check(self) -> None:
         if self.down:
@@ -34,6 +36,11 @@ class SwitchableStore(MemoryStore):
 
     def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         self._check()
+        if self.sets_until_failure is not None:
+            self.sets_until_failure -= 1
+            if self.sets_until_failure < 0:
+                self.sets_until_failure = None
+                raise StoreUnavailableError("SwitchableStore", "one write failed for the test")
         super().set(key, value, ttl_seconds)
 
     def delete(self, key: str) -> bool:

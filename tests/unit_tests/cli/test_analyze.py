@@ -362,3 +362,18 @@ def test_not_utf8_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--max-tokens must be at least 16" in failure(capsys, "--max-tokens", "3")
     assert "--similarity must be in (0, 1]" in failure(capsys, "--similarity", "0")
+
+
+def test_the_batch_api_lever_prices_the_same_calls_at_the_batch_rate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    analysis = analyze_transcript(read_transcript(json.dumps(SAMPLE)), model="gpt-4o-mini")
+    standard = price(
+        "gpt-4o-mini",
+        {"input_tokens": analysis.input_tokens, "output_tokens": analysis.output_tokens},
+    )
+    assert analysis.cost_usd == standard
+    assert analysis.batch_cost_usd == standard / 2
+    assert analysis.to_dict()["batch_cost_usd"] == format(standard / 2, "f")
+    assert main(["analyze", "--model", "gpt-4o-mini"]) == 0
+    assert "batch API" in capsys.readouterr().out
