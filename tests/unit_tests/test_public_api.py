@@ -59,3 +59,9 @@ def test_importing_the_package_loads_no_component_or_optional_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_package_ships_its_types() -> None:
+    package = Path(langchain_tokenopt.__file__).parent
+    assert (package / "py.typed").is_file()
+    assert STUB.is_file()
