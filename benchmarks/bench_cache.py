@@ -49,6 +49,7 @@ from langchain_core.outputs import ChatGeneration, Generation
 
 from benchmarks.common import PROSE
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
+from langchain_tokenopt.cache.semantic import semantic_item
 from langchain_tokenopt.stores import MemoryStore
 
 warnings.filterwarnings("ignore")
@@ -247,7 +248,7 @@ def bulk_fill(cache: TokenOptCache, texts: list[str]) -> None:
         chat = chat_prompt(text)
         key = cache._hash(chat, LLM_STRING)
         store.set(cache._entry_prefix + key, {**entry, "g": payload.replace("__ANSWER__", str(i))})
-        item = cache._semantic_item(chat, LLM_STRING)
+        item = semantic_item(chat, LLM_STRING)
         assert item is not None
         store.set(cache._semantic_prefix + key, {"p": item[0], "t": item[1]})
     store.add(cache._semantic_version_key, 1)
