@@ -117,10 +117,16 @@ from .dedup import (
     deduplicate_messages as deduplicate_messages,
 )
 from .errors import (
+    ArgumentTypeError as ArgumentTypeError,
+)
+from .errors import (
     BudgetExceededError as BudgetExceededError,
 )
 from .errors import (
     EncodingUnavailableError as EncodingUnavailableError,
+)
+from .errors import (
+    InvalidArgumentError as InvalidArgumentError,
 )
 from .errors import (
     MissingExtraError as MissingExtraError,

@@ -27,6 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["DedupResult", "MessageDeduplicator", "deduplicate_messages"]
 
@@ -150,11 +151,11 @@ class MessageDeduplicator(Runnable[Sequence[Any] | PromptValue, list[BaseMessage
         min_tokens: int = 8,
     ) -> None:
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], not {threshold!r}.")
+            raise InvalidArgumentError(f"threshold must be in (0, 1], not {threshold!r}.")
         if keep not in ("first", "last"):
-            raise ValueError(f"keep must be 'first' or 'last', not {keep!r}.")
+            raise InvalidArgumentError(f"keep must be 'first' or 'last', not {keep!r}.")
         if min_tokens < 0:
-            raise ValueError("min_tokens must be >= 0.")
+            raise InvalidArgumentError("min_tokens must be >= 0.")
         self.threshold = threshold
         self.keep: Keep = keep
         self.min_tokens = min_tokens

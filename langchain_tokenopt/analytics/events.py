@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from langchain_tokenopt.core.formatting import decimal_str
+from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["UsageEvent"]
 
@@ -88,32 +89,40 @@ class UsageEvent:
     def from_dict(cls, data: Mapping[str, Any]) -> UsageEvent:
         """Rebuild an event from `to_dict()` output; raises ValueError naming a bad field."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"a usage event must be a JSON object, got {type(data).__name__}")
+            raise InvalidArgumentError(
+                f"a usage event must be a JSON object, got {type(data).__name__}"
+            )
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         for name in ("run_id", "agent"):
             if not isinstance(values.get(name), str):
-                raise ValueError(f"usage event field {name!r} must be a string")
+                raise InvalidArgumentError(f"usage event field {name!r} must be a string")
         for name in (*_TOKEN_FIELDS, "tools_count"):
             value = values.get(name, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"usage event field {name!r} must be a non-negative integer")
+                raise InvalidArgumentError(
+                    f"usage event field {name!r} must be a non-negative integer"
+                )
         for name in ("cost_usd", "saved_cost_usd"):
             value = values.get(name)
             if value is not None:
                 try:
                     values[name] = Decimal(str(value))
                 except InvalidOperation as exc:
-                    raise ValueError(f"usage event field {name!r} must be a number") from exc
+                    raise InvalidArgumentError(
+                        f"usage event field {name!r} must be a number"
+                    ) from exc
         started = values.get("started_at")
         if started is not None:
             try:
                 parsed = _dt.datetime.fromisoformat(str(started))
             except ValueError as exc:
-                raise ValueError("usage event field 'started_at' must be ISO 8601") from exc
+                raise InvalidArgumentError(
+                    "usage event field 'started_at' must be ISO 8601"
+                ) from exc
             values["started_at"] = parsed if parsed.tzinfo else parsed.replace(tzinfo=_UTC)
         latency = values.get("latency_seconds", 0.0)
         if isinstance(latency, bool) or not isinstance(latency, (int, float)):
-            raise ValueError("usage event field 'latency_seconds' must be a number")
+            raise InvalidArgumentError("usage event field 'latency_seconds' must be a number")
         values["latency_seconds"] = float(latency)
         return cls(**values)

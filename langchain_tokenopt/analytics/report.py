@@ -21,6 +21,7 @@ from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural
 from langchain_tokenopt.core.pricing import PriceTable
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
     import pandas
@@ -40,8 +41,8 @@ def _tz(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
         try:
             return ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {timezone!r}: give an IANA name") from exc
-    raise TypeError(f"timezone must be a tzinfo or an IANA name, got {timezone!r}")
+            raise InvalidArgumentError(f"unknown timezone {timezone!r}: give an IANA name") from exc
+    raise ArgumentTypeError(f"timezone must be a tzinfo or an IANA name, got {timezone!r}")
 
 
 class UsageReport:
@@ -115,7 +116,7 @@ class UsageReport:
                 try:
                     events.append(UsageEvent.from_dict(json.loads(line)))
                 except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{path}, line {number}: {exc}") from exc
+                    raise InvalidArgumentError(f"{path}, line {number}: {exc}") from exc
         return cls(events, timezone=timezone)
 
     def to_dataframe(self) -> pandas.DataFrame:

@@ -43,7 +43,7 @@ from langchain_tokenopt.chat_history.planner import (
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
 from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.errors import TokenOptError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
 from langchain_tokenopt.stores import Store
 
 __all__ = ["SummarizingChatMessageHistory"]
@@ -181,17 +181,19 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 )
                 store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
-            raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
+            raise ArgumentTypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
         if target_ratio is not None and not 0.0 < target_ratio <= 1.0:
-            raise ValueError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
+            raise InvalidArgumentError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
         if target_tokens is not None:
             _check_budget(target_tokens, "target_tokens")
         if max_summary_tokens is not None and max_summary_tokens < 1:
-            raise ValueError("max_summary_tokens must be at least 1.")
+            raise InvalidArgumentError("max_summary_tokens must be at least 1.")
         if summary_role not in ("system", "human", "ai"):
-            raise ValueError(f"summary_role must be system, human or ai, not {summary_role!r}.")
+            raise InvalidArgumentError(
+                f"summary_role must be system, human or ai, not {summary_role!r}."
+            )
         self._store = store
         self._max_tokens = max_tokens
         self.token_counter = token_counter or TokenCounter(model)
@@ -249,7 +251,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return LLMSummarizer(summarizer)
         if isinstance(summarizer, Runnable):
             return summarizer
-        raise TypeError(
+        raise ArgumentTypeError(
             "summarizer must be a chat model, a Runnable (SummaryRequest -> str) or None, "
             f"not {type(summarizer)!r}."
         )
@@ -257,7 +259,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _budget(self) -> int:
         value = self._max_tokens() if callable(self._max_tokens) else self._max_tokens
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
+            raise ArgumentTypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
         return value
 
     # ------------------------------------------------------------ public API
@@ -350,7 +352,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         batch = list(messages)
         for message in batch:
             if not isinstance(message, BaseMessage):
-                raise TypeError(f"Expected BaseMessage, got {type(message).__name__}.")
+                raise ArgumentTypeError(f"Expected BaseMessage, got {type(message).__name__}.")
         if not batch:
             return
         with self._lock:
@@ -542,7 +544,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return str(result.text).strip()
         if isinstance(result, str):
             return result.strip()
-        raise TypeError(f"The summarizer returned {type(result).__name__}, not text.")
+        raise ArgumentTypeError(f"The summarizer returned {type(result).__name__}, not text.")
 
     def _request(self, chunk: list[BaseMessage], previous: str, cap: int) -> dict[str, Any]:
         return {"messages": chunk, "previous_summary": previous, "max_tokens": cap}
@@ -597,6 +599,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
 def _check_budget(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int (or a callable returning one).")
+        raise ArgumentTypeError(f"{name} must be an int (or a callable returning one).")
     if value < MIN_BUDGET_TOKENS:
-        raise ValueError(f"{name} must be at least {MIN_BUDGET_TOKENS} tokens, not {value}.")
+        raise InvalidArgumentError(
+            f"{name} must be at least {MIN_BUDGET_TOKENS} tokens, not {value}."
+        )

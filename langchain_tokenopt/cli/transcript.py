@@ -27,6 +27,9 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
+from langchain_tokenopt.core.validation import MAX_DEPTH, json_too_deep
+from langchain_tokenopt.errors import InvalidArgumentError, TokenOptError
+
 __all__ = [
     "SAMPLE_CONVERSATION",
     "InputError",
@@ -46,8 +49,8 @@ _ROLES = ("system", "developer", "user", "human", "assistant", "ai", "tool", "fu
 _LC_TYPES = ("system", "human", "ai", "tool", "function", "chat", "developer")
 
 
-class InputError(Exception):
-    """Input a command cannot read; the message names it."""
+class InputError(TokenOptError, ValueError):
+    """Input a command cannot read; the message names it (the command exits with 2)."""
 
 
 def read_input(file: str | None, *, sample: bool = False) -> tuple[str, str]:
@@ -152,9 +155,9 @@ class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, line: int | None, message: str) -> ValueError:
+    def fail(self, line: int | None, message: str) -> InvalidArgumentError:
         where = f"{self.source}, line {line}" if line is not None else self.source
-        return ValueError(f"{where}: {message}")
+        return InvalidArgumentError(f"{where}: {message}")
 
     def message(self, item: _Located, path: str = "") -> BaseMessage:
         value, line = item.value, item.line
@@ -293,6 +296,14 @@ def read_transcript(text: str, source: str = "<input>") -> Transcript:
             _line_of(stripped, start),
             "not a chat transcript: expected a JSON list of messages, an object with "
             "'messages', or JSON Lines with one message or request per line",
+        )
+    too_deep = json_too_deep(stripped)
+    if too_deep is not None:
+        raise reader.fail(
+            _line_of(stripped, too_deep),
+            f"JSON nested more than {MAX_DEPTH} levels deep at column "
+            f"{too_deep - stripped.rfind(chr(10), 0, too_deep)} (a chat transcript is "
+            "far shallower)",
         )
     try:
         document = json.loads(stripped)

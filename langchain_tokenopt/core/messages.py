@@ -24,6 +24,8 @@ from langchain_core.messages import (
 )
 from langchain_core.prompt_values import PromptValue
 
+from langchain_tokenopt.errors import ArgumentTypeError
+
 #: Longest tool-call argument text kept in a placeholder, in characters.
 _TOOL_ARGS_MAX_CHARS = 80
 
@@ -196,11 +198,11 @@ def as_messages(value: LanguageModelInput, *, taker: str = "A chat model") -> li
         try:
             return convert_to_messages(value)
         except (ValueError, TypeError, NotImplementedError) as exc:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{taker} takes a str, a list of messages (or (role, text) tuples / dicts) "
                 f"or a PromptValue; this list cannot be read as messages: {exc}"
             ) from exc
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{taker} takes a str, a list of messages (or (role, text) tuples / dicts) "
         f"or a PromptValue; got {type(value).__name__}."
     )

@@ -31,7 +31,7 @@ from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 
 __all__ = ["ModelPrice", "PriceTable", "price"]
 
@@ -67,9 +67,9 @@ def _to_decimal(value: Any, field: str) -> Decimal:
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{field} must be a number of dollars, got {value!r}") from exc
-    if result < 0 or not result.is_finite():
-        raise ValueError(f"{field} must be a finite, non-negative price, got {value!r}")
+        raise InvalidArgumentError(f"{field} must be a number of dollars, got {value!r}") from exc
+    if not result.is_finite() or result < 0:  # NaN first: comparing it raises
+        raise InvalidArgumentError(f"{field} must be a finite, non-negative price, got {value!r}")
     return result
 
 
@@ -113,12 +113,12 @@ class ModelPrice:
         allowed = set(cls.__dataclass_fields__)
         unknown = set(data) - allowed
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Unknown price field(s) {sorted(unknown)}; expected some of {sorted(allowed)}"
             )
         missing = {"input_per_mtok", "output_per_mtok"} - set(data)
         if missing:
-            raise ValueError(f"A model price needs {sorted(missing)}")
+            raise InvalidArgumentError(f"A model price needs {sorted(missing)}")
         return cls(**{k: _to_decimal(v, k) for k, v in data.items() if v is not None})
 
     def cost(self, usage: Usage | Mapping[str, Any]) -> Decimal:
@@ -292,12 +292,14 @@ class PriceTable:
             return value
         if isinstance(value, Mapping):
             return ModelPrice.from_mapping(value)
-        raise TypeError(f"a price must be a ModelPrice or a mapping, got {type(value).__name__}")
+        raise ArgumentTypeError(
+            f"a price must be a ModelPrice or a mapping, got {type(value).__name__}"
+        )
 
     def set(self, model: str, value: ModelPrice | Mapping[str, Any]) -> None:
         """Add or replace the price of `model` (a name or a shell-style pattern)."""
         if not isinstance(model, str) or not model:
-            raise TypeError("a model name must be a non-empty string")
+            raise ArgumentTypeError("a model name must be a non-empty string")
         model_price = self._as_price(value)
         if any(ch in model for ch in "*?["):
             self._patterns = [(p, mp) for p, mp in self._patterns if p != model]
@@ -332,7 +334,7 @@ class PriceTable:
     def price(self, model: str, usage: Usage | Mapping[str, Any]) -> Decimal:
         """Dollars for `usage`: a `Usage`, or a mapping `Usage.parse` reads strictly."""
         if not isinstance(model, str) or not model:
-            raise TypeError(f"model must be a non-empty string, got {model!r}")
+            raise ArgumentTypeError(f"model must be a non-empty string, got {model!r}")
         checked = Usage.parse(usage, strict=True)
         override = self._override(model)
         if override is not None:

@@ -14,6 +14,7 @@ from langchain_core.runnables import Runnable
 from langchain_tokenopt.chat_history.history import SummaryRole
 from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,
     Handler,
@@ -113,9 +114,11 @@ class SummarizingMiddleware(Middleware):
     ) -> None:
         super().__init__()
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-            raise TypeError(f"max_tokens must be an int, not {type(max_tokens).__name__}.")
+            raise ArgumentTypeError(f"max_tokens must be an int, not {type(max_tokens).__name__}.")
         if max_tokens < MIN_BUDGET_TOKENS:
-            raise ValueError(f"max_tokens must be at least {MIN_BUDGET_TOKENS}, not {max_tokens}.")
+            raise InvalidArgumentError(
+                f"max_tokens must be at least {MIN_BUDGET_TOKENS}, not {max_tokens}."
+            )
         self.max_tokens = max_tokens
         self.token_counter = TokenCounter(model)
         self._windows = ConversationWindows(

@@ -22,6 +22,8 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from langchain_tokenopt.core.messages import as_messages
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import instance_of
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -174,15 +176,17 @@ class HeuristicScorer(ComplexityScorer):
         chosen = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(chosen) - set(DEFAULT_WEIGHTS)
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"unknown HeuristicScorer features {sorted(unknown)}; the features are "
                 f"{sorted(DEFAULT_WEIGHTS)}"
             )
         for name, weight in chosen.items():
             if not isinstance(weight, (int, float)) or not math.isfinite(weight):
-                raise ValueError(f"weight of {name!r} must be a finite number, got {weight!r}")
+                raise InvalidArgumentError(
+                    f"weight of {name!r} must be a finite number, got {weight!r}"
+                )
         if isinstance(length_saturation_tokens, bool) or length_saturation_tokens <= 0:
-            raise ValueError("length_saturation_tokens must be a positive int")
+            raise InvalidArgumentError("length_saturation_tokens must be a positive int")
         self.weights: dict[str, float] = {name: float(chosen.get(name, 0.0)) for name in chosen}
         self.length_saturation_tokens = length_saturation_tokens
         self.counter = counter if counter is not None else TokenCounter("gpt-4o")
@@ -283,7 +287,7 @@ class LearnedScorer(ComplexityScorer):
         class_weight: Literal["balanced"] | None = "balanced",
     ) -> None:
         if C <= 0:
-            raise ValueError("C must be positive")
+            raise InvalidArgumentError("C must be positive")
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
@@ -331,13 +335,15 @@ class LearnedScorer(ComplexityScorer):
         texts = list(prompts)
         targets = [int(label) for label in labels]
         if len(texts) != len(targets):
-            raise ValueError(f"got {len(texts)} prompts but {len(targets)} labels")
+            raise InvalidArgumentError(f"got {len(texts)} prompts but {len(targets)} labels")
         if not all(isinstance(text, str) for text in texts):
-            raise TypeError("prompts must be strings")
+            raise ArgumentTypeError("prompts must be strings")
         if set(targets) - {0, 1}:
-            raise ValueError("labels must be 0 / 1 (or False / True)")
+            raise InvalidArgumentError("labels must be 0 / 1 (or False / True)")
         if len(set(targets)) < 2:
-            raise ValueError("labels must hold both classes (0 and 1) to learn a difficulty")
+            raise InvalidArgumentError(
+                "labels must hold both classes (0 and 1) to learn a difficulty"
+            )
         vectorizer = self._new_vectorizer(self._vectorizer_params())
         matrix = vectorizer.fit_transform(texts)
         classifier = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
@@ -382,8 +388,9 @@ class LearnedScorer(ComplexityScorer):
         import numpy as np
         from sklearn.linear_model import LogisticRegression
 
+        instance_of(data, "data", Mapping, "a dict written by LearnedScorer.to_dict()")
         if data.get("format") != _LEARNED_FORMAT or data.get("version") != _LEARNED_VERSION:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"not a saved LearnedScorer (format {data.get('format')!r}, version "
                 f"{data.get('version')!r}); expected {_LEARNED_FORMAT!r} v{_LEARNED_VERSION}"
             )
@@ -401,16 +408,24 @@ class LearnedScorer(ComplexityScorer):
                 C=float(clf["C"]),
                 class_weight=clf["class_weight"],
             )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ValueError(f"a saved LearnedScorer is malformed: {exc!r}") from exc
+            vectorizer = cls._new_vectorizer(vec)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            raise InvalidArgumentError(
+                f"a saved LearnedScorer is malformed ({type(exc).__name__}: {exc}); "
+                "save it again with LearnedScorer.save()"
+            ) from exc
         size = len(vocabulary)
         if (
             idf.shape != (size,)
             or coef.shape != (1, size)
             or sorted(vocabulary.values()) != list(range(size))
+            or not (np.isfinite(idf).all() and np.isfinite(coef).all())
+            or not np.isfinite(intercept).all()
         ):
-            raise ValueError("a saved LearnedScorer is malformed: vocabulary, idf and coef differ")
-        vectorizer = cls._new_vectorizer(vec)
+            raise InvalidArgumentError(
+                "a saved LearnedScorer is malformed: vocabulary, idf and coef differ in "
+                "size or hold non-finite numbers"
+            )
         vectorizer.vocabulary_ = vocabulary
         vectorizer.idf_ = idf
         classifier = LogisticRegression(C=scorer.C, class_weight=scorer.class_weight)
@@ -431,7 +446,9 @@ class LearnedScorer(ComplexityScorer):
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not a saved LearnedScorer (not JSON): {exc}") from exc
+            raise InvalidArgumentError(
+                f"{path} is not a saved LearnedScorer (not JSON): {exc}"
+            ) from exc
         if not isinstance(data, Mapping):
-            raise ValueError(f"{path} is not a saved LearnedScorer")
+            raise InvalidArgumentError(f"{path} is not a saved LearnedScorer")
         return cls.from_dict(data)

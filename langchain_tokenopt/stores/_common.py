@@ -11,6 +11,8 @@ import logging
 import math
 from typing import Any
 
+from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, optional, positive_number
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.stores.base import JSON, Number
 
 logger = logging.getLogger("langchain_tokenopt.stores")
@@ -27,34 +29,37 @@ class CorruptValue(Exception):
 def check_key(key: Any) -> str:
     """Return `key` if it is a string, else raise TypeError."""
     if not isinstance(key, str):
-        raise TypeError(f"Store keys must be str, got {type(key).__name__}")
+        raise ArgumentTypeError(f"Store keys must be str, got {type(key).__name__}")
     return key
 
 
 def check_prefix(prefix: Any, what: str = "prefix") -> str:
     """Return `prefix` if it is a string, else raise TypeError."""
     if not isinstance(prefix, str):
-        raise TypeError(f"The {what} must be str, got {type(prefix).__name__}")
+        raise ArgumentTypeError(f"The {what} must be str, got {type(prefix).__name__}")
     return prefix
 
 
 def check_ttl(ttl_seconds: Any) -> float | None:
-    """Return `ttl_seconds` as a float (or None); refuse non-positive or non-finite values."""
-    if ttl_seconds is None:
-        return None
-    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
-        raise TypeError(f"ttl_seconds must be a number, got {type(ttl_seconds).__name__}")
-    if not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
-        raise ValueError(f"ttl_seconds must be a positive finite number, got {ttl_seconds!r}")
-    return float(ttl_seconds)
+    """`ttl_seconds` as a float (or None): positive, finite and at most `MAX_TTL_SECONDS`.
+
+    One bound for every backend, so a TTL that one store accepts none refuses.
+    """
+    return optional(
+        positive_number,
+        ttl_seconds,
+        "ttl_seconds",
+        maximum=MAX_TTL_SECONDS,
+        hint="give seconds up to ten years, or None to keep the value until deleted",
+    )
 
 
 def check_number(value: Any, name: str) -> Number:
     """Return `value` if it is a finite int or float (not bool), else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be an int or float, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
     return value
 
 
@@ -77,8 +82,12 @@ def encode(value: JSON) -> str:
         return repr(value)  # what json.dumps writes for a float
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except RecursionError:
+        raise InvalidArgumentError(
+            "Store values must not nest lists and objects this deeply; flatten the value"
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Store values must be JSON-serializable (dict, list, str, int, float, bool, "
             f"None; no NaN or infinity): {exc}"
         ) from exc
@@ -112,7 +121,7 @@ def warn_corrupt(store: str, key: str, reason: str) -> None:
 def stored_number(key: str, value: JSON) -> Number:
     """The current number at `key` for an add; TypeError if the value is not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Cannot add to {key!r}: it holds a {type(value).__name__}, not a number. "
             "Delete the key or use another key for the counter."
         )

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_tokenopt.core.extras import require
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     check_add,
@@ -164,20 +164,20 @@ class RedisStore:
     ) -> None:
         self._redis = require("redis", "redis")
         if url is not None and (client is not None or async_client is not None):
-            raise ValueError("Give either url or client/async_client, not both")
+            raise InvalidArgumentError("Give either url or client/async_client, not both")
         if socket_timeout_seconds <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"socket_timeout_seconds must be positive, got {socket_timeout_seconds!r}"
             )
         if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
+            raise InvalidArgumentError(f"retries must be >= 0, got {retries!r}")
         if scan_batch_size < 1:
-            raise ValueError(f"scan_batch_size must be >= 1, got {scan_batch_size!r}")
+            raise InvalidArgumentError(f"scan_batch_size must be >= 1, got {scan_batch_size!r}")
         self._socket_timeout_seconds = float(socket_timeout_seconds)
         self._retries = retries
         self._batch = scan_batch_size
         if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+            raise InvalidArgumentError(f"max_connections must be >= 1, got {max_connections!r}")
         self._max_connections = max_connections
         exceptions = self._redis.exceptions
         self._unavailable: tuple[type[BaseException], ...] = (
@@ -265,7 +265,7 @@ class RedisStore:
 
     def _sync_client(self) -> Any:
         if self._client is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "This RedisStore was given only an async_client; use the async methods "
                 "or also pass client=redis.Redis(...)."
             )
@@ -276,7 +276,7 @@ class RedisStore:
     def _finish_add(self, key: str, reply: Any) -> Number | None:
         status = _as_text(reply[0])
         if status == "not_a_number":
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Cannot add to {key!r}: it holds a JSON {_as_text(reply[1])}, not a number. "
                 "Delete the key or use another key for the counter."
             )

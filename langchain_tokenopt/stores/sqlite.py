@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     add_numbers,
@@ -87,9 +87,11 @@ class SQLiteStore:
     ) -> None:
         self._path = os.fspath(path)
         if not isinstance(self._path, str):
-            raise TypeError(f"path must be a str or os.PathLike[str], got {path!r}")
+            raise ArgumentTypeError(f"path must be a str or os.PathLike[str], got {path!r}")
         if busy_timeout_seconds < 0:
-            raise ValueError(f"busy_timeout_seconds must be >= 0, got {busy_timeout_seconds!r}")
+            raise InvalidArgumentError(
+                f"busy_timeout_seconds must be >= 0, got {busy_timeout_seconds!r}"
+            )
         self._busy_timeout_seconds = float(busy_timeout_seconds)
         self._time = time_func
         self._in_memory = self._path == ":memory:" or self._path == ""
