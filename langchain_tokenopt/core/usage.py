@@ -167,10 +167,10 @@ class Usage(NamedTuple):
                   cache_write_tokens=0, reasoning_tokens=0, cache_write_5m_tokens=0,
                   cache_write_1h_tokens=0, input_audio_tokens=0, output_audio_tokens=0,
                   service_tier=None)
-            >>> Usage.parse({"input_tokens": -1, "output_tokens": 0})
+            >>> Usage.parse({"input_tokens": -1, "output_tokens": 0})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: usage field 'input_tokens' must not be negative, got -1
+            langchain_tokenopt.errors.InvalidArgumentError: usage field 'input_tokens' must ...
         """
         reader = _STRICT if strict else _LENIENT
         if isinstance(data, Usage):
