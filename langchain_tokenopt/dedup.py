@@ -27,6 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["DedupResult", "MessageDeduplicator", "deduplicate_messages"]
@@ -151,9 +152,9 @@ class MessageDeduplicator(Runnable[Sequence[Any] | PromptValue, list[BaseMessage
         min_tokens: int = 8,
     ) -> None:
         if not 0.0 < threshold <= 1.0:
-            raise InvalidArgumentError(f"threshold must be in (0, 1], not {threshold!r}.")
+            raise InvalidArgumentError(f"threshold must be in (0, 1], not {shown(threshold)}.")
         if keep not in ("first", "last"):
-            raise InvalidArgumentError(f"keep must be 'first' or 'last', not {keep!r}.")
+            raise InvalidArgumentError(f"keep must be 'first' or 'last', not {shown(keep)}.")
         if min_tokens < 0:
             raise InvalidArgumentError("min_tokens must be >= 0.")
         self.threshold = threshold

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_text_splitters import TextSplitter
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import int_in_range
+from langchain_tokenopt.core.validation import int_in_range, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["TokenAwareTextSplitter"]
@@ -195,7 +195,7 @@ class TokenAwareTextSplitter(TextSplitter):
             if end == start:
                 raise InvalidArgumentError(
                     f"chunk_size={limit} tokens cannot hold the character at offset "
-                    f"{position} ({text[position]!r}); use a larger chunk_size."
+                    f"{position} ({shown(text[position])}); use a larger chunk_size."
                 )
             pieces.append(piece)
             position += len(piece)

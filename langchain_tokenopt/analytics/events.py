@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from langchain_tokenopt.core.formatting import decimal_str
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["UsageEvent"]
@@ -116,11 +117,11 @@ class UsageEvent:
         values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         for name in ("run_id", "agent"):
             if not isinstance(values.get(name), str):
-                raise InvalidArgumentError(f"usage event field {name!r} must be a string")
+                raise InvalidArgumentError(f"usage event field {shown(name)} must be a string")
         for name in _OPTIONAL_TEXT_FIELDS:
             if values.get(name) is not None and not isinstance(values[name], str):
                 raise InvalidArgumentError(
-                    f"usage event field {name!r} must be a string or null, "
+                    f"usage event field {shown(name)} must be a string or null, "
                     f"got {_json_kind(values[name])}"
                 )
         if not isinstance(values.get("status", "ok"), str):
@@ -133,13 +134,13 @@ class UsageEvent:
                 or not 0 <= value <= _MAX_TOKENS
             ):
                 raise InvalidArgumentError(
-                    f"usage event field {name!r} must be a whole number from 0 to 10**12, "
+                    f"usage event field {shown(name)} must be a whole number from 0 to 10**12, "
                     f"got {_json_kind(value)}"
                 )
         for name in _FLAG_FIELDS:
             if not isinstance(values.get(name, False), bool):
                 raise InvalidArgumentError(
-                    f"usage event field {name!r} must be true or false, "
+                    f"usage event field {shown(name)} must be true or false, "
                     f"got {_json_kind(values[name])}"
                 )
         for name in ("cost_usd", "saved_cost_usd"):
@@ -174,13 +175,13 @@ def _dollars(value: Any, name: str) -> Decimal:
     """A cost field as Decimal: a number or decimal string from 0 to $1,000,000."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidArgumentError(
-            f"usage event field {name!r} must be a number of dollars, got {_json_kind(value)}"
+            f"usage event field {shown(name)} must be a number of dollars, got {_json_kind(value)}"
         )
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise InvalidArgumentError(
-            f"usage event field {name!r} must be a number of dollars, got {_json_kind(value)}"
+            f"usage event field {shown(name)} must be a number of dollars, got {_json_kind(value)}"
         ) from None
     if (
         not amount.is_finite()
@@ -189,7 +190,7 @@ def _dollars(value: Any, name: str) -> Decimal:
         or (amount and amount.adjusted() < _MIN_COST_EXPONENT)
     ):
         raise InvalidArgumentError(
-            f"usage event field {name!r} must be a finite number of dollars from 0 to "
+            f"usage event field {shown(name)} must be a finite number of dollars from 0 to "
             f"1,000,000, got {_json_kind(value)}"
         )
     return amount

@@ -21,7 +21,7 @@ from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural
 from langchain_tokenopt.core.pricing import PriceTable
-from langchain_tokenopt.core.validation import MAX_DEPTH, json_too_deep
+from langchain_tokenopt.core.validation import MAX_DEPTH, json_too_deep, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -55,8 +55,10 @@ def _tz(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
         try:
             return ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidArgumentError(f"unknown timezone {timezone!r}: give an IANA name") from exc
-    raise ArgumentTypeError(f"timezone must be a tzinfo or an IANA name, got {timezone!r}")
+            raise InvalidArgumentError(
+                f"unknown timezone {shown(timezone)}: give an IANA name"
+            ) from exc
+    raise ArgumentTypeError(f"timezone must be a tzinfo or an IANA name, got {shown(timezone)}")
 
 
 class UsageReport:

@@ -31,6 +31,7 @@ from langchain_tokenopt.core.usage import (
     output_text,
     read_result,
 )
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
     BudgetExceededError,
@@ -60,11 +61,11 @@ def _to_usd(value: Decimal | float | int | str) -> Decimal:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise InvalidArgumentError(
-            f"max_cost_usd must be a number of dollars, got {value!r}"
+            f"max_cost_usd must be a number of dollars, got {shown(value)}"
         ) from exc
     if not result.is_finite() or result <= 0:
         raise InvalidArgumentError(
-            f"max_cost_usd must be a positive number of dollars, got {value!r}"
+            f"max_cost_usd must be a positive number of dollars, got {shown(value)}"
         )
     return result
 
@@ -76,7 +77,7 @@ def _timezone(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
         return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise InvalidArgumentError(
-            f"unknown timezone {timezone!r}: give an IANA name or a tzinfo"
+            f"unknown timezone {shown(timezone)}: give an IANA name or a tzinfo"
         ) from exc
 
 
@@ -183,7 +184,9 @@ class TokenBudget(ModelCallHandler):
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0
         ):
-            raise InvalidArgumentError(f"max_tokens must be a positive int, got {max_tokens!r}")
+            raise InvalidArgumentError(
+                f"max_tokens must be a positive int, got {shown(max_tokens)}"
+            )
         if isinstance(window, str) and window not in _CALENDAR_WINDOWS:
             raise InvalidArgumentError(
                 f"window must be one of {_CALENDAR_WINDOWS}, a timedelta or None"
@@ -191,7 +194,9 @@ class TokenBudget(ModelCallHandler):
         if isinstance(window, _dt.timedelta) and window.total_seconds() <= 0:
             raise InvalidArgumentError("a rolling window must be a positive timedelta")
         if window is not None and not isinstance(window, (str, _dt.timedelta)):
-            raise ArgumentTypeError(f"window must be a str, a timedelta or None, got {window!r}")
+            raise ArgumentTypeError(
+                f"window must be a str, a timedelta or None, got {shown(window)}"
+            )
         if (
             isinstance(default_output_tokens, bool)
             or not isinstance(default_output_tokens, int)

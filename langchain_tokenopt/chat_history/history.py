@@ -43,6 +43,7 @@ from langchain_tokenopt.chat_history.planner import (
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
 from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
 from langchain_tokenopt.stores import Store
 
@@ -181,18 +182,22 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 )
                 store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
-            raise ArgumentTypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
+            raise ArgumentTypeError(
+                f"store must be a BaseChatMessageHistory, not {shown(type(store))}."
+            )
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
         if target_ratio is not None and not 0.0 < target_ratio <= 1.0:
-            raise InvalidArgumentError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
+            raise InvalidArgumentError(
+                f"target_ratio must be in (0, 1], not {shown(target_ratio)}."
+            )
         if target_tokens is not None:
             _check_budget(target_tokens, "target_tokens")
         if max_summary_tokens is not None and max_summary_tokens < 1:
             raise InvalidArgumentError("max_summary_tokens must be at least 1.")
         if summary_role not in ("system", "human", "ai"):
             raise InvalidArgumentError(
-                f"summary_role must be system, human or ai, not {summary_role!r}."
+                f"summary_role must be system, human or ai, not {shown(summary_role)}."
             )
         self._store = store
         self._max_tokens = max_tokens
@@ -253,7 +258,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return summarizer
         raise ArgumentTypeError(
             "summarizer must be a chat model, a Runnable (SummaryRequest -> str) or None, "
-            f"not {type(summarizer)!r}."
+            f"not {shown(type(summarizer))}."
         )
 
     def _budget(self) -> int:

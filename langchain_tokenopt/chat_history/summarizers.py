@@ -38,6 +38,7 @@ from typing_extensions import NotRequired
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -94,13 +95,13 @@ def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int 
     for message in messages:
         if not isinstance(message, BaseMessage):
             raise ArgumentTypeError(
-                f"Summarizer messages must be BaseMessage, not {type(message)!r}."
+                f"Summarizer messages must be BaseMessage, not {shown(type(message))}."
             )
     if not isinstance(previous, str):
         raise ArgumentTypeError("'previous_summary' must be a string.")
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise InvalidArgumentError(
-            f"'max_tokens' must be a positive int or None, not {max_tokens!r}."
+            f"'max_tokens' must be a positive int or None, not {shown(max_tokens)}."
         )
     return messages, previous, max_tokens
 
@@ -207,7 +208,7 @@ class LLMSummarizer(BaseSummarizer):
     ) -> None:
         if not isinstance(model, Runnable):
             raise ArgumentTypeError(
-                f"LLMSummarizer needs a chat model or Runnable, not {type(model)!r}."
+                f"LLMSummarizer needs a chat model or Runnable, not {shown(type(model))}."
             )
         if max_summary_tokens < 1:
             raise InvalidArgumentError("max_summary_tokens must be at least 1.")

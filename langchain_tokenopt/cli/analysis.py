@@ -28,7 +28,13 @@ from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural, usd
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import finite_number, instance_of, int_in_range, optional
+from langchain_tokenopt.core.validation import (
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    shown,
+)
 from langchain_tokenopt.dedup import DedupResult, MessageDeduplicator
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
@@ -386,10 +392,10 @@ def analyze_transcript(
     if compression_level not in get_args(CompressionLevel):
         raise InvalidArgumentError(
             f"compression_level must be one of {get_args(CompressionLevel)}, "
-            f"got {compression_level!r}"
+            f"got {shown(compression_level)}"
         )
     if progress is not None and not callable(progress):
-        raise ArgumentTypeError(f"progress must be a callable or None, got {progress!r}")
+        raise ArgumentTypeError(f"progress must be a callable or None, got {shown(progress)}")
     counter = TokenCounter(model)
     pricer = Pricer(model)
     calls = transcript.calls

@@ -27,7 +27,7 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
-from langchain_tokenopt.core.validation import MAX_DEPTH, instance_of, json_too_deep
+from langchain_tokenopt.core.validation import MAX_DEPTH, instance_of, json_too_deep, shown
 from langchain_tokenopt.errors import InvalidArgumentError, TokenOptError
 
 __all__ = [
@@ -192,7 +192,7 @@ class _Reader:
         if role not in _ROLES + _LC_TYPES:
             raise self.fail(
                 line,
-                f"field '{name}{role_field}': unknown role {role!r} (expected one of "
+                f"field '{name}{role_field}': unknown role {shown(role)} (expected one of "
                 "system, user, assistant, tool)",
             )
         content = value.get("content")

@@ -31,6 +31,7 @@ from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 
 __all__ = ["ModelPrice", "PriceTable", "price"]
@@ -67,9 +68,13 @@ def _to_decimal(value: Any, field: str) -> Decimal:
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise InvalidArgumentError(f"{field} must be a number of dollars, got {value!r}") from exc
+        raise InvalidArgumentError(
+            f"{field} must be a number of dollars, got {shown(value)}"
+        ) from exc
     if not result.is_finite() or result < 0:  # NaN first: comparing it raises
-        raise InvalidArgumentError(f"{field} must be a finite, non-negative price, got {value!r}")
+        raise InvalidArgumentError(
+            f"{field} must be a finite, non-negative price, got {shown(value)}"
+        )
     return result
 
 
@@ -334,7 +339,7 @@ class PriceTable:
     def price(self, model: str, usage: Usage | Mapping[str, Any]) -> Decimal:
         """Dollars for `usage`: a `Usage`, or a mapping `Usage.parse` reads strictly."""
         if not isinstance(model, str) or not model:
-            raise ArgumentTypeError(f"model must be a non-empty string, got {model!r}")
+            raise ArgumentTypeError(f"model must be a non-empty string, got {shown(model)}")
         checked = Usage.parse(usage, strict=True)
         override = self._override(model)
         if override is not None:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["TextIndex"]
@@ -193,7 +194,9 @@ def _check_range(value: object, what: str) -> tuple[int, int]:
         and 1 <= value[0] <= value[1]
     ):
         return int(value[0]), int(value[1])
-    raise InvalidArgumentError(f"{what} must be (min, max) with 1 <= min <= max, got {value!r}")
+    raise InvalidArgumentError(
+        f"{what} must be (min, max) with 1 <= min <= max, got {shown(value)}"
+    )
 
 
 def _check_text(text: object, what: str = "text") -> str:
@@ -253,7 +256,9 @@ class TextIndex:
         low, high = _check_range(word_ngram_range, "word_ngram_range")
         char_low, char_high = _check_range(char_ngram_range, "char_ngram_range")
         if stop_words not in (None, "english"):
-            raise InvalidArgumentError(f"stop_words must be None or 'english', got {stop_words!r}")
+            raise InvalidArgumentError(
+                f"stop_words must be None or 'english', got {shown(stop_words)}"
+            )
         # scikit-learn loads with the first index, not with the package.
         from sklearn.feature_extraction.text import CountVectorizer
 

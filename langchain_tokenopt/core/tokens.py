@@ -113,7 +113,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langchain_tokenopt.core.images import image_size_from_data_url
 from langchain_tokenopt.core.logs import log_once
-from langchain_tokenopt.core.validation import check_depth
+from langchain_tokenopt.core.validation import check_depth, shown
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
     EncodingUnavailableError,
@@ -287,7 +287,7 @@ def _load_encoding(name: str, explicit: bool) -> tiktoken.Encoding:
         if explicit:
             known = ", ".join(sorted(tiktoken.list_encoding_names()))
             raise InvalidArgumentError(
-                f"Unknown tiktoken encoding {name!r}; use one of: {known}."
+                f"Unknown tiktoken encoding {shown(name)}; use one of: {known}."
             ) from exc
         error: Exception = exc
     except Exception as exc:  # tiktoken downloads files it has not cached
@@ -591,7 +591,7 @@ class TokenCounter:
                 f"encoding must be a tiktoken encoding name (str), got {type(encoding).__name__}."
             )
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise InvalidArgumentError(f"cache_size must be an int >= 0, got {cache_size!r}.")
+            raise InvalidArgumentError(f"cache_size must be an int >= 0, got {shown(cache_size)}.")
         name = normalize_model_name(model)
         profile = _profile_for(name, encoding)
         self._encoding = _load_encoding(profile.encoding_name, explicit=encoding is not None)
@@ -943,5 +943,5 @@ def _to_message(item: Any, index: int) -> BaseMessage:
         return convert_to_messages([item])[0]
     except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
         raise InvalidArgumentError(
-            f"Message {index} ({str(item)[:80]!r}) is not a chat message: {exc}"
+            f"Message {index} ({shown(str(item)[:80])}) is not a chat message: {exc}"
         ) from exc

@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -77,9 +78,11 @@ def _strict_count(value: Any, field: str) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise ArgumentTypeError(f"usage field {field!r} must be a whole number, got {value!r}")
+            raise ArgumentTypeError(
+                f"usage field {shown(field)} must be a whole number, got {shown(value)}"
+            )
     if value < 0:
-        raise InvalidArgumentError(f"usage field {field!r} must not be negative, got {value}")
+        raise InvalidArgumentError(f"usage field {shown(field)} must not be negative, got {value}")
     return int(value)
 
 
@@ -94,7 +97,7 @@ def _strict_details(value: Any, field: str) -> Mapping[str, Any]:
     if not value:
         return _EMPTY
     if not isinstance(value, Mapping):
-        raise ArgumentTypeError(f"usage field {field!r} must be a mapping, got {value!r}")
+        raise ArgumentTypeError(f"usage field {shown(field)} must be a mapping, got {shown(value)}")
     return value
 
 

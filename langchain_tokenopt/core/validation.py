@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ __all__ = [
     "json_too_deep",
     "optional",
     "positive_number",
+    "shown",
 ]
 
 T = TypeVar("T")
@@ -50,6 +52,29 @@ MAX_DEPTH = 100
 #: Longest time to live any store accepts (ten years): every backend (memory, SQLite,
 #: Redis) can represent it, so a TTL accepted by one is accepted by all.
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600.0
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlong = 40
+
+
+def shown(value: Any) -> str:
+    """A short repr of `value` for error messages: bounded in length and depth, so a
+    huge number or a structure nested 100,000 levels deep cannot break the message.
+
+    Example:
+        >>> shown("x" * 500)[:12], shown(10**5000), shown([[[[[1]]]]])
+        ("'xxxxxxxxxxx", 'an int of about 5001 digits', '[[[[...]]]]')
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an int of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a repr that fails is still not a reason to lose the real error
+        return f"a {type(value).__name__}"
 
 
 def _hint(hint: str | None) -> str:
@@ -89,7 +114,7 @@ def finite_number(
         number = float(value)
     except OverflowError:  # an int too large for a float
         raise InvalidArgumentError(
-            f"{name} must be {wanted}, got {value:.3g}{_hint(hint)}"
+            f"{name} must be {wanted}, got {shown(value)}{_hint(hint)}"
         ) from None
     if (
         not math.isfinite(number)
@@ -97,7 +122,7 @@ def finite_number(
         or (above is not None and number <= above)
         or (maximum is not None and number > maximum)
     ):
-        raise InvalidArgumentError(f"{name} must be {wanted}, got {value!r}{_hint(hint)}")
+        raise InvalidArgumentError(f"{name} must be {wanted}, got {shown(value)}{_hint(hint)}")
     return number
 
 
@@ -121,8 +146,9 @@ def int_in_range(
         raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}{_hint(hint)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         bounds = _bound_text(minimum, maximum, None)
-        shown = f"{value}" if abs(value) < 10**30 else f"{float(value):.3g}"
-        raise InvalidArgumentError(f"{name} must be an int {bounds}, got {shown}{_hint(hint)}")
+        raise InvalidArgumentError(
+            f"{name} must be an int {bounds}, got {shown(value)}{_hint(hint)}"
+        )
     return value
 
 

@@ -17,6 +17,7 @@ from langchain_core.runnables.config import ensure_config
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory, SummaryRole
 from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import InvalidArgumentError
 from langchain_tokenopt.stores import Store
 
@@ -75,7 +76,9 @@ class ConversationWindows:
         max_sessions: int,
     ) -> None:
         if max_sessions < 1:
-            raise InvalidArgumentError(f"max_sessions must be at least 1, not {max_sessions!r}.")
+            raise InvalidArgumentError(
+                f"max_sessions must be at least 1, not {shown(max_sessions)}."
+            )
         self.token_counter = token_counter
         self._summarizer = summarizer
         self._target_ratio = target_ratio

@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,
@@ -55,7 +56,7 @@ class ToolRetrievalStats:
 
 def _check_count(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InvalidArgumentError(f"{name} must be a non-negative int, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a non-negative int, not {shown(value)}.")
 
 
 class ToolRetrievalMiddleware(Middleware):
@@ -103,7 +104,9 @@ class ToolRetrievalMiddleware(Middleware):
         _check_count("token_budget", token_budget)
         _check_count("recent_turns", recent_turns)
         if not 0.0 <= recent_weight <= 1.0:
-            raise InvalidArgumentError(f"recent_weight must be in [0, 1], not {recent_weight!r}.")
+            raise InvalidArgumentError(
+                f"recent_weight must be in [0, 1], not {shown(recent_weight)}."
+            )
         if retriever is not None and not isinstance(retriever, ToolRetriever):
             raise ArgumentTypeError(
                 f"retriever must be a ToolRetriever, not {type(retriever).__name__}."

@@ -69,6 +69,7 @@ from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.runnables import astream_one, stream_one
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import resolve_agent
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 from langchain_tokenopt.routing.budget_share import (
     Budget,
@@ -150,7 +151,9 @@ class Tier:
             or not isinstance(self.quality, (int, float))
             or not 0.0 <= self.quality <= 1.0
         ):
-            raise InvalidArgumentError(f"quality must be a number in [0, 1], got {self.quality!r}")
+            raise InvalidArgumentError(
+                f"quality must be a number in [0, 1], got {shown(self.quality)}"
+            )
         if self.expected_output_tokens is not None and (
             isinstance(self.expected_output_tokens, bool)
             or not isinstance(self.expected_output_tokens, int)
@@ -541,7 +544,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         tiers = {tier.name: tier for tier in self.tiers}
         for name in (*failed, *(() if answered is None else (answered,))):
             if name not in tiers:
-                raise InvalidArgumentError(f"unknown tier {name!r}; tiers are {sorted(tiers)}")
+                raise InvalidArgumentError(f"unknown tier {shown(name)}; tiers are {sorted(tiers)}")
         self._stats.record(
             answered,
             failed,

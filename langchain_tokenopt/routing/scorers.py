@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from langchain_tokenopt.core.messages import as_messages
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import instance_of
+from langchain_tokenopt.core.validation import instance_of, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -183,7 +183,7 @@ class HeuristicScorer(ComplexityScorer):
         for name, weight in chosen.items():
             if not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise InvalidArgumentError(
-                    f"weight of {name!r} must be a finite number, got {weight!r}"
+                    f"weight of {shown(name)} must be a finite number, got {shown(weight)}"
                 )
         if isinstance(length_saturation_tokens, bool) or length_saturation_tokens <= 0:
             raise InvalidArgumentError("length_saturation_tokens must be a positive int")
@@ -391,8 +391,9 @@ class LearnedScorer(ComplexityScorer):
         instance_of(data, "data", Mapping, "a dict written by LearnedScorer.to_dict()")
         if data.get("format") != _LEARNED_FORMAT or data.get("version") != _LEARNED_VERSION:
             raise InvalidArgumentError(
-                f"not a saved LearnedScorer (format {data.get('format')!r}, version "
-                f"{data.get('version')!r}); expected {_LEARNED_FORMAT!r} v{_LEARNED_VERSION}"
+                f"not a saved LearnedScorer (format {shown(data.get('format'))}, version "
+                f"{shown(data.get('version'))}); expected "
+                f"{shown(_LEARNED_FORMAT)} v{_LEARNED_VERSION}"
             )
         try:
             vec, clf = data["vectorizer"], data["classifier"]

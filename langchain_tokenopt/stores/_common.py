@@ -11,7 +11,7 @@ import logging
 import math
 from typing import Any
 
-from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, optional, positive_number
+from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, optional, positive_number, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -59,7 +59,7 @@ def check_number(value: Any, name: str) -> Number:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgumentError(f"{name} must be finite, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be finite, got {shown(value)}")
     return value
 
 
@@ -122,7 +122,7 @@ def stored_number(key: str, value: JSON) -> Number:
     """The current number at `key` for an add; TypeError if the value is not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(
-            f"Cannot add to {key!r}: it holds a {type(value).__name__}, not a number. "
+            f"Cannot add to {shown(key)}: it holds a {type(value).__name__}, not a number. "
             "Delete the key or use another key for the counter."
         )
     return value

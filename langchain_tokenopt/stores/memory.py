@@ -14,6 +14,7 @@ from types import TracebackType
 
 from cachetools import TLRUCache
 
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import InvalidArgumentError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
@@ -66,7 +67,7 @@ class MemoryStore:
             isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
         ):
             raise InvalidArgumentError(
-                f"max_entries must be a positive int or None, got {max_entries!r}"
+                f"max_entries must be a positive int or None, got {shown(max_entries)}"
             )
         self._time = time_func
         self._lock = threading.RLock()

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
@@ -167,17 +168,21 @@ class RedisStore:
             raise InvalidArgumentError("Give either url or client/async_client, not both")
         if socket_timeout_seconds <= 0:
             raise InvalidArgumentError(
-                f"socket_timeout_seconds must be positive, got {socket_timeout_seconds!r}"
+                f"socket_timeout_seconds must be positive, got {shown(socket_timeout_seconds)}"
             )
         if retries < 0:
-            raise InvalidArgumentError(f"retries must be >= 0, got {retries!r}")
+            raise InvalidArgumentError(f"retries must be >= 0, got {shown(retries)}")
         if scan_batch_size < 1:
-            raise InvalidArgumentError(f"scan_batch_size must be >= 1, got {scan_batch_size!r}")
+            raise InvalidArgumentError(
+                f"scan_batch_size must be >= 1, got {shown(scan_batch_size)}"
+            )
         self._socket_timeout_seconds = float(socket_timeout_seconds)
         self._retries = retries
         self._batch = scan_batch_size
         if max_connections < 1:
-            raise InvalidArgumentError(f"max_connections must be >= 1, got {max_connections!r}")
+            raise InvalidArgumentError(
+                f"max_connections must be >= 1, got {shown(max_connections)}"
+            )
         self._max_connections = max_connections
         exceptions = self._redis.exceptions
         self._unavailable: tuple[type[BaseException], ...] = (
@@ -277,7 +282,7 @@ class RedisStore:
         status = _as_text(reply[0])
         if status == "not_a_number":
             raise ArgumentTypeError(
-                f"Cannot add to {key!r}: it holds a JSON {_as_text(reply[1])}, not a number. "
+                f"Cannot add to {shown(key)}: it holds a JSON {_as_text(reply[1])}, not a number. "
                 "Delete the key or use another key for the counter."
             )
         if status == "overflow":

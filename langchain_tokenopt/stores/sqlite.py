@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
@@ -87,10 +88,10 @@ class SQLiteStore:
     ) -> None:
         self._path = os.fspath(path)
         if not isinstance(self._path, str):
-            raise ArgumentTypeError(f"path must be a str or os.PathLike[str], got {path!r}")
+            raise ArgumentTypeError(f"path must be a str or os.PathLike[str], got {shown(path)}")
         if busy_timeout_seconds < 0:
             raise InvalidArgumentError(
-                f"busy_timeout_seconds must be >= 0, got {busy_timeout_seconds!r}"
+                f"busy_timeout_seconds must be >= 0, got {shown(busy_timeout_seconds)}"
             )
         self._busy_timeout_seconds = float(busy_timeout_seconds)
         self._time = time_func

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["ToolLike", "ToolMatch", "ToolRetriever", "split_identifier", "tool_document"]
@@ -278,7 +279,7 @@ def _normalize_tool(tool: Any, position: int) -> dict[str, Any]:
     function = schema.get("function")
     if schema.get("type") != "function" or not isinstance(function, Mapping):
         raise ArgumentTypeError(
-            f"Tool {position} is not a function tool (type {schema.get('type')!r}); "
+            f"Tool {position} is not a function tool (type {shown(schema.get('type'))}); "
             "built-in provider tools cannot be retrieved, bind them directly."
         )
     name = function.get("name")

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from langchain_tokenopt.cli.commands import Handler
 from langchain_tokenopt.cli.transcript import InputError
-from langchain_tokenopt.core.formatting import plural
 from langchain_tokenopt.errors import MissingExtraError
 
 
@@ -63,7 +62,8 @@ def report_skipped(skipped: Sequence[str]) -> None:
     """Say on stderr how many inputs `--skip-invalid` left out, and the first of them."""
     if skipped:
         print(
-            f"skipped {plural(len(skipped), 'invalid entry')}; first: {skipped[0]}",
+            f"skipped {len(skipped):,} invalid {'entry' if len(skipped) == 1 else 'entries'}; "
+            f"first: {skipped[0]}",
             file=sys.stderr,
         )
 
