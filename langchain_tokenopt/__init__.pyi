@@ -132,6 +132,9 @@ from .errors import (
     MissingExtraError as MissingExtraError,
 )
 from .errors import (
+    NumberOverflowError as NumberOverflowError,
+)
+from .errors import (
     StoreUnavailableError as StoreUnavailableError,
 )
 from .errors import (

@@ -87,7 +87,7 @@ def _has_not_implemented(dumped: Any) -> bool:
 def _key(value: Any) -> str | None:
     try:
         return json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False)
-    except (_Unkeyable, TypeError, ValueError):
+    except (_Unkeyable, TypeError, ValueError, RecursionError):  # deep input: not shared
         return None
 
 

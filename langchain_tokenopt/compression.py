@@ -32,7 +32,12 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import PrivateAttr
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import check_depth, instance_of, json_too_deep
+from langchain_tokenopt.core.validation import (
+    TypedValidationModel,
+    check_depth,
+    instance_of,
+    json_too_deep,
+)
 from langchain_tokenopt.errors import ArgumentTypeError
 
 __all__ = ["CompressionLevel", "CompressionResult", "PromptCompressor"]
@@ -433,7 +438,9 @@ class CompressionResult:
         return self.tokens_before - self.tokens_after
 
 
-class PromptCompressor(RunnableSerializable[CompressorInput, CompressorInput]):
+class PromptCompressor(
+    TypedValidationModel, RunnableSerializable[CompressorInput, CompressorInput]
+):
     """Shrink prompts by level, never touching code, URLs, quotes, numbers or placeholders.
 
     Levels (each includes the ones before it):

@@ -14,6 +14,7 @@ __all__ = [
     "EncodingUnavailableError",
     "InvalidArgumentError",
     "MissingExtraError",
+    "NumberOverflowError",
     "StoreUnavailableError",
     "TokenOptError",
     "UnknownModelError",
@@ -45,6 +46,12 @@ class ArgumentTypeError(TokenOptError, TypeError):
         >>> from langchain_tokenopt.errors import ArgumentTypeError
         >>> isinstance(ArgumentTypeError("store must be a Store"), TypeError)
         True
+    """
+
+
+class NumberOverflowError(TokenOptError, OverflowError):
+    """A counter in a store would leave what every backend holds (a signed 64-bit
+    integer, or a finite float); the message names the key. Use a new key or reset it.
     """
 
 

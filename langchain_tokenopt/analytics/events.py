@@ -6,16 +6,16 @@ The record the tracker writes and every report, suggestion and efficiency figure
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from langchain_tokenopt.core.formatting import decimal_str
 from langchain_tokenopt.core.validation import shown
-from langchain_tokenopt.errors import InvalidArgumentError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
-__all__ = ["UsageEvent"]
+__all__ = ["UsageEvent", "checked_events"]
 
 _UTC = _dt.timezone.utc
 _TOKEN_FIELDS = (
@@ -215,3 +215,16 @@ def _timestamp(value: Any) -> _dt.datetime:
             f"usage event field 'started_at' is out of range, got {_json_kind(value)}"
         )
     return parsed
+
+
+def checked_events(events: Any) -> tuple[UsageEvent, ...]:
+    """`events` as a tuple; `ArgumentTypeError` unless each is a `UsageEvent`."""
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
+        raise ArgumentTypeError(f"events must be a list of UsageEvent, got {type(events).__name__}")
+    checked = tuple(events)
+    for position, event in enumerate(checked):
+        if not isinstance(event, UsageEvent):
+            raise ArgumentTypeError(
+                f"events[{position}] must be a UsageEvent, got {type(event).__name__}"
+            )
+    return checked

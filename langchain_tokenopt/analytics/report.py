@@ -14,14 +14,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from typing_extensions import Unpack
 
-from langchain_tokenopt.analytics.events import UsageEvent
+from langchain_tokenopt.analytics.events import UsageEvent, checked_events
 from langchain_tokenopt.analytics.plots import plot_usage
 from langchain_tokenopt.analytics.suggestions import Suggestion, SuggestionThresholds, suggest
 from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural
 from langchain_tokenopt.core.pricing import PriceTable
-from langchain_tokenopt.core.validation import MAX_DEPTH, json_too_deep, shown
+from langchain_tokenopt.core.validation import (
+    MAX_DEPTH,
+    instance_of,
+    json_too_deep,
+    optional,
+    shown,
+)
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -79,7 +85,8 @@ class UsageReport:
         timezone: str | _dt.tzinfo = _UTC,
         prices: PriceTable | None = None,
     ) -> None:
-        self.events: tuple[UsageEvent, ...] = tuple(events)
+        self.events: tuple[UsageEvent, ...] = checked_events(events)
+        optional(instance_of, prices, "prices", PriceTable, "a PriceTable or None")
         #: Lines `from_jsonl(skip_invalid=True)` left out, each naming its file and line.
         self.skipped: tuple[str, ...] = ()
         self.timezone = _tz(timezone)

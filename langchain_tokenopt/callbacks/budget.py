@@ -57,6 +57,11 @@ _COST = "nano_usd"
 
 
 def _to_usd(value: Decimal | float | int | str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        raise ArgumentTypeError(
+            f"max_cost_usd must be a number of dollars (Decimal, int, float or str), got "
+            f"{type(value).__name__}"
+        )
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:

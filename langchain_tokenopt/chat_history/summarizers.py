@@ -38,7 +38,7 @@ from typing_extensions import NotRequired
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -99,7 +99,9 @@ def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int 
             )
     if not isinstance(previous, str):
         raise ArgumentTypeError("'previous_summary' must be a string.")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
         raise InvalidArgumentError(
             f"'max_tokens' must be a positive int or None, not {shown(max_tokens)}."
         )
@@ -210,8 +212,8 @@ class LLMSummarizer(BaseSummarizer):
             raise ArgumentTypeError(
                 f"LLMSummarizer needs a chat model or Runnable, not {shown(type(model))}."
             )
-        if max_summary_tokens < 1:
-            raise InvalidArgumentError("max_summary_tokens must be at least 1.")
+        int_in_range(max_summary_tokens, "max_summary_tokens", minimum=1)
+        instance_of(system_prompt, "system_prompt", str, "a str with a '{max_words}' placeholder")
         if "{max_words}" not in system_prompt:
             raise InvalidArgumentError("system_prompt must contain the '{max_words}' placeholder.")
         self.model = model
@@ -381,10 +383,11 @@ class ExtractiveSummarizer(BaseSummarizer):
         max_sentence_tokens: int = 24,
         cache_size: int = 4096,
     ) -> None:
-        if max_summary_tokens < 1:
-            raise InvalidArgumentError("max_summary_tokens must be at least 1.")
-        if max_sentence_tokens < 8:
-            raise InvalidArgumentError("max_sentence_tokens must be at least 8.")
+        int_in_range(max_summary_tokens, "max_summary_tokens", minimum=1)
+        int_in_range(max_sentence_tokens, "max_sentence_tokens", minimum=8)
+        int_in_range(cache_size, "cache_size", minimum=0)
+        instance_of(model, "model", str, "a model name such as 'gpt-4o'")
+        optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
         self.token_counter = token_counter or TokenCounter(model)
         self.max_summary_tokens = max_summary_tokens
         self.max_sentence_tokens = max_sentence_tokens

@@ -31,7 +31,7 @@ from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 
 __all__ = ["ModelPrice", "PriceTable", "price"]
@@ -65,6 +65,11 @@ _PROVIDER_PREFIXES = {
 
 
 def _to_decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        raise ArgumentTypeError(
+            f"{field} must be a number of dollars (Decimal, int, float or str), "
+            f"got {type(value).__name__}"
+        )
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
@@ -282,6 +287,9 @@ class PriceTable:
         provider: str | None = None,
         memo_size: int = 4096,
     ) -> None:
+        optional(instance_of, overrides, "overrides", Mapping, "a dict of model name -> price")
+        optional(instance_of, provider, "provider", str, "a genai-prices provider id")
+        int_in_range(memo_size, "memo_size", minimum=1)
         self._overrides: dict[str, ModelPrice] = {}
         self._patterns: list[tuple[str, ModelPrice]] = []
         for name, value in (overrides or {}).items():
@@ -387,4 +395,5 @@ def price(
         >>> price("gpt-4o", Usage(input_tokens=1_000_000, cache_read_tokens=500_000))
         Decimal('1.875')
     """
+    optional(instance_of, table, "table", PriceTable, "a PriceTable or None")
     return (table or _DEFAULT_TABLE).price(model, usage)

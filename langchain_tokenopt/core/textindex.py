@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import finite_number, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["TextIndex"]
@@ -419,7 +419,13 @@ class TextIndex:
         """
         latest: dict[Hashable, str] = {}
         for key, text in items:
-            hash(key)
+            try:
+                hash(key)
+            except TypeError:
+                raise ArgumentTypeError(
+                    f"TextIndex keys must be hashable (str, int, tuple...), got "
+                    f"{type(key).__name__}"
+                ) from None
             _check_text(text)
             latest.pop(key, None)
             latest[key] = text
@@ -583,6 +589,9 @@ class TextIndex:
             raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
         if k < 0:
             raise InvalidArgumentError(f"k must be >= 0, got {k}")
+        finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
+        if where is not None and not callable(where):
+            raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
         with self._lock:
             if k == 0 or not self._texts:
                 return [[] for _ in texts]

@@ -24,14 +24,18 @@ from __future__ import annotations
 import math
 import re
 import reprlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
+from pydantic import ValidationError
+
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_TTL_SECONDS",
+    "TypedValidationModel",
     "check_depth",
     "finite_number",
     "instance_of",
@@ -40,6 +44,7 @@ __all__ = [
     "optional",
     "positive_number",
     "shown",
+    "typed_validation",
 ]
 
 T = TypeVar("T")
@@ -82,13 +87,16 @@ def _hint(hint: str | None) -> str:
 
 
 def _bound_text(minimum: float | None, maximum: float | None, above: float | None) -> str:
+    def number(value: float) -> str:
+        return f"{value:g}" if isinstance(value, float) else shown(value)
+
     parts = []
     if above is not None:
-        parts.append(f"> {above:g}")
+        parts.append(f"> {number(above)}")
     if minimum is not None:
-        parts.append(f">= {minimum:g}")
+        parts.append(f">= {number(minimum)}")
     if maximum is not None:
-        parts.append(f"<= {maximum:g}")
+        parts.append(f"<= {number(maximum)}")
     return " and ".join(parts)
 
 
@@ -167,8 +175,8 @@ SQLiteStore, RedisStore), got str
     return value  # type: ignore[return-value]
 
 
-def optional(check: Callable[..., T], value: Any, name: str, **bounds: Any) -> T | None:
-    """None if `value` is None, else `check(value, name, **bounds)`.
+def optional(check: Callable[..., T], value: Any, name: str, *args: Any, **bounds: Any) -> T | None:
+    """None if `value` is None, else `check(value, name, *args, **bounds)`.
 
     Example:
         >>> optional(positive_number, None, "ttl_seconds") is None
@@ -176,7 +184,7 @@ def optional(check: Callable[..., T], value: Any, name: str, **bounds: Any) -> T
     """
     if value is None:
         return None
-    return check(value, name, **bounds)
+    return check(value, name, *args, **bounds)
 
 
 def _children(value: Any) -> Any:
@@ -221,6 +229,53 @@ levels deep; flatten it (real messages and tool schemas are far shallower)
             continue
         seen.add(id(item))
         stack.extend((child, depth + 1) for child in _children(item))
+
+
+@contextmanager
+def typed_validation(owner: str) -> Iterator[None]:
+    """Turn a pydantic `ValidationError` raised inside into our typed errors.
+
+    The first refused field is named, with what pydantic expected; a wrong type raises
+    `ArgumentTypeError`, a wrong value `InvalidArgumentError`, and one of our own errors
+    raised by a validator comes out as it was.
+    """
+    try:
+        yield
+    except ValidationError as exc:
+        raise _typed(exc, owner) from None
+    except TypeError as exc:  # pydantic building a field's type from a wrong value
+        if isinstance(exc, TokenOptError):
+            raise
+        raise ArgumentTypeError(f"{owner}: {str(exc)[:300]}") from None
+
+
+def _typed(exc: ValidationError, owner: str) -> Exception:
+    errors = exc.errors(include_url=False)
+    if not errors:
+        return InvalidArgumentError(f"{owner}: {exc}")
+    first = errors[0]
+    original = (first.get("ctx") or {}).get("error")
+    if isinstance(original, TokenOptError):
+        return original
+    field = ".".join(str(part) for part in first.get("loc", ())) or "argument"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    message = (
+        f"{owner} argument {field!r}: {first.get('msg', 'invalid')}, "
+        f"got {shown(first.get('input'))}{more}"
+    )
+    kind = str(first.get("type", ""))
+    if kind.endswith("_type") or kind in ("is_instance_of", "is_subclass_of", "callable_type"):
+        return ArgumentTypeError(message)
+    return InvalidArgumentError(message)
+
+
+class TypedValidationModel:
+    """Mixin for public pydantic models (put it first among the bases): a field that
+    pydantic refuses raises our typed errors, not a bare `ValidationError`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with typed_validation(type(self).__name__):
+            super().__init__(*args, **kwargs)
 
 
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)

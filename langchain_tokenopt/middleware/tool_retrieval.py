@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import finite_number, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,
@@ -103,16 +103,19 @@ class ToolRetrievalMiddleware(Middleware):
         _check_count("k", k)
         _check_count("token_budget", token_budget)
         _check_count("recent_turns", recent_turns)
-        if not 0.0 <= recent_weight <= 1.0:
-            raise InvalidArgumentError(
-                f"recent_weight must be in [0, 1], not {shown(recent_weight)}."
-            )
+        finite_number(recent_weight, "recent_weight", minimum=0, maximum=1)
         if retriever is not None and not isinstance(retriever, ToolRetriever):
             raise ArgumentTypeError(
                 f"retriever must be a ToolRetriever, not {type(retriever).__name__}."
             )
         if isinstance(always_include, str):
             raise ArgumentTypeError("always_include must be a list of tool names, not a str.")
+        if not isinstance(always_include, (list, tuple, set, frozenset)) or not all(
+            isinstance(name, str) for name in always_include
+        ):
+            raise ArgumentTypeError(
+                f"always_include must be a list of tool names, got {shown(always_include)}."
+            )
         self._retriever = retriever
         self._owns_retriever = retriever is None
         self._k = k

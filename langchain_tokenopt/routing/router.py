@@ -69,7 +69,7 @@ from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.runnables import astream_one, stream_one
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import resolve_agent
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import TypedValidationModel, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 from langchain_tokenopt.routing.budget_share import (
     Budget,
@@ -237,7 +237,7 @@ def _stamp(result: Any, metadata: dict[str, Any]) -> Any:
 # -- the router -----------------------------------------------------------------------------
 
 
-class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
+class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput, Any]):
     """Calls, per request, the cheapest chat model tier whose quality meets the need.
 
     Takes what a chat model takes (str, messages, `PromptValue`) and returns what the

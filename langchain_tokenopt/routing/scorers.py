@@ -20,9 +20,15 @@ from typing import Any, Literal
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from langchain_tokenopt.core.messages import as_messages
+from langchain_tokenopt.core.messages import as_messages, message_list
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import instance_of, shown
+from langchain_tokenopt.core.validation import (
+    instance_of,
+    int_in_range,
+    optional,
+    positive_number,
+    shown,
+)
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
@@ -173,6 +179,8 @@ class HeuristicScorer(ComplexityScorer):
         length_saturation_tokens: int = 800,
         counter: TokenCounter | None = None,
     ) -> None:
+        optional(instance_of, weights, "weights", Mapping, "a dict of feature weights")
+        optional(instance_of, counter, "counter", TokenCounter, "a TokenCounter")
         chosen = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(chosen) - set(DEFAULT_WEIGHTS)
         if unknown:
@@ -185,8 +193,7 @@ class HeuristicScorer(ComplexityScorer):
                 raise InvalidArgumentError(
                     f"weight of {shown(name)} must be a finite number, got {shown(weight)}"
                 )
-        if isinstance(length_saturation_tokens, bool) or length_saturation_tokens <= 0:
-            raise InvalidArgumentError("length_saturation_tokens must be a positive int")
+        int_in_range(length_saturation_tokens, "length_saturation_tokens", minimum=1)
         self.weights: dict[str, float] = {name: float(chosen.get(name, 0.0)) for name in chosen}
         self.length_saturation_tokens = length_saturation_tokens
         self.counter = counter if counter is not None else TokenCounter("gpt-4o")
@@ -219,7 +226,7 @@ class HeuristicScorer(ComplexityScorer):
         return ScoreExplanation(score=total, features=features, contributions=contributions)
 
     def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        features = self.features(messages, tools=tools)
+        features = self.features(message_list(messages), tools=tools)
         total = sum(value * self.weights.get(name, 0.0) for name, value in features.items())
         return min(1.0, max(0.0, total))
 
@@ -286,8 +293,7 @@ class LearnedScorer(ComplexityScorer):
         C: float = 4.0,
         class_weight: Literal["balanced"] | None = "balanced",
     ) -> None:
-        if C <= 0:
-            raise InvalidArgumentError("C must be positive")
+        positive_number(C, "C", hint="the inverse regularization strength, e.g. 4.0")
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
@@ -359,7 +365,7 @@ class LearnedScorer(ComplexityScorer):
         return [float(p) for p in self._classifier.predict_proba(matrix)[:, 1]]
 
     def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        return self.score_texts([_latest_user_text(messages)])[0]
+        return self.score_texts([_latest_user_text(message_list(messages))])[0]
 
     def to_dict(self) -> dict[str, Any]:
         """The trained scorer as JSON-ready data (what `save` writes)."""

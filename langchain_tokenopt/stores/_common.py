@@ -12,12 +12,13 @@ import math
 from typing import Any
 
 from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, optional, positive_number, shown
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, NumberOverflowError
 from langchain_tokenopt.stores.base import JSON, Number
 
 logger = logging.getLogger("langchain_tokenopt.stores")
 
 _MAX_CODE_POINT = 0x10FFFF
+_INT64 = 2**63
 _SURROGATES_START = 0xD800
 _SURROGATES_END = 0xDFFF
 
@@ -58,6 +59,11 @@ def check_number(value: Any, name: str) -> Number:
     """Return `value` if it is a finite int or float (not bool), else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise InvalidArgumentError(
+            f"{name} must fit in a signed 64-bit integer (what SQLite and Redis store), "
+            f"got {shown(value)}"
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgumentError(f"{name} must be finite, got {shown(value)}")
     return value
@@ -129,10 +135,18 @@ def stored_number(key: str, value: JSON) -> Number:
 
 
 def add_numbers(current: Number, amount: Number) -> Number:
-    """`current + amount`; int when both are ints, OverflowError if a float overflows."""
-    result = current + amount
+    """`current + amount`; int when both are ints. `NumberOverflowError` when the sum
+    leaves a signed 64-bit int or a finite float, the same bound on every backend."""
+    try:
+        result = current + amount
+    except OverflowError:  # a huge stored int plus a float
+        raise NumberOverflowError(f"Adding {amount!r} to {current!r} overflows a float") from None
     if isinstance(result, float) and not math.isfinite(result):
-        raise OverflowError(f"Adding {amount!r} to {current!r} overflows a float")
+        raise NumberOverflowError(f"Adding {amount!r} to {current!r} overflows a float")
+    if isinstance(result, int) and not -_INT64 <= result < _INT64:
+        raise NumberOverflowError(
+            f"Adding {amount!r} to {current!r} leaves a signed 64-bit integer"
+        )
     return result
 
 

@@ -22,7 +22,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.validation import shown
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    NumberOverflowError,
+    StoreUnavailableError,
+)
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     check_add,
@@ -253,7 +258,7 @@ class RedisStore:
     def _response_problem(self, exc: BaseException) -> BaseException:
         message = str(exc)
         if "overflow" in message or "out of range" in message:
-            return OverflowError(f"Redis refused the add on a 64-bit integer: {message}")
+            return NumberOverflowError(f"Redis refused the add on a 64-bit integer: {message}")
         return exc
 
     @contextlib.contextmanager
@@ -286,7 +291,7 @@ class RedisStore:
                 "Delete the key or use another key for the counter."
             )
         if status == "overflow":
-            raise OverflowError(f"Adding to {key!r} overflows a float")
+            raise NumberOverflowError(f"Adding to {key!r} overflows a float")
         if int(reply[2]):
             warn_corrupt(self._name, key, "dropped by add")
         if status == "refused":

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import TypedValidationModel, check_depth, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["ToolLike", "ToolMatch", "ToolRetriever", "split_identifier", "tool_document"]
@@ -269,6 +269,7 @@ def _normalize_tool(tool: Any, position: int) -> dict[str, Any]:
             "objects, @tool functions, python functions, pydantic classes or OpenAI tool "
             "dicts (use remove_tools to remove tools by name)."
         )
+    check_depth(tool, f"tool {position}")
     try:
         schema = convert_to_openai_tool(tool)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -296,7 +297,7 @@ def check_count(value: Any, what: str) -> int:
     return value
 
 
-class ToolRetriever(BaseRetriever):
+class ToolRetriever(TypedValidationModel, BaseRetriever):
     """A retriever over a tool registry: which tools does this request need?
 
     Tools are anything `convert_to_openai_tool` accepts as a function tool: `BaseTool`

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.messages import as_messages, text_parts
 from langchain_tokenopt.core.runnables import astream_one, stream_one
+from langchain_tokenopt.core.validation import TypedValidationModel
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.tool_retrieval.retriever import (
     ToolLike,
@@ -102,7 +103,7 @@ def _called_tools(messages: Sequence[BaseMessage]) -> list[str]:
     return names
 
 
-class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
+class RelevantToolsRunnable(TypedValidationModel, RunnableSerializable[Any, BaseMessage]):
     """Calls a chat model with only the tools relevant to each input bound.
 
     Build it with `bind_relevant_tools`. For each input (str, message list,

@@ -53,6 +53,10 @@ from langchain_tokenopt.errors import TokenOptError
 CASE_TIMEOUT_SECONDS = 20.0
 DEEP = 100_000
 FAILURES = ("untyped", "traceback", "hang", "loss", "accepted")
+#: Cases whose fix belongs to the other half of issue 20 (decoding stored values with a
+#: depth limit): with `--pending-stored` their failures count as "pending", not as
+#: failures, and a pending case that passes is reported so the mark can go.
+STORED_DATA_CASES = ("SQLiteStore.get(raw", "SQLiteStore.scan over raw")
 
 
 def _deep_list(depth: int = DEEP) -> Any:
@@ -152,6 +156,11 @@ def _classify(
 # ---------------------------------------------------------------------- the API
 
 
+def _kind(value: Any) -> str:
+    """A runnable body that cannot fail on any input (str() of a deep list would)."""
+    return type(value).__name__
+
+
 def _chat_model() -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage("hi")] * 1000))
 
@@ -170,7 +179,7 @@ def _constructors() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     tier = lt.Tier(model=_chat_model(), quality=0.5, name="t", model_name="gpt-4o-mini")
     targets: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "TokenOptCache": (lt.TokenOptCache, {}),
-        "CoalescingRunnable": (lt.CoalescingRunnable, {"runnable": RunnableLambda(str)}),
+        "CoalescingRunnable": (lt.CoalescingRunnable, {"runnable": RunnableLambda(_kind)}),
         "TokenAwareTextSplitter": (lt.TokenAwareTextSplitter, {"chunk_size": 16}),
         "TokenCounter": (lt.TokenCounter, {"model": "gpt-4o"}),
         "PriceTable": (lt.PriceTable, {}),
@@ -241,7 +250,7 @@ def _methods() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     history = lt.SummarizingChatMessageHistory(max_tokens=200)
     scorer = lt.HeuristicScorer()
     retriever = lt.ToolRetriever([_weather])
-    coalescing = lt.CoalescingRunnable(RunnableLambda(str), window_ms=1)
+    coalescing = lt.CoalescingRunnable(RunnableLambda(_kind), window_ms=1)
     targets: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "TokenCounter.count_text": (counter.count_text, {"text": "hi"}),
         "TokenCounter.count_messages": (counter.count_messages, {"messages": ["hi"]}),
@@ -278,7 +287,7 @@ def _methods() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
             history.add_messages,
             {"messages": [HumanMessage("hi")]},
         ),
-        "HeuristicScorer.score": (scorer.score, {"text": "hi"}),
+        "HeuristicScorer.score": (scorer.score, {"messages": "hi"}),
         "ToolRetriever.invoke": (retriever.invoke, {"input": "weather"}),
         "CoalescingRunnable.invoke": (coalescing.invoke, {"input": "hi"}),
         "CoalescingRunnable.ainvoke": (
@@ -293,14 +302,15 @@ def _methods() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
                 f"{store_name}.set": (store.set, {"key": "k", "value": 1, "ttl_seconds": 10}),
                 f"{store_name}.add": (store.add, {"key": "n", "amount": 1}),
                 f"{store_name}.delete": (store.delete, {"key": "k"}),
-                f"{store_name}.scan": (
-                    lambda prefix, s=store: list(s.scan(prefix)),
-                    {"prefix": "k"},
-                ),
-                f"{store_name}.clear": (store.clear, {"prefix": "zz"}),
+                f"{store_name}.scan": (_scanner(store), {"prefix": "k"}),
+                f"{store_name}.clear": (store.clear, {"namespace": "zz"}),
             }
         )
     return targets
+
+
+def _scanner(store: Any) -> Callable[[Any], list[Any]]:
+    return lambda prefix: list(store.scan(prefix))
 
 
 def _signature_names(call: Callable[..., Any], base: dict[str, Any]) -> list[str]:
@@ -742,7 +752,9 @@ def cli_cases(workdir: Path) -> Iterator[Outcome]:
 # ------------------------------------------------------------------------ main
 
 
-def probe(verbose: bool = False, *, api: bool = True, cli: bool = True) -> Counter[str]:
+def probe(
+    verbose: bool = False, *, api: bool = True, cli: bool = True, pending_stored: bool = False
+) -> Counter[str]:
     """Run every case; print failures (and every case when verbose); return the counts."""
     counts: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as directory:
@@ -754,8 +766,13 @@ def probe(verbose: bool = False, *, api: bool = True, cli: bool = True) -> Count
             groups.append(cli_cases(workdir))
         for group in groups:
             for outcome in group:
+                if pending_stored and outcome.case.startswith(STORED_DATA_CASES):
+                    if outcome.verdict in FAILURES:
+                        outcome = Outcome(outcome.case, "pending", outcome.detail)
+                    else:
+                        outcome = Outcome(outcome.case, "unpended", "passes now: drop the mark")
                 counts[outcome.verdict] += 1
-                if verbose or outcome.verdict in FAILURES:
+                if verbose or outcome.verdict in (*FAILURES, "pending", "unpended"):
                     detail = " ".join(outcome.detail.split())
                     print(f"{outcome.verdict:9} {outcome.case}: {detail}")
     return counts
@@ -765,11 +782,22 @@ def main_probe(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
     parser.add_argument("--only", choices=("api", "cli"), default=None)
+    parser.add_argument(
+        "--pending-stored",
+        action="store_true",
+        help="count stored-data decoding failures as pending (fixed in the other half)",
+    )
     args = parser.parse_args(argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
-    counts = probe(args.verbose, api=args.only != "cli", cli=args.only != "api")
+    counts = probe(
+        args.verbose,
+        api=args.only != "cli",
+        cli=args.only != "api",
+        pending_stored=args.pending_stored,
+    )
     total = sum(counts.values())
-    figures = ", ".join(f"{counts[v]} {v}" for v in ("ok", "typed", *FAILURES))
+    shown = ("ok", "typed", *FAILURES, *(("pending", "unpended") if args.pending_stored else ()))
+    figures = ", ".join(f"{counts[v]} {v}" for v in shown)
     print(f"{total} cases: {figures}")
     return 0 if not any(counts[v] for v in FAILURES) else 1
 
