@@ -118,6 +118,7 @@ class UsageEvent:
         for name in ("run_id", "agent"):
             if not isinstance(values.get(name), str):
                 raise InvalidArgumentError(f"usage event field {shown(name)} must be a string")
+        values.setdefault("model", None)  # a line without a model: an unknown model
         for name in _OPTIONAL_TEXT_FIELDS:
             if values.get(name) is not None and not isinstance(values[name], str):
                 raise InvalidArgumentError(
@@ -146,9 +147,8 @@ class UsageEvent:
         for name in ("cost_usd", "saved_cost_usd"):
             if values.get(name) is not None:
                 values[name] = _dollars(values[name], name)
-        started = values.get("started_at")
-        if started is not None:
-            values["started_at"] = _timestamp(started)
+        if "started_at" in values:
+            values["started_at"] = _timestamp(values["started_at"])
         latency = values.get("latency_seconds", 0.0)
         if (
             isinstance(latency, bool)

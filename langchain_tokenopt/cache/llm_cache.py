@@ -65,7 +65,9 @@ from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import PriceTable
 from langchain_tokenopt.core.validation import (
+    MAX_DEPTH,
     MAX_TTL_SECONDS,
+    check_depth,
     finite_number,
     instance_of,
     int_in_range,
@@ -285,6 +287,11 @@ class TokenOptCache(BaseCache):
 
     def _encode(self, llm_string: str, return_val: RETURN_VAL_TYPE) -> dict[str, Any] | None:
         generations = list(return_val)
+        try:
+            check_depth(generations, "the response")
+        except InvalidArgumentError:  # the caller still gets its answer, uncached
+            logger.warning("Not caching a response nested more than %d levels deep.", MAX_DEPTH)
+            return None
         payload = serialize(generations)
         if payload is None:
             logger.warning(

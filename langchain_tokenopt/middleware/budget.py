@@ -136,7 +136,7 @@ class TokenBudgetMiddleware(Middleware):
             raise ArgumentTypeError(f"budget must be a TokenBudget, not {type(budget).__name__}.")
         finite_number(share, "share", above=0, maximum=1, hint="e.g. 0.05")
         int_in_range(min_context_tokens, "min_context_tokens", minimum=MIN_BUDGET_TOKENS)
-        int_in_range(max_context_tokens, "max_context_tokens", minimum=min_context_tokens)
+        int_in_range(max_context_tokens, "max_context_tokens", minimum=MIN_BUDGET_TOKENS)
         if min_context_tokens < MIN_BUDGET_TOKENS or max_context_tokens < min_context_tokens:
             raise InvalidArgumentError(
                 f"need {MIN_BUDGET_TOKENS} <= min_context_tokens <= max_context_tokens, got "

@@ -11,7 +11,13 @@ import logging
 import math
 from typing import Any
 
-from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, optional, positive_number, shown
+from langchain_tokenopt.core.validation import (
+    MAX_TTL_SECONDS,
+    check_depth,
+    optional,
+    positive_number,
+    shown,
+)
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, NumberOverflowError
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -86,12 +92,10 @@ def encode(value: JSON) -> str:
         return repr(value)
     if kind is float and math.isfinite(value):
         return repr(value)  # what json.dumps writes for a float
+    if kind is dict or kind is list:  # what decoding accepts back: no deeper than MAX_DEPTH
+        check_depth(value, "a store value")
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except RecursionError:
-        raise InvalidArgumentError(
-            "Store values must not nest lists and objects this deeply; flatten the value"
-        ) from None
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError(
             f"Store values must be JSON-serializable (dict, list, str, int, float, bool, "
