@@ -27,6 +27,7 @@ import inspect
 import io
 import json
 import os
+import reprlib
 import sqlite3
 import sys
 import tempfile
@@ -56,7 +57,7 @@ FAILURES = ("untyped", "traceback", "hang", "loss", "accepted")
 #: Cases whose fix belongs to the other half of issue 20 (decoding stored values with a
 #: depth limit): with `--pending-stored` their failures count as "pending", not as
 #: failures, and a pending case that passes is reported so the mark can go.
-STORED_DATA_CASES = ("SQLiteStore.get(raw", "SQLiteStore.scan over raw")
+STORED_DATA_CASES = ("SQLiteStore.get(deep raw", "SQLiteStore.scan over raw")
 
 
 def _deep_list(depth: int = DEEP) -> Any:
@@ -99,6 +100,18 @@ HOSTILE: list[tuple[str, Any]] = [
 ]
 
 
+def _short(value: Any) -> str:
+    """A bounded description of a value or error, even when its repr would fail."""
+    try:
+        return (
+            reprlib.repr(value)[:160]
+            if not isinstance(value, BaseException)
+            else (f"{type(value).__name__}: {str(value)[:160]}")
+        )
+    except Exception:  # a deep structure's repr overflows: its type is enough
+        return f"a {type(value).__name__}"
+
+
 @dataclass
 class Outcome:
     case: str
@@ -139,17 +152,17 @@ def _classify(
         return Outcome(name, "hang", f"no answer in {timeout:g}s")
     if status == "raised":
         if isinstance(value, TokenOptError):
-            return Outcome(name, "typed", f"{type(value).__name__}: {str(value)[:160]}")
-        return Outcome(name, "untyped", f"{type(value).__name__}: {str(value)[:160]}")
+            return Outcome(name, "typed", _short(value))
+        return Outcome(name, "untyped", _short(value))
     if expect_error:
-        return Outcome(name, "accepted", f"returned {str(value)[:120]!r}")
+        return Outcome(name, "accepted", f"returned {_short(value)}")
     if check is not None:
         try:
             good = check(value)
         except Exception as exc:  # the check itself failing means a bad result
             return Outcome(name, "loss", f"check raised {type(exc).__name__}: {exc}")
         if not good:
-            return Outcome(name, "loss", f"result {str(value)[:120]!r}")
+            return Outcome(name, "loss", f"result {_short(value)}")
     return Outcome(name, "ok")
 
 
@@ -327,18 +340,18 @@ def _signature_names(call: Callable[..., Any], base: dict[str, Any]) -> list[str
     return names or list(base)
 
 
+def _bind(call: Callable[..., Any], arguments: dict[str, Any]) -> Callable[[], Any]:
+    return lambda: call(**arguments)
+
+
 def api_cases() -> Iterator[Outcome]:
     """Every target with its working arguments, then one argument at a time made hostile."""
     for group in (_constructors(), _methods()):
         for target, (call, base) in group.items():
-            yield _classify(f"{target}(working arguments)", lambda c=call, b=base: c(**b))
+            yield _classify(f"{target}(working arguments)", _bind(call, base))
             for name in _signature_names(call, base):
                 for label, value in HOSTILE:
-                    arguments = {**base, name: value}
-                    yield _classify(
-                        f"{target}({name}={label})",
-                        lambda c=call, a=arguments: c(**a),
-                    )
+                    yield _classify(f"{target}({name}={label})", _bind(call, {**base, name: value}))
 
 
 # ------------------------------------------------------------- the issue's cases
@@ -431,7 +444,7 @@ def crafted_cases(workdir: Path) -> Iterator[Outcome]:
         "TokenBudget(max_tokens=nan)": lambda: lt.TokenBudget(max_tokens=nan),  # type: ignore[arg-type]
         "TokenBudget(max_cost_usd=nan)": lambda: lt.TokenBudget(max_cost_usd=nan),
         "MessageDeduplicator(threshold=nan)": lambda: lt.MessageDeduplicator(threshold=nan),
-        "PromptCompressor(level='x')": lambda: lt.PromptCompressor(level="x"),  # type: ignore[arg-type]
+        "PromptCompressor(level='x')": lambda: lt.PromptCompressor(level="x"),
         "TokenCounter(cache_size=nan)": lambda: lt.TokenCounter(cache_size=nan),  # type: ignore[arg-type]
         "SQLiteStore(busy_timeout_seconds=nan)": lambda: lt.SQLiteStore(busy_timeout_seconds=nan),
         "MemoryStore.add(amount=nan)": lambda: lt.MemoryStore().add("k", nan),
@@ -461,12 +474,14 @@ def crafted_cases(workdir: Path) -> Iterator[Outcome]:
         check=lambda out: out == "[" * DEEP + "]" * DEEP,
     )
     ttl_cache = lt.TokenOptCache(ttl_seconds=3600)
+
+    def store_then_read() -> Any:
+        ttl_cache.update("p", "l", [Generation(text="kept")])
+        return ttl_cache.lookup("p", "l")
+
     yield _classify(
         "cache keeps what it stored",
-        lambda: (
-            ttl_cache.update("p", "l", [Generation(text="kept")]),
-            ttl_cache.lookup("p", "l"),
-        )[1],
+        store_then_read,
         check=lambda found: found is not None and found[0].text == "kept",
     )
     yield _classify(
@@ -516,14 +531,20 @@ def _stored_bytes_cases(workdir: Path) -> Iterator[Outcome]:
     for number, raw in enumerate(raw_values):
         key = f"raw{number}"
         _write_raw(path, table, key, raw)
-        yield _classify(f"SQLiteStore.get(raw {str(raw)[:20]!r})", lambda k=key: store.get(k))
+        deep = isinstance(raw, (str, bytes)) and len(raw) > 1000 and raw[:2] in ("[[", b"[[", '{"')
+        label = "deep raw" if deep else "raw"
+        yield _classify(f"SQLiteStore.get({label} {str(raw)[:20]!r})", _getter(store, key))
     yield _classify("SQLiteStore.scan over raw values", lambda: list(store.scan("raw")))
+
+
+def _getter(store: Any, key: str) -> Callable[[], Any]:
+    return lambda: store.get(key)
 
 
 def _sqlite_value_table(path: Path) -> str:
     with sqlite3.connect(path) as connection:
         names = [
-            row[0]
+            str(row[0])
             for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]
     return names[0]
