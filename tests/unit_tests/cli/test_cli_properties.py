@@ -59,6 +59,14 @@ inputs = st.one_of(
 )
 
 
+def _write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8", errors="surrogatepass")
+    return path
+
+
 def run(argv: list[str]) -> tuple[int, str]:
     """(exit code, stderr) of `tokenopt argv`, failing on a hang."""
     err = io.StringIO()
@@ -71,11 +79,7 @@ def run(argv: list[str]) -> tuple[int, str]:
 @given(data=inputs)
 def test_any_input_file_exits_0_or_2_without_a_traceback(command: str, data: str | bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "input.json"
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8", errors="surrogatepass")
+        path = _write(Path(folder) / "input.json", data)
         code, err = run([command, str(path)])
     assert code in (0, 2), err
     assert "Traceback" not in err
@@ -86,11 +90,7 @@ def test_any_input_file_exits_0_or_2_without_a_traceback(command: str, data: str
 @given(data=inputs)
 def test_report_with_skip_invalid_never_refuses_a_readable_file(data: str | bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "events.jsonl"
-        if isinstance(data, bytes):
-            path.write_bytes(data)
-        else:
-            path.write_text(data, encoding="utf-8", errors="surrogatepass")
+        path = _write(Path(folder) / "events.jsonl", data)
         code, err = run(["report", str(path), "--skip-invalid"])
         readable = True
         try:
