@@ -120,6 +120,9 @@ from .dedup import (
     deduplicate_messages as deduplicate_messages,
 )
 from .errors import (
+    ArgumentTypeError as ArgumentTypeError,
+)
+from .errors import (
     BatchItemError as BatchItemError,
 )
 from .errors import (
@@ -129,7 +132,13 @@ from .errors import (
     EncodingUnavailableError as EncodingUnavailableError,
 )
 from .errors import (
+    InvalidArgumentError as InvalidArgumentError,
+)
+from .errors import (
     MissingExtraError as MissingExtraError,
+)
+from .errors import (
+    NumberOverflowError as NumberOverflowError,
 )
 from .errors import (
     StoreUnavailableError as StoreUnavailableError,

@@ -32,6 +32,8 @@ from langchain_core.runnables import (
 from langchain_core.runnables.utils import Input, Output
 from pydantic import BaseModel
 
+from langchain_tokenopt.core.validation import finite_number, instance_of, int_in_range
+
 __all__ = ["CoalescingRunnable", "CoalescingStats"]
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ logger = logging.getLogger(__name__)
 # The only RunnableConfig key that changes what a runnable computes; tags, metadata,
 # callbacks, run names and ids, concurrency and recursion limits do not.
 _RESULT_CONFIG_KEYS = ("configurable",)
+#: Longest coalescing window (one minute): a longer wait is a misconfiguration, and
+#: timers overflow long before infinity.
+MAX_WINDOW_MS = 60_000.0
 _GroupKey = tuple[str, str]
 
 
@@ -82,7 +87,7 @@ def _has_not_implemented(dumped: Any) -> bool:
 def _key(value: Any) -> str | None:
     try:
         return json.dumps(_canonical(value), sort_keys=True, ensure_ascii=False)
-    except (_Unkeyable, TypeError, ValueError):
+    except (_Unkeyable, TypeError, ValueError, RecursionError):  # deep input: not shared
         return None
 
 
@@ -242,17 +247,12 @@ class CoalescingRunnable(Runnable[Input, Output]):
         max_batch_size: int = 16,
         coalesce_sampling: bool = False,
     ) -> None:
-        if not isinstance(runnable, Runnable):
-            raise TypeError(f"CoalescingRunnable wraps a Runnable, got {type(runnable).__name__}")
-        if isinstance(window_ms, bool) or not isinstance(window_ms, (int, float)) or window_ms < 0:
-            raise ValueError(f"window_ms must be a number >= 0, got {window_ms!r}")
-        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
-            raise ValueError(f"max_batch_size must be an int >= 1, got {max_batch_size!r}")
-        if max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be an int >= 1, got {max_batch_size!r}")
+        instance_of(runnable, "runnable", Runnable, "a Runnable (a chat model, a chain...)")
+        self.window_ms = finite_number(
+            window_ms, "window_ms", minimum=0, maximum=MAX_WINDOW_MS, hint="e.g. 10"
+        )
+        self.max_batch_size = int_in_range(max_batch_size, "max_batch_size", minimum=1)
         self.runnable = runnable
-        self.window_ms = float(window_ms)
-        self.max_batch_size = max_batch_size
         self.coalesce_sampling = coalesce_sampling
         #: whether identical inputs share one call (False for sampling models)
         self.single_flight = coalesce_sampling or not samples_randomly(runnable)

@@ -32,6 +32,13 @@ from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import PrivateAttr
 
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import (
+    TypedValidationModel,
+    check_depth,
+    instance_of,
+    json_too_deep,
+)
+from langchain_tokenopt.errors import ArgumentTypeError
 
 __all__ = ["CompressionLevel", "CompressionResult", "PromptCompressor"]
 
@@ -218,6 +225,8 @@ def minify_json(text: str) -> str | None:
     """
     stripped = text.strip()
     if not stripped or stripped[0] not in "[{":
+        return None
+    if json_too_deep(stripped) is not None:  # left as it is: parsing would overflow
         return None
     try:
         json.loads(stripped)
@@ -429,7 +438,9 @@ class CompressionResult:
         return self.tokens_before - self.tokens_after
 
 
-class PromptCompressor(RunnableSerializable[CompressorInput, CompressorInput]):
+class PromptCompressor(
+    TypedValidationModel, RunnableSerializable[CompressorInput, CompressorInput]
+):
     """Shrink prompts by level, never touching code, URLs, quotes, numbers or placeholders.
 
     Levels (each includes the ones before it):
@@ -480,7 +491,7 @@ class PromptCompressor(RunnableSerializable[CompressorInput, CompressorInput]):
     def compress(self, text: str) -> CompressionResult:
         """Compress one text and count the tokens before and after."""
         if not isinstance(text, str):
-            raise TypeError(f"compress expects a str, got {type(text).__name__}")
+            raise ArgumentTypeError(f"compress expects a str, got {type(text).__name__}")
         compressed = self.compress_text(text)
         before = int(self.token_counter.count_text(text))
         after = int(self.token_counter.count_text(compressed)) if compressed != text else before
@@ -543,6 +554,7 @@ class PromptCompressor(RunnableSerializable[CompressorInput, CompressorInput]):
     def _compress_input(self, value: CompressorInput) -> CompressorInput:
         if isinstance(value, str):
             return self.compress_text(value)
+        check_depth(value, "the input")
         if isinstance(value, StringPromptValue):
             return value.model_copy(update={"text": self.compress_text(value.text)})
         if isinstance(value, ChatPromptValue):
@@ -552,13 +564,15 @@ class PromptCompressor(RunnableSerializable[CompressorInput, CompressorInput]):
             return self.compress_message(value)
         if isinstance(value, Sequence) and not isinstance(value, bytes):
             return [self.compress_message(m) for m in convert_to_messages(value)]
-        raise TypeError(
+        raise ArgumentTypeError(
             "PromptCompressor takes a str, a PromptValue or a list of messages, got "
             f"{type(value).__name__}"
         )
 
     def compress_message(self, message: BaseMessage) -> BaseMessage:
         """The message with its text compressed, or unchanged if it is an AI message."""
+        instance_of(message, "message", BaseMessage, "a LangChain message (BaseMessage)")
+        check_depth(message.content, "the message content")
         if not _is_compressible(message):
             return message
         content = message.content

@@ -20,13 +20,21 @@ from langchain_core.messages import (
     BaseMessage,
     SystemMessage,
     ToolMessage,
-    convert_to_messages,
 )
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from langchain_tokenopt.core.messages import message_list
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import (
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    shown,
+)
+from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["DedupResult", "MessageDeduplicator", "deduplicate_messages"]
 
@@ -149,12 +157,11 @@ class MessageDeduplicator(Runnable[Sequence[Any] | PromptValue, list[BaseMessage
         token_counter: TokenCounter | None = None,
         min_tokens: int = 8,
     ) -> None:
-        if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], not {threshold!r}.")
+        finite_number(threshold, "threshold", above=0, maximum=1, hint="e.g. 0.9")
         if keep not in ("first", "last"):
-            raise ValueError(f"keep must be 'first' or 'last', not {keep!r}.")
-        if min_tokens < 0:
-            raise ValueError("min_tokens must be >= 0.")
+            raise InvalidArgumentError(f"keep must be 'first' or 'last', not {shown(keep)}.")
+        int_in_range(min_tokens, "min_tokens", minimum=0)
+        optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
         self.threshold = threshold
         self.keep: Keep = keep
         self.min_tokens = min_tokens
@@ -162,11 +169,7 @@ class MessageDeduplicator(Runnable[Sequence[Any] | PromptValue, list[BaseMessage
 
     def deduplicate(self, messages: Sequence[Any] | PromptValue) -> DedupResult:
         """Remove duplicates and report what it saved."""
-        batch = (
-            messages.to_messages()
-            if isinstance(messages, PromptValue)
-            else convert_to_messages(messages)
-        )
+        batch = message_list(messages)
         units = _units(batch)
         if units:
             units[-1].protected = True

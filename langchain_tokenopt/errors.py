@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as _dt
 
 __all__ = [
+    "ArgumentTypeError",
     "BatchItemError",
     "BudgetExceededError",
     "EncodingUnavailableError",
+    "InvalidArgumentError",
     "MissingExtraError",
+    "NumberOverflowError",
     "StoreUnavailableError",
     "TokenOptError",
     "UnknownModelError",
@@ -21,6 +24,36 @@ __all__ = [
 
 class TokenOptError(Exception):
     """Base class of every langchain-tokenopt error."""
+
+
+class InvalidArgumentError(TokenOptError, ValueError):
+    """An argument or input has the right type but a value that cannot work.
+
+    NaN or infinite numbers, values out of range, structures nested too deeply, input
+    text that cannot be read: the message names the argument (or the file, line and
+    field) and says what to give instead.
+
+    Example:
+        >>> from langchain_tokenopt.errors import InvalidArgumentError
+        >>> isinstance(InvalidArgumentError("window_ms must be finite"), ValueError)
+        True
+    """
+
+
+class ArgumentTypeError(TokenOptError, TypeError):
+    """An argument has the wrong type; the message names it and the type it needs.
+
+    Example:
+        >>> from langchain_tokenopt.errors import ArgumentTypeError
+        >>> isinstance(ArgumentTypeError("store must be a Store"), TypeError)
+        True
+    """
+
+
+class NumberOverflowError(TokenOptError, OverflowError):
+    """A counter in a store would leave what every backend holds (a signed 64-bit
+    integer, or a finite float); the message names the key. Use a new key or reset it.
+    """
 
 
 class UnknownModelError(TokenOptError, KeyError):

@@ -16,6 +16,8 @@ from typing import Any
 from langchain_text_splitters import TextSplitter
 
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import int_in_range, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["TokenAwareTextSplitter"]
 
@@ -95,15 +97,23 @@ class TokenAwareTextSplitter(TextSplitter):
         **kwargs: Any,
     ) -> None:
         if kwargs.pop("strip_whitespace", False):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "TokenAwareTextSplitter keeps whitespace so that chunks join back into "
                 "the input; strip the chunks yourself if you need to."
             )
         if "length_function" in kwargs:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "TokenAwareTextSplitter always counts tokens with the model's tokenizer; "
                 "choose it with model= or encoding= instead of length_function."
             )
+        int_in_range(chunk_size, "chunk_size", minimum=1, hint="a number of tokens, e.g. 512")
+        int_in_range(
+            chunk_overlap,
+            "chunk_overlap",
+            minimum=0,
+            maximum=chunk_size - 1,
+            hint="fewer tokens than chunk_size",
+        )
         self._counter = TokenCounter(model, encoding=encoding)
         super().__init__(
             chunk_size=chunk_size,
@@ -124,7 +134,7 @@ class TokenAwareTextSplitter(TextSplitter):
     def split_text(self, text: str) -> list[str]:
         """Split `text` into chunks of at most `chunk_size` tokens."""
         if not isinstance(text, str):
-            raise TypeError(f"split_text expects a str, got {type(text).__name__}")
+            raise ArgumentTypeError(f"split_text expects a str, got {type(text).__name__}")
         if not text:
             return []
         units: list[str] = []
@@ -183,9 +193,9 @@ class TokenAwareTextSplitter(TextSplitter):
                     break
                 end -= 1
             if end == start:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"chunk_size={limit} tokens cannot hold the character at offset "
-                    f"{position} ({text[position]!r}); use a larger chunk_size."
+                    f"{position} ({shown(text[position])}); use a larger chunk_size."
                 )
             pieces.append(piece)
             position += len(piece)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from langchain_tokenopt.analytics.events import UsageEvent
+from langchain_tokenopt.analytics.events import UsageEvent, checked_events
 
 __all__ = ["TaskEfficiency", "analyze_token_efficiency"]
 
@@ -56,7 +56,7 @@ def analyze_token_efficiency(events: Iterable[UsageEvent]) -> dict[str, TaskEffi
         200.0
     """
     tasks: defaultdict[str, dict[str, list[UsageEvent]]] = defaultdict(dict)
-    for event in events:
+    for event in checked_events(events):
         task_type = event.task_type or event.agent
         task_id = event.task_id or event.run_id
         tasks[task_type].setdefault(task_id, []).append(event)

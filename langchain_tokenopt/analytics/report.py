@@ -14,13 +14,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from typing_extensions import Unpack
 
-from langchain_tokenopt.analytics.events import UsageEvent
+from langchain_tokenopt.analytics.events import UsageEvent, checked_events
 from langchain_tokenopt.analytics.plots import plot_usage
 from langchain_tokenopt.analytics.suggestions import Suggestion, SuggestionThresholds, suggest
 from langchain_tokenopt.analytics.totals import UsageTotals
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural
 from langchain_tokenopt.core.pricing import PriceTable
+from langchain_tokenopt.core.validation import (
+    MAX_DEPTH,
+    instance_of,
+    json_too_deep,
+    optional,
+    shown,
+)
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 if TYPE_CHECKING:
     import pandas
@@ -33,6 +41,19 @@ UNKNOWN_MODEL = "unknown"
 _UTC = _dt.timezone.utc
 
 
+def _event_of(line: str) -> UsageEvent:
+    """One JSON Lines event; ValueError naming what is wrong with it."""
+    if json_too_deep(line) is not None:
+        raise InvalidArgumentError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InvalidArgumentError(f"invalid JSON: {exc}") from None
+    return UsageEvent.from_dict(value)
+
+
 def _tz(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
     if isinstance(timezone, _dt.tzinfo):
         return timezone
@@ -40,8 +61,10 @@ def _tz(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
         try:
             return ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {timezone!r}: give an IANA name") from exc
-    raise TypeError(f"timezone must be a tzinfo or an IANA name, got {timezone!r}")
+            raise InvalidArgumentError(
+                f"unknown timezone {shown(timezone)}: give an IANA name"
+            ) from exc
+    raise ArgumentTypeError(f"timezone must be a tzinfo or an IANA name, got {shown(timezone)}")
 
 
 class UsageReport:
@@ -62,7 +85,10 @@ class UsageReport:
         timezone: str | _dt.tzinfo = _UTC,
         prices: PriceTable | None = None,
     ) -> None:
-        self.events: tuple[UsageEvent, ...] = tuple(events)
+        self.events: tuple[UsageEvent, ...] = checked_events(events)
+        optional(instance_of, prices, "prices", PriceTable, "a PriceTable or None")
+        #: Lines `from_jsonl(skip_invalid=True)` left out, each naming its file and line.
+        self.skipped: tuple[str, ...] = ()
         self.timezone = _tz(timezone)
         self.prices = prices
         self.totals = UsageTotals()
@@ -105,18 +131,42 @@ class UsageReport:
         return len(self.events)
 
     @classmethod
-    def from_jsonl(cls, path: str | Path, *, timezone: str | _dt.tzinfo = _UTC) -> UsageReport:
-        """Read events written by `to_jsonl`; a bad line raises ValueError naming it."""
+    def from_jsonl(
+        cls,
+        path: str | Path,
+        *,
+        timezone: str | _dt.tzinfo = _UTC,
+        skip_invalid: bool = False,
+    ) -> UsageReport:
+        """Read events written by `to_jsonl`.
+
+        A line that is not a valid event raises `InvalidArgumentError` (a ValueError)
+        naming the file, the line and the field; with `skip_invalid=True` it is left out
+        and described in the report's `skipped` list instead. A file that cannot be read
+        raises OSError.
+        """
+        data = Path(path).read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgumentError(
+                f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
         events: list[UsageEvent] = []
-        with Path(path).open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    events.append(UsageEvent.from_dict(json.loads(line)))
-                except (ValueError, TypeError) as exc:
-                    raise ValueError(f"{path}, line {number}: {exc}") from exc
-        return cls(events, timezone=timezone)
+        skipped: list[str] = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(_event_of(line))
+            except ValueError as exc:
+                problem = f"{path}, line {number}: {exc}"
+                if not skip_invalid:
+                    raise InvalidArgumentError(problem) from None
+                skipped.append(problem)
+        report = cls(events, timezone=timezone)
+        report.skipped = tuple(skipped)
+        return report
 
     def to_dataframe(self) -> pandas.DataFrame:
         """One row per event (needs the `viz` extra); dollars as floats for charting."""

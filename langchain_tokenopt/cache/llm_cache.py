@@ -64,7 +64,17 @@ from langchain_tokenopt.cache.stats import MODEL_FIELDS, CacheStats, build_stats
 from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import PriceTable
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.core.validation import (
+    MAX_DEPTH,
+    MAX_TTL_SECONDS,
+    check_depth,
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    positive_number,
+)
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
 __all__ = ["CACHE_SIMILARITY_KEY", "TokenOptCache"]
@@ -178,34 +188,33 @@ class TokenOptCache(BaseCache):
         flush_interval_seconds: float = 1.0,
         raise_on_store_error: bool = False,
     ) -> None:
-        if ttl_seconds is not None and not (
-            isinstance(ttl_seconds, (int, float)) and ttl_seconds > 0
-        ):
-            raise ValueError(f"ttl_seconds must be a positive number or None, got {ttl_seconds!r}")
-        if max_entries is not None and not (
-            isinstance(max_entries, int) and not isinstance(max_entries, bool) and max_entries > 0
-        ):
-            raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
-        if similarity_threshold is not None and not (
-            isinstance(similarity_threshold, (int, float)) and 0 < similarity_threshold <= 1
-        ):
-            raise ValueError(
-                "similarity_threshold must be in (0, 1] (e.g. 0.9) or None, "
-                f"got {similarity_threshold!r}"
-            )
-        if not isinstance(namespace, str) or not namespace:
-            raise ValueError(f"namespace must be a non-empty string, got {namespace!r}")
-        if not (isinstance(flush_interval_seconds, (int, float)) and flush_interval_seconds >= 0):
-            raise ValueError(f"flush_interval_seconds must be >= 0, got {flush_interval_seconds!r}")
+        if store is not None:
+            instance_of(store, "store", Store, "a Store (MemoryStore, SQLiteStore, RedisStore)")
         self.store: Store = store if store is not None else MemoryStore()
-        self.ttl_seconds = float(ttl_seconds) if ttl_seconds is not None else None
-        self.max_entries = max_entries
-        self.similarity_threshold = (
-            float(similarity_threshold) if similarity_threshold is not None else None
+        self.ttl_seconds = optional(
+            positive_number, ttl_seconds, "ttl_seconds", maximum=MAX_TTL_SECONDS
         )
+        optional(int_in_range, max_entries, "max_entries", minimum=1)
+        similarity = optional(
+            finite_number,
+            similarity_threshold,
+            "similarity_threshold",
+            above=0,
+            maximum=1,
+            hint="e.g. 0.9, or None for exact matches only",
+        )
+        instance_of(namespace, "namespace", str, "a non-empty string")
+        if not namespace:
+            raise InvalidArgumentError("namespace must be a non-empty string, got ''")
+        if price_table is not None:
+            instance_of(price_table, "price_table", PriceTable, "a PriceTable or None")
+        self.flush_interval_seconds = finite_number(
+            flush_interval_seconds, "flush_interval_seconds", minimum=0
+        )
+        self.max_entries = max_entries
+        self.similarity_threshold = similarity
         self.namespace = namespace
         self.price_table = price_table
-        self.flush_interval_seconds = float(flush_interval_seconds)
         self.raise_on_store_error = bool(raise_on_store_error)
 
         self._entries_ns = f"{namespace}:cache"
@@ -278,6 +287,11 @@ class TokenOptCache(BaseCache):
 
     def _encode(self, llm_string: str, return_val: RETURN_VAL_TYPE) -> dict[str, Any] | None:
         generations = list(return_val)
+        try:
+            check_depth(generations, "the response")
+        except InvalidArgumentError:  # the caller still gets its answer, uncached
+            logger.warning("Not caching a response nested more than %d levels deep.", MAX_DEPTH)
+            return None
         payload = serialize(generations)
         if payload is None:
             logger.warning(
@@ -610,6 +624,7 @@ class TokenOptCache(BaseCache):
 
         None also when the store is unavailable (logged; see the class docstring).
         """
+        _check_prompt(prompt, llm_string)
         try:
             found = self._find(prompt, llm_string)
         except StoreUnavailableError as exc:
@@ -664,6 +679,7 @@ class TokenOptCache(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async `lookup` through the store's async methods."""
+        _check_prompt(prompt, llm_string)
         try:
             found = await self._afind(prompt, llm_string)
         except StoreUnavailableError as exc:
@@ -721,6 +737,8 @@ class TokenOptCache(BaseCache):
 
         Skipped (and logged) when the store is unavailable; see the class docstring.
         """
+        _check_prompt(prompt, llm_string)
+        _check_generations(return_val)
         entry = self._encode(llm_string, return_val)
         if entry is None:
             return
@@ -757,6 +775,8 @@ class TokenOptCache(BaseCache):
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Async `update` through the store's async methods."""
+        _check_prompt(prompt, llm_string)
+        _check_generations(return_val)
         entry = self._encode(llm_string, return_val)
         if entry is None:
             return
@@ -857,3 +877,19 @@ class TokenOptCache(BaseCache):
         async for _ in self.store.ascan(self._entry_prefix):
             entries += 1
         return build_stats(totals, models, entries)
+
+
+def _check_prompt(prompt: Any, llm_string: Any) -> None:
+    """The (prompt, llm_string) pair of `lookup` and `update` must be two strings."""
+    instance_of(prompt, "prompt", str, "a str (the prompt LangChain serialized)")
+    instance_of(llm_string, "llm_string", str, "a str (the model's serialized settings)")
+
+
+def _check_generations(return_val: Any) -> None:
+    """What `update` stores must be a list of `Generation`s, as a model returns."""
+    if not isinstance(return_val, (list, tuple)) or not all(
+        isinstance(generation, Generation) for generation in return_val
+    ):
+        raise ArgumentTypeError(
+            f"return_val must be a list of Generation objects, got {type(return_val).__name__}"
+        )

@@ -44,6 +44,8 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.messages import as_messages
+from langchain_tokenopt.core.validation import int_in_range, optional
+from langchain_tokenopt.errors import ArgumentTypeError
 
 __all__ = ["CachedStreamRunnable"]
 
@@ -166,16 +168,13 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
             bound_config = cast("RunnableConfig", dict(model.config or {}))
             model = model.bound
         if not isinstance(model, BaseChatModel):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "CachedStreamRunnable wraps a chat model (BaseChatModel, optionally "
                 f"with bind_tools/bind), got {type(model).__name__}"
             )
         if not isinstance(cache, TokenOptCache):
-            raise TypeError(f"cache must be a TokenOptCache, got {type(cache).__name__}")
-        if replay_chunk_chars is not None and replay_chunk_chars <= 0:
-            raise ValueError(
-                f"replay_chunk_chars must be positive or None, got {replay_chunk_chars}"
-            )
+            raise ArgumentTypeError(f"cache must be a TokenOptCache, got {type(cache).__name__}")
+        optional(int_in_range, replay_chunk_chars, "replay_chunk_chars", minimum=1)
         self.model = model
         self.cache = cache
         self.replay_chunk_chars = replay_chunk_chars

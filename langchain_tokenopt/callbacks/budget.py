@@ -31,8 +31,11 @@ from langchain_tokenopt.core.usage import (
     output_text,
     read_result,
 )
+from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import (
+    ArgumentTypeError,
     BudgetExceededError,
+    InvalidArgumentError,
     StoreUnavailableError,
     UnknownModelError,
 )
@@ -54,12 +57,21 @@ _COST = "nano_usd"
 
 
 def _to_usd(value: Decimal | float | int | str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        raise ArgumentTypeError(
+            f"max_cost_usd must be a number of dollars (Decimal, int, float or str), got "
+            f"{type(value).__name__}"
+        )
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"max_cost_usd must be a number of dollars, got {value!r}") from exc
+        raise InvalidArgumentError(
+            f"max_cost_usd must be a number of dollars, got {shown(value)}"
+        ) from exc
     if not result.is_finite() or result <= 0:
-        raise ValueError(f"max_cost_usd must be a positive number of dollars, got {value!r}")
+        raise InvalidArgumentError(
+            f"max_cost_usd must be a positive number of dollars, got {shown(value)}"
+        )
     return result
 
 
@@ -69,7 +81,9 @@ def _timezone(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
     try:
         return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(f"unknown timezone {timezone!r}: give an IANA name or a tzinfo") from exc
+        raise InvalidArgumentError(
+            f"unknown timezone {shown(timezone)}: give an IANA name or a tzinfo"
+        ) from exc
 
 
 def _nano(usd: Decimal) -> int:
@@ -172,27 +186,33 @@ class TokenBudget(ModelCallHandler):
         clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
         if max_tokens is None and max_cost_usd is None:
-            raise ValueError("give max_tokens, max_cost_usd or both")
+            raise InvalidArgumentError("give max_tokens, max_cost_usd or both")
         if max_tokens is not None and (
             isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens <= 0
         ):
-            raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+            raise InvalidArgumentError(
+                f"max_tokens must be a positive int, got {shown(max_tokens)}"
+            )
         if isinstance(window, str) and window not in _CALENDAR_WINDOWS:
-            raise ValueError(f"window must be one of {_CALENDAR_WINDOWS}, a timedelta or None")
+            raise InvalidArgumentError(
+                f"window must be one of {_CALENDAR_WINDOWS}, a timedelta or None"
+            )
         if isinstance(window, _dt.timedelta) and window.total_seconds() <= 0:
-            raise ValueError("a rolling window must be a positive timedelta")
+            raise InvalidArgumentError("a rolling window must be a positive timedelta")
         if window is not None and not isinstance(window, (str, _dt.timedelta)):
-            raise TypeError(f"window must be a str, a timedelta or None, got {window!r}")
+            raise ArgumentTypeError(
+                f"window must be a str, a timedelta or None, got {shown(window)}"
+            )
         if (
             isinstance(default_output_tokens, bool)
             or not isinstance(default_output_tokens, int)
             or default_output_tokens < 0
         ):
-            raise ValueError("default_output_tokens must be a non-negative int")
+            raise InvalidArgumentError("default_output_tokens must be a non-negative int")
         if store is not None and not isinstance(store, Store):
-            raise TypeError(f"store must implement Store, got {type(store).__name__}")
+            raise ArgumentTypeError(f"store must implement Store, got {type(store).__name__}")
         if not isinstance(name, str) or not name:
-            raise ValueError("name must be a non-empty string")
+            raise InvalidArgumentError("name must be a non-empty string")
         super().__init__()
         self.max_tokens = max_tokens
         self.max_cost_usd = None if max_cost_usd is None else _to_usd(max_cost_usd)
@@ -483,9 +503,9 @@ class TokenBudget(ModelCallHandler):
             (5000, 1000)
         """
         if not 0 < share <= 1:
-            raise ValueError("share must be in (0, 1]")
+            raise InvalidArgumentError("share must be in (0, 1]")
         if min_context_tokens < 0 or max_context_tokens < min_context_tokens:
-            raise ValueError("need 0 <= min_context_tokens <= max_context_tokens")
+            raise InvalidArgumentError("need 0 <= min_context_tokens <= max_context_tokens")
         if remaining is None:
             remaining = self.remaining()
         if isinstance(remaining, int):
@@ -494,7 +514,7 @@ class TokenBudget(ModelCallHandler):
             left = remaining.tokens
             if remaining.cost_usd is not None:
                 if model is None:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         "this budget limits dollars: pass model= to turn them into tokens"
                     )
                 per_mtok = price(model, Usage(input_tokens=1_000_000), table=self.prices)

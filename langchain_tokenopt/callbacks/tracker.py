@@ -35,7 +35,7 @@ from langchain_tokenopt.core.usage import (
     prompt_hash,
     read_result,
 )
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.errors import ArgumentTypeError, UnknownModelError
 
 __all__ = ["UsageTracker", "track_usage"]
 
@@ -119,9 +119,9 @@ class UsageTracker(ModelCallHandler):
         prices: PriceTable | None = None,
     ) -> None:
         if budget is not None and not isinstance(budget, TokenBudget):
-            raise TypeError(f"budget must be a TokenBudget, got {type(budget).__name__}")
+            raise ArgumentTypeError(f"budget must be a TokenBudget, got {type(budget).__name__}")
         if agent_key is not None and not callable(agent_key):
-            raise TypeError("agent_key must be a function of a CallStart")
+            raise ArgumentTypeError("agent_key must be a function of a CallStart")
         super().__init__()
         self.budget = budget
         self.agent_key = agent_key
@@ -433,7 +433,7 @@ def track_usage(
     if tracker is None:
         tracker = UsageTracker(budget=budget, agent_key=agent_key, prices=prices)
     elif budget is not None or agent_key is not None or prices is not None:
-        raise TypeError("give either a tracker or the arguments of a new one, not both")
+        raise ArgumentTypeError("give either a tracker or the arguments of a new one, not both")
     token = _tracker_var.set(tracker)
     try:
         yield tracker

@@ -43,7 +43,15 @@ from langchain_tokenopt.chat_history.planner import (
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
 from langchain_tokenopt.core.logs import OutageLog
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.errors import TokenOptError
+from langchain_tokenopt.core.validation import (
+    check_depth,
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    shown,
+)
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
 from langchain_tokenopt.stores import Store
 
 __all__ = ["SummarizingChatMessageHistory"]
@@ -181,17 +189,25 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                 )
                 store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
-            raise TypeError(f"store must be a BaseChatMessageHistory, not {type(store)!r}.")
+            raise ArgumentTypeError(
+                f"store must be a BaseChatMessageHistory, not {shown(type(store))}."
+            )
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
-        if target_ratio is not None and not 0.0 < target_ratio <= 1.0:
-            raise ValueError(f"target_ratio must be in (0, 1], not {target_ratio!r}.")
+        optional(finite_number, target_ratio, "target_ratio", above=0, maximum=1)
+        optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
+        optional(instance_of, state_store, "state_store", Store, "a Store")
+        instance_of(model, "model", str, "a model name such as 'gpt-4o'")
+        instance_of(summary_prefix, "summary_prefix", str, "a str")
+        instance_of(namespace, "namespace", str, "a str")
+        optional(instance_of, session_id, "session_id", str, "a str")
         if target_tokens is not None:
             _check_budget(target_tokens, "target_tokens")
-        if max_summary_tokens is not None and max_summary_tokens < 1:
-            raise ValueError("max_summary_tokens must be at least 1.")
+        optional(int_in_range, max_summary_tokens, "max_summary_tokens", minimum=1)
         if summary_role not in ("system", "human", "ai"):
-            raise ValueError(f"summary_role must be system, human or ai, not {summary_role!r}.")
+            raise InvalidArgumentError(
+                f"summary_role must be system, human or ai, not {shown(summary_role)}."
+            )
         self._store = store
         self._max_tokens = max_tokens
         self.token_counter = token_counter or TokenCounter(model)
@@ -249,15 +265,15 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return LLMSummarizer(summarizer)
         if isinstance(summarizer, Runnable):
             return summarizer
-        raise TypeError(
+        raise ArgumentTypeError(
             "summarizer must be a chat model, a Runnable (SummaryRequest -> str) or None, "
-            f"not {type(summarizer)!r}."
+            f"not {shown(type(summarizer))}."
         )
 
     def _budget(self) -> int:
         value = self._max_tokens() if callable(self._max_tokens) else self._max_tokens
         if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
+            raise ArgumentTypeError(f"max_tokens() must return an int, not {type(value).__name__}.")
         return value
 
     # ------------------------------------------------------------ public API
@@ -291,11 +307,13 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append to the wrapped history, then fold old turns if over budget."""
+        messages = _checked_messages(messages)
         self._append(messages)
         self._ensure_within_budget(self._budget())
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async `add_messages`: the summarizer is awaited natively."""
+        messages = _checked_messages(messages)
         if self._inline_io:
             self._append(messages)
         else:
@@ -350,7 +368,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         batch = list(messages)
         for message in batch:
             if not isinstance(message, BaseMessage):
-                raise TypeError(f"Expected BaseMessage, got {type(message).__name__}.")
+                raise ArgumentTypeError(f"Expected BaseMessage, got {type(message).__name__}.")
         if not batch:
             return
         with self._lock:
@@ -542,7 +560,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             return str(result.text).strip()
         if isinstance(result, str):
             return result.strip()
-        raise TypeError(f"The summarizer returned {type(result).__name__}, not text.")
+        raise ArgumentTypeError(f"The summarizer returned {type(result).__name__}, not text.")
 
     def _request(self, chunk: list[BaseMessage], previous: str, cap: int) -> dict[str, Any]:
         return {"messages": chunk, "previous_summary": previous, "max_tokens": cap}
@@ -597,6 +615,23 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
 def _check_budget(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int (or a callable returning one).")
+        raise ArgumentTypeError(f"{name} must be an int (or a callable returning one).")
     if value < MIN_BUDGET_TOKENS:
-        raise ValueError(f"{name} must be at least {MIN_BUDGET_TOKENS} tokens, not {value}.")
+        raise InvalidArgumentError(
+            f"{name} must be at least {MIN_BUDGET_TOKENS} tokens, not {value}."
+        )
+
+
+def _checked_messages(messages: Any) -> list[BaseMessage]:
+    """What `add_messages` appends: a list of `BaseMessage`, no deeper than MAX_DEPTH."""
+    if isinstance(messages, (str, bytes, BaseMessage)) or not isinstance(messages, Sequence):
+        raise ArgumentTypeError(
+            f"messages must be a list of BaseMessage, got {type(messages).__name__}."
+        )
+    for position, message in enumerate(messages):
+        if not isinstance(message, BaseMessage):
+            raise ArgumentTypeError(
+                f"messages[{position}] must be a BaseMessage, got {type(message).__name__}."
+            )
+    check_depth(messages, "messages")
+    return list(messages)

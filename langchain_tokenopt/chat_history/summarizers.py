@@ -38,6 +38,8 @@ from typing_extensions import NotRequired
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "BaseSummarizer",
@@ -76,7 +78,7 @@ SummarizerInput = Sequence[BaseMessage] | SummaryRequest | Mapping[str, Any]
 def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int | None]:
     if isinstance(value, Mapping):
         if "messages" not in value:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "A summarizer takes a list of messages or a dict with 'messages' (and "
                 f"optionally 'previous_summary', 'max_tokens'); got keys {sorted(value)}."
             )
@@ -86,17 +88,23 @@ def _parse_request(value: SummarizerInput) -> tuple[list[BaseMessage], str, int 
     elif isinstance(value, Sequence) and not isinstance(value, str):
         messages, previous, max_tokens = list(value), "", None
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             "A summarizer takes a list of messages or a SummaryRequest dict, "
             f"not {type(value).__name__}."
         )
     for message in messages:
         if not isinstance(message, BaseMessage):
-            raise TypeError(f"Summarizer messages must be BaseMessage, not {type(message)!r}.")
+            raise ArgumentTypeError(
+                f"Summarizer messages must be BaseMessage, not {shown(type(message))}."
+            )
     if not isinstance(previous, str):
-        raise TypeError("'previous_summary' must be a string.")
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ValueError(f"'max_tokens' must be a positive int or None, not {max_tokens!r}.")
+        raise ArgumentTypeError("'previous_summary' must be a string.")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise InvalidArgumentError(
+            f"'max_tokens' must be a positive int or None, not {shown(max_tokens)}."
+        )
     return messages, previous, max_tokens
 
 
@@ -201,11 +209,13 @@ class LLMSummarizer(BaseSummarizer):
         system_prompt: str = _LLM_SYSTEM_PROMPT,
     ) -> None:
         if not isinstance(model, Runnable):
-            raise TypeError(f"LLMSummarizer needs a chat model or Runnable, not {type(model)!r}.")
-        if max_summary_tokens < 1:
-            raise ValueError("max_summary_tokens must be at least 1.")
+            raise ArgumentTypeError(
+                f"LLMSummarizer needs a chat model or Runnable, not {shown(type(model))}."
+            )
+        int_in_range(max_summary_tokens, "max_summary_tokens", minimum=1)
+        instance_of(system_prompt, "system_prompt", str, "a str with a '{max_words}' placeholder")
         if "{max_words}" not in system_prompt:
-            raise ValueError("system_prompt must contain the '{max_words}' placeholder.")
+            raise InvalidArgumentError("system_prompt must contain the '{max_words}' placeholder.")
         self.model = model
         self.max_summary_tokens = max_summary_tokens
         self.system_prompt = system_prompt
@@ -260,7 +270,7 @@ def _output_text(result: Any) -> str:
         return str(result.text).strip()
     if isinstance(result, str):
         return result.strip()
-    raise TypeError(
+    raise ArgumentTypeError(
         f"The summary model returned {type(result).__name__}; it must return a message or a string."
     )
 
@@ -373,10 +383,11 @@ class ExtractiveSummarizer(BaseSummarizer):
         max_sentence_tokens: int = 24,
         cache_size: int = 4096,
     ) -> None:
-        if max_summary_tokens < 1:
-            raise ValueError("max_summary_tokens must be at least 1.")
-        if max_sentence_tokens < 8:
-            raise ValueError("max_sentence_tokens must be at least 8.")
+        int_in_range(max_summary_tokens, "max_summary_tokens", minimum=1)
+        int_in_range(max_sentence_tokens, "max_sentence_tokens", minimum=8)
+        int_in_range(cache_size, "cache_size", minimum=0)
+        instance_of(model, "model", str, "a model name such as 'gpt-4o'")
+        optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
         self.token_counter = token_counter or TokenCounter(model)
         self.max_summary_tokens = max_summary_tokens
         self.max_sentence_tokens = max_sentence_tokens

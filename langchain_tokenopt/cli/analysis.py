@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -28,7 +28,15 @@ from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 from langchain_tokenopt.core.extras import require
 from langchain_tokenopt.core.formatting import decimal_str, plural, usd
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import (
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    shown,
+)
 from langchain_tokenopt.dedup import DedupResult, MessageDeduplicator
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["Analysis", "Progress", "Saving", "analyze_transcript"]
 
@@ -380,6 +388,19 @@ def analyze_transcript(
     request log without replies has none. `progress(items, total)` may wrap the loop
     over calls (the command line passes a tqdm bar).
     """
+    instance_of(
+        transcript, "transcript", Transcript, "a Transcript: read one with read_transcript(text)"
+    )
+    int_in_range(max_tokens, "max_tokens", minimum=16, hint="the smallest useful budget is 16")
+    finite_number(dedup_threshold, "dedup_threshold", above=0, maximum=1, hint="e.g. 0.9")
+    optional(finite_number, cache_similarity, "cache_similarity", above=0, maximum=1)
+    if compression_level not in get_args(CompressionLevel):
+        raise InvalidArgumentError(
+            f"compression_level must be one of {get_args(CompressionLevel)}, "
+            f"got {shown(compression_level)}"
+        )
+    if progress is not None and not callable(progress):
+        raise ArgumentTypeError(f"progress must be a callable or None, got {shown(progress)}")
     counter = TokenCounter(model)
     pricer = Pricer(model)
     calls = transcript.calls

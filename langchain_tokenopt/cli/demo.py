@@ -33,6 +33,8 @@ from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.core.messages import content_to_text
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = ["DemoChatModel", "DemoResult", "run_demo"]
 
@@ -257,7 +259,7 @@ def run_demo(
 ) -> DemoResult:
     """Run the scripted sessions plain and optimized on `DemoChatModel`; compare."""
     if sessions < 1:
-        raise ValueError(f"sessions must be at least 1, not {sessions!r}.")
+        raise InvalidArgumentError(f"sessions must be at least 1, not {shown(sessions)}.")
     price(model, {"input_tokens": 0, "output_tokens": 0})  # UnknownModelError up front
     scripts = _sessions(sessions)
     system = SystemMessage(SYSTEM_PROMPT)

@@ -27,6 +27,9 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
+from langchain_tokenopt.core.validation import MAX_DEPTH, instance_of, json_too_deep, shown
+from langchain_tokenopt.errors import InvalidArgumentError, TokenOptError
+
 __all__ = [
     "SAMPLE_CONVERSATION",
     "InputError",
@@ -46,8 +49,8 @@ _ROLES = ("system", "developer", "user", "human", "assistant", "ai", "tool", "fu
 _LC_TYPES = ("system", "human", "ai", "tool", "function", "chat", "developer")
 
 
-class InputError(Exception):
-    """Input a command cannot read; the message names it."""
+class InputError(TokenOptError, ValueError):
+    """Input a command cannot read; the message names it (the command exits with 2)."""
 
 
 def read_input(file: str | None, *, sample: bool = False) -> tuple[str, str]:
@@ -94,6 +97,8 @@ class Transcript:
     tools: int
     conversation: list[BaseMessage] = field(default_factory=list)
     """Every message of a conversation, in order (empty for a log of requests)."""
+    skipped: tuple[str, ...] = ()
+    """What `read_transcript(skip_invalid=True)` left out, each naming its line."""
 
 
 class _Located:
@@ -149,12 +154,20 @@ def _member_start(text: str, start: int, key: str) -> int | None:
 class _Reader:
     """Turns located JSON values into messages, with errors naming source, line, field."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, skip_invalid: bool = False) -> None:
         self.source = source
+        self.skip_invalid = skip_invalid
+        self.skipped: list[str] = []
 
-    def fail(self, line: int | None, message: str) -> ValueError:
+    def skip(self, error: InvalidArgumentError) -> None:
+        """Note an unreadable item, or raise its error when not skipping."""
+        if not self.skip_invalid:
+            raise error
+        self.skipped.append(str(error))
+
+    def fail(self, line: int | None, message: str) -> InvalidArgumentError:
         where = f"{self.source}, line {line}" if line is not None else self.source
-        return ValueError(f"{where}: {message}")
+        return InvalidArgumentError(f"{where}: {message}")
 
     def message(self, item: _Located, path: str = "") -> BaseMessage:
         value, line = item.value, item.line
@@ -179,7 +192,7 @@ class _Reader:
         if role not in _ROLES + _LC_TYPES:
             raise self.fail(
                 line,
-                f"field '{name}{role_field}': unknown role {role!r} (expected one of "
+                f"field '{name}{role_field}': unknown role {shown(role)} (expected one of "
                 "system, user, assistant, tool)",
             )
         content = value.get("content")
@@ -253,7 +266,15 @@ class _Reader:
     def messages(self, items: list[_Located], path: str) -> list[BaseMessage]:
         if not items:
             raise self.fail(None, f"'{path}' holds no messages")
-        return [self.message(item, f"{path}[{n}]") for n, item in enumerate(items)]
+        messages: list[BaseMessage] = []
+        for n, item in enumerate(items):
+            try:
+                messages.append(self.message(item, f"{path}[{n}]"))
+            except InvalidArgumentError as exc:
+                self.skip(exc)
+        if not messages:
+            raise self.fail(None, f"'{path}' holds no valid messages")
+        return messages
 
 
 def _kind(value: Any) -> str:
@@ -263,8 +284,11 @@ def _kind(value: Any) -> str:
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
 
 
-def read_transcript(text: str, source: str = "<input>") -> Transcript:
-    """Read a chat transcript, or raise ValueError naming `source`, the line and field.
+def read_transcript(
+    text: str, source: str = "<input>", *, skip_invalid: bool = False
+) -> Transcript:
+    """Read a chat transcript, or raise `InvalidArgumentError` (a ValueError) naming
+    `source`, the line and the field.
 
     Accepted:
       * a JSON list of messages, or an object ``{"messages": [...], "tools": [...]}``;
@@ -276,14 +300,20 @@ def read_transcript(text: str, source: str = "<input>") -> Transcript:
     ``tool_call_id``) or LangChain message dicts (``messages_to_dict``, ``dumpd``, or
     ``{"type": "human", "content": ...}``).
 
+    With `skip_invalid=True`, a message (or a JSON Lines line, or a request) that
+    cannot be read is left out and described in the transcript's `skipped`; the
+    text must still be JSON, with at least one readable message.
+
     Example:
         >>> read_transcript('{"role": "user", "content": "Hi"}\\n{"role": "robot"}', "a.jsonl")
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: a.jsonl, line 2: field 'role': unknown role 'robot' (expected ...)
+        langchain_tokenopt.errors.InvalidArgumentError: a.jsonl, line 2: field 'role': ...
     """
-    reader = _Reader(source)
+    instance_of(text, "text", str, "the transcript as a str (JSON or JSON Lines)")
+    instance_of(source, "source", str, "a str naming where the text came from")
+    reader = _Reader(source, skip_invalid)
     stripped = text.lstrip("\ufeff")
     start = _skip_space(stripped, 0)
     if start == len(stripped):
@@ -294,12 +324,24 @@ def read_transcript(text: str, source: str = "<input>") -> Transcript:
             "not a chat transcript: expected a JSON list of messages, an object with "
             "'messages', or JSON Lines with one message or request per line",
         )
+    too_deep = json_too_deep(stripped)
+    if too_deep is not None:
+        raise reader.fail(
+            _line_of(stripped, too_deep),
+            f"JSON nested more than {MAX_DEPTH} levels deep at column "
+            f"{too_deep - stripped.rfind(chr(10), 0, too_deep)} (a chat transcript is "
+            "far shallower)",
+        )
     try:
         document = json.loads(stripped)
     except json.JSONDecodeError as exc:
         if stripped[start] == "{" and _first_line_is_json(stripped):
             return _read_lines(reader, stripped)
         raise reader.fail(exc.lineno, f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        if stripped[start] == "{" and _first_line_is_json(stripped):
+            return _read_lines(reader, stripped)
+        raise reader.fail(None, f"invalid JSON: {exc}") from None
     if isinstance(document, list):
         if all(isinstance(item, dict) and "messages" in item for item in document) and document:
             raise reader.fail(
@@ -307,23 +349,23 @@ def read_transcript(text: str, source: str = "<input>") -> Transcript:
                 "a list of request bodies: write them as JSON Lines (one per line)",
             )
         messages = reader.messages(_array_items(stripped, start), "messages")
-        return _conversation(source, messages, [])
+        return _conversation(reader, messages, [])
     if "messages" in document:
         offset = _member_start(stripped, start, "messages")
         if not isinstance(document["messages"], list) or offset is None:
             raise reader.fail(_line_of(stripped, start), "field 'messages' must be a list")
         messages = reader.messages(_array_items(stripped, offset), "messages")
         tools = reader.tools(document.get("tools"), _line_of(stripped, start), "tools")
-        return _conversation(source, messages, tools)
+        return _conversation(reader, messages, tools)
     message = reader.message(_Located(_line_of(stripped, start), document))
-    return _conversation(source, [message], [])
+    return _conversation(reader, [message], [])
 
 
 def _first_line_is_json(text: str) -> bool:
     first = text.strip().splitlines()[0]
     try:
         return isinstance(json.loads(first), dict)
-    except json.JSONDecodeError:
+    except ValueError:
         return False
 
 
@@ -334,39 +376,72 @@ def _read_lines(reader: _Reader, text: str) -> Transcript:
             continue
         try:
             located.append(_Located(number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise reader.fail(number, f"invalid JSON at column {exc.colno}: {exc.msg}") from None
+        except ValueError as exc:  # also an integer of more than 4,300 digits
+            detail = (
+                f"invalid JSON at column {exc.colno}: {exc.msg}"
+                if isinstance(exc, json.JSONDecodeError)
+                else f"invalid JSON: {exc}"
+            )
+            reader.skip(reader.fail(number, detail))
     requests = [
         item for item in located if isinstance(item.value, dict) and "messages" in item.value
     ]
     if requests and len(requests) != len(located):
-        odd = next(item for item in located if item not in requests)
-        raise reader.fail(
-            odd.line, "a line without 'messages' in a log of requests (one request per line)"
-        )
+        for odd in (item for item in located if item not in requests):
+            reader.skip(
+                reader.fail(
+                    odd.line,
+                    "a line without 'messages' in a log of requests (one request per line)",
+                )
+            )
     if not requests:
-        messages = [reader.message(item) for item in located]
-        return _conversation(reader.source, messages, [])
+        messages = []
+        for item in located:
+            try:
+                messages.append(reader.message(item))
+            except InvalidArgumentError as exc:
+                reader.skip(exc)
+        if not messages:
+            raise reader.fail(None, "no valid messages")
+        return _conversation(reader, messages, [])
     calls: list[ModelCall] = []
     total_messages = 0
     tool_names: set[str] = set()
     for item in requests:
-        body = item.value
-        if not isinstance(body["messages"], list) or not body["messages"]:
-            raise reader.fail(item.line, "field 'messages' must be a non-empty list")
-        messages = [
-            reader.message(_Located(item.line, value), f"messages[{n}]")
-            for n, value in enumerate(body["messages"])
-        ]
-        tools = reader.tools(body.get("tools"), item.line, "tools")
-        total_messages += len(messages)
-        tool_names.update(json.dumps(tool, sort_keys=True) for tool in tools)
-        calls.append(ModelCall(messages, tools))
-    return Transcript(reader.source, "requests", calls, total_messages, len(tool_names))
+        try:
+            call = _request(reader, item)
+        except InvalidArgumentError as exc:
+            reader.skip(exc)
+            continue
+        total_messages += len(call.messages)
+        tool_names.update(json.dumps(tool, sort_keys=True) for tool in call.tools)
+        calls.append(call)
+    if not calls:
+        raise reader.fail(None, "no valid requests")
+    return Transcript(
+        reader.source,
+        "requests",
+        calls,
+        total_messages,
+        len(tool_names),
+        skipped=tuple(reader.skipped),
+    )
+
+
+def _request(reader: _Reader, item: _Located) -> ModelCall:
+    """One request body of a JSON Lines log as a model call."""
+    body = item.value
+    if not isinstance(body["messages"], list) or not body["messages"]:
+        raise reader.fail(item.line, "field 'messages' must be a non-empty list")
+    messages = [
+        reader.message(_Located(item.line, value), f"messages[{n}]")
+        for n, value in enumerate(body["messages"])
+    ]
+    return ModelCall(messages, reader.tools(body.get("tools"), item.line, "tools"))
 
 
 def _conversation(
-    source: str, messages: list[BaseMessage], tools: list[dict[str, Any]]
+    reader: _Reader, messages: list[BaseMessage], tools: list[dict[str, Any]]
 ) -> Transcript:
     calls = [
         ModelCall(messages[:i], tools, message)
@@ -375,4 +450,12 @@ def _conversation(
     ]
     if not calls:  # a request without its reply: one call with everything
         calls = [ModelCall(messages, tools)]
-    return Transcript(source, "conversation", calls, len(messages), len(tools), messages)
+    return Transcript(
+        reader.source,
+        "conversation",
+        calls,
+        len(messages),
+        len(tools),
+        messages,
+        tuple(reader.skipped),
+    )

@@ -24,6 +24,9 @@ from langchain_core.messages import (
 )
 from langchain_core.prompt_values import PromptValue
 
+from langchain_tokenopt.core.validation import check_depth
+from langchain_tokenopt.errors import ArgumentTypeError
+
 #: Longest tool-call argument text kept in a placeholder, in characters.
 _TOOL_ARGS_MAX_CHARS = 80
 
@@ -193,14 +196,33 @@ def as_messages(value: LanguageModelInput, *, taker: str = "A chat model") -> li
     if isinstance(value, str):
         return [HumanMessage(value)]
     if isinstance(value, Sequence):
+        check_depth(value, "the messages")
         try:
             return convert_to_messages(value)
-        except (ValueError, TypeError, NotImplementedError) as exc:
-            raise TypeError(
+        except (ValueError, TypeError, NotImplementedError, KeyError) as exc:
+            raise ArgumentTypeError(
                 f"{taker} takes a str, a list of messages (or (role, text) tuples / dicts) "
                 f"or a PromptValue; this list cannot be read as messages: {exc}"
             ) from exc
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{taker} takes a str, a list of messages (or (role, text) tuples / dicts) "
         f"or a PromptValue; got {type(value).__name__}."
     )
+
+
+def message_list(value: Any, name: str = "messages") -> list[BaseMessage]:
+    """`value` (a list of messages, dicts or (role, text) pairs, or a PromptValue) as
+    messages; `ArgumentTypeError` naming `name` for anything else, a bare str included.
+
+    Example:
+        >>> [m.type for m in message_list([("human", "Hi")])]
+        ['human']
+    """
+    if isinstance(value, (str, bytes, Mapping, BaseMessage)) or not isinstance(
+        value, (Sequence, PromptValue)
+    ):
+        raise ArgumentTypeError(
+            f"{name} must be a list of messages (or (role, text) pairs / dicts) or a "
+            f"PromptValue, got {type(value).__name__}"
+        )
+    return as_messages(value, taker=f"{name}:")

@@ -35,7 +35,8 @@ from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 
 __all__ = ["BATCH_FALLBACK_RATE", "ModelPrice", "PriceTable", "Processing", "price"]
 
@@ -74,12 +75,21 @@ _PROVIDER_PREFIXES = {
 
 
 def _to_decimal(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        raise ArgumentTypeError(
+            f"{field} must be a number of dollars (Decimal, int, float or str), "
+            f"got {type(value).__name__}"
+        )
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"{field} must be a number of dollars, got {value!r}") from exc
-    if result < 0 or not result.is_finite():
-        raise ValueError(f"{field} must be a finite, non-negative price, got {value!r}")
+        raise InvalidArgumentError(
+            f"{field} must be a number of dollars, got {shown(value)}"
+        ) from exc
+    if not result.is_finite() or result < 0:  # NaN first: comparing it raises
+        raise InvalidArgumentError(
+            f"{field} must be a finite, non-negative price, got {shown(value)}"
+        )
     return result
 
 
@@ -123,12 +133,12 @@ class ModelPrice:
         allowed = set(cls.__dataclass_fields__)
         unknown = set(data) - allowed
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Unknown price field(s) {sorted(unknown)}; expected some of {sorted(allowed)}"
             )
         missing = {"input_per_mtok", "output_per_mtok"} - set(data)
         if missing:
-            raise ValueError(f"A model price needs {sorted(missing)}")
+            raise InvalidArgumentError(f"A model price needs {sorted(missing)}")
         return cls(**{k: _to_decimal(v, k) for k, v in data.items() if v is not None})
 
     def cost(self, usage: Usage | Mapping[str, Any]) -> Decimal:
@@ -319,6 +329,9 @@ class PriceTable:
         provider: str | None = None,
         memo_size: int = 4096,
     ) -> None:
+        optional(instance_of, overrides, "overrides", Mapping, "a dict of model name -> price")
+        optional(instance_of, provider, "provider", str, "a genai-prices provider id")
+        int_in_range(memo_size, "memo_size", minimum=1)
         self._overrides: dict[str, ModelPrice] = {}
         self._patterns: list[tuple[str, ModelPrice]] = []
         for name, value in (overrides or {}).items():
@@ -334,12 +347,14 @@ class PriceTable:
             return value
         if isinstance(value, Mapping):
             return ModelPrice.from_mapping(value)
-        raise TypeError(f"a price must be a ModelPrice or a mapping, got {type(value).__name__}")
+        raise ArgumentTypeError(
+            f"a price must be a ModelPrice or a mapping, got {type(value).__name__}"
+        )
 
     def set(self, model: str, value: ModelPrice | Mapping[str, Any]) -> None:
         """Add or replace the price of `model` (a name or a shell-style pattern)."""
         if not isinstance(model, str) or not model:
-            raise TypeError("a model name must be a non-empty string")
+            raise ArgumentTypeError("a model name must be a non-empty string")
         model_price = self._as_price(value)
         if any(ch in model for ch in "*?["):
             self._patterns = [(p, mp) for p, mp in self._patterns if p != model]
@@ -399,9 +414,11 @@ class PriceTable:
         docstring for the rate applied).
         """
         if not isinstance(model, str) or not model:
-            raise TypeError(f"model must be a non-empty string, got {model!r}")
+            raise ArgumentTypeError(f"model must be a non-empty string, got {shown(model)}")
         if processing not in ("standard", "batch"):
-            raise ValueError(f"processing must be 'standard' or 'batch', got {processing!r}")
+            raise InvalidArgumentError(
+                f"processing must be 'standard' or 'batch', got {shown(processing)}"
+            )
         checked = Usage.parse(usage, strict=True)
         rate = BATCH_FALLBACK_RATE if processing == "batch" else Decimal(1)
         override = self._override(model)
@@ -458,4 +475,5 @@ def price(
         >>> price("gpt-4o-mini", Usage(input_tokens=1_000_000), processing="batch")
         Decimal('0.075')
     """
+    optional(instance_of, table, "table", PriceTable, "a PriceTable or None")
     return (table or _DEFAULT_TABLE).price(model, usage, processing=processing)

@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from langchain_tokenopt.core.validation import finite_number, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
+
 __all__ = ["TextIndex"]
 
 logger = logging.getLogger(__name__)
@@ -191,12 +194,14 @@ def _check_range(value: object, what: str) -> tuple[int, int]:
         and 1 <= value[0] <= value[1]
     ):
         return int(value[0]), int(value[1])
-    raise ValueError(f"{what} must be (min, max) with 1 <= min <= max, got {value!r}")
+    raise InvalidArgumentError(
+        f"{what} must be (min, max) with 1 <= min <= max, got {shown(value)}"
+    )
 
 
 def _check_text(text: object, what: str = "text") -> str:
     if not isinstance(text, str):
-        raise TypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
+        raise ArgumentTypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
     return text
 
 
@@ -251,7 +256,9 @@ class TextIndex:
         low, high = _check_range(word_ngram_range, "word_ngram_range")
         char_low, char_high = _check_range(char_ngram_range, "char_ngram_range")
         if stop_words not in (None, "english"):
-            raise ValueError(f"stop_words must be None or 'english', got {stop_words!r}")
+            raise InvalidArgumentError(
+                f"stop_words must be None or 'english', got {shown(stop_words)}"
+            )
         # scikit-learn loads with the first index, not with the package.
         from sklearn.feature_extraction.text import CountVectorizer
 
@@ -412,7 +419,13 @@ class TextIndex:
         """
         latest: dict[Hashable, str] = {}
         for key, text in items:
-            hash(key)
+            try:
+                hash(key)
+            except TypeError:
+                raise ArgumentTypeError(
+                    f"TextIndex keys must be hashable (str, int, tuple...), got "
+                    f"{type(key).__name__}"
+                ) from None
             _check_text(text)
             latest.pop(key, None)
             latest[key] = text
@@ -570,12 +583,15 @@ class TextIndex:
             [[1], [2]]
         """
         if isinstance(texts, str):
-            raise TypeError("query_many takes a sequence of str, not one str; use query()")
+            raise ArgumentTypeError("query_many takes a sequence of str, not one str; use query()")
         texts = [_check_text(text, "query") for text in texts]
         if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"k must be an int, got {type(k).__name__}")
+            raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
         if k < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
+            raise InvalidArgumentError(f"k must be >= 0, got {k}")
+        finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
+        if where is not None and not callable(where):
+            raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
         with self._lock:
             if k == 0 or not self._texts:
                 return [[] for _ in texts]
@@ -769,7 +785,7 @@ class TextIndex:
             [(3, 0.52), (1, 0.47)]
         """
         if isinstance(texts, str):
-            raise TypeError("similarities takes a sequence of str, not one str")
+            raise ArgumentTypeError("similarities takes a sequence of str, not one str")
         texts = [_check_text(text, "query") for text in texts]
         result: _FloatArray = np.zeros((len(texts), len(keys)))
         if not texts or not len(keys):
@@ -848,7 +864,7 @@ class TextIndex:
                    [0., 0., 1.]])
         """
         if isinstance(texts, str):
-            raise TypeError("pairwise takes a sequence of str, not one str")
+            raise ArgumentTypeError("pairwise takes a sequence of str, not one str")
         texts = [_check_text(text) for text in texts]
         if not texts:
             return np.zeros((0, 0))

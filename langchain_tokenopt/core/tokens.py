@@ -113,7 +113,12 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langchain_tokenopt.core.images import image_size_from_data_url
 from langchain_tokenopt.core.logs import log_once
-from langchain_tokenopt.errors import EncodingUnavailableError
+from langchain_tokenopt.core.validation import check_depth, shown
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    EncodingUnavailableError,
+    InvalidArgumentError,
+)
 
 __all__ = [
     "TokenCount",
@@ -281,7 +286,9 @@ def _load_encoding(name: str, explicit: bool) -> tiktoken.Encoding:
     except ValueError as exc:
         if explicit:
             known = ", ".join(sorted(tiktoken.list_encoding_names()))
-            raise ValueError(f"Unknown tiktoken encoding {name!r}; use one of: {known}.") from exc
+            raise InvalidArgumentError(
+                f"Unknown tiktoken encoding {shown(name)}; use one of: {known}."
+            ) from exc
         error: Exception = exc
     except Exception as exc:  # tiktoken downloads files it has not cached
         if explicit:
@@ -415,7 +422,7 @@ def _openai_fields(message: BaseMessage) -> dict[str, Any]:
             "tool_call_id": message.tool_call_id,
         }
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Cannot count a {type(message).__name__}: expected a HumanMessage, "
             "AIMessage, SystemMessage, ToolMessage, FunctionMessage or ChatMessage."
         )
@@ -574,15 +581,17 @@ class TokenCounter:
         self, model: str = "gpt-4o", *, encoding: str | None = None, cache_size: int = 65536
     ) -> None:
         if not isinstance(model, str):
-            raise TypeError(f"model must be a model name (str), got {type(model).__name__}.")
+            raise ArgumentTypeError(
+                f"model must be a model name (str), got {type(model).__name__}."
+            )
         if not model.strip():
-            raise ValueError("model must be a non-empty model name such as 'gpt-4o'.")
+            raise InvalidArgumentError("model must be a non-empty model name such as 'gpt-4o'.")
         if encoding is not None and not isinstance(encoding, str):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"encoding must be a tiktoken encoding name (str), got {type(encoding).__name__}."
             )
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise ValueError(f"cache_size must be an int >= 0, got {cache_size!r}.")
+            raise InvalidArgumentError(f"cache_size must be an int >= 0, got {shown(cache_size)}.")
         name = normalize_model_name(model)
         profile = _profile_for(name, encoding)
         self._encoding = _load_encoding(profile.encoding_name, explicit=encoding is not None)
@@ -704,12 +713,14 @@ class TokenCounter:
         return None, 0
 
     def _count_item(self, item: Any, index: int) -> tuple[int, bool]:
+        if not isinstance(item, str):  # its key and fields are walked recursively below
+            check_depth(item, f"message {index}")
         if isinstance(item, BaseMessage):
             key = _message_key(item)
         elif isinstance(item, (str, dict)) or (isinstance(item, (tuple, list)) and len(item) == 2):
             key = _raw_key(item)
         else:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Message {index} is a {type(item).__name__}; expected a LangChain "
                 "BaseMessage, an OpenAI-format dict, a str or a (role, text) pair."
             )
@@ -752,7 +763,7 @@ class TokenCounter:
         if isinstance(part, str):
             return self._tokens(part), False
         if not isinstance(part, dict):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"A content block is a {type(part).__name__}; expected a str or a dict "
                 "with a 'type' key."
             )
@@ -760,7 +771,9 @@ class TokenCounter:
         if part_type == "text":
             text = part.get("text") or ""
             if not isinstance(text, str):
-                raise TypeError(f"A text block's 'text' is a {type(text).__name__}, not a str.")
+                raise ArgumentTypeError(
+                    f"A text block's 'text' is a {type(text).__name__}, not a str."
+                )
             return self._tokens(text), False
         if part_type == "image_url":
             return self._image_tokens(part.get("image_url"))
@@ -796,7 +809,7 @@ class TokenCounter:
         elif isinstance(image_url, Mapping):
             url, detail = image_url.get("url") or "", image_url.get("detail")
         else:
-            raise TypeError("An image_url block needs an 'image_url' dict with a 'url'.")
+            raise ArgumentTypeError("An image_url block needs an 'image_url' dict with a 'url'.")
         rule = self._profile.image_rule
         if rule.kind == "tile" and detail == "low":
             return rule.base_tokens, False
@@ -817,7 +830,7 @@ class TokenCounter:
     def count_tools(self, tools: Sequence[Any]) -> TokenCount:
         """Tokens the tool schemas add to a request (BaseTool, functions, dicts)."""
         if isinstance(tools, (str, bytes, Mapping)) or not isinstance(tools, Sequence):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "tools must be a list of tools (BaseTool, functions, pydantic classes or "
                 f"OpenAI tool dicts), got {type(tools).__name__}."
             )
@@ -832,6 +845,7 @@ class TokenCounter:
         return TokenCount(tokens, self.approximate or approximate)
 
     def _count_tool(self, tool: Any, index: int) -> tuple[int, bool]:
+        check_depth(tool, f"tool {index}")
         key: Hashable = ("dict", _freeze(tool)) if isinstance(tool, dict) else ("obj", id(tool))
         with self._lock:
             cached = self._tool_cache.get(key)
@@ -841,7 +855,7 @@ class TokenCounter:
         try:
             schema = convert_to_openai_tool(tool)
         except (ValueError, TypeError, KeyError) as exc:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Tool {index} ({type(tool).__name__}) is not a tool: {exc}. Pass BaseTool "
                 "objects, functions, pydantic classes or OpenAI tool dicts."
             ) from exc
@@ -903,29 +917,31 @@ def _schema_type(prop: Mapping[str, Any]) -> str:
 
 def _check_text(text: Any) -> None:
     if not isinstance(text, str):
-        raise TypeError(f"Expected text as str, got {type(text).__name__}.")
+        raise ArgumentTypeError(f"Expected text as str, got {type(text).__name__}.")
 
 
 def _as_item_list(messages: Any) -> list[Any]:
     if isinstance(messages, PromptValue):
         return list(messages.to_messages())
     if isinstance(messages, (str, bytes)):
-        raise TypeError(
+        raise ArgumentTypeError(
             "count_messages takes a list of messages; count a plain string with count_text."
         )
     if isinstance(messages, (BaseMessage, Mapping)):
-        raise TypeError("count_messages takes a list of messages; use count_message for one.")
+        raise ArgumentTypeError(
+            "count_messages takes a list of messages; use count_message for one."
+        )
     if isinstance(messages, list):
         return messages
     if isinstance(messages, Sequence):
         return list(messages)
-    raise TypeError(f"messages must be a list of messages, got {type(messages).__name__}.")
+    raise ArgumentTypeError(f"messages must be a list of messages, got {type(messages).__name__}.")
 
 
 def _to_message(item: Any, index: int) -> BaseMessage:
     try:
         return convert_to_messages([item])[0]
     except (NotImplementedError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
-            f"Message {index} ({str(item)[:80]!r}) is not a chat message: {exc}"
+        raise InvalidArgumentError(
+            f"Message {index} ({shown(str(item)[:80])}) is not a chat message: {exc}"
         ) from exc

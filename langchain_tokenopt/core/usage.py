@@ -23,6 +23,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "DEFAULT_AGENT",
@@ -76,9 +78,11 @@ def _strict_count(value: Any, field: str) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise TypeError(f"usage field {field!r} must be a whole number, got {value!r}")
+            raise ArgumentTypeError(
+                f"usage field {shown(field)} must be a whole number, got {shown(value)}"
+            )
     if value < 0:
-        raise ValueError(f"usage field {field!r} must not be negative, got {value}")
+        raise InvalidArgumentError(f"usage field {shown(field)} must not be negative, got {value}")
     return int(value)
 
 
@@ -93,7 +97,7 @@ def _strict_details(value: Any, field: str) -> Mapping[str, Any]:
     if not value:
         return _EMPTY
     if not isinstance(value, Mapping):
-        raise TypeError(f"usage field {field!r} must be a mapping, got {value!r}")
+        raise ArgumentTypeError(f"usage field {shown(field)} must be a mapping, got {shown(value)}")
     return value
 
 
@@ -166,10 +170,10 @@ class Usage(NamedTuple):
                   cache_write_tokens=0, reasoning_tokens=0, cache_write_5m_tokens=0,
                   cache_write_1h_tokens=0, input_audio_tokens=0, output_audio_tokens=0,
                   service_tier=None)
-            >>> Usage.parse({"input_tokens": -1, "output_tokens": 0})
+            >>> Usage.parse({"input_tokens": -1, "output_tokens": 0})  # doctest: +ELLIPSIS
             Traceback (most recent call last):
             ...
-            ValueError: usage field 'input_tokens' must not be negative, got -1
+            langchain_tokenopt.errors.InvalidArgumentError: usage field 'input_tokens' must ...
         """
         reader = _STRICT if strict else _LENIENT
         if isinstance(data, Usage):
@@ -185,7 +189,9 @@ class Usage(NamedTuple):
             else:
                 usage = _usage_metadata(data, reader)
         elif strict:
-            raise TypeError(f"usage must be a UsageMetadata mapping, got {type(data).__name__}")
+            raise ArgumentTypeError(
+                f"usage must be a UsageMetadata mapping, got {type(data).__name__}"
+            )
         else:
             return cls()
         return _checked(usage) if strict else _consistent(usage)
@@ -276,12 +282,12 @@ def _checked(usage: Usage) -> Usage:
     """`usage`, if its details fit in its totals (LangChain's convention); else ValueError."""
     cached = usage.cache_read_tokens + usage.cache_write_tokens
     if cached > usage.input_tokens:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"usage has {cached} cache tokens but only {usage.input_tokens} input tokens; "
             "input_tokens must include cache reads and writes (LangChain's convention)"
         )
     if usage.reasoning_tokens > usage.output_tokens:
-        raise ValueError("usage has more reasoning tokens than output tokens")
+        raise InvalidArgumentError("usage has more reasoning tokens than output tokens")
     return usage
 
 

@@ -17,6 +17,7 @@ from langchain_core.runnables.config import ensure_config
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory, SummaryRole
 from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import int_in_range
 from langchain_tokenopt.stores import Store
 
 __all__ = ["ConversationWindows"]
@@ -73,8 +74,7 @@ class ConversationWindows:
         namespace: str,
         max_sessions: int,
     ) -> None:
-        if max_sessions < 1:
-            raise ValueError(f"max_sessions must be at least 1, not {max_sessions!r}.")
+        int_in_range(max_sessions, "max_sessions", minimum=1)
         self.token_counter = token_counter
         self._summarizer = summarizer
         self._target_ratio = target_ratio

@@ -18,7 +18,8 @@ from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent
-from langchain_tokenopt.errors import BudgetExceededError
+from langchain_tokenopt.core.validation import finite_number, int_in_range
+from langchain_tokenopt.errors import ArgumentTypeError, BudgetExceededError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AgentState,
     AsyncHandler,
@@ -132,11 +133,12 @@ class TokenBudgetMiddleware(Middleware):
     ) -> None:
         super().__init__()
         if not isinstance(budget, TokenBudget):
-            raise TypeError(f"budget must be a TokenBudget, not {type(budget).__name__}.")
-        if not 0 < share <= 1:
-            raise ValueError("share must be in (0, 1]")
+            raise ArgumentTypeError(f"budget must be a TokenBudget, not {type(budget).__name__}.")
+        finite_number(share, "share", above=0, maximum=1, hint="e.g. 0.05")
+        int_in_range(min_context_tokens, "min_context_tokens", minimum=MIN_BUDGET_TOKENS)
+        int_in_range(max_context_tokens, "max_context_tokens", minimum=MIN_BUDGET_TOKENS)
         if min_context_tokens < MIN_BUDGET_TOKENS or max_context_tokens < min_context_tokens:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"need {MIN_BUDGET_TOKENS} <= min_context_tokens <= max_context_tokens, got "
                 f"{min_context_tokens} and {max_context_tokens}."
             )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import ToolMessage
 
 from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
+from langchain_tokenopt.errors import ArgumentTypeError
 from langchain_tokenopt.middleware._base import (
     AsyncToolHandler,
     Command,
@@ -73,7 +74,7 @@ class CompressionMiddleware(Middleware):
     ) -> None:
         super().__init__()
         if compressor is not None and not isinstance(compressor, PromptCompressor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"compressor must be a PromptCompressor, not {type(compressor).__name__}."
             )
         self.compressor = compressor or PromptCompressor(level=level, model=model)

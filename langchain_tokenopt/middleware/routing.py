@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables.config import ensure_config
 
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
+from langchain_tokenopt.errors import ArgumentTypeError
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,
     Handler,
@@ -67,7 +68,7 @@ class ModelRouterMiddleware(Middleware):
     def __init__(self, router: ModelRouter) -> None:
         super().__init__()
         if not isinstance(router, ModelRouter):
-            raise TypeError(f"router must be a ModelRouter, not {type(router).__name__}.")
+            raise ArgumentTypeError(f"router must be a ModelRouter, not {type(router).__name__}.")
         self.router = router
         self._tiers = {tier.name: tier for tier in router.tiers}
         self._with_tools: OrderedDict[tuple[int, ...], ModelRouter] = OrderedDict()

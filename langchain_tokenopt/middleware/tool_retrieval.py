@@ -16,6 +16,8 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import finite_number, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AsyncHandler,
     Handler,
@@ -54,7 +56,7 @@ class ToolRetrievalStats:
 
 def _check_count(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{name} must be a non-negative int, not {value!r}.")
+        raise InvalidArgumentError(f"{name} must be a non-negative int, not {shown(value)}.")
 
 
 class ToolRetrievalMiddleware(Middleware):
@@ -101,12 +103,19 @@ class ToolRetrievalMiddleware(Middleware):
         _check_count("k", k)
         _check_count("token_budget", token_budget)
         _check_count("recent_turns", recent_turns)
-        if not 0.0 <= recent_weight <= 1.0:
-            raise ValueError(f"recent_weight must be in [0, 1], not {recent_weight!r}.")
+        finite_number(recent_weight, "recent_weight", minimum=0, maximum=1)
         if retriever is not None and not isinstance(retriever, ToolRetriever):
-            raise TypeError(f"retriever must be a ToolRetriever, not {type(retriever).__name__}.")
+            raise ArgumentTypeError(
+                f"retriever must be a ToolRetriever, not {type(retriever).__name__}."
+            )
         if isinstance(always_include, str):
-            raise TypeError("always_include must be a list of tool names, not a str.")
+            raise ArgumentTypeError("always_include must be a list of tool names, not a str.")
+        if not isinstance(always_include, (list, tuple, set, frozenset)) or not all(
+            isinstance(name, str) for name in always_include
+        ):
+            raise ArgumentTypeError(
+                f"always_include must be a list of tool names, got {shown(always_include)}."
+            )
         self._retriever = retriever
         self._owns_retriever = retriever is None
         self._k = k
@@ -157,7 +166,7 @@ class ToolRetrievalMiddleware(Middleware):
         known = {tool.name for tool in function_tools}
         missing = [name for name in self._always_include if name not in known]
         if missing:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"always_include names tools the agent does not have: {missing}; its tools "
                 f"are {sorted(known)}."
             )

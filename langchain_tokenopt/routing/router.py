@@ -69,7 +69,8 @@ from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.runnables import astream_one, stream_one
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import resolve_agent
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.core.validation import TypedValidationModel, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 from langchain_tokenopt.routing.budget_share import (
     Budget,
     is_budget,
@@ -142,22 +143,26 @@ class Tier:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, BaseChatModel):
-            raise TypeError(f"a Tier needs a chat model (BaseChatModel), got {type(self.model)}")
+            raise ArgumentTypeError(
+                f"a Tier needs a chat model (BaseChatModel), got {type(self.model)}"
+            )
         if (
             isinstance(self.quality, bool)
             or not isinstance(self.quality, (int, float))
             or not 0.0 <= self.quality <= 1.0
         ):
-            raise ValueError(f"quality must be a number in [0, 1], got {self.quality!r}")
+            raise InvalidArgumentError(
+                f"quality must be a number in [0, 1], got {shown(self.quality)}"
+            )
         if self.expected_output_tokens is not None and (
             isinstance(self.expected_output_tokens, bool)
             or not isinstance(self.expected_output_tokens, int)
             or self.expected_output_tokens < 0
         ):
-            raise ValueError("expected_output_tokens must be an int >= 0 or None")
+            raise InvalidArgumentError("expected_output_tokens must be an int >= 0 or None")
         model_name = self.model_name or _model_name_of(self.model)
         if not model_name:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"cannot tell the model name of {type(self.model).__name__} (for token counts "
                 "and prices): pass Tier(..., model_name='gpt-4o-mini')"
             )
@@ -232,7 +237,7 @@ def _stamp(result: Any, metadata: dict[str, Any]) -> Any:
 # -- the router -----------------------------------------------------------------------------
 
 
-class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
+class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput, Any]):
     """Calls, per request, the cheapest chat model tier whose quality meets the need.
 
     Takes what a chat model takes (str, messages, `PromptValue`) and returns what the
@@ -296,18 +301,20 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     @classmethod
     def _valid_tiers(cls, tiers: list[Tier]) -> list[Tier]:
         if not tiers:
-            raise ValueError("a ModelRouter needs at least one Tier")
+            raise InvalidArgumentError("a ModelRouter needs at least one Tier")
         names = [tier.name for tier in tiers]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"tier names must be unique; give Tier(name=...) to {duplicates}")
+            raise InvalidArgumentError(
+                f"tier names must be unique; give Tier(name=...) to {duplicates}"
+            )
         return tiers
 
     @field_validator("min_quality")
     @classmethod
     def _valid_min_quality(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"min_quality must be in [0, 1], got {value}")
+            raise InvalidArgumentError(f"min_quality must be in [0, 1], got {value}")
         return value
 
     @field_validator("budget", mode="before")
@@ -315,7 +322,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     def _valid_budget(cls, value: Any) -> Any:
         if value is None or is_budget(value):
             return value
-        raise ValueError(
+        raise InvalidArgumentError(
             "budget must have a remaining() method (a TokenBudget) or be a callable "
             f"returning the share left, got {type(value).__name__}"
         )
@@ -328,17 +335,21 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         ordered = tuple(sorted((float(share), float(relax)) for share, relax in steps))
         for share, relax in ordered:
             if not (0.0 <= share <= 1.0 and 0.0 <= relax <= 1.0):
-                raise ValueError("relaxation steps are (share left, relaxed by), both in [0, 1]")
+                raise InvalidArgumentError(
+                    "relaxation steps are (share left, relaxed by), both in [0, 1]"
+                )
         relaxes = [relax for _, relax in ordered]
         if any(later > earlier for earlier, later in itertools.pairwise(relaxes)):
-            raise ValueError("relaxation must not relax less when less of the budget is left")
+            raise InvalidArgumentError(
+                "relaxation must not relax less when less of the budget is left"
+            )
         return ordered
 
     @field_validator("expected_output_tokens")
     @classmethod
     def _valid_output_tokens(cls, value: int) -> int:
         if value < 0:
-            raise ValueError("expected_output_tokens must be >= 0")
+            raise InvalidArgumentError("expected_output_tokens must be >= 0")
         return value
 
     @model_validator(mode="after")
@@ -452,7 +463,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
     def _score(self, messages: Sequence[BaseMessage]) -> float:
         value = float(self.scorer.score(messages, tools=self._tools))
         if math.isnan(value):
-            raise ValueError(f"{type(self.scorer).__name__} returned NaN as a difficulty")
+            raise InvalidArgumentError(f"{type(self.scorer).__name__} returned NaN as a difficulty")
         return min(max(value, 0.0), 1.0)
 
     def _decide(self, messages: Sequence[BaseMessage], share: float | None) -> RouteDecision:
@@ -533,7 +544,7 @@ class ModelRouter(RunnableSerializable[LanguageModelInput, Any]):
         tiers = {tier.name: tier for tier in self.tiers}
         for name in (*failed, *(() if answered is None else (answered,))):
             if name not in tiers:
-                raise ValueError(f"unknown tier {name!r}; tiers are {sorted(tiers)}")
+                raise InvalidArgumentError(f"unknown tier {shown(name)}; tiers are {sorted(tiers)}")
         self._stats.record(
             answered,
             failed,

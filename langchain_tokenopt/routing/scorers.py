@@ -20,8 +20,16 @@ from typing import Any, Literal
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from langchain_tokenopt.core.messages import as_messages
+from langchain_tokenopt.core.messages import as_messages, message_list
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import (
+    instance_of,
+    int_in_range,
+    optional,
+    positive_number,
+    shown,
+)
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -171,18 +179,21 @@ class HeuristicScorer(ComplexityScorer):
         length_saturation_tokens: int = 800,
         counter: TokenCounter | None = None,
     ) -> None:
+        optional(instance_of, weights, "weights", Mapping, "a dict of feature weights")
+        optional(instance_of, counter, "counter", TokenCounter, "a TokenCounter")
         chosen = dict(DEFAULT_WEIGHTS if weights is None else weights)
         unknown = set(chosen) - set(DEFAULT_WEIGHTS)
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"unknown HeuristicScorer features {sorted(unknown)}; the features are "
                 f"{sorted(DEFAULT_WEIGHTS)}"
             )
         for name, weight in chosen.items():
             if not isinstance(weight, (int, float)) or not math.isfinite(weight):
-                raise ValueError(f"weight of {name!r} must be a finite number, got {weight!r}")
-        if isinstance(length_saturation_tokens, bool) or length_saturation_tokens <= 0:
-            raise ValueError("length_saturation_tokens must be a positive int")
+                raise InvalidArgumentError(
+                    f"weight of {shown(name)} must be a finite number, got {shown(weight)}"
+                )
+        int_in_range(length_saturation_tokens, "length_saturation_tokens", minimum=1)
         self.weights: dict[str, float] = {name: float(chosen.get(name, 0.0)) for name in chosen}
         self.length_saturation_tokens = length_saturation_tokens
         self.counter = counter if counter is not None else TokenCounter("gpt-4o")
@@ -215,7 +226,7 @@ class HeuristicScorer(ComplexityScorer):
         return ScoreExplanation(score=total, features=features, contributions=contributions)
 
     def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        features = self.features(messages, tools=tools)
+        features = self.features(message_list(messages), tools=tools)
         total = sum(value * self.weights.get(name, 0.0) for name, value in features.items())
         return min(1.0, max(0.0, total))
 
@@ -282,8 +293,7 @@ class LearnedScorer(ComplexityScorer):
         C: float = 4.0,
         class_weight: Literal["balanced"] | None = "balanced",
     ) -> None:
-        if C <= 0:
-            raise ValueError("C must be positive")
+        positive_number(C, "C", hint="the inverse regularization strength, e.g. 4.0")
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.max_features = max_features
@@ -331,13 +341,15 @@ class LearnedScorer(ComplexityScorer):
         texts = list(prompts)
         targets = [int(label) for label in labels]
         if len(texts) != len(targets):
-            raise ValueError(f"got {len(texts)} prompts but {len(targets)} labels")
+            raise InvalidArgumentError(f"got {len(texts)} prompts but {len(targets)} labels")
         if not all(isinstance(text, str) for text in texts):
-            raise TypeError("prompts must be strings")
+            raise ArgumentTypeError("prompts must be strings")
         if set(targets) - {0, 1}:
-            raise ValueError("labels must be 0 / 1 (or False / True)")
+            raise InvalidArgumentError("labels must be 0 / 1 (or False / True)")
         if len(set(targets)) < 2:
-            raise ValueError("labels must hold both classes (0 and 1) to learn a difficulty")
+            raise InvalidArgumentError(
+                "labels must hold both classes (0 and 1) to learn a difficulty"
+            )
         vectorizer = self._new_vectorizer(self._vectorizer_params())
         matrix = vectorizer.fit_transform(texts)
         classifier = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
@@ -353,7 +365,7 @@ class LearnedScorer(ComplexityScorer):
         return [float(p) for p in self._classifier.predict_proba(matrix)[:, 1]]
 
     def score(self, messages: Sequence[BaseMessage], *, tools: Sequence[Any] = ()) -> float:
-        return self.score_texts([_latest_user_text(messages)])[0]
+        return self.score_texts([_latest_user_text(message_list(messages))])[0]
 
     def to_dict(self) -> dict[str, Any]:
         """The trained scorer as JSON-ready data (what `save` writes)."""
@@ -382,10 +394,12 @@ class LearnedScorer(ComplexityScorer):
         import numpy as np
         from sklearn.linear_model import LogisticRegression
 
+        instance_of(data, "data", Mapping, "a dict written by LearnedScorer.to_dict()")
         if data.get("format") != _LEARNED_FORMAT or data.get("version") != _LEARNED_VERSION:
-            raise ValueError(
-                f"not a saved LearnedScorer (format {data.get('format')!r}, version "
-                f"{data.get('version')!r}); expected {_LEARNED_FORMAT!r} v{_LEARNED_VERSION}"
+            raise InvalidArgumentError(
+                f"not a saved LearnedScorer (format {shown(data.get('format'))}, version "
+                f"{shown(data.get('version'))}); expected "
+                f"{shown(_LEARNED_FORMAT)} v{_LEARNED_VERSION}"
             )
         try:
             vec, clf = data["vectorizer"], data["classifier"]
@@ -401,16 +415,24 @@ class LearnedScorer(ComplexityScorer):
                 C=float(clf["C"]),
                 class_weight=clf["class_weight"],
             )
-        except (KeyError, TypeError, IndexError, ValueError) as exc:
-            raise ValueError(f"a saved LearnedScorer is malformed: {exc!r}") from exc
+            vectorizer = cls._new_vectorizer(vec)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            raise InvalidArgumentError(
+                f"a saved LearnedScorer is malformed ({type(exc).__name__}: {exc}); "
+                "save it again with LearnedScorer.save()"
+            ) from exc
         size = len(vocabulary)
         if (
             idf.shape != (size,)
             or coef.shape != (1, size)
             or sorted(vocabulary.values()) != list(range(size))
+            or not (np.isfinite(idf).all() and np.isfinite(coef).all())
+            or not np.isfinite(intercept).all()
         ):
-            raise ValueError("a saved LearnedScorer is malformed: vocabulary, idf and coef differ")
-        vectorizer = cls._new_vectorizer(vec)
+            raise InvalidArgumentError(
+                "a saved LearnedScorer is malformed: vocabulary, idf and coef differ in "
+                "size or hold non-finite numbers"
+            )
         vectorizer.vocabulary_ = vocabulary
         vectorizer.idf_ = idf
         classifier = LogisticRegression(C=scorer.C, class_weight=scorer.class_weight)
@@ -431,7 +453,9 @@ class LearnedScorer(ComplexityScorer):
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not a saved LearnedScorer (not JSON): {exc}") from exc
+            raise InvalidArgumentError(
+                f"{path} is not a saved LearnedScorer (not JSON): {exc}"
+            ) from exc
         if not isinstance(data, Mapping):
-            raise ValueError(f"{path} is not a saved LearnedScorer")
+            raise InvalidArgumentError(f"{path} is not a saved LearnedScorer")
         return cls.from_dict(data)

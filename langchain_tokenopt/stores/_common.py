@@ -11,11 +11,20 @@ import logging
 import math
 from typing import Any
 
+from langchain_tokenopt.core.validation import (
+    MAX_TTL_SECONDS,
+    check_depth,
+    optional,
+    positive_number,
+    shown,
+)
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, NumberOverflowError
 from langchain_tokenopt.stores.base import JSON, Number
 
 logger = logging.getLogger("langchain_tokenopt.stores")
 
 _MAX_CODE_POINT = 0x10FFFF
+_INT64 = 2**63
 _SURROGATES_START = 0xD800
 _SURROGATES_END = 0xDFFF
 
@@ -27,34 +36,42 @@ class CorruptValue(Exception):
 def check_key(key: Any) -> str:
     """Return `key` if it is a string, else raise TypeError."""
     if not isinstance(key, str):
-        raise TypeError(f"Store keys must be str, got {type(key).__name__}")
+        raise ArgumentTypeError(f"Store keys must be str, got {type(key).__name__}")
     return key
 
 
 def check_prefix(prefix: Any, what: str = "prefix") -> str:
     """Return `prefix` if it is a string, else raise TypeError."""
     if not isinstance(prefix, str):
-        raise TypeError(f"The {what} must be str, got {type(prefix).__name__}")
+        raise ArgumentTypeError(f"The {what} must be str, got {type(prefix).__name__}")
     return prefix
 
 
 def check_ttl(ttl_seconds: Any) -> float | None:
-    """Return `ttl_seconds` as a float (or None); refuse non-positive or non-finite values."""
-    if ttl_seconds is None:
-        return None
-    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
-        raise TypeError(f"ttl_seconds must be a number, got {type(ttl_seconds).__name__}")
-    if not math.isfinite(ttl_seconds) or ttl_seconds <= 0:
-        raise ValueError(f"ttl_seconds must be a positive finite number, got {ttl_seconds!r}")
-    return float(ttl_seconds)
+    """`ttl_seconds` as a float (or None): positive, finite and at most `MAX_TTL_SECONDS`.
+
+    One bound for every backend, so a TTL that one store accepts none refuses.
+    """
+    return optional(
+        positive_number,
+        ttl_seconds,
+        "ttl_seconds",
+        maximum=MAX_TTL_SECONDS,
+        hint="give seconds up to ten years, or None to keep the value until deleted",
+    )
 
 
 def check_number(value: Any, name: str) -> Number:
     """Return `value` if it is a finite int or float (not bool), else raise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be an int or float, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        raise InvalidArgumentError(
+            f"{name} must fit in a signed 64-bit integer (what SQLite and Redis store), "
+            f"got {shown(value)}"
+        )
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InvalidArgumentError(f"{name} must be finite, got {shown(value)}")
     return value
 
 
@@ -75,10 +92,12 @@ def encode(value: JSON) -> str:
         return repr(value)
     if kind is float and math.isfinite(value):
         return repr(value)  # what json.dumps writes for a float
+    if kind is dict or kind is list:  # what decoding accepts back: no deeper than MAX_DEPTH
+        check_depth(value, "a store value")
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Store values must be JSON-serializable (dict, list, str, int, float, bool, "
             f"None; no NaN or infinity): {exc}"
         ) from exc
@@ -112,18 +131,26 @@ def warn_corrupt(store: str, key: str, reason: str) -> None:
 def stored_number(key: str, value: JSON) -> Number:
     """The current number at `key` for an add; TypeError if the value is not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"Cannot add to {key!r}: it holds a {type(value).__name__}, not a number. "
+        raise ArgumentTypeError(
+            f"Cannot add to {shown(key)}: it holds a {type(value).__name__}, not a number. "
             "Delete the key or use another key for the counter."
         )
     return value
 
 
 def add_numbers(current: Number, amount: Number) -> Number:
-    """`current + amount`; int when both are ints, OverflowError if a float overflows."""
-    result = current + amount
+    """`current + amount`; int when both are ints. `NumberOverflowError` when the sum
+    leaves a signed 64-bit int or a finite float, the same bound on every backend."""
+    try:
+        result = current + amount
+    except OverflowError:  # a huge stored int plus a float
+        raise NumberOverflowError(f"Adding {amount!r} to {current!r} overflows a float") from None
     if isinstance(result, float) and not math.isfinite(result):
-        raise OverflowError(f"Adding {amount!r} to {current!r} overflows a float")
+        raise NumberOverflowError(f"Adding {amount!r} to {current!r} overflows a float")
+    if isinstance(result, int) and not -_INT64 <= result < _INT64:
+        raise NumberOverflowError(
+            f"Adding {amount!r} to {current!r} leaves a signed 64-bit integer"
+        )
     return result
 
 

@@ -14,6 +14,8 @@ from types import TracebackType
 
 from cachetools import TLRUCache
 
+from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.errors import InvalidArgumentError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     add_numbers,
@@ -64,7 +66,9 @@ class MemoryStore:
         if max_entries is not None and (
             isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
         ):
-            raise ValueError(f"max_entries must be a positive int or None, got {max_entries!r}")
+            raise InvalidArgumentError(
+                f"max_entries must be a positive int or None, got {shown(max_entries)}"
+            )
         self._time = time_func
         self._lock = threading.RLock()
         maxsize: float = math.inf if max_entries is None else max_entries

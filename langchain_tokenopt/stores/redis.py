@@ -21,7 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from langchain_tokenopt.core.extras import require
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    NumberOverflowError,
+    StoreUnavailableError,
+)
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     check_add,
@@ -168,20 +174,24 @@ class RedisStore:
     ) -> None:
         self._redis = require("redis", "redis")
         if url is not None and (client is not None or async_client is not None):
-            raise ValueError("Give either url or client/async_client, not both")
+            raise InvalidArgumentError("Give either url or client/async_client, not both")
         if socket_timeout_seconds <= 0:
-            raise ValueError(
-                f"socket_timeout_seconds must be positive, got {socket_timeout_seconds!r}"
+            raise InvalidArgumentError(
+                f"socket_timeout_seconds must be positive, got {shown(socket_timeout_seconds)}"
             )
         if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
+            raise InvalidArgumentError(f"retries must be >= 0, got {shown(retries)}")
         if scan_batch_size < 1:
-            raise ValueError(f"scan_batch_size must be >= 1, got {scan_batch_size!r}")
+            raise InvalidArgumentError(
+                f"scan_batch_size must be >= 1, got {shown(scan_batch_size)}"
+            )
         self._socket_timeout_seconds = float(socket_timeout_seconds)
         self._retries = retries
         self._batch = scan_batch_size
         if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+            raise InvalidArgumentError(
+                f"max_connections must be >= 1, got {shown(max_connections)}"
+            )
         self._max_connections = max_connections
         exceptions = self._redis.exceptions
         self._unavailable: tuple[type[BaseException], ...] = (
@@ -252,7 +262,7 @@ class RedisStore:
     def _response_problem(self, exc: BaseException) -> BaseException:
         message = str(exc)
         if "overflow" in message or "out of range" in message:
-            return OverflowError(f"Redis refused the add on a 64-bit integer: {message}")
+            return NumberOverflowError(f"Redis refused the add on a 64-bit integer: {message}")
         return exc
 
     @contextlib.contextmanager
@@ -269,7 +279,7 @@ class RedisStore:
 
     def _sync_client(self) -> Any:
         if self._client is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "This RedisStore was given only an async_client; use the async methods "
                 "or also pass client=redis.Redis(...)."
             )
@@ -280,12 +290,12 @@ class RedisStore:
     def _finish_add(self, key: str, reply: Any) -> Number | None:
         status = _as_text(reply[0])
         if status == "not_a_number":
-            raise TypeError(
-                f"Cannot add to {key!r}: it holds a JSON {_as_text(reply[1])}, not a number. "
+            raise ArgumentTypeError(
+                f"Cannot add to {shown(key)}: it holds a JSON {_as_text(reply[1])}, not a number. "
                 "Delete the key or use another key for the counter."
             )
         if status == "overflow":
-            raise OverflowError(f"Adding to {key!r} overflows a float")
+            raise NumberOverflowError(f"Adding to {key!r} overflows a float")
         if int(reply[2]):
             warn_corrupt(self._name, key, "dropped by add")
         if status == "refused":

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, finite_number, instance_of, shown
+from langchain_tokenopt.errors import ArgumentTypeError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
     CorruptValue,
     add_numbers,
@@ -85,12 +86,13 @@ class SQLiteStore:
         busy_timeout_seconds: float = 10.0,
         time_func: Callable[[], float] = time.time,
     ) -> None:
+        instance_of(path, "path", (str, os.PathLike), "a str or os.PathLike[str]")
         self._path = os.fspath(path)
         if not isinstance(self._path, str):
-            raise TypeError(f"path must be a str or os.PathLike[str], got {path!r}")
-        if busy_timeout_seconds < 0:
-            raise ValueError(f"busy_timeout_seconds must be >= 0, got {busy_timeout_seconds!r}")
-        self._busy_timeout_seconds = float(busy_timeout_seconds)
+            raise ArgumentTypeError(f"path must be a str or os.PathLike[str], got {shown(path)}")
+        self._busy_timeout_seconds = finite_number(
+            busy_timeout_seconds, "busy_timeout_seconds", minimum=0, maximum=MAX_TTL_SECONDS
+        )
         self._time = time_func
         self._in_memory = self._path == ":memory:" or self._path == ""
         # ":memory:" is one database per connection, so it gets one shared connection

@@ -37,6 +37,8 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.validation import TypedValidationModel, check_depth, shown
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["ToolLike", "ToolMatch", "ToolRetriever", "split_identifier", "tool_document"]
 
@@ -262,39 +264,40 @@ class _Entry:
 def _normalize_tool(tool: Any, position: int) -> dict[str, Any]:
     """The OpenAI function-tool schema of `tool`, or TypeError naming what is wrong."""
     if isinstance(tool, (str, bytes)):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Tool {position} is a {type(tool).__name__}, not a tool: pass BaseTool "
             "objects, @tool functions, python functions, pydantic classes or OpenAI tool "
             "dicts (use remove_tools to remove tools by name)."
         )
+    check_depth(tool, f"tool {position}")
     try:
         schema = convert_to_openai_tool(tool)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"Tool {position} ({type(tool).__name__}) cannot be converted to an OpenAI "
             f"function tool: {exc}"
         ) from exc
     function = schema.get("function")
     if schema.get("type") != "function" or not isinstance(function, Mapping):
-        raise TypeError(
-            f"Tool {position} is not a function tool (type {schema.get('type')!r}); "
+        raise ArgumentTypeError(
+            f"Tool {position} is not a function tool (type {shown(schema.get('type'))}); "
             "built-in provider tools cannot be retrieved, bind them directly."
         )
     name = function.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"Tool {position} has no function name.")
+        raise ArgumentTypeError(f"Tool {position} has no function name.")
     return schema
 
 
 def check_count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{what} must be an int, got {type(value).__name__}")
     if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
+        raise InvalidArgumentError(f"{what} must be >= 0, got {value}")
     return value
 
 
-class ToolRetriever(BaseRetriever):
+class ToolRetriever(TypedValidationModel, BaseRetriever):
     """A retriever over a tool registry: which tools does this request need?
 
     Tools are anything `convert_to_openai_tool` accepts as a function tool: `BaseTool`
@@ -370,7 +373,7 @@ class ToolRetriever(BaseRetriever):
         self.add_tools(tools)
         unknown = [name for name in self.always_include if name not in self._entries]
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"always_include names tools that are not in the registry: {unknown}; "
                 f"registered tools are {sorted(self._entries)}."
             )
@@ -392,7 +395,7 @@ class ToolRetriever(BaseRetriever):
         Every tool is checked first: on a TypeError nothing is registered.
         """
         if isinstance(tools, _NOT_A_LIST) or not isinstance(tools, Iterable):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"tools must be an iterable of tools, got {type(tools).__name__}; wrap a "
                 "single tool in a list."
             )
@@ -423,7 +426,7 @@ class ToolRetriever(BaseRetriever):
     def remove_tools(self, tools: Iterable[str | ToolLike]) -> list[str]:
         """Unregister tools given by name or as tool objects; returns the names removed."""
         if isinstance(tools, _NOT_A_LIST) or not isinstance(tools, Iterable):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"tools must be an iterable of names or tools, got {type(tools).__name__}; "
                 "wrap a single one in a list."
             )
@@ -468,7 +471,7 @@ class ToolRetriever(BaseRetriever):
         """The best tools for `query` that fit the budget: always-included ones first,
         then up to `k` retrieved ones in rank order (see the class guarantees)."""
         if not isinstance(query, str):
-            raise TypeError(f"query must be a str, got {type(query).__name__}")
+            raise ArgumentTypeError(f"query must be a str, got {type(query).__name__}")
         return self._select([(query, 1.0)], k, token_budget)
 
     def _select(

@@ -24,6 +24,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.messages import as_messages, text_parts
 from langchain_tokenopt.core.runnables import astream_one, stream_one
+from langchain_tokenopt.core.validation import TypedValidationModel
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.tool_retrieval.retriever import (
     ToolLike,
     ToolMatch,
@@ -53,14 +55,14 @@ def _read_input(value: Any) -> tuple[LanguageModelInput, list[BaseMessage]]:
         return value, value.to_messages()
     if isinstance(value, Mapping):
         if "messages" not in value:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"A dict input needs a 'messages' key, got keys {sorted(map(str, value))}."
             )
         messages = value["messages"]
         return messages, _as_messages(messages)
     if isinstance(value, Sequence):
         return value, _as_messages(value)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"Cannot bind tools for a {type(value).__name__} input: pass a str, a list of "
         "messages, a PromptValue or a dict with 'messages'."
     )
@@ -101,7 +103,7 @@ def _called_tools(messages: Sequence[BaseMessage]) -> list[str]:
     return names
 
 
-class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
+class RelevantToolsRunnable(TypedValidationModel, RunnableSerializable[Any, BaseMessage]):
     """Calls a chat model with only the tools relevant to each input bound.
 
     Build it with `bind_relevant_tools`. For each input (str, message list,
@@ -162,7 +164,7 @@ class RelevantToolsRunnable(RunnableSerializable[Any, BaseMessage]):
     @classmethod
     def _valid_weight(cls, value: float) -> float:
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"recent_weight must be in [0, 1], got {value}")
+            raise InvalidArgumentError(f"recent_weight must be in [0, 1], got {value}")
         return value
 
     def select_tools(self, input: Any) -> list[ToolMatch]:
@@ -289,7 +291,7 @@ def bind_relevant_tools(
         runnable.invoke([("user", "What's the weather in Oslo?")])
     """
     if not isinstance(model, BaseChatModel):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"model must be a chat model (BaseChatModel) that supports bind_tools, got "
             f"{type(model).__name__}."
         )

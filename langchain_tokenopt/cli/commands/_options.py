@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_tokenopt.cli.commands import Handler
@@ -48,14 +49,47 @@ def print_result(result: _Result, args: argparse.Namespace, *, indent: int | Non
     print(json.dumps(result.to_dict(), indent=indent) if args.json else result.render_table())
 
 
+def add_skip_invalid_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--skip-invalid`: leave out unreadable input, counted on stderr, instead of failing."""
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help=f"leave out {what} that cannot be right (counted on stderr) instead of failing",
+    )
+
+
+def report_skipped(skipped: Sequence[str]) -> None:
+    """Say on stderr how many inputs `--skip-invalid` left out, and the first of them."""
+    if skipped:
+        print(
+            f"skipped {len(skipped):,} invalid {'entry' if len(skipped) == 1 else 'entries'}; "
+            f"first: {skipped[0]}",
+            file=sys.stderr,
+        )
+
+
+def plot_path(path: str) -> Path:
+    """Where `--plot PATH` will write: a file (".png" added without a suffix) in a folder
+    that exists; InputError otherwise."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"--plot {path!r} is a folder: give a file name such as chart.png")
+    if not target.parent.is_dir():
+        raise InputError(f"--plot {path!r}: the folder {str(target.parent)!r} does not exist")
+    return target if target.suffix else target.with_name(target.name + ".png")
+
+
 def save_plot(plot: Callable[[str], object], path: str | None) -> None:
     """Save the chart when `--plot` asks for one, naming what went wrong if it cannot."""
     if not path:
         return
+    target = plot_path(path)
     try:
-        plot(path)
+        plot(str(target))
     except MissingExtraError as exc:
         raise InputError(str(exc)) from exc
     except OSError as exc:
-        raise InputError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
-    print(f"chart saved to {path}", file=sys.stderr)
+        raise InputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # matplotlib: an unsupported format suffix
+        raise InputError(f"cannot write {str(target)!r}: {exc}") from exc
+    print(f"chart saved to {target}", file=sys.stderr)

@@ -12,7 +12,10 @@ from langchain_tokenopt.cli.commands._options import (
     add_command,
     add_model_option,
     add_output_options,
+    add_skip_invalid_option,
+    plot_path,
     print_result,
+    report_skipped,
     save_plot,
 )
 from langchain_tokenopt.cli.transcript import InputError, read_input, read_transcript
@@ -52,6 +55,7 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="similarity at which messages are duplicates and requests cache hits (0.9)",
     )
+    add_skip_invalid_option(parser, "messages, lines or requests")
     add_output_options(parser, plot=True)
 
 
@@ -72,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 16:
         raise InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
-    if not 0 < args.similarity <= 1:
+    if not 0 < args.similarity <= 1:  # also refuses nan
         raise InputError(f"--similarity must be in (0, 1], not {args.similarity}")
+    if args.plot:
+        plot_path(args.plot)  # a bad --plot fails before the work, not after
     name, text = read_input(args.transcript, sample=args.transcript is None)
     try:
-        transcript = read_transcript(text, name)
+        transcript = read_transcript(text, name, skip_invalid=args.skip_invalid)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    report_skipped(transcript.skipped)
     try:
         result = analyze_transcript(
             transcript,

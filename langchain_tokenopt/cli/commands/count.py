@@ -35,9 +35,19 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="count the built-in sample conversation (a support chat with tool calls)",
     )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="count the file as plain text, even when it starts like JSON",
+    )
     add_model_option(parser, "gpt-4o", "model name")
     parser.add_argument("--encoding", default=None, help="tiktoken encoding (overrides --model)")
     add_output_options(parser, plot=False)
+
+
+def _looks_like_json(text: str) -> bool:
+    """Whether `text` starts like JSON (then it must be a transcript, unless --text)."""
+    return text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{")
 
 
 def _count_transcript(counter: TokenCounter, transcript: Transcript) -> TokenCount:
@@ -64,15 +74,19 @@ def _describe(transcript: Transcript | None) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.sample and args.file != "-":
         raise InputError("give a FILE or --sample, not both")
+    if args.sample and args.text:
+        raise InputError("--sample is a chat transcript: drop --text")
     name, text = read_input(args.file, sample=args.sample)
     try:
         counter = TokenCounter(args.model, encoding=args.encoding)
     except (TypeError, ValueError) as exc:
         raise InputError(str(exc)) from exc
-    try:
-        transcript: Transcript | None = read_transcript(text, name)
-    except ValueError:  # not a chat transcript: count it as text
-        transcript = None
+    transcript: Transcript | None = None
+    if not args.text and _looks_like_json(text):
+        try:
+            transcript = read_transcript(text, name)
+        except ValueError as exc:
+            raise InputError(f"{exc} (to count the file as plain text, add --text)") from exc
     tokens = (
         counter.count_text(text) if transcript is None else _count_transcript(counter, transcript)
     )

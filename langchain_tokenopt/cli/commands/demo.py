@@ -14,6 +14,9 @@ from langchain_tokenopt.cli.commands._options import (
 from langchain_tokenopt.cli.transcript import InputError
 from langchain_tokenopt.errors import UnknownModelError
 
+#: Most sessions one demo runs (each takes a fraction of a second; more proves nothing).
+MAX_SESSIONS = 1000
+
 
 def register(subparsers: Any) -> None:
     parser = add_command(
@@ -38,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so the other commands do not pay for the cache and history.
     from langchain_tokenopt.cli.demo import run_demo
 
-    if args.sessions < 1:
-        raise InputError(f"--sessions must be at least 1, not {args.sessions}")
+    if not 1 <= args.sessions <= MAX_SESSIONS:
+        raise InputError(
+            f"--sessions must be at least 1 and at most {MAX_SESSIONS}, not {args.sessions}"
+        )
     try:
         result = run_demo(sessions=args.sessions, model=args.model)
     except UnknownModelError as exc:

@@ -8,7 +8,10 @@ from typing import Any
 from langchain_tokenopt.cli.commands._options import (
     add_command,
     add_output_options,
+    add_skip_invalid_option,
+    plot_path,
     print_result,
+    report_skipped,
     save_plot,
 )
 from langchain_tokenopt.cli.transcript import InputError
@@ -29,6 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timezone", default="UTC", help="IANA timezone that decides days (default: UTC)"
     )
+    add_skip_invalid_option(parser, "event lines")
     add_output_options(parser, plot=True)
 
 
@@ -36,12 +40,17 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `tokenopt count` does not pay for the callback machinery.
     from langchain_tokenopt.analytics.report import UsageReport
 
+    if args.plot:
+        plot_path(args.plot)  # a bad --plot fails before the work, not after
     try:
-        report = UsageReport.from_jsonl(args.events, timezone=args.timezone)
+        report = UsageReport.from_jsonl(
+            args.events, timezone=args.timezone, skip_invalid=args.skip_invalid
+        )
     except OSError as exc:
         raise InputError(f"cannot read {args.events!r}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # a bad line (named in the message) or timezone
         raise InputError(str(exc)) from exc
+    report_skipped(report.skipped)
     print_result(report, args, indent=2)
     save_plot(report.plot, args.plot)
     return 0

@@ -24,6 +24,7 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.cache.stats import CacheStats
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
 ENTRY_PREFIX = "tokenopt:cache:e:"
@@ -486,17 +487,51 @@ async def test_async_lru_bound_evicts(store: Store) -> None:
     [
         {"ttl_seconds": 0},
         {"ttl_seconds": -5},
+        {"ttl_seconds": float("inf")},
+        {"ttl_seconds": float("nan")},
+        {"ttl_seconds": 1e300},
         {"max_entries": 0},
-        {"max_entries": 2.5},
         {"similarity_threshold": 0},
         {"similarity_threshold": 1.5},
+        {"similarity_threshold": float("nan")},
         {"namespace": ""},
         {"flush_interval_seconds": -1},
     ],
 )
 def test_bad_arguments_raise_a_clear_value_error(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
+    with pytest.raises(InvalidArgumentError, match=next(iter(kwargs))):
         TokenOptCache(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_entries": 2.5},  # was a ValueError before the argument types were checked
+        {"store": "x"},
+        {"ttl_seconds": "60"},
+        {"namespace": 3},
+        {"price_table": {}},
+    ],
+)
+def test_arguments_of_the_wrong_type_raise_a_clear_type_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ArgumentTypeError, match=next(iter(kwargs))):
+        TokenOptCache(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.lookup(None, "llm"),
+        lambda c: c.lookup("p", None),
+        lambda c: c.update("p", "llm", "not generations"),
+        lambda c: c.update("p", "llm", [None]),
+    ],
+)
+def test_lookup_and_update_refuse_wrong_types_before_touching_the_store(call: Any) -> None:
+    cache = TokenOptCache()
+    with pytest.raises(ArgumentTypeError):
+        call(cache)
+    assert cache.stats().misses == 0
 
 
 def test_chat_prompts_for_the_standard_suite_shape(store: Store) -> None:

@@ -1,0 +1,29 @@
+"""The hostile-input probe finds no traceback, untyped error, hang or silent loss."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = Path(__file__).with_name("probe_hostile.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_probe_reports_zero_failures_across_the_api_and_every_command() -> None:
+    run = subprocess.run(
+        [sys.executable, str(PROBE), "--pending-stored"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        check=False,
+    )
+    summary = run.stdout.strip().splitlines()[-1]
+    counts = {name: int(n) for n, name in re.findall(r"(\d+) (\w+)", summary)}
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for failure in ("untyped", "traceback", "hang", "loss", "accepted", "unpended"):
+        assert counts[failure] == 0, run.stdout[-3000:]
+    # broad: thousands of API cases and every command's hostile files
+    assert counts["cases"] > 4000 and counts["typed"] > 3000
