@@ -139,11 +139,14 @@ class RedisStore:
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
-    Example::
+    Example (building one does not connect; the first call does)::
 
         store = RedisStore("redis://localhost:6379/0")
         store.set("cache:q1", {"answer": 42}, ttl_seconds=60)
         store.add("spent:alice", 0.25, max_value=10.0)  # 0.25
+
+        >>> RedisStore("redis://:secret@localhost:6379/0")
+        RedisStore('Redis at redis://:***@localhost:6379/0')
     """
 
     def __init__(
