@@ -120,6 +120,9 @@ from .errors import (
     BudgetExceededError as BudgetExceededError,
 )
 from .errors import (
+    CorruptStateError as CorruptStateError,
+)
+from .errors import (
     EncodingUnavailableError as EncodingUnavailableError,
 )
 from .errors import (
@@ -133,6 +136,9 @@ from .errors import (
 )
 from .errors import (
     UnknownModelError as UnknownModelError,
+)
+from .errors import (
+    UnstorableValueError as UnstorableValueError,
 )
 from .middleware.budget import (
     TokenBudgetMiddleware as TokenBudgetMiddleware,

@@ -150,6 +150,7 @@ JSON_VALUES = [
     False,
 ]
 
+
 def nested_list(depth: int) -> Any:
     """`depth` lists inside each other, built without recursion."""
     value: Any = []
