@@ -57,13 +57,17 @@ local raw = redis.call('GET', key)
 local current, current_is_int = 0, true
 if raw then
   if string.match(raw, '^%-?%d+$') then
+    local digits = #raw - (string.sub(raw, 1, 1) == '-' and 1 or 0)
+    if digits > 4300 then  -- more digits than Python reads back (int_max_str_digits)
+      return {'corrupt', 'an integer of more than 4300 digits'}
+    end
     current = tonumber(raw)
   else
     local ok, decoded = pcall(cjson.decode, raw)
     if not ok then
       return {'corrupt', tostring(decoded)}
     elseif type(decoded) ~= 'number' then
-      return {'not_a_number', type(decoded)}
+      return {'not_a_number', type(decoded), raw}
     elseif decoded ~= decoded or decoded == math.huge or decoded == -math.huge then
       return {'corrupt', 'not a finite number'}
     else
@@ -272,6 +276,10 @@ class RedisStore:
     def _finish_add(self, key: str, reply: Any) -> Number | None:
         status = _as_text(reply[0])
         if status == "not_a_number":
+            try:  # cjson reads some values the stores refuse (NaN, 1e999 in a list, ...)
+                decode(reply[2])
+            except CorruptValue as exc:
+                raise corrupt_error(self._name, key, str(exc)) from None
             raise TypeError(
                 f"Cannot add to {key!r}: it holds a JSON {_as_text(reply[1])}, not a number. "
                 "Delete the key or use another key for the counter."
