@@ -129,6 +129,9 @@ from .errors import (
     BudgetExceededError as BudgetExceededError,
 )
 from .errors import (
+    CorruptStateError as CorruptStateError,
+)
+from .errors import (
     EncodingUnavailableError as EncodingUnavailableError,
 )
 from .errors import (
@@ -148,6 +151,9 @@ from .errors import (
 )
 from .errors import (
     UnknownModelError as UnknownModelError,
+)
+from .errors import (
+    UnstorableValueError as UnstorableValueError,
 )
 from .middleware.budget import (
     TokenBudgetMiddleware as TokenBudgetMiddleware,

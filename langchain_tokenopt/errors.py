@@ -12,6 +12,7 @@ __all__ = [
     "ArgumentTypeError",
     "BatchItemError",
     "BudgetExceededError",
+    "CorruptStateError",
     "EncodingUnavailableError",
     "InvalidArgumentError",
     "MissingExtraError",
@@ -19,6 +20,7 @@ __all__ = [
     "StoreUnavailableError",
     "TokenOptError",
     "UnknownModelError",
+    "UnstorableValueError",
 ]
 
 
@@ -98,6 +100,49 @@ class StoreUnavailableError(TokenOptError, ConnectionError):
     def __init__(self, store: str, detail: str) -> None:
         self.store = store
         super().__init__(f"{store} is unavailable: {detail}")
+
+
+class CorruptStateError(TokenOptError, ValueError):
+    """A value in a state store cannot be read: not JSON, nested too deep, too large.
+
+    Something else wrote it, or it was damaged. The store leaves it in place and names
+    the `key`; deleting that key is the fix (the component then starts it afresh).
+    Caches treat such an entry as a miss; budgets and summarizing histories raise this.
+
+    Example:
+        >>> from langchain_tokenopt.errors import CorruptStateError
+        >>> error = CorruptStateError("tokenopt:budget:x", "nested deeper than 128 levels")
+        >>> error.key, "delete the key" in str(error)
+        ('tokenopt:budget:x', True)
+    """
+
+    def __init__(
+        self, key: str, detail: str, *, store: str | None = None, remedy: str | None = None
+    ) -> None:
+        self.key = key
+        self.detail = detail
+        self.store = store
+        where = f" in {store}" if store else ""
+        advice = remedy or "It was written by something else or damaged: delete the key."
+        super().__init__(f"The value stored at {key!r}{where} cannot be read ({detail}). {advice}")
+
+
+class UnstorableValueError(InvalidArgumentError):
+    """A value given to a `Store` nests too deep or is too large to store (nothing written).
+
+    Example:
+        >>> from langchain_tokenopt.errors import UnstorableValueError
+        >>> print(UnstorableValueError("k", "nested deeper than 128 levels"))  # doctest: +ELLIPSIS
+        Cannot store the value for 'k': nested deeper than 128 levels. Store a flatter ...
+    """
+
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        self.detail = detail
+        super().__init__(
+            f"Cannot store the value for {key!r}: {detail}. Store a flatter or smaller value "
+            "(at most 128 levels of nesting and 32 MiB of JSON)."
+        )
 
 
 class BudgetExceededError(TokenOptError):

@@ -61,7 +61,7 @@ from langchain_tokenopt.cache.serialization import (
     serialize,
 )
 from langchain_tokenopt.cache.stats import MODEL_FIELDS, CacheStats, build_stats
-from langchain_tokenopt.core.logs import OutageLog
+from langchain_tokenopt.core.logs import OutageLog, log_once
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import PriceTable
 from langchain_tokenopt.core.validation import (
@@ -74,8 +74,15 @@ from langchain_tokenopt.core.validation import (
     optional,
     positive_number,
 )
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    CorruptStateError,
+    InvalidArgumentError,
+    StoreUnavailableError,
+    UnstorableValueError,
+)
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
+from langchain_tokenopt.stores.base import Number
 
 __all__ = ["CACHE_SIMILARITY_KEY", "TokenOptCache"]
 
@@ -295,8 +302,9 @@ class TokenOptCache(BaseCache):
         payload = serialize(generations)
         if payload is None:
             logger.warning(
-                "Not caching a response that langchain_core.load cannot serialize "
-                "(a generation or message field is not JSON-serializable)."
+                "Not caching a response that langchain_core.load cannot serialize or "
+                "read back (a generation or message field is not JSON-serializable, "
+                "nests deeper than 128 levels, or the whole is over 32 MiB)."
             )
             return None
         return new_entry(payload, saving_of(generations, llm_string, self.price_table))
@@ -330,6 +338,70 @@ class TokenOptCache(BaseCache):
         logger.warning("Dropping unreadable cache entry %s: %s", key, error)
         if self._semantic is not None:
             self._semantic.forget(key)
+
+    def _get_entry(self, key: str) -> Any:
+        """The stored entry at `key`; None if missing or unreadable (then deleted, logged)."""
+        try:
+            return self.store.get(self._entry_prefix + key)
+        except CorruptStateError as exc:
+            self._corrupt(key, exc)
+            self._delete_keys(key)
+            return None
+
+    async def _aget_entry(self, key: str) -> Any:
+        """Async `_get_entry`."""
+        try:
+            return await self.store.aget(self._entry_prefix + key)
+        except CorruptStateError as exc:
+            self._corrupt(key, exc)
+            await self._adelete_keys(key)
+            return None
+
+    # -- the cache's own counters: an unreadable one restarts from zero ----------
+
+    def _unreadable_counter(self, key: str, error: Exception) -> None:
+        log_once(
+            logger,
+            f"cache-counter:{id(self.store)}:{key}",
+            logging.WARNING,
+            "Cache counter %s cannot be read (%s); it restarts from zero.",
+            key,
+            error,
+        )
+
+    def _add(self, key: str, amount: Number) -> Number | None:
+        """`store.add`; a counter that cannot be read (or holds a non-number) is reset."""
+        try:
+            return self.store.add(key, amount)
+        except (CorruptStateError, TypeError) as exc:
+            self._unreadable_counter(key, exc)
+            self.store.delete(key)
+            return self.store.add(key, amount)
+
+    async def _aadd(self, key: str, amount: Number) -> Number | None:
+        """Async `_add`."""
+        try:
+            return await self.store.aadd(key, amount)
+        except (CorruptStateError, TypeError) as exc:
+            self._unreadable_counter(key, exc)
+            await self.store.adelete(key)
+            return await self.store.aadd(key, amount)
+
+    def _read_counter(self, key: str) -> Any:
+        """A counter's value for `stats`; None (read as 0) if it cannot be read."""
+        try:
+            return self.store.get(key)
+        except CorruptStateError as exc:
+            self._unreadable_counter(key, exc)
+            return None
+
+    async def _aread_counter(self, key: str) -> Any:
+        """Async `_read_counter`."""
+        try:
+            return await self.store.aget(key)
+        except CorruptStateError as exc:
+            self._unreadable_counter(key, exc)
+            return None
 
     # -- store outages --------------------------------------------------------
 
@@ -469,7 +541,7 @@ class TokenOptCache(BaseCache):
         try:
             for key, amount in pending.items():
                 if amount:
-                    self.store.add(key, amount)
+                    self._add(key, amount)
                 counters.add(key)
             for key, accessed, ttl in self._touch_writes(touches):
                 self.store.set(self._access_prefix + key, accessed, ttl_seconds=ttl)
@@ -487,7 +559,7 @@ class TokenOptCache(BaseCache):
         try:
             for key, amount in pending.items():
                 if amount:
-                    await self.store.aadd(key, amount)
+                    await self._aadd(key, amount)
                 counters.add(key)
             for key, accessed, ttl in self._touch_writes(touches):
                 await self.store.aset(self._access_prefix + key, accessed, ttl_seconds=ttl)
@@ -582,7 +654,12 @@ class TokenOptCache(BaseCache):
         if not self._semantic_due(force):
             return
         assert self._semantic is not None
-        version = self.store.get(self._semantic_version_key)
+        try:
+            version = self.store.get(self._semantic_version_key)
+        except CorruptStateError as exc:
+            self._unreadable_counter(self._semantic_version_key, exc)
+            self.store.delete(self._semantic_version_key)
+            version = object()  # differs from every version seen: re-sync
         if version == self._semantic.seen_version:
             return
         start = len(self._semantic_prefix)
@@ -598,7 +675,12 @@ class TokenOptCache(BaseCache):
         if not self._semantic_due(force):
             return
         assert self._semantic is not None
-        version = await self.store.aget(self._semantic_version_key)
+        try:
+            version = await self.store.aget(self._semantic_version_key)
+        except CorruptStateError as exc:
+            self._unreadable_counter(self._semantic_version_key, exc)
+            await self.store.adelete(self._semantic_version_key)
+            version = object()  # differs from every version seen: re-sync
         if version == self._semantic.seen_version:
             return
         start = len(self._semantic_prefix)
@@ -642,7 +724,7 @@ class TokenOptCache(BaseCache):
     def _find(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """`lookup` without the miss count and the flush; hits are recorded."""
         key = self._hash(prompt, llm_string)
-        entry = self.store.get(self._entry_prefix + key)
+        entry = self._get_entry(key)
         found: list[Generation] | None = None
         if entry is not None:
             try:
@@ -663,8 +745,8 @@ class TokenOptCache(BaseCache):
         self.refresh(force=False)
         partition, text = item
         for key, score in self._semantic.candidates(partition, text, self.similarity_threshold):
-            entry = self.store.get(self._entry_prefix + key)
-            if entry is None:  # expired or evicted elsewhere
+            entry = self._get_entry(key)
+            if entry is None:  # expired or evicted elsewhere (or unreadable, now deleted)
                 self._semantic.forget(key)
                 continue
             try:
@@ -697,7 +779,7 @@ class TokenOptCache(BaseCache):
     async def _afind(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """Async `_find`."""
         key = self._hash(prompt, llm_string)
-        entry = await self.store.aget(self._entry_prefix + key)
+        entry = await self._aget_entry(key)
         found: list[Generation] | None = None
         if entry is not None:
             try:
@@ -718,7 +800,7 @@ class TokenOptCache(BaseCache):
         await self.arefresh(force=False)
         partition, text = item
         for key, score in self._semantic.candidates(partition, text, self.similarity_threshold):
-            entry = await self.store.aget(self._entry_prefix + key)
+            entry = await self._aget_entry(key)
             if entry is None:
                 self._semantic.forget(key)
                 continue
@@ -744,6 +826,9 @@ class TokenOptCache(BaseCache):
             return
         try:
             self._put(prompt, llm_string, entry)
+        except UnstorableValueError as exc:
+            logger.warning("Not caching a response the store refuses: %s", exc)
+            return
         except StoreUnavailableError as exc:
             if self.raise_on_store_error:
                 raise
@@ -766,10 +851,10 @@ class TokenOptCache(BaseCache):
                 self.store.set(
                     self._semantic_prefix + key, {"p": item[0], "t": item[1]}, ttl_seconds=ttl
                 )
-                version = self.store.add(self._semantic_version_key, 1)
+                version = self._add(self._semantic_version_key, 1)
                 self._note_semantic_write(key, item, version)
         if self.max_entries is not None:
-            count = self.store.add(self._count_key, 1)
+            count = self._add(self._count_key, 1)
             if count is not None and count > self.max_entries:
                 self._evict()
 
@@ -782,6 +867,9 @@ class TokenOptCache(BaseCache):
             return
         try:
             await self._aput(prompt, llm_string, entry)
+        except UnstorableValueError as exc:
+            logger.warning("Not caching a response the store refuses: %s", exc)
+            return
         except StoreUnavailableError as exc:
             if self.raise_on_store_error:
                 raise
@@ -803,10 +891,10 @@ class TokenOptCache(BaseCache):
                 await self.store.aset(
                     self._semantic_prefix + key, {"p": item[0], "t": item[1]}, ttl_seconds=ttl
                 )
-                version = await self.store.aadd(self._semantic_version_key, 1)
+                version = await self._aadd(self._semantic_version_key, 1)
                 self._note_semantic_write(key, item, version)
         if self.max_entries is not None:
-            count = await self.store.aadd(self._count_key, 1)
+            count = await self._aadd(self._count_key, 1)
             if count is not None and count > self.max_entries:
                 await self._aevict()
 
@@ -818,7 +906,7 @@ class TokenOptCache(BaseCache):
         self.store.clear(self._entries_ns)
         if self._semantic is not None:
             self._semantic.reset()
-            self.store.add(self._semantic_version_key, 1)
+            self._add(self._semantic_version_key, 1)
 
     async def aclear(self, **kwargs: Any) -> None:
         """Async `clear`."""
@@ -828,7 +916,7 @@ class TokenOptCache(BaseCache):
         await self.store.aclear(self._entries_ns)
         if self._semantic is not None:
             self._semantic.reset()
-            await self.store.aadd(self._semantic_version_key, 1)
+            await self._aadd(self._semantic_version_key, 1)
 
     # -- statistics -----------------------------------------------------------
 
@@ -850,7 +938,7 @@ class TokenOptCache(BaseCache):
         """
         self.flush()
         totals = {
-            name: self.store.get(f"{self._stats_ns}:{name}")
+            name: self._read_counter(f"{self._stats_ns}:{name}")
             for name in ("hits", "misses", "semantic_hits")
         }
         models: dict[str, dict[str, Any]] = {}
@@ -865,7 +953,7 @@ class TokenOptCache(BaseCache):
         """Async `stats`."""
         await self.aflush()
         totals = {
-            name: await self.store.aget(f"{self._stats_ns}:{name}")
+            name: await self._aread_counter(f"{self._stats_ns}:{name}")
             for name in ("hits", "misses", "semantic_hits")
         }
         models: dict[str, dict[str, Any]] = {}

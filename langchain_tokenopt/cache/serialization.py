@@ -3,8 +3,10 @@
 An entry is ``{"v": 1, "g": dumps(generations), "m": model, "i": input tokens,
 "o": output tokens, "u": dollars in 1e-12 units or None, "c": created (epoch
 seconds)}``. Reading one revives generations and messages only, checked before each
-object is built, so a tampered or foreign store value cannot run code: it is a
-`CorruptEntryError`, which the cache treats as a miss.
+object is built, so a tampered or foreign store value cannot run code, and the
+serialized generations are measured first (`core.boundedjson`: at most 128 levels
+deep), so none can exhaust the stack: either is a `CorruptEntryError`, which the cache
+treats as a miss.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from langchain_core.load.load import default_init_validator
 from langchain_core.outputs import Generation
 
 from langchain_tokenopt.cache.savings import Saving
+from langchain_tokenopt.core.boundedjson import JSONLimitError, check_json_text
 
 __all__ = [
     "ENTRY_VERSION",
@@ -63,8 +66,13 @@ class CorruptEntryError(ValueError):
 
 
 def serialize(generations: Sequence[Generation]) -> str | None:
-    """`dumps(generations)`, or None when a field is not JSON-serializable."""
-    payload = dumps(list(generations))
+    """`dumps(generations)`; None when a field is not JSON-serializable or the result
+    could not be read back (nested too deep, too large)."""
+    try:
+        payload = dumps(list(generations))
+        check_json_text(payload)
+    except (JSONLimitError, RecursionError):
+        return None
     return None if _NOT_SERIALIZABLE in payload else payload
 
 
@@ -105,6 +113,10 @@ def decode_generations(entry: Any) -> list[Generation]:
     payload = entry_payload(entry)
     if payload is None:
         raise CorruptEntryError("entry has no serialized generations")
+    try:
+        check_json_text(payload)
+    except JSONLimitError as exc:
+        raise CorruptEntryError(f"serialized generations: {exc}") from None
     try:
         # "core" keeps langchain-core's cached allowlist of class paths (fast); the
         # validator narrows it to generations and messages before anything is built.

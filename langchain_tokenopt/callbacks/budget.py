@@ -4,8 +4,11 @@
 `max_tokens`) with one atomic check-and-add in a `Store`, so several threads, processes
 or machines (SQLite, Redis) sharing one budget never spend more than the limit plus
 what was already in flight. When the call ends the reservation is settled with the
-real usage; a cache hit or a failure releases it. Windows reset by the calendar (hour,
-day, week, month in a timezone) or roll (a `timedelta`).
+real usage; a cache hit or a failure releases it. Each reservation also has a lease:
+one not settled within `lease_seconds` (its process was killed, its settlement could
+not be written) is returned by the next operation on the budget, in any process.
+Windows reset by the calendar (hour, day, week, month in a timezone) or roll (a
+`timedelta`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
+import threading
+import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -23,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from langchain_core.outputs import LLMResult
 
 from langchain_tokenopt.callbacks._calls import ModelCallHandler, call_processing
+from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.pricing import PriceTable, Processing, price
 from langchain_tokenopt.core.usage import (
     DEFAULT_AGENT,
@@ -31,10 +38,11 @@ from langchain_tokenopt.core.usage import (
     output_text,
     read_result,
 )
-from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, positive_number, shown
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
     BudgetExceededError,
+    CorruptStateError,
     InvalidArgumentError,
     StoreUnavailableError,
     UnknownModelError,
@@ -54,6 +62,16 @@ ROLLING_BUCKETS = 12
 _GRACE_SECONDS = 3600.0
 _TOKENS = "tokens"
 _COST = "nano_usd"
+#: Default lease of a reservation: a call not settled within it is returned to the budget.
+DEFAULT_LEASE_SECONDS = 900.0
+# Lease records (and their claims) stay in the store this long after the lease ends,
+# at least, so a sweep finds them; a budget idle for longer keeps them debited.
+_LEASE_RECORD_GRACE_SECONDS = 3600.0
+# Lease and claim keys live outside every budget's counter keys (agent names are free).
+_LEASE_ROOT = "tokenopt:budget-lease:"
+_CLAIM_ROOT = "tokenopt:budget-claim:"
+# Settlements that could not be written, kept for the next operation to retry.
+_MAX_UNFINISHED = 10_000
 
 
 def _to_usd(value: Decimal | float | int | str) -> Decimal:
@@ -123,7 +141,58 @@ class _Reservation:
     slots: tuple[tuple[str, _Slot], ...]  # (unit, slot)
     input_tokens: int
     model: str | None
+    lease_key: str
+    reserved_at: float  # epoch seconds, by the budget's clock
     processing: Processing = "standard"
+
+
+@dataclass(slots=True)
+class _Ending:
+    """Settling one lease: claim it, adjust its slots, drop its record. Resumable.
+
+    `won` is None until the claim is decided: True when this ending holds it (the
+    reserved amounts are still debited), False when a sweep returned them first (the
+    actual amounts are added in full). `done` counts the slots already adjusted.
+    """
+
+    lease_key: str
+    slots: tuple[_Slot, ...]
+    actuals: tuple[int, ...]
+    reserved_at: float
+    won: bool | None = None
+    done: int = 0
+    keep_claim: bool = False  # a sweep keeps its claim, so a late settlement is refused
+    skipped: list[str] = field(default_factory=list)
+
+
+def _claim_key(lease_key: str) -> str:
+    return _CLAIM_ROOT + lease_key[len(_LEASE_ROOT) :]
+
+
+def _lease_record(slots: tuple[_Slot, ...], expires_at: float) -> dict[str, Any]:
+    return {"x": expires_at, "s": [[slot.key, slot.amount, slot.ttl_seconds] for slot in slots]}
+
+
+def _parse_lease(value: Any) -> tuple[float, tuple[_Slot, ...]] | None:
+    """(expires_at, slots) of a stored lease record; None if it is not one."""
+    if not isinstance(value, dict):
+        return None
+    expires_at, raw_slots = value.get("x"), value.get("s")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+        return None
+    if not isinstance(raw_slots, list):
+        return None
+    slots = []
+    for item in raw_slots:
+        if not (isinstance(item, list) and len(item) == 3):
+            return None
+        key, amount, ttl = item
+        if not isinstance(key, str) or isinstance(amount, bool) or not isinstance(amount, int):
+            return None
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float))):
+            return None
+        slots.append(_Slot(key=key, amount=amount, ttl_seconds=None if ttl is None else ttl))
+    return float(expires_at), tuple(slots)
 
 
 class TokenBudget(ModelCallHandler):
@@ -135,7 +204,20 @@ class TokenBudget(ModelCallHandler):
     reset time) is raised and no request is sent. When the call ends the reservation
     is settled with the real usage; a cache hit or a failed call releases it. A store
     that cannot be reached before a call stops the call (`StoreUnavailableError`: fail
-    closed); after a call, a failed settlement is logged, not raised.
+    closed); after a call, a failed settlement is logged, not raised, and retried by
+    the next operation on the budget.
+
+    Every reservation is leased: one not settled within `lease_seconds` (its process
+    was killed mid-call, or its settlement could not be written) is returned to the
+    budget by the next operation on it (`reserve`, `settle`, `release`,
+    `remaining`), in whichever process, on every store. Each reservation is recorded
+    under its own key, and whoever returns or settles it first claims it with the
+    store's atomic add, so it is returned exactly once; a settlement that arrives
+    after its lease was returned adds the call's real usage instead. A reservation
+    whose second write fails (tokens written, cost not) is rolled back at once, or by
+    the next operation if the store is still down. A counter the store cannot read
+    (`CorruptStateError`: written by something else) stops calls (fail closed) until
+    its key is deleted; the error names the key and is logged once.
 
     Use it alone as a callback, or give it to a tracker:
     `UsageTracker(budget=TokenBudget(...))`. Share it between processes or machines
@@ -154,7 +236,10 @@ class TokenBudget(ModelCallHandler):
         default_output_tokens: reserved for calls that set no `max_tokens`; 0 (the
             default) reserves their input only, so their output can overshoot.
         prices: a `PriceTable` with your own prices for `max_cost_usd`.
-        clock: returns the current time (an aware datetime); for tests.
+        lease_seconds: how long a reservation may stay unsettled before the budget
+            takes it back; longer than your slowest call (default 15 minutes).
+        clock: returns the current time (an aware datetime); windows and leases are
+            measured with it (for tests).
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -183,6 +268,7 @@ class TokenBudget(ModelCallHandler):
         default_output_tokens: int = 0,
         prices: PriceTable | None = None,
         agent_key: Callable[[CallStart], str | None] | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], _dt.datetime] | None = None,
     ) -> None:
         if max_tokens is None and max_cost_usd is None:
@@ -213,6 +299,12 @@ class TokenBudget(ModelCallHandler):
             raise ArgumentTypeError(f"store must implement Store, got {type(store).__name__}")
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError("name must be a non-empty string")
+        lease_seconds = positive_number(
+            lease_seconds,
+            "lease_seconds",
+            maximum=MAX_TTL_SECONDS,
+            hint="give seconds longer than your slowest model call",
+        )
         super().__init__()
         self.max_tokens = max_tokens
         self.max_cost_usd = None if max_cost_usd is None else _to_usd(max_cost_usd)
@@ -226,7 +318,15 @@ class TokenBudget(ModelCallHandler):
         self.agent_key = agent_key
         self._clock = clock or (lambda: _dt.datetime.now(_UTC))
         self._prefix = f"tokenopt:budget:{name}"
+        self.lease_seconds = float(lease_seconds)
+        self._lease_prefix = f"{_LEASE_ROOT}{name}:"
+        self._lease_ttl = self.lease_seconds + max(self.lease_seconds, _LEASE_RECORD_GRACE_SECONDS)
         self._pending: dict[UUID, _Reservation] = {}
+        # Store writes that failed after a call (settlements, roll-backs), and when
+        # the next sweep for expired leases is due (epoch seconds).
+        self._unfinished: deque[_Ending] = deque()
+        self._upkeep_lock = threading.Lock()
+        self._next_sweep = -math.inf
         # SQLite and Redis block: async runs call this handler in an executor then.
         self.run_inline = isinstance(self.store, MemoryStore)
 
@@ -273,9 +373,42 @@ class TokenBudget(ModelCallHandler):
     def _key(self, scope: str, unit: str, window_id: str) -> str:
         return f"{self._prefix}:{scope}:{unit}:{window_id}"
 
+    def _corrupt(self, key: str, detail: str, store: str | None = None) -> CorruptStateError:
+        """The error for a budget counter that cannot be read (logged once per key)."""
+        error = CorruptStateError(
+            key,
+            detail,
+            store=store,
+            remedy=(
+                f"Budget {self.name!r} refuses calls until it can count again: delete "
+                "this key from the store (that window's spending restarts from what is "
+                "reserved after it)."
+            ),
+        )
+        log_once(logger, f"corrupt-budget:{id(self.store)}:{key}", logging.ERROR, "%s", error)
+        return error
+
     def _read(self, key: str) -> int:
-        value = self.store.get(key)
-        return int(value) if isinstance(value, (int, float)) else 0
+        try:
+            value = self.store.get(key)
+        except CorruptStateError as exc:
+            raise self._corrupt(key, exc.detail, exc.store) from None
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._corrupt(key, f"it holds a {type(value).__name__}, not a number")
+        return int(value)
+
+    def _add(
+        self, key: str, amount: int, ttl: float | None, cap: int | None = None
+    ) -> int | float | None:
+        """`store.add`; a counter that cannot be read raises `CorruptStateError`."""
+        try:
+            return self.store.add(key, amount, ttl_seconds=ttl, max_value=cap)
+        except CorruptStateError as exc:
+            raise self._corrupt(key, exc.detail, exc.store) from None
+        except (TypeError, OverflowError) as exc:  # a JSON non-number, a runaway float
+            raise self._corrupt(key, str(exc)) from None
 
     def _used(self, scope: str, unit: str, now: _dt.datetime) -> tuple[int, _dt.datetime | None]:
         """Spending in the window holding `now`, and when some of it leaves the window."""
@@ -320,7 +453,7 @@ class TokenBudget(ModelCallHandler):
             key = self._key(scope, unit, f"r{current}")
             ttl = self.window.total_seconds() + bucket
             cap = limit - closed
-        if self.store.add(key, amount, ttl_seconds=ttl, max_value=cap) is None:
+        if self._add(key, amount, ttl, cap) is None:
             return None
         return _Slot(key=key, amount=amount, ttl_seconds=ttl)
 
@@ -354,13 +487,15 @@ class TokenBudget(ModelCallHandler):
     def reserve(self, call: CallStart) -> None:
         """Reserve the call's worst case; raise `BudgetExceededError` if it does not fit.
 
-        Exactly one of `settle` or `release` must follow for `call.run_id`.
+        Exactly one of `settle` or `release` must follow for `call.run_id`, within
+        `lease_seconds`; after that the budget takes the reservation back itself.
         """
         input_tokens = self._input_tokens(call)
         output_tokens = call.max_output_tokens or self.default_output_tokens
         scope = self._scope(call.agent)
         now = self._now()
         processing = call_processing(call)
+        self._upkeep(now, quiet=False)
         wanted: list[tuple[str, int, int]] = []
         if self.max_tokens is not None:
             wanted.append((_TOKENS, input_tokens + output_tokens, self.max_tokens))
@@ -369,28 +504,57 @@ class TokenBudget(ModelCallHandler):
             cost = _nano(self._price(call.model, worst, processing))
             wanted.append((_COST, cost, _nano(self.max_cost_usd)))
         taken: list[tuple[str, _Slot]] = []
-        for unit, amount, limit in wanted:
-            slot = self._take(scope, unit, amount, limit, now)
-            if slot is None:
-                for _, done in taken:
-                    self.store.add(done.key, -done.amount)
-                raise self._exceeded(scope, unit, amount, limit, now)
-            taken.append((unit, slot))
+        try:
+            for unit, amount, limit in wanted:
+                slot = self._take(scope, unit, amount, limit, now)
+                if slot is None:
+                    self._roll_back([done for _, done in taken], now)
+                    taken = []
+                    raise self._exceeded(scope, unit, amount, limit, now)
+                taken.append((unit, slot))
+            lease_key = self._lease_prefix + uuid.uuid4().hex
+            slots = tuple(slot for _, slot in taken)
+            expires_at = now.timestamp() + self.lease_seconds
+            self.store.set(lease_key, _lease_record(slots, expires_at), self._lease_ttl)
+        except (StoreUnavailableError, CorruptStateError):
+            # A partial reservation (tokens taken, cost not; or no lease record) is
+            # given back now, or by the next operation if the store is still down.
+            self._roll_back([slot for _, slot in taken], now)
+            raise
         self._pending[call.run_id] = _Reservation(
-            slots=tuple(taken), input_tokens=input_tokens, model=call.model, processing=processing
+            slots=tuple(taken),
+            input_tokens=input_tokens,
+            model=call.model,
+            lease_key=lease_key,
+            reserved_at=now.timestamp(),
+            processing=processing,
         )
+
+    def _roll_back(self, slots: list[_Slot], now: _dt.datetime) -> None:
+        """Give back slots taken for a reservation that will not happen (no lease yet)."""
+        if not slots:
+            return
+        ending = _Ending(
+            lease_key="",
+            slots=tuple(slots),
+            actuals=(0,) * len(slots),
+            reserved_at=now.timestamp(),
+            won=True,
+        )
+        self._run_ending(ending, now, quiet=True)
 
     def settle(self, run_id: UUID, usage: Usage, *, model: str | None = None) -> None:
         """Replace the call's reservation with what it really used."""
         reservation = self._pending.pop(run_id, None)
         if reservation is None:
             return
+        actuals = []
         for unit, slot in reservation.slots:
             if unit == _TOKENS:
-                actual = usage.total_tokens
+                actuals.append(usage.total_tokens)
             else:
-                actual = self._settled_cost(reservation, usage, model, slot)
-            self._adjust(slot, actual - slot.amount)
+                actuals.append(self._settled_cost(reservation, usage, model, slot))
+        self._end(reservation, tuple(actuals))
 
     def _settled_cost(
         self, reservation: _Reservation, usage: Usage, model: str | None, slot: _Slot
@@ -410,17 +574,152 @@ class TokenBudget(ModelCallHandler):
         reservation = self._pending.pop(run_id, None)
         if reservation is None:
             return
-        for _, slot in reservation.slots:
-            self._adjust(slot, -slot.amount)
+        self._end(reservation, (0,) * len(reservation.slots))
 
-    def _adjust(self, slot: _Slot, delta: int) -> None:
-        if not delta:
-            return
+    def _end(self, reservation: _Reservation, actuals: tuple[int, ...]) -> None:
+        """Settle a lease with `actuals`; never raises (the call already happened)."""
+        now = self._now()
+        ending = _Ending(
+            lease_key=reservation.lease_key,
+            slots=tuple(slot for _, slot in reservation.slots),
+            actuals=actuals,
+            reserved_at=reservation.reserved_at,
+        )
+        self._run_ending(ending, now, quiet=True)
+        self._upkeep(now, quiet=True)
+
+    # -- leases: settle exactly once, take back what nobody settled --------------------
+
+    def _run_ending(self, ending: _Ending, now: _dt.datetime, *, quiet: bool) -> None:
+        """Advance `ending`; if the store fails, keep it for the next operation."""
         try:
-            self.store.add(slot.key, delta, ttl_seconds=slot.ttl_seconds)
+            self._advance(ending, now)
         except StoreUnavailableError:
-            # The call already happened: failing it now would lose its answer.
-            logger.exception("Could not settle %+d on budget key %r", delta, slot.key)
+            self._keep_unfinished(ending)
+            if not quiet:
+                raise
+            logger.warning(
+                "Could not settle a reservation of budget %r (the store is unavailable); "
+                "the next operation on the budget retries it.",
+                self.name,
+                exc_info=True,
+            )
+        except CorruptStateError as exc:
+            if not quiet:
+                raise
+            # Its lease key cannot be read: the lease returns the reservation, or
+            # `reserve` keeps refusing calls (fail closed) until the key is deleted.
+            log_once(logger, f"corrupt-budget:{id(self.store)}:{exc.key}", logging.ERROR, "%s", exc)
+
+    def _keep_unfinished(self, ending: _Ending) -> None:
+        with self._upkeep_lock:
+            if len(self._unfinished) >= _MAX_UNFINISHED:
+                dropped = self._unfinished.popleft()
+                logger.warning(
+                    "Budget %r keeps at most %d unwritten settlements; dropped one for "
+                    "%r (its lease returns it, if it has one).",
+                    self.name,
+                    _MAX_UNFINISHED,
+                    dropped.lease_key,
+                )
+            self._unfinished.append(ending)
+
+    def _advance(self, ending: _Ending, now: _dt.datetime) -> None:
+        """Claim the lease (once), adjust the slots not yet adjusted, drop the record."""
+        if ending.won is None:
+            claim = _claim_key(ending.lease_key)
+            ending.won = self.store.add(claim, 1, ttl_seconds=self._lease_ttl, max_value=1) == 1
+            if ending.won and now.timestamp() - ending.reserved_at >= self._lease_ttl:
+                # Old enough that a sweep's claim may have expired: the record says.
+                ending.won = self.store.get(ending.lease_key) is not None
+        while ending.done < len(ending.slots):
+            slot = ending.slots[ending.done]
+            actual = ending.actuals[ending.done]
+            delta = actual - slot.amount if ending.won else actual
+            if delta:
+                try:
+                    self._add(slot.key, delta, slot.ttl_seconds)
+                except CorruptStateError as exc:
+                    ending.skipped.append(exc.key)  # reserve refuses calls until it is fixed
+            ending.done += 1
+        if ending.won and ending.lease_key:
+            self.store.delete(ending.lease_key)
+            if not ending.keep_claim:
+                self.store.delete(_claim_key(ending.lease_key))
+
+    def _upkeep(self, now: _dt.datetime, *, quiet: bool) -> None:
+        """Retry unwritten settlements, then return expired leases if a sweep is due."""
+        try:
+            self._retry_unfinished(now)
+            if now.timestamp() >= self._next_sweep:
+                self._sweep(now)
+        except (StoreUnavailableError, CorruptStateError):
+            if not quiet:
+                raise
+            logger.warning("Budget %r upkeep failed; retried later", self.name, exc_info=True)
+
+    def _retry_unfinished(self, now: _dt.datetime) -> None:
+        while True:
+            with self._upkeep_lock:
+                if not self._unfinished:
+                    return
+                ending = self._unfinished.popleft()
+            try:
+                self._advance(ending, now)
+            except StoreUnavailableError:
+                with self._upkeep_lock:
+                    self._unfinished.appendleft(ending)
+                raise
+
+    def _sweep(self, now: _dt.datetime) -> None:
+        """Return every expired, unclaimed lease of this budget to its counters.
+
+        The next sweep is due when the earliest lease seen expires, or one lease
+        from now (a lease made later cannot expire sooner).
+        """
+        started = now.timestamp()
+        next_due = started + self.lease_seconds
+        for key, value in list(self.store.scan(self._lease_prefix)):
+            parsed = _parse_lease(value)
+            if parsed is None:
+                log_once(
+                    logger,
+                    f"bad-lease:{id(self.store)}:{key}",
+                    logging.WARNING,
+                    "Ignoring %s: not a budget lease record (its reservation stays debited).",
+                    key,
+                )
+                continue
+            expires_at, slots = parsed
+            if expires_at > started:
+                next_due = min(next_due, expires_at)
+                continue
+            self._take_back(key, slots, now)
+        self._next_sweep = next_due
+
+    def _take_back(self, lease_key: str, slots: tuple[_Slot, ...], now: _dt.datetime) -> None:
+        """Return an expired lease, unless a settlement or another sweep claimed it."""
+        claim = _claim_key(lease_key)
+        if self.store.add(claim, 1, ttl_seconds=self._lease_ttl, max_value=1) != 1:
+            return
+        if self.store.get(lease_key) is None:
+            return  # settled (record and claim dropped) between our scan and our claim
+        ending = _Ending(
+            lease_key=lease_key,
+            slots=slots,
+            actuals=(0,) * len(slots),
+            reserved_at=now.timestamp(),
+            won=True,
+            keep_claim=True,
+        )
+        self._run_ending(ending, now, quiet=False)
+        logger.warning(
+            "Budget %r took back a reservation not settled within its lease of %gs "
+            "(%s): its process ended or could not write the settlement.",
+            self.name,
+            self.lease_seconds,
+            ", ".join(f"{slot.amount} on {slot.key}" for slot in slots),
+        )
 
     # -- callbacks (when used on its own) --------------------------------------------------
 
@@ -457,6 +756,7 @@ class TokenBudget(ModelCallHandler):
         """What is left in the current window (of `agent`'s budget when `per_agent`)."""
         scope = self._scope(agent)
         now = self._now()
+        self._upkeep(now, quiet=False)
         used_tokens, resets_tokens = self._used(scope, _TOKENS, now)
         used_nano, resets_cost = self._used(scope, _COST, now)
         resets = [

@@ -41,7 +41,7 @@ from langchain_tokenopt.chat_history.planner import (
     same_message,
 )
 from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
-from langchain_tokenopt.core.logs import OutageLog
+from langchain_tokenopt.core.logs import OutageLog, log_once
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import (
     check_depth,
@@ -51,7 +51,12 @@ from langchain_tokenopt.core.validation import (
     optional,
     shown,
 )
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    CorruptStateError,
+    InvalidArgumentError,
+    TokenOptError,
+)
 from langchain_tokenopt.stores import Store
 
 __all__ = ["SummarizingChatMessageHistory"]
@@ -110,6 +115,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
       with the number of failures left unlogged, and an INFO when it is back.
       Errors of the wrapped history itself (the transcript) are not hidden: they
       propagate from `messages` and `add_messages` unchanged.
+    - A saved summary state the store cannot read (not JSON, nested too deep, too
+      large: written by something else) raises `CorruptStateError` naming the key,
+      logged once, from the read that meets it (`messages`; `add_messages` before
+      appending anything). Deleting the key is the fix: the summary is rebuilt from
+      the wrapped history.
     - Cost per added message is flat: token counts are kept per message with running
       sums, and only new messages are counted. Reading re-reads the wrapped history
       (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
@@ -447,6 +457,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _load_state_locked(self) -> None:
         try:
             raw = self._state_store.get(self._state_key)
+        except CorruptStateError as exc:
+            raise self._corrupt_state(exc) from None
         except TokenOptError as exc:
             self._state_failed_locked("read", exc)
             return
@@ -475,6 +487,21 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             self._set_state_locked(SummaryState())
             return
         self._set_state_locked(state)
+
+    def _corrupt_state(self, error: CorruptStateError) -> CorruptStateError:
+        """The error for a saved summary state the store cannot read (logged once per key)."""
+        corrupt = CorruptStateError(
+            self._state_key,
+            error.detail,
+            store=error.store,
+            remedy=(
+                "Delete this key from the state store: the wrapped history keeps every "
+                "message, so the summary is rebuilt from it. Until then this history "
+                "refuses reads and adds (no message is appended)."
+            ),
+        )
+        log_once(logger, f"corrupt-history-state:{self._state_key}", logging.ERROR, "%s", corrupt)
+        return corrupt
 
     def _reset_locked(self) -> None:
         self._ledger = Ledger(self._ledger.pin_system)

@@ -16,7 +16,7 @@ import json
 import logging
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
@@ -68,17 +68,20 @@ class SummaryState:
 
     @classmethod
     def from_json(cls, value: Any) -> SummaryState | None:
+        """The state saved as `value`; None unless every field has its type and range."""
         if not isinstance(value, dict) or value.get("version") != STATE_VERSION:
             return None
-        try:
-            return cls(
-                summary=str(value["summary"]),
-                covered=int(value["covered"]),
-                fingerprint=str(value["fingerprint"]),
-                folds=int(value["folds"]),
-            )
-        except (KeyError, TypeError, ValueError):
+        summary, covered = value.get("summary"), value.get("covered")
+        fingerprint, folds = value.get("fingerprint"), value.get("folds")
+        if not (isinstance(summary, str) and isinstance(fingerprint, str)):
             return None
+        if not (_is_count(covered) and _is_count(folds)):
+            return None
+        return cls(summary=summary, covered=covered, fingerprint=fingerprint, folds=folds)
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass(frozen=True)

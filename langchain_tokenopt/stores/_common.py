@@ -1,16 +1,21 @@
 """Checks and JSON coding shared by every store backend.
 
 Each backend validates its inputs and (de)serializes values through these helpers, so
-the three stores accept and refuse exactly the same things.
+the three stores accept and refuse exactly the same things. Values are decoded with
+the depth and size limits of `core.boundedjson`, and `encode` refuses what `decode`
+would refuse, so a store never holds a value of its own that it cannot read back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import threading
 from typing import Any
 
+from cachetools import LRUCache
+
+from langchain_tokenopt.core.boundedjson import JSONLimitError, dumps_bounded, loads_bounded
 from langchain_tokenopt.core.validation import (
     MAX_TTL_SECONDS,
     check_depth,
@@ -18,7 +23,13 @@ from langchain_tokenopt.core.validation import (
     positive_number,
     shown,
 )
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, NumberOverflowError
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    CorruptStateError,
+    InvalidArgumentError,
+    NumberOverflowError,
+    UnstorableValueError,
+)
 from langchain_tokenopt.stores.base import JSON, Number
 
 logger = logging.getLogger("langchain_tokenopt.stores")
@@ -29,8 +40,14 @@ _SURROGATES_START = 0xD800
 _SURROGATES_END = 0xDFFF
 
 
+# Keys already warned about by `warn_skipped` (bounded: a flood of corrupt keys must
+# not grow memory; a key pushed out may be warned about once more).
+_WARNED_KEYS: LRUCache[tuple[str, str], None] = LRUCache(maxsize=4096)
+_WARNED_LOCK = threading.Lock()
+
+
 class CorruptValue(Exception):
-    """A stored value is not valid JSON (raised and handled inside the stores)."""
+    """A stored value cannot be decoded (raised and handled inside the stores)."""
 
 
 def check_key(key: Any) -> str:
@@ -85,18 +102,27 @@ def check_add(key: Any, amount: Any, ttl_seconds: Any, max_value: Any) -> float 
     return ttl
 
 
-def encode(value: JSON) -> str:
-    """`value` as compact JSON text; TypeError if it is not JSON-serializable."""
+def encode(value: JSON, key: str) -> str:
+    """`value` as compact JSON text, checked before anything is written.
+
+    `TypeError` if it is not JSON-serializable; `UnstorableValueError` if it nests
+    deeper or is larger than a store reads back (`core.boundedjson`).
+    """
     kind = type(value)
-    if kind is int:  # counters: the hot path of every add
-        return repr(value)
     if kind is float and math.isfinite(value):
-        return repr(value)  # what json.dumps writes for a float
-    if kind is dict or kind is list:  # what decoding accepts back: no deeper than MAX_DEPTH
-        check_depth(value, "a store value")
+        return repr(value)  # counters: the hot path of every add; what json.dumps writes
+    if kind is int and -(10**18) < value < 10**18:
+        return repr(value)
+    if kind is dict or kind is list:  # no deeper than MAX_DEPTH, found without recursion
+        try:
+            check_depth(value, "a store value")
+        except InvalidArgumentError as exc:
+            raise UnstorableValueError(key, str(exc)) from exc
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return dumps_bounded(value)
+    except JSONLimitError as exc:
+        raise UnstorableValueError(key, str(exc)) from exc
+    except TypeError as exc:
         raise ArgumentTypeError(
             f"Store values must be JSON-serializable (dict, list, str, int, float, bool, "
             f"None; no NaN or infinity): {exc}"
@@ -104,24 +130,33 @@ def encode(value: JSON) -> str:
 
 
 def decode(text: Any) -> JSON:
-    """The value stored as JSON `text`; CorruptValue if it is not valid JSON."""
+    """The value stored as JSON `text`; CorruptValue if it cannot be read within the limits."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise CorruptValue(str(exc)) from exc
+            raise CorruptValue(f"not UTF-8 text: {exc}") from exc
     if not isinstance(text, str):
         raise CorruptValue(f"expected JSON text, found {type(text).__name__}")
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return loads_bounded(text)
+    except JSONLimitError as exc:
         raise CorruptValue(str(exc)) from exc
 
 
-def warn_corrupt(store: str, key: str, reason: str) -> None:
-    """Log that a corrupt value was found at `key` and dropped."""
+def corrupt_error(store: str, key: str, reason: str) -> CorruptStateError:
+    """The error `get` and `add` raise for a value they cannot read (left in place)."""
+    return CorruptStateError(key, reason, store=store)
+
+
+def warn_skipped(store: str, key: str, reason: str) -> None:
+    """Log, once per key, that `scan` skipped a value it cannot read (left in place)."""
+    with _WARNED_LOCK:
+        if (store, key) in _WARNED_KEYS:
+            return
+        _WARNED_KEYS[(store, key)] = None
     logger.warning(
-        "%s: the value at %r is not valid JSON (%s); it was deleted and treated as missing.",
+        "%s: the value at %r cannot be read (%s); scans skip it. Delete the key to clear it.",
         store,
         key,
         reason,

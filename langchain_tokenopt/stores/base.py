@@ -23,11 +23,15 @@ class Store(Protocol):
     """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace.
 
     Guarantees every implementation keeps:
-    - `set` refuses a value that is not JSON-serializable with `TypeError`, before
-      anything is written; `get` returns a fresh copy, so callers cannot change
-      stored state by mutating what they got.
-    - A stored value that is not valid JSON (written by something else, or damaged)
-      reads as missing: it is deleted and a warning is logged.
+    - `set` refuses a value that is not JSON-serializable with `TypeError`, and one
+      nested deeper than 128 levels or larger than 32 MiB of JSON with
+      `UnstorableValueError`, before anything is written; `get` returns a fresh copy,
+      so callers cannot change stored state by mutating what they got.
+    - A stored value that cannot be decoded within those limits (written by
+      something else, or damaged: not JSON, too deep, too large, NaN) is never
+      deleted by the store: `get` and `add` raise `CorruptStateError` naming the key,
+      `scan` skips it and logs a warning once per key. Each component decides what
+      an unreadable value means (a cache miss; a budget or history error).
     - `add` is atomic, also across threads and (SQLite, Redis) processes.
     - A backend that cannot be reached raises `StoreUnavailableError` promptly.
     - `scan` order is unspecified; each live key is yielded once.

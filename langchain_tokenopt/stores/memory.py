@@ -23,10 +23,11 @@ from langchain_tokenopt.stores._common import (
     check_key,
     check_prefix,
     check_ttl,
+    corrupt_error,
     decode,
     encode,
     stored_number,
-    warn_corrupt,
+    warn_skipped,
 )
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -87,7 +88,7 @@ class MemoryStore:
     def _load(self, key: str) -> tuple[_Entry | None, JSON]:
         """(entry, value) for `key`, entry None when missing; must hold the lock.
 
-        A corrupt value is dropped and reads as missing.
+        A value that cannot be decoded raises `CorruptStateError` and stays in place.
         """
         entry = self._cache.get(key)
         if entry is None:
@@ -95,9 +96,7 @@ class MemoryStore:
         try:
             return entry, decode(entry[0])
         except CorruptValue as exc:
-            self._cache.pop(key, None)
-            warn_corrupt(repr(self), key, str(exc))
-            return None, None
+            raise corrupt_error(repr(self), key, str(exc)) from None
 
     # -- sync API ----------------------------------------------------------------
 
@@ -111,7 +110,7 @@ class MemoryStore:
         """Store `value` at `key`, expiring after `ttl_seconds` when given."""
         check_key(key)
         ttl = check_ttl(ttl_seconds)
-        text = encode(value)
+        text = encode(value, key)
         with self._lock:
             self._cache[key] = (text, self._expires_at(ttl))
 
@@ -141,7 +140,7 @@ class MemoryStore:
                 return None
             # An existing key keeps its expiry; only a new key gets `ttl_seconds`.
             expires_at = self._expires_at(ttl) if entry is None else entry[1]
-            self._cache[key] = (encode(result), expires_at)
+            self._cache[key] = (encode(result, key), expires_at)
             return result
 
     def scan(self, prefix: str) -> Iterator[tuple[str, JSON]]:
@@ -159,11 +158,7 @@ class MemoryStore:
             try:
                 value = decode(text)
             except CorruptValue as exc:
-                with self._lock:
-                    entry = self._cache.get(key)
-                    if entry is not None and entry[0] == text:
-                        self._cache.pop(key, None)
-                warn_corrupt(repr(self), key, str(exc))
+                warn_skipped(repr(self), key, str(exc))
                 continue
             yield key, value
 

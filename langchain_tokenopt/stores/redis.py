@@ -34,9 +34,10 @@ from langchain_tokenopt.stores._common import (
     check_key,
     check_prefix,
     check_ttl,
+    corrupt_error,
     decode,
     encode,
-    warn_corrupt,
+    warn_skipped,
 )
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -52,24 +53,29 @@ _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
 # Atomic add. ARGV: amount, "1" if the amount is an int, max_value or "", ttl ms or "".
 # Int + int goes through INCRBY (exact 64-bit); anything with a float is added in Lua
 # doubles, as Python does, and written with a decimal point so it reads back as a float.
-# A value that is not JSON is dropped (treated as missing); a JSON non-number is refused.
+# A value that cannot be decoded is refused and left in place (the caller gets
+# CorruptStateError), and so is a JSON non-number (TypeError).
 _ADD_LUA = """
 local key = KEYS[1]
 local amount_text, amount_is_int = ARGV[1], ARGV[2] == '1'
 local max_text, ttl_ms = ARGV[3], ARGV[4]
 local raw = redis.call('GET', key)
-local current, current_is_int, corrupt = 0, true, 0
+local current, current_is_int = 0, true
 if raw then
   if string.match(raw, '^%-?%d+$') then
+    local digits = #raw - (string.sub(raw, 1, 1) == '-' and 1 or 0)
+    if digits > 4300 then  -- more digits than Python reads back (int_max_str_digits)
+      return {'corrupt', 'an integer of more than 4300 digits'}
+    end
     current = tonumber(raw)
   else
     local ok, decoded = pcall(cjson.decode, raw)
     if not ok then
-      corrupt = 1
-      redis.call('DEL', key)
-      raw = false
+      return {'corrupt', tostring(decoded)}
     elseif type(decoded) ~= 'number' then
-      return {'not_a_number', type(decoded)}
+      return {'not_a_number', type(decoded), raw}
+    elseif decoded ~= decoded or decoded == math.huge or decoded == -math.huge then
+      return {'corrupt', 'not a finite number'}
     else
       current, current_is_int = decoded, false
     end
@@ -80,7 +86,7 @@ if result ~= result or result == math.huge or result == -math.huge then
   return {'overflow', ''}
 end
 if max_text ~= '' and result > tonumber(max_text) then
-  return {'refused', '', corrupt}
+  return {'refused', ''}
 end
 local text
 if current_is_int and amount_is_int then
@@ -97,13 +103,7 @@ end
 if not raw and ttl_ms ~= '' then
   redis.call('PEXPIRE', key, ttl_ms)
 end
-return {'ok', text, corrupt}
-"""
-
-# Delete a corrupt value only if nobody replaced it since we read it.
-_DELETE_IF_EQUAL_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+return {'ok', text}
 """
 
 
@@ -134,7 +134,6 @@ def _safe_url(url: str) -> str:
 class _AsyncParts:
     client: Any
     add_script: Any
-    delete_if_equal: Any
 
 
 class RedisStore:
@@ -150,15 +149,13 @@ class RedisStore:
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
-    Example (a client is built at once; it connects on the first call):
-        >>> store = RedisStore("redis://:secret@localhost:6379/0", socket_timeout_seconds=0.5)
-        >>> store  # the password is never shown
-        RedisStore('Redis at redis://:***@localhost:6379/0')
-
-    With a server running::
+    Example (building one does not connect; the first call does)::
 
         store.set("cache:q1", {"answer": 42}, ttl_seconds=60)
         store.add("spent:alice", 0.25, max_value=10.0)  # 0.25
+
+        >>> RedisStore("redis://:secret@localhost:6379/0")
+        RedisStore('Redis at redis://:***@localhost:6379/0')
     """
 
     def __init__(
@@ -214,10 +211,8 @@ class RedisStore:
             self._client = client
             self._name = f"Redis at {self._describe(client or async_client)}"
         self._add_script: Any = None
-        self._delete_if_equal: Any = None
         if self._client is not None:
             self._add_script = self._client.register_script(_ADD_LUA)
-            self._delete_if_equal = self._client.register_script(_DELETE_IF_EQUAL_LUA)
         self._fixed_async = async_client
         self._fixed_parts: _AsyncParts | None = None
         # redis.asyncio connections belong to the event loop that made them.
@@ -290,14 +285,18 @@ class RedisStore:
     def _finish_add(self, key: str, reply: Any) -> Number | None:
         status = _as_text(reply[0])
         if status == "not_a_number":
+            try:  # cjson reads some values the stores refuse (NaN, 1e999 in a list, ...)
+                decode(reply[2])
+            except CorruptValue as exc:
+                raise corrupt_error(self._name, key, str(exc)) from None
             raise ArgumentTypeError(
                 f"Cannot add to {shown(key)}: it holds a JSON {_as_text(reply[1])}, not a number. "
                 "Delete the key or use another key for the counter."
             )
         if status == "overflow":
             raise NumberOverflowError(f"Adding to {key!r} overflows a float")
-        if int(reply[2]):
-            warn_corrupt(self._name, key, "dropped by add")
+        if status == "corrupt":
+            raise corrupt_error(self._name, key, _as_text(reply[1]))
         if status == "refused":
             return None
         result: Number = json.loads(_as_text(reply[1]))
@@ -344,19 +343,13 @@ class RedisStore:
         try:
             return decode(raw)
         except CorruptValue as exc:
-            self._drop_corrupt(key, raw, str(exc))
-            return None
-
-    def _drop_corrupt(self, key: Any, raw: Any, reason: str) -> None:
-        with self._errors():
-            self._delete_if_equal(keys=[key], args=[raw])
-        warn_corrupt(self._name, _as_text(key), reason)
+            raise corrupt_error(self._name, key, str(exc)) from None
 
     def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Store `value` at `key`, expiring after `ttl_seconds` when given."""
         check_key(key)
         ttl_ms = _ttl_ms(check_ttl(ttl_seconds))
-        text = encode(value)
+        text = encode(value, key)
         client = self._sync_client()
         with self._errors():
             client.set(key, text, px=ttl_ms)
@@ -404,15 +397,13 @@ class RedisStore:
             seen.update(fresh)
             for raw_key, raw in zip(fresh, values, strict=True):
                 item = self._scanned(raw_key, raw)
-                if isinstance(item, str):
-                    self._drop_corrupt(raw_key, raw, item)
-                elif item is not None:
+                if item is not None:
                     yield item
             if int(cursor) == 0:
                 return
 
-    def _scanned(self, raw_key: Any, raw: Any) -> tuple[str, JSON] | str | None:
-        """One scanned key: its (key, value), why it is corrupt, or None (gone, not text)."""
+    def _scanned(self, raw_key: Any, raw: Any) -> tuple[str, JSON] | None:
+        """One scanned key's (key, value); None if gone, not text, or unreadable (logged)."""
         if raw is None:  # expired or deleted since SCAN saw it
             return None
         key = self._key_text(raw_key)
@@ -421,7 +412,8 @@ class RedisStore:
         try:
             return key, decode(raw)
         except CorruptValue as exc:
-            return str(exc)
+            warn_skipped(self._name, key, str(exc))
+            return None
 
     def clear(self, namespace: str) -> int:
         """Delete every key starting with `namespace + ":"`; return how many."""
@@ -471,11 +463,7 @@ class RedisStore:
 
     @staticmethod
     def _parts_for(client: Any) -> _AsyncParts:
-        return _AsyncParts(
-            client=client,
-            add_script=client.register_script(_ADD_LUA),
-            delete_if_equal=client.register_script(_DELETE_IF_EQUAL_LUA),
-        )
+        return _AsyncParts(client=client, add_script=client.register_script(_ADD_LUA))
 
     def _new_async_client(self) -> Any:
         asyncio_redis = require("redis.asyncio", "redis")
@@ -496,13 +484,7 @@ class RedisStore:
         try:
             return decode(raw)
         except CorruptValue as exc:
-            await self._adrop_corrupt(parts, key, raw, str(exc))
-            return None
-
-    async def _adrop_corrupt(self, parts: _AsyncParts, key: Any, raw: Any, reason: str) -> None:
-        with self._errors():
-            await parts.delete_if_equal(keys=[key], args=[raw])
-        warn_corrupt(self._name, _as_text(key), reason)
+            raise corrupt_error(self._name, key, str(exc)) from None
 
     async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Async `set`."""
@@ -511,7 +493,7 @@ class RedisStore:
             return await asyncio.to_thread(self.set, key, value, ttl_seconds)
         check_key(key)
         ttl_ms = _ttl_ms(check_ttl(ttl_seconds))
-        text = encode(value)
+        text = encode(value, key)
         with self._errors():
             await parts.client.set(key, text, px=ttl_ms)
         return None
@@ -570,9 +552,7 @@ class RedisStore:
             seen.update(fresh)
             for raw_key, raw in zip(fresh, values, strict=True):
                 item = self._scanned(raw_key, raw)
-                if isinstance(item, str):
-                    await self._adrop_corrupt(parts, raw_key, raw, item)
-                elif item is not None:
+                if item is not None:
                     yield item
             if int(cursor) == 0:
                 return

@@ -28,11 +28,12 @@ from langchain_tokenopt.stores._common import (
     check_key,
     check_prefix,
     check_ttl,
+    corrupt_error,
     decode,
     encode,
     prefix_upper_bound,
     stored_number,
-    warn_corrupt,
+    warn_skipped,
 )
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -192,10 +193,6 @@ class SQLiteStore:
                 (self._time(),),
             )
 
-    def _drop_corrupt(self, conn: sqlite3.Connection, key: str, raw: Any, reason: str) -> None:
-        conn.execute(f"DELETE FROM {_TABLE} WHERE key = ? AND value IS ?", (key, raw))
-        warn_corrupt(self._name, key, reason)
-
     @staticmethod
     def _range(prefix: str) -> tuple[str, list[Any]]:
         upper = prefix_upper_bound(prefix)
@@ -212,19 +209,18 @@ class SQLiteStore:
             row = conn.execute(
                 f"SELECT value FROM {_TABLE} WHERE key = ? AND {_LIVE}", (key, self._time())
             ).fetchone()
-            if row is None:
-                return None
-            try:
-                return decode(row[0])
-            except CorruptValue as exc:
-                self._drop_corrupt(conn, key, row[0], str(exc))
-                return None
+        if row is None:
+            return None
+        try:
+            return decode(row[0])
+        except CorruptValue as exc:
+            raise corrupt_error(self._name, key, str(exc)) from None
 
     def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Store `value` at `key`, expiring after `ttl_seconds` when given."""
         check_key(key)
         ttl = check_ttl(ttl_seconds)
-        text = encode(value)
+        text = encode(value, key)
         with self._errors(), self._connection() as conn:
             expires_at = None if ttl is None else self._time() + ttl
             conn.execute(
@@ -262,15 +258,15 @@ class SQLiteStore:
             if row is not None:
                 try:
                     current = stored_number(key, decode(row[0]))
-                    expires_at = row[1]  # an existing key keeps its expiry
                 except CorruptValue as exc:
-                    self._drop_corrupt(conn, key, row[0], str(exc))
+                    raise corrupt_error(self._name, key, str(exc)) from None
+                expires_at = row[1]  # an existing key keeps its expiry
             result = add_numbers(current, amount)
             if max_value is not None and result > max_value:
                 return None
             conn.execute(
                 f"INSERT OR REPLACE INTO {_TABLE} (key, value, expires_at) VALUES (?, ?, ?)",
-                (key, encode(result), expires_at),
+                (key, encode(result, key), expires_at),
             )
             self._maybe_purge(conn)
             return result
@@ -296,8 +292,7 @@ class SQLiteStore:
             try:
                 decoded.append((key, decode(raw)))
             except CorruptValue as exc:
-                with self._errors(), self._connection() as conn:
-                    self._drop_corrupt(conn, key, raw, str(exc))
+                warn_skipped(self._name, key, str(exc))
         return decoded
 
     def scan(self, prefix: str) -> Iterator[tuple[str, JSON]]:

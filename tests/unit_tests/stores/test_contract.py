@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from langchain_tokenopt.errors import MissingExtraError, StoreUnavailableError
+from langchain_tokenopt.core import boundedjson
+from langchain_tokenopt.core.boundedjson import MAX_JSON_DEPTH
+from langchain_tokenopt.errors import (
+    CorruptStateError,
+    MissingExtraError,
+    StoreUnavailableError,
+    UnstorableValueError,
+)
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 
 LONG_TTL_SECONDS = 1000.0
@@ -141,6 +149,34 @@ JSON_VALUES = [
     True,
     False,
 ]
+
+
+def nested_list(depth: int) -> Any:
+    """`depth` lists inside each other, built without recursion."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+# Written into a store by something else: 100,000 levels deep (json.loads would raise
+# RecursionError), not JSON, NaN, a float that overflows, an int of 5,000 digits.
+DEEP_RAW = "[" * 100_000 + "]" * 100_000
+UNREADABLE_VALUES = [
+    DEEP_RAW,
+    '{"a":' * 100_000 + "1" + "}" * 100_000,
+    "not json {",
+    "{{{",
+    "NaN",
+    "[1e999]",
+    "9" * 5000,
+    "-" + "9" * 4301,
+]
+
+
+def unreadable_id(raw: Any) -> str:
+    return f"{raw[:8]}..{len(raw)}"
+
 
 NOT_JSON_VALUES = [object(), {1, 2}, float("nan"), float("inf"), b"bytes", {"k": object()}]
 
@@ -469,35 +505,71 @@ class StoreContract:
         assert harness.store.clear("ns") == 1
         assert harness.read_raw("ns:old") is None
 
-    # -- corrupt data ------------------------------------------------------------
+    # -- corrupt data: left in place, named, never a RecursionError ----------------
 
-    def test_corrupt_value_reads_as_missing_is_deleted_and_logged(
-        self, harness: StoreHarness, caplog: pytest.LogCaptureFixture
+    @pytest.mark.parametrize("raw", UNREADABLE_VALUES, ids=unreadable_id)
+    def test_get_of_a_value_that_cannot_be_decoded_raises_corrupt_state_error(
+        self, harness: StoreHarness, raw: str
     ) -> None:
-        harness.write_raw("k", "not json {")
-        with caplog.at_level(logging.WARNING):
-            assert harness.store.get("k") is None
-        assert harness.read_raw("k") is None
-        assert "'k' is not valid JSON" in caplog.text
+        harness.write_raw("k", raw)
+        with pytest.raises(CorruptStateError) as caught:
+            harness.store.get("k")
+        assert caught.value.key == "k"
+        assert "delete the key" in str(caught.value)
+        assert harness.read_raw("k") == raw  # the store deletes nothing it cannot read
 
-    def test_scan_skips_and_deletes_a_corrupt_value(
-        self, harness: StoreHarness, caplog: pytest.LogCaptureFixture
+    @pytest.mark.parametrize("raw", UNREADABLE_VALUES, ids=unreadable_id)
+    def test_scan_skips_a_value_that_cannot_be_decoded_and_warns_once(
+        self, harness: StoreHarness, raw: str, caplog: pytest.LogCaptureFixture
     ) -> None:
-        harness.write_raw("c:bad", "\x80garbage")
+        key = f"c:bad-{uuid.uuid4().hex}"  # a fresh key: the warning is once per key
+        harness.write_raw(key, raw)
         harness.store.set("c:good", 1)
         with caplog.at_level(logging.WARNING):
             assert list(harness.store.scan("c:")) == [("c:good", 1)]
-        assert harness.read_raw("c:bad") is None
-        assert "'c:bad' is not valid JSON" in caplog.text
+            assert list(harness.store.scan("c:")) == [("c:good", 1)]
+        assert harness.read_raw(key) == raw
+        assert caplog.text.count(f"{key!r} cannot be read") == 1
 
-    def test_add_treats_a_corrupt_value_as_missing(
-        self, harness: StoreHarness, caplog: pytest.LogCaptureFixture
+    @pytest.mark.parametrize("raw", UNREADABLE_VALUES, ids=unreadable_id)
+    def test_add_to_a_value_that_cannot_be_decoded_raises_and_changes_nothing(
+        self, harness: StoreHarness, raw: str
     ) -> None:
-        harness.write_raw("n", "{{{")
-        with caplog.at_level(logging.WARNING):
-            assert harness.store.add("n", 2) == 2
-        assert harness.store.get("n") == 2
-        assert "'n'" in caplog.text
+        harness.write_raw("n", raw)
+        for max_value in (None, 10):
+            with pytest.raises(CorruptStateError, match="'n'"):
+                harness.store.add("n", 2, max_value=max_value)
+        assert harness.read_raw("n") == raw
+
+    def test_a_value_too_large_to_read_is_corrupt(
+        self, harness: StoreHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(boundedjson, "MAX_JSON_BYTES", 1000)
+        harness.write_raw("big", json.dumps("x" * 1000))
+        with pytest.raises(CorruptStateError, match="over the limit"):
+            harness.store.get("big")
+
+    def test_set_refuses_a_value_too_large_to_read_back(
+        self, harness: StoreHarness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(boundedjson, "MAX_JSON_BYTES", 1000)
+        with pytest.raises(UnstorableValueError, match="over the limit"):
+            harness.store.set("big", "x" * 1000)
+        assert harness.read_raw("big") is None
+
+    @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+    def test_set_refuses_a_value_nested_too_deep_before_writing(
+        self, harness: StoreHarness, depth: int
+    ) -> None:
+        harness.store.set("k", "old")
+        with pytest.raises(UnstorableValueError, match="nested deeper than 128"):
+            harness.store.set("k", nested_list(depth))
+        assert harness.store.get("k") == "old"
+
+    def test_a_value_nested_to_the_limit_round_trips(self, harness: StoreHarness) -> None:
+        value = nested_list(MAX_JSON_DEPTH)
+        harness.store.set("k", value)
+        assert harness.store.get("k") == value
 
     # -- async twins -------------------------------------------------------------
 
@@ -552,15 +624,23 @@ class StoreContract:
         assert await store.aget("px:1") == "px:1"
 
     async def test_async_scan_skips_a_corrupt_value(self, harness: StoreHarness) -> None:
-        harness.write_raw("c:bad", "nope")
+        harness.write_raw("c:bad", DEEP_RAW)
         await harness.store.aset("c:good", True)
         assert await collect(harness.store.ascan("c:")) == [("c:good", True)]
-        assert harness.read_raw("c:bad") is None
+        assert harness.read_raw("c:bad") == DEEP_RAW
 
-    async def test_async_get_of_a_corrupt_value_is_none(self, harness: StoreHarness) -> None:
-        harness.write_raw("k", "nope")
+    async def test_async_get_and_add_of_a_corrupt_value_raise(self, harness: StoreHarness) -> None:
+        harness.write_raw("k", DEEP_RAW)
+        with pytest.raises(CorruptStateError, match="nested deeper"):
+            await harness.store.aget("k")
+        with pytest.raises(CorruptStateError):
+            await harness.store.aadd("k", 1, max_value=5)
+        assert harness.read_raw("k") == DEEP_RAW
+
+    async def test_async_set_refuses_a_deep_value(self, harness: StoreHarness) -> None:
+        with pytest.raises(UnstorableValueError):
+            await harness.store.aset("k", nested_list(100_000))
         assert await harness.store.aget("k") is None
-        assert harness.read_raw("k") is None
 
 
 class TestMemoryAndSQLiteStores(StoreContract):
