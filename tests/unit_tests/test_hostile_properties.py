@@ -393,7 +393,7 @@ raw_values = st.one_of(
     st.binary(max_size=64),
     st.text(max_size=64),
     json_values.map(json.dumps),
-    st.integers(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),  # what a SQLite column can hold
     st.floats(allow_nan=True),
     st.none(),
 )
