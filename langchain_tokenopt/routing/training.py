@@ -33,10 +33,10 @@ logger = logging.getLogger(__name__)
 #: What the default recipe predicts: the strong model right where the weak one is wrong.
 DEFAULT_TARGET = "gain"
 #: HAND-SET logit offsets per unit of feature, for requests benchmark data lacks
-#: (explicit proofs, step-by-step reasoning, code). Not learned.
+#: (explicit proofs, step-by-step reasoning, code). Not learned. Task verbs alone
+#: ("translate", "summarize", "write") get none: most such chat requests are easy.
 DEFAULT_PRIORS: tuple[tuple[str, float, str], ...] = (
     ("reasoning_cues", 4.5, "prove / derive / step by step / explain why / compare: cues / 3"),
-    ("instruction_verbs", 1.5, "write / implement / design / analyze ...: distinct verbs / 3"),
     ("code", 1.5, "code fence or code lines (1), code words (<= 0.75)"),
 )
 _FOLDS = 5
