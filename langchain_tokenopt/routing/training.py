@@ -1,10 +1,11 @@
 """Train a `PretrainedScorer` on routing data and measure it on requests it never saw.
 
 The recipe (the one that made the shipped model): the 45 topic-neutral features of
-`features.py`; two candidate models, a logistic regression (C=0.05, standardised
-features) and the mean of its margin with a 150-tree, 4-leaf gradient boosting; the one
-with the best out-of-fold APGR wins, where folds keep whole tasks apart (or are random
-without a `task` column); Platt calibration on those out-of-fold margins; the
+`features.py`; candidate models: a logistic regression (C=0.05, standardised features),
+the mean of its margin with a 150-tree, 4-leaf gradient boosting ("blend") and, for the
+gain target, the difference P(weak wrong) - P(strong wrong) of two LRs or two blends; the
+one with the best out-of-fold APGR wins, where folds keep whole tasks apart (or are
+random without a `task` column); Platt calibration on those out-of-fold margins; the
 calibration table for the router's knobs from the out-of-fold probabilities. The
 held-apart evaluation trains the same recipe on one half of the tasks and measures the
 other half, both ways. Training imports scikit-learn and numpy; the trained scorer does
