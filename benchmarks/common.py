@@ -17,6 +17,8 @@ SHARED = ROOT.parent / "shared"
 DATA = SHARED / "data"
 PROMPTS_CSV = DATA / "prompts" / "awesome-chatgpt-prompts.csv"
 PROSE = DATA / "text" / "big.txt"
+#: RouteLLM's real per-prompt correctness of GPT-4 and Mixtral (GSM8K + MMLU).
+ROUTING_CSV = DATA / "routing" / "routellm_gsm8k_mmlu.csv"
 #: Data a benchmark downloads from a package registry, kept between runs (git-ignored).
 BENCH_DATA = ROOT / ".bench-data"
 #: The Berkeley Function Calling Leaderboard release the tool and memory benchmarks read.

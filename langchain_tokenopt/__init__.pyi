@@ -144,6 +144,9 @@ from .errors import (
     NumberOverflowError as NumberOverflowError,
 )
 from .errors import (
+    ScorerFileError as ScorerFileError,
+)
+from .errors import (
     StoreUnavailableError as StoreUnavailableError,
 )
 from .errors import (
@@ -170,6 +173,15 @@ from .middleware.summarizing import (
 from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,
 )
+from .routing.dataset import (
+    RoutingData as RoutingData,
+)
+from .routing.evaluation import (
+    RoutingMetrics as RoutingMetrics,
+)
+from .routing.pretrained import (
+    PretrainedScorer as PretrainedScorer,
+)
 from .routing.router import (
     ModelRouter as ModelRouter,
 )
@@ -193,6 +205,9 @@ from .routing.scorers import (
 )
 from .routing.stats import (
     RouterStats as RouterStats,
+)
+from .routing.training import (
+    train_scorer as train_scorer,
 )
 from .stores.base import (
     Store as Store,

@@ -218,3 +218,18 @@ class BatchItemError(TokenOptError):
             "Pass return_exceptions=True to get the other items' results, and resend this "
             "one (interactively or in a new batch)."
         )
+
+
+class ScorerFileError(TokenOptError, ValueError):
+    """A saved router scorer (JSON) is not one, or one of its fields is malformed.
+
+    `field` names the bad field as a path (``"model.members[1].trees[3].left"``).
+    """
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source = source
+        self.field = field
+        super().__init__(
+            f"{source} is not a valid router scorer: field {field!r} {problem}. "
+            "Re-create it with `tokenopt router train` or PretrainedScorer.train()."
+        )

@@ -11,6 +11,7 @@ Example:
     $ tokenopt count notes.txt --model gpt-4o
     $ cat chat.json | tokenopt count - --model gpt-4o-mini --json
     $ tokenopt count --sample
+    $ tokenopt router train traffic.csv -o scorer.json
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from langchain_tokenopt.cli.commands import Handler, analyze, count, demo, report
+from langchain_tokenopt.cli.commands import Handler, analyze, count, demo, report, router
 from langchain_tokenopt.cli.transcript import InputError
 from langchain_tokenopt.errors import TokenOptError
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Spend fewer tokens, less money and less time in LangChain apps.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (analyze, count, report, demo):
+    for command in (analyze, count, report, demo, router):
         command.register(subparsers)
     return parser
 

@@ -102,10 +102,19 @@ class ModelRouterMiddleware(Middleware):
         return router
 
     def _record(
-        self, decision: RouteDecision, answered: Tier | None, failed: list[str]
+        self,
+        decision: RouteDecision,
+        answered: Tier | None,
+        failed: list[str],
+        response: ModelResponse[Any] | None = None,
     ) -> dict[str, Any]:
-        """Count the decision in the router's stats; returns its metadata."""
-        return self.router.record(decision, None if answered is None else answered.name, failed)
+        """Count the decision in the router's stats (priced from the answer's reported
+        usage when it has one); returns its metadata."""
+        answer = None
+        if response is not None:
+            answer = next((m for m in response.result if isinstance(m, AIMessage)), None)
+        name = None if answered is None else answered.name
+        return self.router.record(decision, name, failed, answer)
 
     @staticmethod
     def _stamp(response: ModelResponse[Any], metadata: dict[str, Any]) -> ModelResponse[Any]:
@@ -145,7 +154,7 @@ class ModelRouterMiddleware(Middleware):
                 last_error = exc
                 self._failed(tier, exc, len(decision.order) - position - 1)
                 continue
-            metadata = self._record(decision, tier, failed)
+            metadata = self._record(decision, tier, failed, response)
             dispatch_event(ROUTE_EVENT, metadata, config)
             return self._stamp(response, metadata)
         dispatch_event(ROUTE_EVENT, self._record(decision, None, failed), config)
@@ -169,7 +178,7 @@ class ModelRouterMiddleware(Middleware):
                 last_error = exc
                 self._failed(tier, exc, len(decision.order) - position - 1)
                 continue
-            metadata = self._record(decision, tier, failed)
+            metadata = self._record(decision, tier, failed, response)
             await adispatch_event(ROUTE_EVENT, metadata, config)
             return self._stamp(response, metadata)
         await adispatch_event(ROUTE_EVENT, self._record(decision, None, failed), config)

@@ -8,8 +8,14 @@ budget runs out, the need relaxes step by step so the rest of the budget lasts.
 
 Routing rule
 ------------
-1. A `ComplexityScorer` maps the request to a difficulty ``d`` in [0, 1]
-   (`HeuristicScorer` by default, or a trained `LearnedScorer`).
+1. A `ComplexityScorer` maps the request to a difficulty ``d`` in [0, 1]. The default,
+   `PretrainedScorer`, gives the calibrated probability that the strong model answers
+   right where the cheap one answers wrong (learned from real routing data).
+   A tier's `quality` is a threshold on that scale: the highest difficulty the tier
+   takes. Left None, the last tier takes everything (1.0) and any other the router's
+   threshold: from `max_strong_share` (the share of requests that may go past the
+   cheap tier) or `quality_target` (the share of the strong model's quality to keep),
+   translated with the scorer's calibration table, else the scorer's default.
 2. With a budget, its remaining share ``s`` relaxes the difficulty by the first step of
    `relaxation` whose share it is at or below (`DEFAULT_RELAXATION`):
 
@@ -57,7 +63,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -77,8 +83,9 @@ from langchain_tokenopt.routing.budget_share import (
     reads_inline,
     remaining_share,
 )
-from langchain_tokenopt.routing.scorers import ComplexityScorer, HeuristicScorer
-from langchain_tokenopt.routing.stats import RouterStats, StatsBook
+from langchain_tokenopt.routing.pretrained import PretrainedScorer
+from langchain_tokenopt.routing.scorers import ComplexityScorer
+from langchain_tokenopt.routing.stats import RouterStats, StatsBook, answer_usage
 
 __all__ = [
     "DEFAULT_RELAXATION",
@@ -117,11 +124,19 @@ def _model_name_of(model: BaseChatModel) -> str | None:
 
 @dataclass(frozen=True, eq=False)
 class Tier:
-    """One model the router can call, with the quality it delivers.
+    """One model the router can call, and the hardest requests it takes.
+
+    List tiers cheapest first. `quality` is a threshold on the scorer's difficulty
+    scale: the tier takes requests scored at most that. With the default
+    `PretrainedScorer` the score is the probability that the strong model answers right
+    where the cheap one answers wrong, so ``quality=0.3`` reads "use this tier unless
+    the strong model is more than 30 % likely to do better". Leave it None to let the
+    router set it: the last tier takes everything, the others the router's threshold
+    (`ModelRouter(max_strong_share=...)`, `quality_target=...`, or the scorer's default).
 
     Args:
         model: any chat model.
-        quality: in [0, 1]: the hardest request (difficulty) this model handles well.
+        quality: in [0, 1], or None (set by the router, see above).
         name: how decisions and stats name the tier; default the model name.
         model_name: the model name used for token counts and prices; default the
             model's `model_name` / `model` attribute.
@@ -131,12 +146,12 @@ class Tier:
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
         >>> fast = GenericFakeChatModel(messages=iter(["ok"]))
-        >>> Tier(fast, quality=0.4, model_name="gpt-4o-mini").name
+        >>> Tier(fast, model_name="gpt-4o-mini").name
         'gpt-4o-mini'
     """
 
     model: BaseChatModel
-    quality: float
+    quality: float | None = None
     name: str = ""
     model_name: str = ""
     expected_output_tokens: int | None = None
@@ -146,13 +161,13 @@ class Tier:
             raise ArgumentTypeError(
                 f"a Tier needs a chat model (BaseChatModel), got {type(self.model)}"
             )
-        if (
+        if self.quality is not None and (
             isinstance(self.quality, bool)
             or not isinstance(self.quality, (int, float))
             or not 0.0 <= self.quality <= 1.0
         ):
             raise InvalidArgumentError(
-                f"quality must be a number in [0, 1], got {shown(self.quality)}"
+                f"quality must be a number in [0, 1] or None, got {shown(self.quality)}"
             )
         if self.expected_output_tokens is not None and (
             isinstance(self.expected_output_tokens, bool)
@@ -168,7 +183,8 @@ class Tier:
             )
         object.__setattr__(self, "model_name", model_name)
         object.__setattr__(self, "name", self.name or model_name)
-        object.__setattr__(self, "quality", float(self.quality))
+        if self.quality is not None:
+            object.__setattr__(self, "quality", float(self.quality))
 
 
 @dataclass(frozen=True)
@@ -252,11 +268,25 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
     strings): on the message, on the first chunk of a stream, on `"raw"` of
     `include_raw=True` structured output, and nowhere on plain structured output. The
     same data is sent as custom callback event `ROUTE_EVENT` once per request (with
-    tier None when every tier failed), and `stats()` adds it up.
+    tier None when every tier failed), and `stats()` adds up the real cost: the usage
+    each answer reported, estimates only for answers without usage, cache hits apart.
+
+    Knobs: leave the cheap tiers' `quality` None and say what you want instead:
+    `max_strong_share=0.3` lets at most about 30 % of requests past the cheapest tier,
+    `quality_target=0.95` keeps about 95 % of the strong model's quality with as few
+    strong calls as that takes. The scorer's calibration table (made from requests of
+    tasks it had not seen) turns either into the cheap tier's threshold, shown in
+    `thresholds`. Both hold on traffic like the scorer's reference data; on yours,
+    check `stats()` or train a scorer on your own logs (`train_scorer`).
 
     Args:
-        tiers: the models, each with its quality (at least one).
-        scorer: a `ComplexityScorer`; default `HeuristicScorer()`.
+        tiers: the models, cheapest first, each with its quality or None (at least one).
+        scorer: a `ComplexityScorer`; default `PretrainedScorer()`.
+        max_strong_share: the share of requests, in [0, 1], that may go past the cheap
+            tiers; sets the threshold of tiers whose quality is None.
+        quality_target: the share of the strong model's quality to keep, in (0, 1];
+            sets the threshold of tiers whose quality is None (not with
+            `max_strong_share`).
         min_quality: the lowest tier quality any request may get, in [0, 1].
         budget: an object with `remaining()` (a `TokenBudget`), or a callable returning
             the share left; its remaining share relaxes the need (`relaxation`).
@@ -268,20 +298,33 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
-        >>> mini = GenericFakeChatModel(messages=iter(["4"]))
+        >>> mini = GenericFakeChatModel(messages=iter(["Paris"]))
         >>> big = GenericFakeChatModel(messages=iter(["a proof"]))
-        >>> router = ModelRouter(tiers=[
-        ...     Tier(mini, quality=0.4, model_name="gpt-4o-mini"),
-        ...     Tier(big, quality=1.0, model_name="gpt-4o")])
-        >>> reply = router.invoke("What is 2 + 2?")
+        >>> router = ModelRouter(tiers=[Tier(mini, model_name="gpt-4o-mini"),
+        ...                             Tier(big, model_name="gpt-4o")])
+        >>> reply = router.invoke("What is the capital of France?")
         >>> reply.content, reply.response_metadata["tokenopt_route"]["tier"]
-        ('4', 'gpt-4o-mini')
+        ('Paris', 'gpt-4o-mini')
+        >>> router.route("Prove that the sum of the first n odd numbers is n^2").tier
+        'gpt-4o'
+
+        A worked example of the knobs: at most 20 % of requests to gpt-4o, or keep
+        95 % of its quality (which takes a lower threshold, so more gpt-4o calls):
+
+        >>> capped = ModelRouter(tiers=router.tiers, max_strong_share=0.2)
+        >>> careful = ModelRouter(tiers=router.tiers, quality_target=0.95)
+        >>> capped.thresholds["gpt-4o-mini"] > careful.thresholds["gpt-4o-mini"]
+        True
+        >>> capped.thresholds["gpt-4o"]
+        1.0
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     tiers: list[Tier]
-    scorer: ComplexityScorer = Field(default_factory=HeuristicScorer)
+    scorer: ComplexityScorer = Field(default_factory=PretrainedScorer)
+    max_strong_share: float | None = None
+    quality_target: float | None = None
     min_quality: float = 0.0
     budget: Budget | None = None
     relaxation: tuple[tuple[float, float], ...] = DEFAULT_RELAXATION
@@ -295,6 +338,7 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
     _count_tools: list[Any] = PrivateAttr(default_factory=list)
     _none_fails: bool = PrivateAttr(default=False)
     _counters: dict[str, TokenCounter] = PrivateAttr(default_factory=dict)
+    _quality: dict[str, float] = PrivateAttr(default_factory=dict)
     _stats: StatsBook = PrivateAttr(default_factory=StatsBook)
 
     @field_validator("tiers")
@@ -366,7 +410,53 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
                 ) from exc
         if not self._runnables:
             self._runnables = [tier.model for tier in self.tiers]
+        self._quality = self._resolve_qualities()
         return self
+
+    def _knob_threshold(self) -> float:
+        """The threshold of tiers left at quality None (all but the last)."""
+        if self.max_strong_share is not None and self.quality_target is not None:
+            raise InvalidArgumentError("set max_strong_share or quality_target, not both")
+        if self.max_strong_share is not None:
+            name, argument = "threshold_for_share", self.max_strong_share
+        elif self.quality_target is not None:
+            name, argument = "threshold_for_quality", self.quality_target
+        else:
+            name, argument = "default_threshold", None
+        lookup = getattr(self.scorer, name, None)
+        if lookup is None:
+            raise InvalidArgumentError(
+                f"{type(self.scorer).__name__} has no calibration table to set thresholds "
+                "from: give every tier but the last Tier(quality=...), or use "
+                "PretrainedScorer"
+            )
+        return float(lookup if argument is None else lookup(argument))
+
+    def _resolve_qualities(self) -> dict[str, float]:
+        """Each tier's threshold: its own quality, else the knob's (1.0 for the last)."""
+        unset = [tier for tier in self.tiers[:-1] if tier.quality is None]
+        knob = self.max_strong_share is not None or self.quality_target is not None
+        if knob and not unset:
+            raise InvalidArgumentError(
+                "max_strong_share / quality_target set the threshold of tiers whose quality "
+                "is None, and every tier but the last has one: drop Tier(quality=...) from "
+                "the cheap tiers or the knob"
+            )
+        threshold = self._knob_threshold() if unset or knob else 1.0
+        last = self.tiers[-1]
+        return {
+            tier.name: (
+                tier.quality
+                if tier.quality is not None
+                else (1.0 if tier is last else min(max(threshold, 0.0), 1.0))
+            )
+            for tier in self.tiers
+        }
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Each tier's quality as routing uses it: the highest difficulty it takes."""
+        return dict(self._quality)
 
     # -- LangChain plumbing
 
@@ -472,10 +562,13 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
         need = max(self.min_quality, difficulty - relaxed_by)
         costs = {tier.name: self._estimate(tier, messages) for tier in self.tiers}
         position = {tier.name: index for index, tier in enumerate(self.tiers)}
-        strongest = max(self.tiers, key=lambda t: (t.quality, costs[t.name], -position[t.name]))
+        quality = self._quality
+        strongest = max(
+            self.tiers, key=lambda t: (quality[t.name], costs[t.name], -position[t.name])
+        )
         acceptable = sorted(
-            (tier for tier in self.tiers if tier.quality >= need - 1e-12),
-            key=lambda t: (costs[t.name], -t.quality, position[t.name]),
+            (tier for tier in self.tiers if quality[tier.name] >= need - 1e-12),
+            key=lambda t: (costs[t.name], -quality[t.name], position[t.name]),
         )
         budget_note = ""
         if share is not None:
@@ -487,13 +580,13 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
             if self.fallback_to_weaker:
                 taken = {tier.name for tier in acceptable}
                 weaker = [tier for tier in self.tiers if tier.name not in taken]
-                order += sorted(weaker, key=lambda t: (-t.quality, costs[t.name]))
+                order += sorted(weaker, key=lambda t: (-quality[t.name], costs[t.name]))
             reason = (
                 f"cheapest tier with quality >= need {need:.2f} "
                 f"(difficulty {difficulty:.2f}, min_quality {self.min_quality:.2f}{budget_note})"
             )
         else:
-            order = sorted(self.tiers, key=lambda t: (-t.quality, costs[t.name]))
+            order = sorted(self.tiers, key=lambda t: (-quality[t.name], costs[t.name]))
             reason = (
                 f"no tier has quality >= need {need:.2f} (difficulty {difficulty:.2f}"
                 f"{budget_note}): strongest tier first"
@@ -533,27 +626,64 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
         self._stats.reset()
 
     def record(
-        self, decision: RouteDecision, answered: str | None, failed: Sequence[str] = ()
+        self,
+        decision: RouteDecision,
+        answered: str | None,
+        failed: Sequence[str] = (),
+        answer: Any = None,
     ) -> dict[str, Any]:
         """Count one routed request in `stats()` and return its decision metadata.
 
         For code that calls the tiers itself (an agent middleware): `answered` is the
-        tier that answered (None if all failed), `failed` the tiers that failed before.
-        The result is what `response_metadata[ROUTE_KEY]` and the `ROUTE_EVENT` carry.
+        tier that answered (None if all failed), `failed` the tiers that failed before,
+        `answer` the answer message (its reported usage prices the call; without usage
+        the call's estimate counts, marked as estimated). The result is what
+        `response_metadata[ROUTE_KEY]` and the `ROUTE_EVENT` carry.
         """
+        metadata = self._metadata(decision, answered, failed)
+        self._count(decision, answered, failed, answer)
+        logger.debug("Routed to %s: %s", answered, decision.reason)
+        return metadata
+
+    def _metadata(
+        self, decision: RouteDecision, answered: str | None, failed: Sequence[str]
+    ) -> dict[str, Any]:
         tiers = {tier.name: tier for tier in self.tiers}
         for name in (*failed, *(() if answered is None else (answered,))):
             if name not in tiers:
                 raise InvalidArgumentError(f"unknown tier {shown(name)}; tiers are {sorted(tiers)}")
+        return _route_metadata(decision, None if answered is None else tiers[answered], failed)
+
+    def _count(
+        self, decision: RouteDecision, answered: str | None, failed: Sequence[str], answer: Any
+    ) -> None:
+        """Add one request to `stats()`, priced from the answer's reported usage if any."""
+        if answered is None:
+            self._stats.record(None, failed)
+            return
+        tiers = {tier.name: tier for tier in self.tiers}
+        reported = answer_usage(answer)
+        if reported.cache_hit:
+            self._stats.record(answered, failed, cache_hit=True)
+            return
+        if reported.usage is None:
+            self._stats.record(
+                answered,
+                failed,
+                cost_usd=decision.estimated_cost_usd[answered],
+                strongest_cost_usd=decision.estimated_cost_usd[decision.strongest],
+            )
+            return
+        usage = reported.usage
+        same_tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        strongest = tiers[decision.strongest].model_name
         self._stats.record(
             answered,
             failed,
-            Decimal(0) if answered is None else decision.estimated_cost_usd[answered],
-            decision.estimated_cost_usd[decision.strongest],
+            cost_usd=price(tiers[answered].model_name, usage, table=self.prices),
+            strongest_cost_usd=price(strongest, same_tokens, table=self.prices),
+            reported=True,
         )
-        metadata = _route_metadata(decision, None if answered is None else tiers[answered], failed)
-        logger.debug("Routed to %s: %s", answered, decision.reason)
-        return metadata
 
     # -- calling
 
@@ -580,7 +710,7 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
             except attempts.catch as exc:
                 attempts.failed(tier, exc)
                 continue
-            metadata = attempts.answered(tier)
+            metadata = attempts.answered(tier, result)
             dispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             return _stamp(result, metadata)
         dispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
@@ -606,7 +736,7 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
             except attempts.catch as exc:
                 attempts.failed(tier, exc)
                 continue
-            metadata = attempts.answered(tier)
+            metadata = attempts.answered(tier, result)
             await adispatch_custom_event(ROUTE_EVENT, metadata, config=config)
             return _stamp(result, metadata)
         await adispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
@@ -633,11 +763,16 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
             except attempts.catch as exc:
                 attempts.failed(tier, exc)
                 continue
-            metadata = attempts.answered(tier)
+            metadata = attempts.streaming(tier)
             dispatch_custom_event(ROUTE_EVENT, metadata, config=config)
-            if first is not _NO_CHUNK:
-                yield _stamp(first, metadata)
-                yield from chunks
+            total = _Total()
+            try:
+                if first is not _NO_CHUNK:
+                    yield _stamp(total.add(first), metadata)
+                    for chunk in chunks:
+                        yield total.add(chunk)
+            finally:
+                attempts.streamed(tier, total.value)
             return
         dispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
         raise attempts.last_error()
@@ -665,12 +800,16 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
             except attempts.catch as exc:
                 attempts.failed(tier, exc)
                 continue
-            metadata = attempts.answered(tier)
+            metadata = attempts.streaming(tier)
             await adispatch_custom_event(ROUTE_EVENT, metadata, config=config)
-            if first is not _NO_CHUNK:
-                yield _stamp(first, metadata)
-                async for chunk in chunks:
-                    yield chunk
+            total = _Total()
+            try:
+                if first is not _NO_CHUNK:
+                    yield _stamp(total.add(first), metadata)
+                    async for chunk in chunks:
+                        yield total.add(chunk)
+            finally:
+                attempts.streamed(tier, total.value)
             return
         await adispatch_custom_event(ROUTE_EVENT, attempts.unanswered(), config=config)
         raise attempts.last_error()
@@ -719,8 +858,15 @@ class _Attempts:
         self.failures.append(tier.name)
         self.errors.append(error)
 
-    def answered(self, tier: Tier) -> dict[str, Any]:
-        return self.router.record(self.decision, tier.name, self.failures)
+    def answered(self, tier: Tier, answer: Any) -> dict[str, Any]:
+        return self.router.record(self.decision, tier.name, self.failures, answer)
+
+    def streaming(self, tier: Tier) -> dict[str, Any]:
+        """The metadata of a stream's first chunk; `streamed` counts it once it ends."""
+        return self.router._metadata(self.decision, tier.name, self.failures)
+
+    def streamed(self, tier: Tier, answer: Any) -> None:
+        self.router._count(self.decision, tier.name, self.failures, answer)
 
     def unanswered(self) -> dict[str, Any]:
         return self.router.record(self.decision, None, self.failures)
@@ -730,3 +876,15 @@ class _Attempts:
 
 
 _NO_CHUNK: Any = object()
+
+
+class _Total:
+    """The message chunks of a stream added up (their usage with them), for stats."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def add(self, chunk: Any) -> Any:
+        if isinstance(chunk, AIMessageChunk):
+            self.value = chunk if self.value is None else self.value + chunk
+        return chunk

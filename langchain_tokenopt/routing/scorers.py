@@ -2,7 +2,9 @@
 
 `HeuristicScorer` reads features a person can check (length, code, math, reasoning
 cues, ...) with documented weights; `LearnedScorer` is trained on prompts labelled by
-whether the weak model was good enough. Both read the latest user message.
+whether the weak model was good enough. Both read the latest user message. Neither is
+the router's default (`PretrainedScorer` is): on real routing data the heuristic keeps
+less quality than random routing at equal cost (docs/benchmarks.md, "Routing").
 """
 
 from __future__ import annotations

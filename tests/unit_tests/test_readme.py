@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.globals import get_llm_cache, set_llm_cache
@@ -27,5 +28,9 @@ def test_readme_tour_runs_and_builds_what_it_says(
     assert namespace["n"] == namespace["counter"].count_messages(  # type: ignore[attr-defined]
         [("system", "Be brief."), ("human", "What is LCEL?")]
     )
+    router: Any = namespace["router"]
+    assert router.route("What is the capital of France?").tier == "gpt-4o-mini"
+    assert router.route("Say hello in Spanish").tier == "gpt-4o-mini"
+    assert router.route("Prove that the sum of the first n odd numbers is n^2").tier == "gpt-4o"
     assert (tmp_path / "llm-cache.sqlite3").exists()
     assert (tmp_path / "budget.sqlite3").exists()

@@ -158,3 +158,15 @@ def test_structured_output_falls_through_on_arguments_that_fail_validation(
     assert result == City(name="Paris", country="France")
     assert sent_models(openai_server) == ["gpt-4o-mini", "gpt-4o"]
     assert router.stats().failures == {"gpt-4o-mini": 1}
+
+
+def test_stats_price_the_usage_the_server_reported(openai_server: FakeOpenAIServer) -> None:
+    router = router_for(openai_server)
+    easy = router.invoke(EASY)
+    hard = router.invoke(HARD)
+    list(router.stream(EASY, stream_usage=True))
+    stats = router.stats()
+    assert stats.reported_calls == 3 and stats.estimated_calls == 0 and stats.cache_hits == 0
+    usages = [m.usage_metadata for m in (easy, hard)]
+    assert all(u is not None and u["input_tokens"] > 0 for u in usages)
+    assert stats.reported_cost_usd > 0 and stats.strongest_cost_usd > stats.cost_usd

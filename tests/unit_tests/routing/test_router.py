@@ -35,6 +35,7 @@ from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
 from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.routing.pretrained import PretrainedScorer
 from langchain_tokenopt.routing.router import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
     ModelRouter,
@@ -559,7 +560,7 @@ def test_bind_tools_binds_every_tier() -> None:
 
 
 def test_bound_tools_count_in_cost_and_difficulty() -> None:
-    router, _, _ = two_tiers()
+    router, _, _ = two_tiers(scorer=HeuristicScorer())
     bound = router.bind_tools([get_weather])
     plain_decision, bound_decision = router.route(EASY), bound.route(EASY)
     assert bound_decision.score == pytest.approx(plain_decision.score + 0.15)
@@ -669,10 +670,10 @@ def test_scorer_results_are_clipped_and_nan_rejected() -> None:
         broken.route(EASY)
 
 
-def test_default_scorer_is_the_heuristic_one() -> None:
+def test_default_scorer_is_the_pretrained_one() -> None:
     router, _, _ = two_tiers()
-    assert isinstance(router.scorer, HeuristicScorer)
-    assert router.route(HARD).score == pytest.approx(router.scorer.explain(HARD).score)
+    assert isinstance(router.scorer, PretrainedScorer)
+    assert router.route(HARD).score == pytest.approx(router.scorer.score_text(HARD))
 
 
 def test_record_counts_a_request_routed_by_other_code() -> None:
@@ -685,3 +686,41 @@ def test_record_counts_a_request_routed_by_other_code() -> None:
     assert stats.calls == {"big": 1} and stats.failures == {"mini": 1} and stats.fallbacks == 1
     with pytest.raises(ValueError, match="unknown tier 'huge'"):
         router.record(decision, "huge")
+
+
+# ------------------------------------------------------------------ knobs and tier thresholds
+
+
+def test_max_strong_share_and_quality_target_set_the_cheap_tier_threshold() -> None:
+    mini, big = fake("gpt-4o-mini"), fake("gpt-4o")
+    tiers = [Tier(mini, name="mini"), Tier(big, name="big")]
+    scorer = PretrainedScorer()
+    capped = ModelRouter(tiers=tiers, max_strong_share=0.1)
+    careful = ModelRouter(tiers=tiers, quality_target=0.95)
+    default = ModelRouter(tiers=tiers)
+    assert capped.thresholds == {"mini": scorer.threshold_for_share(0.1), "big": 1.0}
+    assert careful.thresholds["mini"] == scorer.threshold_for_quality(0.95)
+    assert default.thresholds["mini"] == scorer.default_threshold
+    assert capped.thresholds["mini"] > default.thresholds["mini"] > careful.thresholds["mini"]
+
+
+def test_knobs_need_a_tier_left_to_them_and_only_one_knob() -> None:
+    mini, big = fake("gpt-4o-mini"), fake("gpt-4o")
+    with pytest.raises(ValueError, match="not both"):
+        ModelRouter(tiers=[Tier(mini), Tier(big)], max_strong_share=0.2, quality_target=0.9)
+    with pytest.raises(ValueError, match="every tier but the last has one"):
+        ModelRouter(tiers=[Tier(mini, quality=0.3), Tier(big)], max_strong_share=0.2)
+    with pytest.raises(ValueError, match="max_strong_share must be in"):
+        ModelRouter(tiers=[Tier(mini), Tier(big)], max_strong_share=2.0)
+
+
+def test_three_tiers_ordered_by_cost_each_with_its_threshold() -> None:
+    nano, mini, big = fake("gpt-4.1-nano"), fake("gpt-4o-mini"), fake("gpt-4o")
+    router = ModelRouter(
+        tiers=[Tier(nano, name="nano"), Tier(mini, quality=0.6, name="mini"), Tier(big, name="big")]
+    )
+    threshold = PretrainedScorer().default_threshold
+    assert router.thresholds == {"nano": threshold, "mini": 0.6, "big": 1.0}
+    assert router.route("What is the capital of France?").tier == "nano"
+    assert router.route("Prove that the sum of the first n odd numbers is n^2").tier == "mini"
+    assert router.route(HARD).tier == "big"
