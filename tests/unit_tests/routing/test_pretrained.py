@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
-from langchain_tokenopt.errors import ScorerFileError
+from langchain_tokenopt.errors import InvalidArgumentError, ScorerFileError
 from langchain_tokenopt.routing.pretrained import DEFAULT_SCORER_DATA, PretrainedScorer
 from langchain_tokenopt.routing.router import ModelRouter, Tier
 from langchain_tokenopt.routing.scorers import HeuristicScorer
@@ -88,9 +88,13 @@ def test_knobs_translate_to_thresholds_from_the_calibration_table() -> None:
     table = shipped()["threshold_table"]
     row = next(r for r in table if r["threshold"] == scorer.threshold_for_share(0.3))
     assert row["strong_share"] <= 0.3
-    with pytest.raises(ValueError, match="max_strong_share must be in"):
+    with pytest.raises(
+        InvalidArgumentError, match="max_strong_share must be a finite number >= 0 and <= 1"
+    ):
         scorer.threshold_for_share(1.5)
-    with pytest.raises(ValueError, match="quality_target must be in"):
+    with pytest.raises(
+        InvalidArgumentError, match="quality_target must be a finite number > 0 and <= 1"
+    ):
         scorer.threshold_for_quality(0.0)
 
 

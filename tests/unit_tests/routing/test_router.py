@@ -34,7 +34,7 @@ from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
 from langchain_tokenopt.core.pricing import PriceTable, price
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.errors import UnknownModelError
+from langchain_tokenopt.errors import InvalidArgumentError, UnknownModelError
 from langchain_tokenopt.routing.pretrained import PretrainedScorer
 from langchain_tokenopt.routing.router import (
     DEFAULT_EXPECTED_OUTPUT_TOKENS,
@@ -710,7 +710,9 @@ def test_knobs_need_a_tier_left_to_them_and_only_one_knob() -> None:
         ModelRouter(tiers=[Tier(mini), Tier(big)], max_strong_share=0.2, quality_target=0.9)
     with pytest.raises(ValueError, match="every tier but the last has one"):
         ModelRouter(tiers=[Tier(mini, quality=0.3), Tier(big)], max_strong_share=0.2)
-    with pytest.raises(ValueError, match="max_strong_share must be in"):
+    with pytest.raises(
+        InvalidArgumentError, match="max_strong_share must be a finite number >= 0 and <= 1"
+    ):
         ModelRouter(tiers=[Tier(mini), Tier(big)], max_strong_share=2.0)
 
 
