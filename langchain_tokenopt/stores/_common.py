@@ -18,7 +18,6 @@ from cachetools import LRUCache
 from langchain_tokenopt.core.boundedjson import JSONLimitError, dumps_bounded, loads_bounded
 from langchain_tokenopt.core.validation import (
     MAX_TTL_SECONDS,
-    check_depth,
     optional,
     positive_number,
     shown,
@@ -113,11 +112,6 @@ def encode(value: JSON, key: str) -> str:
         return repr(value)  # counters: the hot path of every add; what json.dumps writes
     if kind is int and -(10**18) < value < 10**18:
         return repr(value)
-    if kind is dict or kind is list:  # no deeper than MAX_DEPTH, found without recursion
-        try:
-            check_depth(value, "a store value")
-        except InvalidArgumentError as exc:
-            raise UnstorableValueError(key, str(exc)) from exc
     try:
         return dumps_bounded(value)
     except JSONLimitError as exc:

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_tokenopt.callbacks.budget import DEFAULT_LEASE_SECONDS, TokenBudget, _parse_lease
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import CallStart, Usage
-from langchain_tokenopt.errors import StoreUnavailableError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, StoreUnavailableError
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
 from langchain_tokenopt.stores.base import JSON, Number
 from tests.support.chat_models import CountingFakeChatModel
@@ -94,9 +94,19 @@ RESERVED = INPUT_TOKENS + 50
 # ------------------------------------------------------------------ the argument
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "60"])
-def test_lease_seconds_must_be_a_positive_finite_number(bad: Any) -> None:
-    with pytest.raises(ValueError, match="lease_seconds"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (0, InvalidArgumentError),
+        (-1, InvalidArgumentError),
+        (float("nan"), InvalidArgumentError),
+        (float("inf"), InvalidArgumentError),
+        (True, ArgumentTypeError),
+        ("60", ArgumentTypeError),
+    ],
+)
+def test_lease_seconds_must_be_a_positive_finite_number(bad: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="lease_seconds"):
         TokenBudget(max_tokens=10, lease_seconds=bad)
 
 
