@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_tokenopt.batch.endpoint import BatchRef
+from langchain_tokenopt.core.validation import shown
+from langchain_tokenopt.errors import InvalidArgumentError
 from langchain_tokenopt.stores import Store
 
 _VERSION = 1
@@ -62,16 +64,30 @@ class BatchJob:
 
     @classmethod
     def from_json(cls, key: str, data: Any) -> BatchJob | None:
+        """The job saved as `data`; None when nothing (or another version) is saved.
+
+        Saved data of our version that cannot be read raises `InvalidArgumentError`
+        naming the key: reading it as missing could pay for its batches twice.
+        """
         if not isinstance(data, dict) or data.get("version") != _VERSION:
             return None
-        return cls(
-            key=key,
-            provider=str(data["provider"]),
-            count=int(data["count"]),
-            complete=bool(data["complete"]),
-            chunks=[Chunk(int(c["start"]), int(c["end"]), dict(c["ref"])) for c in data["chunks"]],
-            attempts={int(k): str(v) for k, v in (data.get("attempts") or {}).items()},
-        )
+        try:
+            return cls(
+                key=key,
+                provider=str(data["provider"]),
+                count=int(data["count"]),
+                complete=bool(data["complete"]),
+                chunks=[
+                    Chunk(int(c["start"]), int(c["end"]), dict(c["ref"])) for c in data["chunks"]
+                ],
+                attempts={int(k): str(v) for k, v in (data.get("attempts") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgumentError(
+                f"the batch job saved under {shown(key)} cannot be read ({type(exc).__name__}: "
+                f"{str(exc)[:100]}); check the provider's console for its batches, then "
+                "delete the key from the store or name another batch_key"
+            ) from None
 
     def starts(self) -> set[int]:
         """The first index of every chunk that has its batch."""

@@ -34,14 +34,14 @@ class CorruptValue(Exception):
 
 
 def check_key(key: Any) -> str:
-    """Return `key` if it is a string, else raise TypeError."""
+    """Return `key` if it is a string, else raise `ArgumentTypeError` (a `TypeError`)."""
     if not isinstance(key, str):
         raise ArgumentTypeError(f"Store keys must be str, got {type(key).__name__}")
     return key
 
 
 def check_prefix(prefix: Any, what: str = "prefix") -> str:
-    """Return `prefix` if it is a string, else raise TypeError."""
+    """Return `prefix` if it is a string, else raise `ArgumentTypeError` (a `TypeError`)."""
     if not isinstance(prefix, str):
         raise ArgumentTypeError(f"The {what} must be str, got {type(prefix).__name__}")
     return prefix
@@ -62,7 +62,8 @@ def check_ttl(ttl_seconds: Any) -> float | None:
 
 
 def check_number(value: Any, name: str) -> Number:
-    """Return `value` if it is a finite int or float (not bool), else raise."""
+    """Return `value` if it is a finite int or float (not bool) within a signed 64-bit
+    integer; else `ArgumentTypeError` (not a number) or `InvalidArgumentError`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
     if isinstance(value, int) and not -_INT64 <= value < _INT64:
@@ -86,7 +87,8 @@ def check_add(key: Any, amount: Any, ttl_seconds: Any, max_value: Any) -> float 
 
 
 def encode(value: JSON) -> str:
-    """`value` as compact JSON text; TypeError if it is not JSON-serializable."""
+    """`value` as compact JSON text; `ArgumentTypeError` (a `TypeError`) if it is not
+    JSON-serializable, `InvalidArgumentError` if it nests deeper than `MAX_DEPTH`."""
     kind = type(value)
     if kind is int:  # counters: the hot path of every add
         return repr(value)
@@ -129,7 +131,8 @@ def warn_corrupt(store: str, key: str, reason: str) -> None:
 
 
 def stored_number(key: str, value: JSON) -> Number:
-    """The current number at `key` for an add; TypeError if the value is not a number."""
+    """The current number at `key` for an add; `ArgumentTypeError` (a `TypeError`) if
+    the value is not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(
             f"Cannot add to {shown(key)}: it holds a {type(value).__name__}, not a number. "

@@ -23,8 +23,9 @@ class Store(Protocol):
     """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace.
 
     Guarantees every implementation keeps:
-    - `set` refuses a value that is not JSON-serializable with `TypeError`, before
-      anything is written; `get` returns a fresh copy, so callers cannot change
+    - `set` refuses a value that is not JSON-serializable with `ArgumentTypeError` (a
+      `TypeError`), and one nested deeper than `MAX_DEPTH` with `InvalidArgumentError`,
+      before anything is written; `get` returns a fresh copy, so callers cannot change
       stored state by mutating what they got.
     - A stored value that is not valid JSON (written by something else, or damaged)
       reads as missing: it is deleted and a warning is logged.
