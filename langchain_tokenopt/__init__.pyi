@@ -141,6 +141,9 @@ from .errors import (
     MissingExtraError as MissingExtraError,
 )
 from .errors import (
+    NotFittedError as NotFittedError,
+)
+from .errors import (
     NumberOverflowError as NumberOverflowError,
 )
 from .errors import (

@@ -16,6 +16,7 @@ __all__ = [
     "EncodingUnavailableError",
     "InvalidArgumentError",
     "MissingExtraError",
+    "NotFittedError",
     "NumberOverflowError",
     "StoreUnavailableError",
     "TokenOptError",
@@ -55,6 +56,16 @@ class ArgumentTypeError(TokenOptError, TypeError):
 class NumberOverflowError(TokenOptError, OverflowError):
     """A counter in a store would leave what every backend holds (a signed 64-bit
     integer, or a finite float); the message names the key. Use a new key or reset it.
+    """
+
+
+class NotFittedError(TokenOptError, RuntimeError):
+    """A learned component was used before it was trained or loaded.
+
+    Example:
+        >>> from langchain_tokenopt.errors import NotFittedError
+        >>> isinstance(NotFittedError("call fit() first"), RuntimeError)
+        True
     """
 
 

@@ -31,6 +31,7 @@ from langchain_tokenopt.batch.endpoint import (
     Outcome,
 )
 from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.errors import ArgumentTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,10 @@ class AnthropicBatchEndpoint:
         """The body `ChatAnthropic` would send for `messages` (stream flag removed)."""
         build = getattr(self.model, "_get_request_payload", None)  # see docs/internals.md
         if build is None:
-            raise TypeError(f"{type(self.model).__name__} has no Anthropic payload builder")
+            raise ArgumentTypeError(
+                f"{type(self.model).__name__} has no Anthropic payload builder: "
+                "BatchAPIRunnable needs ChatAnthropic (langchain-anthropic) or a subclass"
+            )
         body = dict(build(messages, stop=None, **self.kwargs))
         body.pop("stream", None)
         return body

@@ -29,6 +29,7 @@ from langchain_tokenopt.batch.endpoint import (
     Outcome,
 )
 from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.errors import ArgumentTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class OpenAIBatchEndpoint:
         self._client: Any = getattr(model, "root_client", None)
         self._aclient: Any = getattr(model, "root_async_client", None)
         if self._client is None or self._aclient is None:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(model).__name__} has no OpenAI client (root_client); the OpenAI "
                 "batch endpoint needs ChatOpenAI or a subclass"
             )
@@ -180,7 +181,7 @@ class OpenAIBatchEndpoint:
         body.pop("stream", None)
         body.pop("stream_options", None)
         if "messages" not in body:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "BatchAPIRunnable batches Chat Completions requests; create the model "
                 "with ChatOpenAI(..., use_responses_api=False)"
             )

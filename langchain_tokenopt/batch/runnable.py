@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 from uuid import uuid4
@@ -46,7 +46,21 @@ from langchain_tokenopt.batch.openai import OpenAIBatchEndpoint
 from langchain_tokenopt.batch.state import BatchJob, Chunk, JobStore, custom_id, index_of
 from langchain_tokenopt.batch.target import Target, call_kwargs, to_messages, unwrap
 from langchain_tokenopt.core.markers import BATCH_KEY
-from langchain_tokenopt.errors import BatchItemError
+from langchain_tokenopt.core.validation import (
+    MAX_TTL_SECONDS,
+    finite_number,
+    instance_of,
+    int_in_range,
+    optional,
+    positive_number,
+    shown,
+)
+from langchain_tokenopt.errors import (
+    ArgumentTypeError,
+    BatchItemError,
+    InvalidArgumentError,
+    TokenOptError,
+)
 from langchain_tokenopt.stores import MemoryStore, Store
 
 __all__ = ["BatchAPIRunnable"]
@@ -55,6 +69,43 @@ logger = logging.getLogger(__name__)
 
 _MISSING_REASONS = {"expired": "expired", "cancelled": "cancelled", "canceled": "cancelled"}
 
+#: Longest wait between two polls (a day): the providers end every batch within 24 h.
+MAX_POLL_SECONDS = 24 * 3600.0
+
+
+def _batch_key(value: Any, name: str) -> str:
+    """`value` if it is a non-empty str (a batch key), else a typed error naming `name`."""
+    instance_of(value, name, str, "a str (the name the batch is saved under)")
+    if not value:
+        raise InvalidArgumentError(f"{name} must be a non-empty str, got ''")
+    return cast(str, value)
+
+
+def _check_call(inputs: Any, config: Any, return_exceptions: Any) -> None:
+    """The arguments of `batch()` / `abatch()` (the items are read in `_plan`)."""
+    if not isinstance(inputs, (list, tuple)):
+        raise ArgumentTypeError(
+            f"inputs must be a list of inputs (one per request), got {type(inputs).__name__}"
+        )
+    instance_of(return_exceptions, "return_exceptions", bool, "True or False")
+    configs = config if isinstance(config, list) else [config]
+    for number, item in enumerate(configs):
+        where = f"config[{number}]" if isinstance(config, list) else "config"
+        if item is not None and not isinstance(item, Mapping):
+            raise ArgumentTypeError(
+                f"{where} must be a RunnableConfig dict (or None), got {type(item).__name__}"
+            )
+        configurable = (item or {}).get("configurable")
+        if configurable is not None and not isinstance(configurable, Mapping):
+            raise ArgumentTypeError(
+                f'{where}["configurable"] must be a dict, got {type(configurable).__name__}'
+            )
+    if isinstance(config, list) and len(config) != len(inputs):
+        raise InvalidArgumentError(
+            f"config is a list of {len(config)} configs for {len(inputs)} inputs: give one "
+            "config per input, or one config for all"
+        )
+
 
 def _endpoint_for(target: Target) -> BatchEndpoint:
     kwargs = call_kwargs(target.kwargs)
@@ -62,7 +113,7 @@ def _endpoint_for(target: Target) -> BatchEndpoint:
         return cast(BatchEndpoint, AnthropicBatchEndpoint(target.model, kwargs))
     if getattr(target.model, "root_client", None) is not None:
         return cast(BatchEndpoint, OpenAIBatchEndpoint(target.model, kwargs))
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{type(target.model).__name__} has no batch API here: BatchAPIRunnable supports "
         "ChatOpenAI (langchain-openai) and ChatAnthropic (langchain-anthropic)"
     )
@@ -209,14 +260,44 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         key_prefix: str = "tokenopt:batch",
         state_ttl_seconds: float | None = 30 * 24 * 3600.0,
     ) -> None:
-        if poll_interval_seconds <= 0 or max_poll_interval_seconds < poll_interval_seconds:
-            raise ValueError("poll_interval_seconds must be > 0 and <= max_poll_interval_seconds")
-        if backoff < 1:
-            raise ValueError(f"backoff must be >= 1 (a growth factor), got {backoff}")
-        if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError("timeout_seconds must be > 0, or None to wait for the provider")
-        if store is not None and not isinstance(store, Store):
-            raise TypeError(f"store must be a Store, got {type(store).__name__}")
+        poll = positive_number(
+            poll_interval_seconds,
+            "poll_interval_seconds",
+            maximum=MAX_POLL_SECONDS,
+            hint="the provider answers within 24 h: poll every few seconds to minutes",
+        )
+        max_poll = finite_number(
+            max_poll_interval_seconds,
+            "max_poll_interval_seconds",
+            minimum=poll,
+            maximum=MAX_POLL_SECONDS,
+            hint="the longest wait between polls, at least poll_interval_seconds",
+        )
+        backoff = finite_number(
+            backoff, "backoff", minimum=1, hint="the growth factor of the wait, e.g. 1.5"
+        )
+        timeout = optional(
+            positive_number,
+            timeout_seconds,
+            "timeout_seconds",
+            maximum=MAX_TTL_SECONDS,
+            hint="or None to wait until the provider ends the batch",
+        )
+        if store is not None:
+            instance_of(store, "store", Store, "a Store (MemoryStore, SQLiteStore, RedisStore)")
+        instance_of(key_prefix, "key_prefix", str, "a str")
+        if not key_prefix:
+            raise InvalidArgumentError(
+                "key_prefix must be a non-empty str (the store keys of saved batches start "
+                "with it), got ''"
+            )
+        state_ttl = optional(
+            positive_number,
+            state_ttl_seconds,
+            "state_ttl_seconds",
+            maximum=MAX_TTL_SECONDS,
+            hint="give seconds up to ten years, or None to keep saved batches until collected",
+        )
         self.bound = model
         self._target = unwrap(model)
         self.endpoint = _endpoint_for(self._target)
@@ -227,20 +308,19 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
             max_bytes_per_batch, self.endpoint.max_bytes_per_batch, "max_bytes_per_batch"
         )
         self.store = store if store is not None else MemoryStore()
-        self._jobs = JobStore(self.store, state_ttl_seconds)
-        self.poll_interval_seconds = poll_interval_seconds
-        self.max_poll_interval_seconds = max_poll_interval_seconds
+        self._jobs = JobStore(self.store, state_ttl)
+        self.poll_interval_seconds = poll
+        self.max_poll_interval_seconds = max_poll
         self.backoff = backoff
-        self.timeout_seconds = timeout_seconds
+        self.timeout_seconds = timeout
         self.key_prefix = key_prefix
 
     @staticmethod
     def _limit(value: int | None, provider_max: int, name: str) -> int:
         if value is None:
             return provider_max
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-        return min(value, provider_max)
+        hint = f"or None for the provider's limit ({provider_max})"
+        return min(int_in_range(value, name, minimum=1, hint=hint), provider_max)
 
     def __repr__(self) -> str:
         return f"BatchAPIRunnable({self.provider}, {self.model_name!r})"
@@ -278,6 +358,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         **kwargs: Any | None,
     ) -> list[Any]:
         """Send `inputs` as provider batches; return the answers in input order."""
+        _check_call(inputs, config, return_exceptions)
         if not inputs:
             return []
         plan = self._plan(inputs, config)
@@ -304,6 +385,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         **kwargs: Any | None,
     ) -> list[Any]:
         """Async twin of `batch()`: the same requests, with the SDKs' async clients."""
+        _check_call(inputs, config, return_exceptions)
         if not inputs:
             return []
         plan = self._plan(inputs, config)
@@ -327,7 +409,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         Items already answered stay collectable: the next `batch()` with the same key
         returns them, and a `BatchItemError` ("cancelled") for the others.
         """
-        job = self._jobs.load(self._store_key(key))
+        job = self._jobs.load(self._store_key(_batch_key(key, "key")))
         if job is None:
             return 0
         for chunk in job.chunks:
@@ -336,7 +418,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
 
     async def acancel(self, key: str) -> int:
         """Async twin of `cancel()`."""
-        job = await self._jobs.aload(self._store_key(key))
+        job = await self._jobs.aload(self._store_key(_batch_key(key, "key")))
         if job is None:
             return 0
         for chunk in job.chunks:
@@ -357,16 +439,18 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
             configs = get_config_list(config, len(inputs))
             names = {(c.get("configurable") or {}).get("batch_key") for c in configs}
             if len(names) > 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "the configs of one batch() call name different batch_keys "
-                    f"({sorted(map(str, names))}): one call is one batch job, name one key"
+                    f"({shown(sorted(map(str, names)))}): one call is one batch job, name one key"
                 )
         else:  # one config for every item: one callback manager
             configs = [ensure_config(config)]
         name = (configs[0].get("configurable") or {}).get("batch_key")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"configurable batch_key must be a non-empty string, got {name!r}")
-        first = self.endpoint.request_body(to_messages(inputs[0]))
+        if name is not None:
+            _batch_key(name, 'config["configurable"]["batch_key"]')
+        for index, value in enumerate(inputs):  # every input readable before anything is sent
+            to_messages(value, index)
+        first = self._body(0, to_messages(inputs[0], 0))
         params = {k: v for k, v in first.items() if k not in ("messages", "system")}
         params["_type"] = getattr(self._target.model, "_llm_type", "chat")
         metadata = {
@@ -380,7 +464,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
 
     def _check(self, job: BatchJob | None, plan: _Plan) -> None:
         if job is not None and (job.count != len(plan.inputs) or job.provider != self.provider):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{job.key!r} holds a {job.provider} batch of {job.count} requests, not "
                 f"this one ({self.provider}, {len(plan.inputs)}): name another batch_key, "
                 "or cancel() and forget the old one"
@@ -388,9 +472,9 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
 
     def _line(self, index: int, messages: Sequence[BaseMessage]) -> bytes:
         """Item `index` as one line of the provider's batch input, checked for size."""
-        line = self.endpoint.encode(custom_id(index), self.endpoint.request_body(messages))
+        line = self.endpoint.encode(custom_id(index), self._body(index, messages))
         if len(line) > self.max_bytes_per_batch:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"item {index} is {len(line)} bytes, more than max_bytes_per_batch "
                 f"({self.max_bytes_per_batch}): send it interactively"
             )
@@ -398,7 +482,20 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
 
     def _lines(self, plan: _Plan, start: int, end: int) -> list[bytes]:
         """The lines of items `start` to `end` again (for a provider that kept none)."""
-        return [self._line(i, to_messages(plan.inputs[i])) for i in range(start, end)]
+        return [self._line(i, to_messages(plan.inputs[i], i)) for i in range(start, end)]
+
+    def _body(self, index: int, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+        """The request body of item `index`; a model that cannot build it names the item."""
+        try:
+            return self.endpoint.request_body(messages)
+        except TokenOptError:
+            raise
+        except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+            raise InvalidArgumentError(
+                f"inputs[{index}]: {type(self._target.model).__name__} cannot build a request "
+                f"of these messages ({type(exc).__name__}: {str(exc)[:200]}); fix or leave "
+                "out this input"
+            ) from exc
 
     def _digest_key(self, digest: Any) -> str:
         return self._store_key("auto:" + digest.hexdigest()[:32])
@@ -583,7 +680,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         serialized = self._serialized()
         manager: CallbackManager | None = None
         for index, value in enumerate(plan.inputs):
-            messages = to_messages(value)
+            messages = to_messages(value, index)
             if manager is None or len(plan.configs) > 1:
                 config = plan.config(index)
                 manager = CallbackManager.configure(**self._manager_settings(plan, config))
@@ -695,7 +792,7 @@ class BatchAPIRunnable(Runnable[LanguageModelInput, Any]):
         serialized = self._serialized()
         manager: AsyncCallbackManager | None = None
         for index, value in enumerate(plan.inputs):
-            messages = to_messages(value)
+            messages = to_messages(value, index)
             if manager is None or len(plan.configs) > 1:
                 config = plan.config(index)
                 manager = AsyncCallbackManager.configure(**self._manager_settings(plan, config))

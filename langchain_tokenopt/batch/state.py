@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_tokenopt.batch.endpoint import BatchRef
+from langchain_tokenopt.errors import CorruptStateError
 from langchain_tokenopt.stores import Store
 
 _VERSION = 1
@@ -62,16 +63,31 @@ class BatchJob:
 
     @classmethod
     def from_json(cls, key: str, data: Any) -> BatchJob | None:
+        """The job saved as `data`; None when nothing (or another version) is saved.
+
+        Saved data of our version that cannot be read raises `CorruptStateError`
+        naming the key: reading it as missing could pay for its batches twice.
+        """
         if not isinstance(data, dict) or data.get("version") != _VERSION:
             return None
-        return cls(
-            key=key,
-            provider=str(data["provider"]),
-            count=int(data["count"]),
-            complete=bool(data["complete"]),
-            chunks=[Chunk(int(c["start"]), int(c["end"]), dict(c["ref"])) for c in data["chunks"]],
-            attempts={int(k): str(v) for k, v in (data.get("attempts") or {}).items()},
-        )
+        try:
+            return cls(
+                key=key,
+                provider=str(data["provider"]),
+                count=int(data["count"]),
+                complete=bool(data["complete"]),
+                chunks=[
+                    Chunk(int(c["start"]), int(c["end"]), dict(c["ref"])) for c in data["chunks"]
+                ],
+                attempts={int(k): str(v) for k, v in (data.get("attempts") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CorruptStateError(
+                key,
+                f"not a batch job ({type(exc).__name__}: {str(exc)[:100]})",
+                remedy="Check the provider's console for its batches, then delete the key "
+                "from the store or name another batch_key.",
+            ) from None
 
     def starts(self) -> set[int]:
         """The first index of every chunk that has its batch."""

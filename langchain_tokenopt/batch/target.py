@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import (
@@ -24,6 +24,9 @@ from langchain_core.runnables import (
     RunnablePassthrough,
     RunnableSequence,
 )
+
+from langchain_tokenopt.core.validation import check_depth
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,8 @@ class Target:
     tail: Runnable[Any, Any] | None = None
 
 
-def _unsupported(runnable: object) -> TypeError:
-    return TypeError(
+def _unsupported(runnable: object) -> ArgumentTypeError:
+    return ArgumentTypeError(
         "BatchAPIRunnable needs a chat model, a chat model with bound arguments "
         "(llm.bind_tools(...)) or llm.with_structured_output(...); got "
         f"{type(runnable).__name__}"
@@ -44,7 +47,7 @@ def _unsupported(runnable: object) -> TypeError:
 
 
 def unwrap(runnable: Runnable[Any, Any]) -> Target:
-    """The `Target` of `runnable`; `TypeError` for anything else."""
+    """The `Target` of `runnable`; `ArgumentTypeError` for anything else."""
     if isinstance(runnable, BaseChatModel):
         return Target(runnable)
     if isinstance(runnable, RunnableBinding):
@@ -68,18 +71,44 @@ def unwrap(runnable: Runnable[Any, Any]) -> Target:
     raise _unsupported(runnable)
 
 
-def to_messages(value: LanguageModelInput) -> list[BaseMessage]:
-    """The messages a chat model makes of one input (string, messages, prompt value)."""
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
+def to_messages(value: Any, index: int) -> list[BaseMessage]:
+    """The messages a chat model makes of input `index` (string, messages, prompt value).
+
+    `ArgumentTypeError` for a value of another type, `InvalidArgumentError` for a list
+    that cannot be read as messages (or holds none) or nests deeper than `MAX_DEPTH`;
+    both name the index.
+    """
+    name = f"inputs[{index}]"
     if isinstance(value, str):
         return [HumanMessage(value)]
     if isinstance(value, PromptValue):
-        return value.to_messages()
-    if isinstance(value, Sequence):
-        return convert_to_messages(value)
-    raise TypeError(
-        f"a batch input must be a string, a list of messages or a PromptValue, got "
-        f"{type(value).__name__}"
-    )
+        check_depth(value, name)
+        messages = value.to_messages()
+    elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        check_depth(value, name)
+        try:
+            messages = convert_to_messages(value)
+        except (ValueError, TypeError, NotImplementedError, KeyError) as exc:
+            raise InvalidArgumentError(
+                f"{name} cannot be read as messages ({_first_line(exc)}); "
+                "give a list of messages, (role, text) pairs or role/content dicts"
+            ) from None
+    else:
+        raise ArgumentTypeError(
+            f"{name} must be a string, a list of messages or a PromptValue, got "
+            f"{type(value).__name__}"
+        )
+    if not messages:
+        raise InvalidArgumentError(
+            f"{name} holds no messages; a request needs at least one (a string is one "
+            "human message)"
+        )
+    return messages
 
 
 def call_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

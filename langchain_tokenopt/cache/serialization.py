@@ -62,7 +62,10 @@ _NOT_SERIALIZABLE = '"type": "not_implemented"'
 
 
 class CorruptEntryError(ValueError):
-    """A stored value is not a readable TokenOptCache entry."""
+    """A stored value is not a readable TokenOptCache entry.
+
+    Internal: every caller in the cache catches it and treats the entry as a miss.
+    """
 
 
 def serialize(generations: Sequence[Generation]) -> str | None:
@@ -98,7 +101,12 @@ def entry_payload(entry: Any) -> str | None:
 
 
 def _only_generations_and_messages(class_path: tuple[str, ...], kwargs: dict[str, Any]) -> None:
-    """`init_validator` for `loads`: refuse every class but generations and messages."""
+    """`init_validator` for `loads`: refuse every class but generations and messages.
+
+    Its `ValueError` never leaves the package: `loads` raises it inside
+    `decode_generations`, which turns it into `CorruptEntryError`, and the cache reads
+    that as a miss (logged). Only langchain-core's `loads` sees the builtin.
+    """
     if class_path[0] not in ("langchain", "langchain_core") or (
         class_path[-1] not in _ALLOWED_CLASS_NAMES
     ):

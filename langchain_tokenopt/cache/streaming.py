@@ -45,7 +45,7 @@ from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.messages import as_messages
 from langchain_tokenopt.core.validation import int_in_range, optional
-from langchain_tokenopt.errors import ArgumentTypeError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["CachedStreamRunnable"]
 
@@ -121,6 +121,14 @@ def _add(total: AIMessageChunk | None, chunk: BaseMessage) -> AIMessageChunk:
             response_metadata=dict(chunk.response_metadata),
         )
     return chunk if total is None else total + chunk
+
+
+def _no_chunks(model: BaseChatModel) -> InvalidArgumentError:
+    """`invoke` on a model whose stream was empty: no answer to return, nothing cached."""
+    return InvalidArgumentError(
+        f"model ({type(model).__name__}) streamed no chunks, so there is no answer to "
+        "return (nothing was cached); check that the model's stream() yields its answer"
+    )
 
 
 class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
@@ -360,7 +368,7 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
         for chunk in self.stream(input, config, **kwargs):
             total = _add(total, chunk)
         if total is None:
-            raise ValueError("The model streamed no chunks")
+            raise _no_chunks(self.model)
         return message_chunk_to_message(total)
 
     async def ainvoke(
@@ -371,5 +379,5 @@ class CachedStreamRunnable(Runnable[LanguageModelInput, BaseMessage]):
         async for chunk in self.astream(input, config, **kwargs):
             total = _add(total, chunk)
         if total is None:
-            raise ValueError("The model streamed no chunks")
+            raise _no_chunks(self.model)
         return message_chunk_to_message(total)

@@ -31,7 +31,7 @@ from langchain_tokenopt.core.validation import (
     positive_number,
     shown,
 )
-from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -362,7 +362,7 @@ class LearnedScorer(ComplexityScorer):
     def score_texts(self, texts: Sequence[str]) -> list[float]:
         """Difficulty of each text (batched: faster than one `score` call per text)."""
         if not self.fitted:
-            raise RuntimeError("LearnedScorer is not trained: call fit() or load() first")
+            raise NotFittedError("LearnedScorer is not trained: call fit() or load() first")
         matrix = self._vectorizer.transform(list(texts))
         return [float(p) for p in self._classifier.predict_proba(matrix)[:, 1]]
 
@@ -372,7 +372,7 @@ class LearnedScorer(ComplexityScorer):
     def to_dict(self) -> dict[str, Any]:
         """The trained scorer as JSON-ready data (what `save` writes)."""
         if not self.fitted:
-            raise RuntimeError("LearnedScorer is not trained: call fit() or load() first")
+            raise NotFittedError("LearnedScorer is not trained: call fit() or load() first")
         vocabulary = {term: int(index) for term, index in self._vectorizer.vocabulary_.items()}
         return {
             "format": _LEARNED_FORMAT,

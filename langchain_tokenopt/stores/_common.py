@@ -50,14 +50,14 @@ class CorruptValue(Exception):
 
 
 def check_key(key: Any) -> str:
-    """Return `key` if it is a string, else raise TypeError."""
+    """Return `key` if it is a string, else raise `ArgumentTypeError` (a `TypeError`)."""
     if not isinstance(key, str):
         raise ArgumentTypeError(f"Store keys must be str, got {type(key).__name__}")
     return key
 
 
 def check_prefix(prefix: Any, what: str = "prefix") -> str:
-    """Return `prefix` if it is a string, else raise TypeError."""
+    """Return `prefix` if it is a string, else raise `ArgumentTypeError` (a `TypeError`)."""
     if not isinstance(prefix, str):
         raise ArgumentTypeError(f"The {what} must be str, got {type(prefix).__name__}")
     return prefix
@@ -78,7 +78,8 @@ def check_ttl(ttl_seconds: Any) -> float | None:
 
 
 def check_number(value: Any, name: str) -> Number:
-    """Return `value` if it is a finite int or float (not bool), else raise."""
+    """Return `value` if it is a finite int or float (not bool) within a signed 64-bit
+    integer; else `ArgumentTypeError` (not a number) or `InvalidArgumentError`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"{name} must be an int or float, got {type(value).__name__}")
     if isinstance(value, int) and not -_INT64 <= value < _INT64:
@@ -104,8 +105,9 @@ def check_add(key: Any, amount: Any, ttl_seconds: Any, max_value: Any) -> float 
 def encode(value: JSON, key: str) -> str:
     """`value` as compact JSON text, checked before anything is written.
 
-    `TypeError` if it is not JSON-serializable; `UnstorableValueError` if it nests
-    deeper or is larger than a store reads back (`core.boundedjson`).
+    `ArgumentTypeError` (a `TypeError`) if it is not JSON-serializable;
+    `UnstorableValueError` if it nests deeper or is larger than a store reads back
+    (`core.boundedjson`).
     """
     kind = type(value)
     if kind is float and math.isfinite(value):
@@ -158,7 +160,8 @@ def warn_skipped(store: str, key: str, reason: str) -> None:
 
 
 def stored_number(key: str, value: JSON) -> Number:
-    """The current number at `key` for an add; TypeError if the value is not a number."""
+    """The current number at `key` for an add; `ArgumentTypeError` (a `TypeError`) if
+    the value is not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(
             f"Cannot add to {shown(key)}: it holds a {type(value).__name__}, not a number. "

@@ -23,8 +23,8 @@ class Store(Protocol):
     """Get / set with TTL / delete / atomic add / scan by prefix / clear a namespace.
 
     Guarantees every implementation keeps:
-    - `set` refuses a value that is not JSON-serializable with `TypeError`, and one
-      nested deeper than 128 levels or larger than 32 MiB of JSON with
+    - `set` refuses a value that is not JSON-serializable with `ArgumentTypeError` (a
+      `TypeError`), and one nested deeper than 128 levels or larger than 32 MiB of JSON with
       `UnstorableValueError`, before anything is written; `get` returns a fresh copy,
       so callers cannot change stored state by mutating what they got.
     - A stored value that cannot be decoded within those limits (written by

@@ -178,6 +178,16 @@ def _chat_model() -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage("hi")] * 1000))
 
 
+def _batch_model() -> Any:
+    """A ChatOpenAI at a closed port: building a BatchAPIRunnable never connects, and a
+    bad input that got past the checks would fail with a connection error (untyped)."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0
+    )
+
+
 @tool
 def _weather(city: str) -> str:
     """Weather in a city."""
@@ -244,6 +254,7 @@ def _constructors() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
         "analyze_token_efficiency": (lt.analyze_token_efficiency, {"events": []}),
         "Usage.parse": (lt.Usage.parse, {"data": {"input_tokens": 1}}),
         "LearnedScorer.from_dict": (lt.LearnedScorer.from_dict, {"data": {}}),
+        "BatchAPIRunnable": (lt.BatchAPIRunnable, {"model": _batch_model()}),
     }
     return targets
 
@@ -264,6 +275,7 @@ def _methods() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
     scorer = lt.HeuristicScorer()
     retriever = lt.ToolRetriever([_weather])
     coalescing = lt.CoalescingRunnable(RunnableLambda(_kind), window_ms=1)
+    batched = lt.BatchAPIRunnable(_batch_model())
     targets: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         "TokenCounter.count_text": (counter.count_text, {"text": "hi"}),
         "TokenCounter.count_messages": (counter.count_messages, {"messages": ["hi"]}),
@@ -307,6 +319,15 @@ def _methods() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
             lambda input: asyncio.run(coalescing.ainvoke(input)),
             {"input": "hi"},
         ),
+        # An empty batch is the working call that sends nothing (no network here).
+        "BatchAPIRunnable.batch": (batched.batch, {"inputs": []}),
+        "BatchAPIRunnable.abatch": (
+            lambda inputs, return_exceptions=False: asyncio.run(
+                batched.abatch(inputs, return_exceptions=return_exceptions)
+            ),
+            {"inputs": []},
+        ),
+        "BatchAPIRunnable.cancel": (batched.cancel, {"key": "nothing-saved"}),
     }
     for store_name, store in (("MemoryStore", memory), ("SQLiteStore", sqlite)):
         targets.update(
@@ -449,6 +470,7 @@ def crafted_cases(workdir: Path) -> Iterator[Outcome]:
         "SQLiteStore(busy_timeout_seconds=nan)": lambda: lt.SQLiteStore(busy_timeout_seconds=nan),
         "MemoryStore.add(amount=nan)": lambda: lt.MemoryStore().add("k", nan),
     }
+    expected_errors.update(_batch_errors())
     for name, call in expected_errors.items():
         yield _classify(name, call, expect_error=True)
 
@@ -490,6 +512,81 @@ def crafted_cases(workdir: Path) -> Iterator[Outcome]:
         check=lambda value: value == {"v": 1},
     )
     yield from _stored_bytes_cases(workdir)
+
+
+def _batch_errors() -> dict[str, Callable[[], Any]]:
+    """BatchAPIRunnable calls that must be refused before anything is sent."""
+    nan, inf = float("nan"), float("inf")
+    model = _batch_model()
+    batched = lt.BatchAPIRunnable(model)
+
+    def new(**arguments: Any) -> Callable[[], Any]:
+        return lambda: lt.BatchAPIRunnable(model, **arguments)
+
+    def run(inputs: Any, config: Any = None) -> Callable[[], Any]:
+        return lambda: batched.batch(inputs, config)
+
+    def arun(inputs: Any) -> Callable[[], Any]:
+        return lambda: asyncio.run(batched.abatch(inputs))
+
+    corrupt = lt.MemoryStore()
+    corrupt.set("tokenopt:batch:k", {"version": 1, "provider": "openai", "count": "many"})
+    return {
+        "BatchAPIRunnable(poll_interval_seconds=nan)": new(poll_interval_seconds=nan),
+        "BatchAPIRunnable(poll_interval_seconds=inf)": new(poll_interval_seconds=inf),
+        "BatchAPIRunnable(poll_interval_seconds=1e300)": new(poll_interval_seconds=1e300),
+        "BatchAPIRunnable(max_poll_interval_seconds=inf)": new(max_poll_interval_seconds=inf),
+        "BatchAPIRunnable(max_poll below poll)": new(
+            poll_interval_seconds=60, max_poll_interval_seconds=1
+        ),
+        "BatchAPIRunnable(backoff=nan)": new(backoff=nan),
+        "BatchAPIRunnable(backoff=inf)": new(backoff=inf),
+        "BatchAPIRunnable(backoff=0.5)": new(backoff=0.5),
+        "BatchAPIRunnable(timeout_seconds=nan)": new(timeout_seconds=nan),
+        "BatchAPIRunnable(timeout_seconds=-1)": new(timeout_seconds=-1),
+        "BatchAPIRunnable(state_ttl_seconds=inf)": new(state_ttl_seconds=inf),
+        "BatchAPIRunnable(state_ttl_seconds=1e300)": new(state_ttl_seconds=1e300),
+        "BatchAPIRunnable(max_requests_per_batch=2.0)": new(max_requests_per_batch=2.0),
+        "BatchAPIRunnable(max_bytes_per_batch=0)": new(max_bytes_per_batch=0),
+        "BatchAPIRunnable(key_prefix='')": new(key_prefix=""),
+        "BatchAPIRunnable(store='x')": new(store="x"),
+        "BatchAPIRunnable(store=dict)": new(store={}),
+        "BatchAPIRunnable(fake chat model)": lambda: lt.BatchAPIRunnable(_chat_model()),
+        "BatchAPIRunnable.batch('a string')": run("hello"),
+        "BatchAPIRunnable.batch(None)": run(None),
+        "BatchAPIRunnable.batch([ok, 5])": run(["ok", 5]),
+        "BatchAPIRunnable.batch([ok, b'x'])": run(["ok", b"x"]),
+        "BatchAPIRunnable.batch([ok, one message])": run(["ok", HumanMessage("x")]),
+        "BatchAPIRunnable.batch([ok, []])": run(["ok", []]),
+        "BatchAPIRunnable.batch([unknown role])": run([[("robot", "x")]]),
+        "BatchAPIRunnable.batch([content 5])": run([[{"role": "user", "content": 5}]]),
+        "BatchAPIRunnable.batch([deep list])": run(["ok", _deep_list()]),
+        "BatchAPIRunnable.batch([deep content])": run(
+            [[HumanMessage(content=[{"type": "x", "v": _deep_dict()}])]]
+        ),
+        "BatchAPIRunnable.abatch([ok, 5])": arun(["ok", 5]),
+        "BatchAPIRunnable.abatch([deep list])": arun([_deep_list()]),
+        "BatchAPIRunnable.invoke(None)": lambda: batched.invoke(None),  # type: ignore[arg-type]
+        "BatchAPIRunnable.batch(config='x')": run(["a"], "x"),
+        "BatchAPIRunnable.batch(config of 1 for 2)": run(["a", "b"], [{}]),
+        "BatchAPIRunnable.batch(configurable=list)": run(["a"], {"configurable": []}),
+        "BatchAPIRunnable.batch(batch_key='')": run(["a"], {"configurable": {"batch_key": ""}}),
+        "BatchAPIRunnable.batch(batch_key=5)": run(["a"], {"configurable": {"batch_key": 5}}),
+        "BatchAPIRunnable.batch(different batch_keys)": run(
+            ["a", "b"], [{"configurable": {"batch_key": "x"}}, {"configurable": {"batch_key": "y"}}]
+        ),
+        "BatchAPIRunnable.batch(return_exceptions='yes')": lambda: batched.batch(
+            ["a"],
+            return_exceptions="yes",  # type: ignore[arg-type]
+        ),
+        "BatchAPIRunnable.batch(unreadable saved job)": lambda: lt.BatchAPIRunnable(
+            model, store=corrupt
+        ).batch(["a"], {"configurable": {"batch_key": "k"}}),
+        "BatchAPIRunnable.cancel(None)": lambda: batched.cancel(None),  # type: ignore[arg-type]
+        "BatchAPIRunnable.cancel('')": lambda: batched.cancel(""),
+        "LearnedScorer().score before fit": lambda: lt.LearnedScorer().score([HumanMessage("x")]),
+        "LearnedScorer().to_dict before fit": lambda: lt.LearnedScorer().to_dict(),
+    }
 
 
 def _learned_missing_key() -> Any:

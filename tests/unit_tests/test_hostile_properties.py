@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, convert_to_messages
 from langchain_core.outputs import Generation
 from langchain_core.runnables import RunnableLambda
 
@@ -25,6 +25,7 @@ import langchain_tokenopt as lt
 from langchain_tokenopt import (
     ArgumentTypeError,
     InvalidArgumentError,
+    NotFittedError,
     TokenOptError,
 )
 from langchain_tokenopt.core.boundedjson import MAX_JSON_DEPTH
@@ -69,6 +70,15 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _batch_model() -> Any:
+    """A ChatOpenAI at a closed port: constructing a BatchAPIRunnable never connects."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0
+    )
+
+
 #: (name, factory, working keyword arguments) of public constructors and functions.
 CONSTRUCTORS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("TokenOptCache", lt.TokenOptCache, {}),
@@ -104,6 +114,7 @@ CONSTRUCTORS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
         {"data": {"run_id": "r", "agent": "a", "model": None}},
     ),
     ("LearnedScorer.from_dict", lt.LearnedScorer.from_dict, {"data": {}}),
+    ("BatchAPIRunnable", lt.BatchAPIRunnable, {"model": _batch_model()}),
 ]
 
 PARAMETERS: dict[str, list[str]] = {
@@ -187,6 +198,18 @@ PARAMETERS: dict[str, list[str]] = {
     "Usage.parse": ["data"],
     "UsageEvent.from_dict": ["data"],
     "LearnedScorer.from_dict": ["data"],
+    "BatchAPIRunnable": [
+        "model",
+        "store",
+        "poll_interval_seconds",
+        "max_poll_interval_seconds",
+        "backoff",
+        "timeout_seconds",
+        "max_requests_per_batch",
+        "max_bytes_per_batch",
+        "key_prefix",
+        "state_ttl_seconds",
+    ],
 }
 
 
@@ -356,6 +379,125 @@ def test_a_cache_refuses_a_bad_ttl_before_any_paid_answer(ttl: float | None) -> 
     cache.update("p", "l", [Generation(text="paid")])  # an accepted TTL never fails here
     if ttl is None or ttl >= 1:
         assert cache.lookup("p", "l")[0].text == "paid"  # type: ignore[index]
+
+
+# ------------------------------------------------------------ provider batches
+
+durations = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-10, max_value=10**12),
+    st.integers(min_value=10**300, max_value=10**400),
+)
+
+
+@given(durations)
+def test_batch_durations_are_accepted_exactly_when_finite_and_in_range(value: float) -> None:
+    bounds: dict[str, Callable[[float], bool]] = {
+        "poll_interval_seconds": lambda v: 0 < v <= 600,  # up to the default maximum
+        "max_poll_interval_seconds": lambda v: 30 <= v <= 24 * 3600,
+        "backoff": lambda v: 1 <= v < float("inf"),
+        "timeout_seconds": lambda v: 0 < v <= MAX_TTL_SECONDS,
+        "state_ttl_seconds": lambda v: 0 < v <= MAX_TTL_SECONDS,
+    }
+    model = _batch_model()
+    number = float(value) if not isinstance(value, int) or abs(value) < 10**308 else float("inf")
+    for argument, accepted in bounds.items():
+        arguments: dict[str, Any] = {argument: value}
+        try:
+            within(lambda: lt.BatchAPIRunnable(model, **arguments))  # noqa: B023
+        except InvalidArgumentError as exc:
+            assert argument in str(exc)
+            assert not accepted(number)
+        else:
+            assert accepted(number)
+
+
+class _WouldSend(Exception):
+    """Raised where the batch would upload: every check let the inputs through."""
+
+
+def _offline_batched() -> Any:
+    batched = lt.BatchAPIRunnable(_batch_model())
+
+    def stage(lines: Any) -> Any:
+        raise _WouldSend
+
+    async def astage(lines: Any) -> Any:
+        raise _WouldSend
+
+    setattr(batched.endpoint, "stage", stage)  # noqa: B010 (a method replaced for the test)
+    setattr(batched.endpoint, "astage", astage)  # noqa: B010
+    return batched
+
+
+def _readable(item: Any) -> bool:
+    """Whether a chat model could read `item` as at least one message."""
+    if isinstance(item, str):
+        return True
+    if not isinstance(item, list):
+        return False
+    try:
+        return bool(convert_to_messages(item))
+    except Exception:
+        return False
+
+
+message_like = st.one_of(
+    st.tuples(st.sampled_from(["human", "ai", "system", "robot", ""]), st.text(max_size=8)),
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "tool", "x"]), "content": json_values}
+    ),
+    st.builds(HumanMessage, st.text(max_size=8)),
+    json_values,
+)
+batch_items = st.one_of(st.text(max_size=10), st.lists(message_like, max_size=3), hostile)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs=st.one_of(hostile, st.lists(batch_items, max_size=4)), asynchronous=st.booleans())
+def test_batch_refuses_unreadable_inputs_with_a_typed_error_before_sending(
+    inputs: Any, asynchronous: bool
+) -> None:
+    batched = _offline_batched()
+
+    def call() -> Any:
+        if asynchronous:
+            return asyncio.run(batched.abatch(inputs))
+        return batched.batch(inputs)
+
+    try:
+        result = within(call)
+    except _WouldSend:  # only inputs a chat model can read get this far
+        assert isinstance(inputs, list) and inputs
+        assert all(_readable(item) for item in inputs)
+    except TokenOptError as exc:
+        if not isinstance(inputs, list):
+            assert isinstance(exc, ArgumentTypeError) and "inputs must be a list" in str(exc)
+            return
+        unreadable = [i for i, item in enumerate(inputs) if not _readable(item)]
+        if unreadable:  # the first item that cannot be read is named
+            assert f"inputs[{unreadable[0]}]" in str(exc)
+    else:
+        assert inputs == [] and result == []
+
+
+@given(hostile)
+def test_a_batch_store_that_is_not_a_store_is_a_type_error(store: Any) -> None:
+    if store is None:
+        return
+    with pytest.raises(ArgumentTypeError, match="store"):
+        within(lambda: lt.BatchAPIRunnable(_batch_model(), store=store))
+
+
+def test_a_learned_scorer_used_before_training_says_so() -> None:
+    for call in (
+        lambda: lt.LearnedScorer().score([HumanMessage("hi")]),
+        lambda: lt.LearnedScorer().score_texts(["hi"]),
+        lambda: lt.LearnedScorer().to_dict(),
+    ):
+        with pytest.raises(NotFittedError, match="fit"):
+            call()
+    assert issubclass(NotFittedError, RuntimeError)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ ChatOpenAI against the local server is covered in tests/integration_tests.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.cache.streaming import CachedStreamRunnable
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.errors import InvalidArgumentError
 
 NOT_CALLED = "the model was called although the answer was cached"
 
@@ -188,3 +190,25 @@ def test_only_chat_models_can_be_wrapped() -> None:
         CachedStreamRunnable(fake_model(), object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="replay_chunk_chars"):
         CachedStreamRunnable(fake_model(), TokenOptCache(), replay_chunk_chars=0)
+
+
+class _SilentModel(GenericFakeChatModel):
+    """A chat model whose stream ends without a chunk (stream() bypassed on purpose)."""
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        return iter(())
+
+    async def astream(self, *args: Any, **kwargs: Any) -> Any:
+        nothing: tuple[AIMessageChunk, ...] = ()
+        for chunk in nothing:
+            yield chunk
+
+
+def test_invoke_on_a_stream_without_chunks_is_a_typed_error_and_caches_nothing() -> None:
+    cache = TokenOptCache()
+    streaming = CachedStreamRunnable(_SilentModel(messages=iter([])), cache)
+    with pytest.raises(InvalidArgumentError, match="streamed no chunks"):
+        streaming.invoke("hi")
+    with pytest.raises(InvalidArgumentError, match="streamed no chunks"):
+        asyncio.run(streaming.ainvoke("hi"))
+    assert cache.stats().entries == 0
