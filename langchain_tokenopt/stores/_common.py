@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from types import TracebackType
 from typing import Any
 
 from cachetools import LRUCache
+from typing_extensions import Self
 
 from langchain_tokenopt.core.boundedjson import JSONLimitError, dumps_bounded, loads_bounded
 from langchain_tokenopt.core.validation import (
@@ -202,3 +204,21 @@ def prefix_upper_bound(prefix: str) -> str | None:
                 nxt = _SURROGATES_END + 1
             return "".join(chars) + chr(nxt)
     return None
+
+
+class ClosesOnExit:
+    """`with store:` closes the store when the block ends (the stores' shared mixin)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

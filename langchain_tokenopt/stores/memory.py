@@ -10,13 +10,13 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
 
 from cachetools import TLRUCache
 
 from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import InvalidArgumentError
 from langchain_tokenopt.stores._common import (
+    ClosesOnExit,
     CorruptValue,
     add_numbers,
     check_add,
@@ -42,7 +42,7 @@ def _time_to_use(_key: str, entry: _Entry, _now: float) -> float:
     return math.inf if expires_at is None else expires_at
 
 
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """A thread-safe in-process `Store` with per-key TTL and an optional size bound.
 
     `max_entries` bounds the number of keys; beyond it the least recently used key is
@@ -174,17 +174,6 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release; present so every store can be closed the same way."""
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- async API: every operation is in-memory and brief, so it runs inline ----
 

@@ -16,7 +16,6 @@ import re
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +28,7 @@ from langchain_tokenopt.errors import (
     StoreUnavailableError,
 )
 from langchain_tokenopt.stores._common import (
+    ClosesOnExit,
     CorruptValue,
     check_add,
     check_key,
@@ -136,7 +136,7 @@ class _AsyncParts:
     add_script: Any
 
 
-class RedisStore:
+class RedisStore(ClosesOnExit):
     """A `Store` in Redis: native TTL, server-side atomic adds, JSON values.
 
     Give a `url` ("redis://host:6379/0", default localhost) or a ready `client`
@@ -433,17 +433,6 @@ class RedisStore:
         """Close the connections of a client this store created (not one it was given)."""
         if self._owns_clients and self._client is not None:
             self._client.close()
-
-    def __enter__(self) -> RedisStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- async API: redis.asyncio natively --------------------------------------
 

@@ -16,12 +16,12 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, finite_number, instance_of, shown
 from langchain_tokenopt.errors import ArgumentTypeError, StoreUnavailableError
 from langchain_tokenopt.stores._common import (
+    ClosesOnExit,
     CorruptValue,
     add_numbers,
     check_add,
@@ -61,7 +61,7 @@ class _Local(threading.local):
     pid: int = -1
 
 
-class SQLiteStore:
+class SQLiteStore(ClosesOnExit):
     """A `Store` in one SQLite file, safe for many threads and processes of one machine.
 
     `path` is a file path (created with its table when missing; its directory must
@@ -330,17 +330,6 @@ class SQLiteStore:
             self._generation += 1
         for conn in opened:
             conn.close()
-
-    def __enter__(self) -> SQLiteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- async API: the same work on a worker thread, so the event loop never blocks
 
