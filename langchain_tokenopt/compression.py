@@ -31,6 +31,7 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue, StringPro
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import PrivateAttr
 
+from langchain_tokenopt.core.runnables import acall_in_run, call_in_run
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import (
     TypedValidationModel,
@@ -540,13 +541,13 @@ class PromptCompressor(
         self, input: CompressorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> CompressorInput:
         """Compress a string, a PromptValue or the text of a list of messages."""
-        return self._call_with_config(self._compress_input, input, config)
+        return call_in_run(self, self._compress_input, input, config)
 
     async def ainvoke(
         self, input: CompressorInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> CompressorInput:
         """Async twin of `invoke` (compression is pure CPU work, done inline)."""
-        return await self._acall_with_config(self._acompress_input, input, config)
+        return await acall_in_run(self, self._acompress_input, input, config)
 
     async def _acompress_input(self, value: CompressorInput) -> CompressorInput:
         return self._compress_input(value)

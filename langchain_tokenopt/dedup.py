@@ -25,6 +25,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from langchain_tokenopt.core.messages import message_list
+from langchain_tokenopt.core.runnables import call_in_run
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import (
@@ -230,7 +231,7 @@ class MessageDeduplicator(Runnable[Sequence[Any] | PromptValue, list[BaseMessage
         ) -> list[BaseMessage]:
             return self.deduplicate(value).messages
 
-        return self._call_with_config(run, input, config)
+        return call_in_run(self, run, input, config)
 
 
 def deduplicate_messages(

@@ -115,6 +115,9 @@ class TokenAwareTextSplitter(TextSplitter):
             hint="fewer tokens than chunk_size",
         )
         self._counter = TokenCounter(model, encoding=encoding)
+        # Our own copies: TextSplitter keeps its limits only in private attributes.
+        self._max_chunk_tokens = chunk_size
+        self._overlap_tokens = chunk_overlap
         super().__init__(
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
@@ -156,7 +159,7 @@ class TokenAwareTextSplitter(TextSplitter):
     ) -> None:
         """Append `sentence` as one unit, or as finer pieces when it is over the limit."""
         tokens = self._count(sentence)
-        if tokens <= self._chunk_size:
+        if tokens <= self._max_chunk_tokens:
             units.append(sentence)
             counts.append(tokens)
             paragraph_ends.append(level == 0 and sentence.count("\n") >= 2)
@@ -179,7 +182,7 @@ class TokenAwareTextSplitter(TextSplitter):
         original text, so a multi-byte character is never split; the piece is also
         re-counted on its own, since re-encoding a cut piece can take more tokens.
         """
-        limit = self._chunk_size
+        limit = self._max_chunk_tokens
         tokens = self._counter.encode(text)
         pieces: list[str] = []
         position = 0
@@ -213,7 +216,7 @@ class TokenAwareTextSplitter(TextSplitter):
         without counting; near the limit the chunk gallops to the last unit the lower
         bound allows and the joined text is counted exactly, stepping back until it fits.
         """
-        limit = self._chunk_size
+        limit = self._max_chunk_tokens
         chunks: list[str] = []
         count = len(units)
         start = 0  # first unit of the open chunk (overlap units come first)
@@ -267,7 +270,7 @@ class TokenAwareTextSplitter(TextSplitter):
 
         None when not even `units[end]` can be added.
         """
-        limit = self._chunk_size
+        limit = self._max_chunk_tokens
         lower = exact_tokens + added - (end - exact_end)
         stop = end
         while stop < len(units) and lower + counts[stop] - 1 <= limit:
@@ -287,7 +290,7 @@ class TokenAwareTextSplitter(TextSplitter):
 
         The cut is after some unit in `units[lowest:end]`, or `end` itself.
         """
-        enough = self._chunk_size * 3 // 4
+        enough = self._max_chunk_tokens * 3 // 4
         kept = sum(counts[lowest:end]) + (end - lowest - 1)
         for cut in range(end - 1, lowest, -1):
             kept -= counts[cut] + 1
@@ -310,7 +313,7 @@ class TokenAwareTextSplitter(TextSplitter):
             if known or end - start == 1:
                 return chunk, start, end
             tokens = self._count(chunk)
-            if tokens <= self._chunk_size:
+            if tokens <= self._max_chunk_tokens:
                 return chunk, start, end
             logger.debug("chunk of %d tokens is over the limit; shrinking it", tokens)
             known = False
@@ -321,7 +324,7 @@ class TokenAwareTextSplitter(TextSplitter):
 
     def _overlap_start(self, units: list[str], counts: list[int], start: int, end: int) -> int:
         """First unit of the next chunk: trailing units of this one that fit the overlap."""
-        overlap = self._chunk_overlap
+        overlap = self._overlap_tokens
         if overlap == 0 or end >= len(counts):
             return end
         first = end
@@ -333,7 +336,7 @@ class TokenAwareTextSplitter(TextSplitter):
             size += extra
             first -= 1
         # the overlap and the next unit must fit together, or the chunk makes no progress
-        while first < end and size + counts[end] + 1 > self._chunk_size:
+        while first < end and size + counts[end] + 1 > self._max_chunk_tokens:
             size -= counts[first] + 1
             first += 1
         while first < end and self._count("".join(units[first:end])) > overlap:

@@ -36,6 +36,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from typing_extensions import NotRequired
 
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
+from langchain_tokenopt.core.runnables import acall_in_run, call_in_run
 from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
@@ -155,7 +156,7 @@ class BaseSummarizer(Runnable[SummarizerInput, str], ABC):
         ) -> str:
             return self.summarize(messages, previous, max_tokens, config=config)
 
-        return self._call_with_config(run, input, config)
+        return call_in_run(self, run, input, config)
 
     async def ainvoke(
         self, input: SummarizerInput, config: RunnableConfig | None = None, **kwargs: Any
@@ -168,7 +169,7 @@ class BaseSummarizer(Runnable[SummarizerInput, str], ABC):
         ) -> str:
             return await self.asummarize(messages, previous, max_tokens, config=config)
 
-        return await self._acall_with_config(run, input, config)
+        return await acall_in_run(self, run, input, config)
 
 
 # ---------------------------------------------------------------------------

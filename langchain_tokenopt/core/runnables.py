@@ -1,4 +1,9 @@
-"""Streaming for runnables that take one input and stream one output.
+"""One traced run around a runnable's own work, and streaming of one input.
+
+`call_in_run` / `acall_in_run` give an `invoke` its own run (callbacks, tags, metadata,
+child callbacks for the models it calls) through `Runnable._call_with_config`, the
+protected helper LangChain's own runnables use; should a release drop it, the same run
+is made with the public callback-manager functions of `langchain_core.runnables.config`.
 
 LangChain's default `stream` of a `Runnable` calls `invoke` and yields one chunk. A
 runnable that wraps a chat model and should pass its chunks through (the router, tool
@@ -11,12 +16,19 @@ still stream, without a run of their own in traces.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar, cast
 
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables.config import (
+    acall_func_with_variable_args,
+    call_func_with_variable_args,
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    patch_config,
+)
 
-__all__ = ["astream_one", "stream_one"]
+__all__ = ["acall_in_run", "astream_one", "call_in_run", "stream_one"]
 
 Input = TypeVar("Input")
 Output = TypeVar("Output")
@@ -65,3 +77,68 @@ async def astream_one(
         return
     async for chunk in with_config(single(), transform, config, **kwargs):
         yield chunk
+
+
+def call_in_run(
+    runnable: Runnable[Any, Any],
+    func: Callable[..., Output],
+    input: Any,
+    config: RunnableConfig | None,
+    **kwargs: Any,
+) -> Output:
+    """`func(input, [run_manager], [config], **kwargs)` inside one run of `runnable`.
+
+    Example:
+        >>> from langchain_core.runnables import RunnableLambda
+        >>> echo = RunnableLambda(lambda text: text)
+        >>> call_in_run(echo, lambda text, config: text.upper(), "hi", {"run_name": "shout"})
+        'HI'
+    """
+    with_config = getattr(runnable, "_call_with_config", None)
+    if with_config is not None:
+        return cast(Output, with_config(func, input, config, **kwargs))
+    config = ensure_config(config)  # upstream fallback: the same run, from public parts
+    manager = get_callback_manager_for_config(config)
+    run_manager = manager.on_chain_start(
+        None,
+        input,
+        name=config.get("run_name") or runnable.get_name(),
+        run_id=config.pop("run_id", None),
+    )
+    child = patch_config(config, callbacks=run_manager.get_child())
+    try:
+        output = call_func_with_variable_args(func, input, child, run_manager, **kwargs)
+    except BaseException as exc:
+        run_manager.on_chain_error(exc)
+        raise
+    run_manager.on_chain_end(output)
+    return output
+
+
+async def acall_in_run(
+    runnable: Runnable[Any, Any],
+    func: Callable[..., Awaitable[Output]],
+    input: Any,
+    config: RunnableConfig | None,
+    **kwargs: Any,
+) -> Output:
+    """Async `call_in_run`."""
+    with_config = getattr(runnable, "_acall_with_config", None)
+    if with_config is not None:
+        return cast(Output, await with_config(func, input, config, **kwargs))
+    config = ensure_config(config)
+    manager = get_async_callback_manager_for_config(config)
+    run_manager = await manager.on_chain_start(
+        None,
+        input,
+        name=config.get("run_name") or runnable.get_name(),
+        run_id=config.pop("run_id", None),
+    )
+    child = patch_config(config, callbacks=run_manager.get_child())
+    try:
+        output = await acall_func_with_variable_args(func, input, child, run_manager, **kwargs)
+    except BaseException as exc:
+        await run_manager.on_chain_error(exc)
+        raise
+    await run_manager.on_chain_end(output)
+    return output

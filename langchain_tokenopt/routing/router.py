@@ -72,7 +72,7 @@ from langchain_tokenopt.core.formatting import decimal_str
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
 from langchain_tokenopt.core.messages import as_messages
 from langchain_tokenopt.core.pricing import PriceTable, price
-from langchain_tokenopt.core.runnables import astream_one, stream_one
+from langchain_tokenopt.core.runnables import acall_in_run, astream_one, call_in_run, stream_one
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.usage import resolve_agent
 from langchain_tokenopt.core.validation import TypedValidationModel, shown
@@ -694,7 +694,7 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
+        return call_in_run(self, self._invoke, input, config, **kwargs)
 
     def _invoke(
         self,
@@ -719,7 +719,7 @@ class ModelRouter(TypedValidationModel, RunnableSerializable[LanguageModelInput,
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+        return await acall_in_run(self, self._ainvoke, input, config, **kwargs)
 
     async def _ainvoke(
         self,

@@ -23,7 +23,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializa
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_tokenopt.core.messages import as_messages, text_parts
-from langchain_tokenopt.core.runnables import astream_one, stream_one
+from langchain_tokenopt.core.runnables import acall_in_run, astream_one, call_in_run, stream_one
 from langchain_tokenopt.core.validation import TypedValidationModel
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.tool_retrieval.retriever import (
@@ -200,7 +200,7 @@ class RelevantToolsRunnable(TypedValidationModel, RunnableSerializable[Any, Base
     def invoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
-        return self._call_with_config(self._invoke, input, config, **kwargs)
+        return call_in_run(self, self._invoke, input, config, **kwargs)
 
     def _invoke(
         self,
@@ -216,7 +216,7 @@ class RelevantToolsRunnable(TypedValidationModel, RunnableSerializable[Any, Base
     async def ainvoke(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
-        return await self._acall_with_config(self._ainvoke, input, config, **kwargs)
+        return await acall_in_run(self, self._ainvoke, input, config, **kwargs)
 
     async def _ainvoke(
         self,

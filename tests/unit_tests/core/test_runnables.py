@@ -65,13 +65,67 @@ def test_without_the_protected_helpers_the_chunks_still_stream(
     assert asyncio.run(collect()) == ["a", "b"]
 
 
+class ChainEvents(BaseCallbackHandler):
+    """Records the chain runs and chat-model calls it is told about."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        self.events.append(f"start:{kwargs.get('name')}")
+
+    def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
+        self.events.append("end")
+
+    def on_chain_error(self, error: BaseException, **kwargs: Any) -> None:
+        self.events.append(f"error:{type(error).__name__}")
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.events.append("model")
+
+
+def _router_answer(config: RunnableConfig) -> tuple[str, list[str]]:
+    from langchain_core.language_models import GenericFakeChatModel
+
+    from langchain_tokenopt.routing.router import ModelRouter, Tier
+
+    model = GenericFakeChatModel(messages=iter(["fine"]))
+    router = ModelRouter(tiers=[Tier(model, model_name="gpt-4o-mini")])
+    events = ChainEvents()
+    answer = router.invoke("hi", {**config, "callbacks": [events], "run_name": "route"})
+    return str(answer.content), events.events
+
+
 def test_langchain_core_still_has_the_protected_call_helpers() -> None:
-    assert callable(getattr(Runnable, "_call_with_config", None))
-    assert callable(getattr(Runnable, "_acall_with_config", None))
+    assert callable(Runnable._call_with_config) and callable(Runnable._acall_with_config)
 
 
-def test_text_splitter_still_keeps_its_limits() -> None:
-    from langchain_text_splitters import CharacterTextSplitter
+@pytest.mark.parametrize("upstream", [True, False], ids=["upstream helper", "fallback"])
+def test_call_in_run_gives_one_run_with_child_callbacks(
+    upstream: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not upstream:
+        monkeypatch.delattr(Runnable, "_call_with_config")
+    text, events = _router_answer({})
+    assert text == "fine"
+    assert events[0] == "start:route" and events[-1] == "end"
+    assert "model" in events  # the model called inside the run reports to its callbacks
 
-    splitter = CharacterTextSplitter(chunk_size=7, chunk_overlap=2)
-    assert (splitter._chunk_size, splitter._chunk_overlap) == (7, 2)
+
+@pytest.mark.parametrize("upstream", [True, False], ids=["upstream helper", "fallback"])
+def test_acall_in_run_gives_one_run_and_reports_errors(
+    upstream: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_tokenopt.core.runnables import acall_in_run
+
+    if not upstream:
+        monkeypatch.delattr(Runnable, "_acall_with_config")
+    events = ChainEvents()
+    echo = RunnableLambda(lambda text: text)
+
+    async def fail(text: str) -> str:
+        raise KeyError(text)
+
+    with pytest.raises(KeyError):
+        asyncio.run(acall_in_run(echo, fail, "x", {"callbacks": [events], "run_name": "f"}))
+    assert events.events == ["start:f", "error:KeyError"]
