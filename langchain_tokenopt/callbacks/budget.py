@@ -21,7 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,7 +38,7 @@ from langchain_tokenopt.core.usage import (
     output_text,
     read_result,
 )
-from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, positive_number, shown
+from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, dollars, positive_number, shown
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
     BudgetExceededError,
@@ -72,25 +72,6 @@ _LEASE_ROOT = "tokenopt:budget-lease:"
 _CLAIM_ROOT = "tokenopt:budget-claim:"
 # Settlements that could not be written, kept for the next operation to retry.
 _MAX_UNFINISHED = 10_000
-
-
-def _to_usd(value: Decimal | float | int | str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
-        raise ArgumentTypeError(
-            f"max_cost_usd must be a number of dollars (Decimal, int, float or str), got "
-            f"{type(value).__name__}"
-        )
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"max_cost_usd must be a number of dollars, got {shown(value)}"
-        ) from exc
-    if not result.is_finite() or result <= 0:
-        raise InvalidArgumentError(
-            f"max_cost_usd must be a positive number of dollars, got {shown(value)}"
-        )
-    return result
 
 
 def _timezone(timezone: str | _dt.tzinfo) -> _dt.tzinfo:
@@ -307,7 +288,9 @@ class TokenBudget(ModelCallHandler):
         )
         super().__init__()
         self.max_tokens = max_tokens
-        self.max_cost_usd = None if max_cost_usd is None else _to_usd(max_cost_usd)
+        self.max_cost_usd = (
+            None if max_cost_usd is None else dollars(max_cost_usd, "max_cost_usd", positive=True)
+        )
         self.window = window
         self.per_agent = per_agent
         self.store: Store = store if store is not None else MemoryStore()

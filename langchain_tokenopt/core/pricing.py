@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from cachetools import LRUCache
@@ -35,7 +35,7 @@ from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
-from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
+from langchain_tokenopt.core.validation import dollars, instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, UnknownModelError
 
 __all__ = ["BATCH_FALLBACK_RATE", "ModelPrice", "PriceTable", "Processing", "price"]
@@ -74,25 +74,6 @@ _PROVIDER_PREFIXES = {
 }
 
 
-def _to_decimal(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
-        raise ArgumentTypeError(
-            f"{field} must be a number of dollars (Decimal, int, float or str), "
-            f"got {type(value).__name__}"
-        )
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"{field} must be a number of dollars, got {shown(value)}"
-        ) from exc
-    if not result.is_finite() or result < 0:  # NaN first: comparing it raises
-        raise InvalidArgumentError(
-            f"{field} must be a finite, non-negative price, got {shown(value)}"
-        )
-    return result
-
-
 @dataclass(frozen=True)
 class ModelPrice:
     """Prices in US dollars per million tokens.
@@ -125,7 +106,7 @@ class ModelPrice:
         ):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _to_decimal(value, name))
+                object.__setattr__(self, name, dollars(value, name))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ModelPrice:
@@ -139,7 +120,7 @@ class ModelPrice:
         missing = {"input_per_mtok", "output_per_mtok"} - set(data)
         if missing:
             raise InvalidArgumentError(f"A model price needs {sorted(missing)}")
-        return cls(**{k: _to_decimal(v, k) for k, v in data.items() if v is not None})
+        return cls(**{k: dollars(v, k) for k, v in data.items() if v is not None})
 
     def cost(self, usage: Usage | Mapping[str, Any]) -> Decimal:
         """Dollars for `usage` (a `Usage`, or a mapping `Usage.parse` reads) at these prices."""

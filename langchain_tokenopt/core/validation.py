@@ -26,6 +26,7 @@ import re
 import reprlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -304,3 +305,29 @@ def json_too_deep(text: str, max_depth: int = MAX_DEPTH) -> int | None:
         elif char in "]}":
             depth = max(depth - 1, 0)
     return None
+
+
+def dollars(value: Any, name: str, *, positive: bool = False) -> Decimal:
+    """`value` (Decimal, int, float or numeric str) as a finite `Decimal` of dollars.
+
+    At least 0, or above 0 when `positive`. Floats go through `str`, so 0.1 is 0.1.
+
+    Example:
+        >>> dollars("2.50", "max_cost_usd", positive=True)
+        Decimal('2.50')
+    """
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        raise ArgumentTypeError(
+            f"{name} must be a number of dollars (Decimal, int, float or str), "
+            f"got {type(value).__name__}"
+        )
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name} must be a number of dollars, got {shown(value)}"
+        ) from exc
+    if not result.is_finite() or result < 0 or (positive and result == 0):  # NaN first
+        kind = "a positive" if positive else "a finite, non-negative"
+        raise InvalidArgumentError(f"{name} must be {kind} number of dollars, got {shown(value)}")
+    return result
