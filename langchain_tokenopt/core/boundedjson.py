@@ -62,7 +62,7 @@ def nesting_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
             if depth > limit:
                 return True
         else:
-            depth -= 1
+            depth = max(depth - 1, 0)  # a stray closer does not buy extra depth
     return False
 
 

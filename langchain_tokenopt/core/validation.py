@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from langchain_tokenopt.core.boundedjson import nesting_exceeds
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError, TokenOptError
 
 __all__ = [
@@ -295,7 +296,9 @@ def json_too_deep(text: str, max_depth: int = MAX_DEPTH) -> int | None:
         >>> json_too_deep('{"a": [[1], "[[["]}', max_depth=3) is None
         True
     """
-    depth = 0
+    if not nesting_exceeds(text, max_depth):  # the common answer, without a Python loop
+        return None
+    depth = 0  # too deep: find where, for the error message
     for match in _JSON_TOKEN.finditer(text):
         char = match.group()[0]
         if char in "[{":
