@@ -491,23 +491,20 @@ class TokenOptCache(BaseCache):
 
         Never raises for an unavailable store: what was not written stays buffered.
         """
-        taken = self._take_pending(force=True)
-        if taken is not None:
-            self._write_pending(*taken)
+        self._flush(force=True)
 
     async def aflush(self) -> None:
         """Async `flush`."""
-        taken = self._take_pending(force=True)
-        if taken is not None:
-            await self._awrite_pending(*taken)
+        await self._aflush(force=True)
 
-    def _maybe_flush(self) -> None:
-        taken = self._take_pending(force=False)
+    def _flush(self, *, force: bool) -> None:
+        """Write what is buffered: always with `force`, else only when it is due."""
+        taken = self._take_pending(force=force)
         if taken is not None:
             self._write_pending(*taken)
 
-    async def _amaybe_flush(self) -> None:
-        taken = self._take_pending(force=False)
+    async def _aflush(self, *, force: bool) -> None:
+        taken = self._take_pending(force=force)
         if taken is not None:
             await self._awrite_pending(*taken)
 
@@ -718,7 +715,7 @@ class TokenOptCache(BaseCache):
         self._store_answered()
         if found is None:
             self._record_miss()
-        self._maybe_flush()
+        self._flush(force=False)  # only when the buffer is due
         return found
 
     def _find(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -773,7 +770,7 @@ class TokenOptCache(BaseCache):
         self._store_answered()
         if found is None:
             self._record_miss()
-        await self._amaybe_flush()
+        await self._aflush(force=False)  # only when the buffer is due
         return found
 
     async def _afind(self, prompt: str, llm_string: str) -> list[Generation] | None:
@@ -835,7 +832,7 @@ class TokenOptCache(BaseCache):
             self._store_failed("store a response", exc)
             return
         self._store_answered()
-        self._maybe_flush()
+        self._flush(force=False)  # only when the buffer is due
 
     def _put(self, prompt: str, llm_string: str, entry: dict[str, Any]) -> None:
         """Write an encoded entry with its side keys; evict when over `max_entries`."""
@@ -876,7 +873,7 @@ class TokenOptCache(BaseCache):
             self._store_failed("store a response", exc)
             return
         self._store_answered()
-        await self._amaybe_flush()
+        await self._aflush(force=False)  # only when the buffer is due
 
     async def _aput(self, prompt: str, llm_string: str, entry: dict[str, Any]) -> None:
         """Async `_put`."""
