@@ -74,7 +74,7 @@ def _has_cache_control(message: dict[str, Any]) -> bool:
 class Message:
     """One distinct message of the log: key, OpenAI dict, tokens per encoding, LangChain form."""
 
-    __slots__ = ("_base", "_text", "_tokens", "cache_marker", "key", "raw", "role")
+    __slots__ = ("_base", "_text", "_tokens", "_words", "cache_marker", "key", "raw", "role")
 
     def __init__(self, key: Hashable, raw: dict[str, Any], base: BaseMessage | None = None) -> None:
         self.key = key
@@ -84,6 +84,7 @@ class Message:
         self._tokens: dict[str, int] = {}
         self._base = base
         self._text: str | None = None
+        self._words: frozenset[str] | None = None
 
     @classmethod
     def from_base(cls, base: BaseMessage) -> Message:
@@ -110,6 +111,13 @@ class Message:
                     f"a {self.role or 'role-less'} message is not a chat message: {detail}"
                 ) from None
         return self._base
+
+    @property
+    def words(self) -> frozenset[str]:
+        """The distinct lower-cased words of its text."""
+        if self._words is None:
+            self._words = frozenset(self.text.lower().split())
+        return self._words
 
     @property
     def text(self) -> str:

@@ -46,7 +46,8 @@ class CacheLever(Lever):
         self._exact: OrderedDict[Hashable, None] = OrderedDict()
         self._max = max_entries
         self._semantic = SemanticIndex() if similarity is not None else None
-        self._semantic_keys: OrderedDict[str, None] = OrderedDict()
+        self._semantic_keys: OrderedDict[str, str] = OrderedDict()
+        self._partitions: dict[str, int] = {}
         self._max_semantic = max_semantic_entries
         self.exact_hits = 0
         self.semantic_hits = 0
@@ -85,14 +86,21 @@ class CacheLever(Lever):
             context,
             json.dumps(exactness_features(text), default=str),
         )[:32]
-        if self._semantic.candidates(partition, text, self.similarity):
+        # A query only sees its own partition: skip it when the partition is empty.
+        if self._partitions.get(partition) and self._semantic.candidates(
+            partition, text, self.similarity
+        ):
             return True
-        entry = f"{len(self._semantic_keys)}:{partition}:{step.index}"
+        entry = f"{partition}:{step.index}"
         self._semantic.add(entry, partition, text)
-        self._semantic_keys[entry] = None
+        self._semantic_keys[entry] = partition
+        self._partitions[partition] = self._partitions.get(partition, 0) + 1
         if len(self._semantic_keys) > self._max_semantic:
-            oldest, _ = self._semantic_keys.popitem(last=False)
+            oldest, old_partition = self._semantic_keys.popitem(last=False)
             self._semantic.forget(oldest)
+            self._partitions[old_partition] -= 1
+            if not self._partitions[old_partition]:
+                del self._partitions[old_partition]
         return False
 
     def apply(self, sent: Sent, step: Step) -> Sent:

@@ -28,6 +28,23 @@ class _State:
         self.repeated: set[Any] = set()  # exact repeats: sent once, where they first appear
 
 
+def _look_alikes(message: Message, earlier: list[Message], threshold: float) -> list[Message]:
+    """The earlier messages of its role sharing at least `threshold / 2` of their words
+    (Jaccard) with `message`: a cheap filter before the TF-IDF deduplicator, which only
+    matches texts sharing most of their words."""
+    words = message.words
+    if len(words) < 3:
+        return []
+    found = []
+    for other in earlier:
+        if other.role != message.role:
+            continue
+        theirs = other.words
+        if theirs and len(words & theirs) >= threshold / 2 * len(words | theirs):
+            found.append(other)
+    return found
+
+
 def _newest_unit_start(messages: tuple[Message, ...]) -> int:
     """Index where the request's newest unit (its last message, with the assistant message
     whose tool calls it answers) starts: never removed."""
@@ -63,19 +80,21 @@ class DedupLever(Lever):
             deduplicator = MessageDeduplicator(self.threshold, token_counter=counter)
             self._deduplicators[counter.encoding_name] = deduplicator
         window = state.judged[-_WINDOW:]
-        # The deduplicator never removes its input's last unit; here every new message is
-        # judged (the newest one is protected when a request is sent, in `apply`).
-        result = deduplicator.deduplicate([*(m.base for m in window + new), _SENTINEL])
-        earlier = {m.key for m in window}
-        for index in result.removed_indices:
-            if index >= len(window):
-                key = new[index - len(window)].key
-                if key in earlier or any(m.key == key for m in new[: index - len(window)]):
-                    state.repeated.add(key)
-                else:
-                    state.removed.add(key)
-                self.removed_messages += 1
-        state.judged = window + new
+        for position, message in enumerate(new):
+            earlier = window + new[:position]
+            similar = _look_alikes(message, earlier, self.threshold)
+            if similar:
+                # The deduplicator never removes its input's last unit; the sentinel makes
+                # the new message judged (the newest one is protected in `apply`).
+                batch = [*(m.base for m in similar), message.base, _SENTINEL]
+                result = deduplicator.deduplicate(batch)
+                if len(similar) in result.removed_indices:
+                    if any(m.key == message.key for m in earlier):
+                        state.repeated.add(message.key)
+                    else:
+                        state.removed.add(message.key)
+                    self.removed_messages += 1
+        state.judged = (window + new)[-_WINDOW:]
 
     def apply(self, sent: Sent, step: Step) -> Sent:
         state: _State | None = step.conversation.state.get(self.name)

@@ -42,6 +42,7 @@ class ToolBindingLever(Lever):
         self.k = k
         self._retrievers: OrderedDict[Hashable, ToolRetriever | None] = OrderedDict()
         self._max = max_registries
+        self._selected: OrderedDict[tuple[Hashable, str], frozenset[str]] = OrderedDict()
         self.requests_with_tools = 0
         self.offered = 0
         self.bound = 0
@@ -66,6 +67,16 @@ class ToolBindingLever(Lever):
             self._retrievers.popitem(last=False)
         return retriever
 
+    def _select(self, retriever: ToolRetriever, sent: Sent, query: str) -> set[str]:
+        """The retrieved names (memoized: an agent loop asks again for each tool result)."""
+        key = (sent.tools_key, query)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._selected[key] = frozenset(m.name for m in retriever.select(query))
+            if len(self._selected) > 10_000:
+                self._selected.popitem(last=False)
+        return set(found)
+
     def observe(self, step: Step) -> None:
         sent = step.baseline
         if not sent.tools:
@@ -78,7 +89,7 @@ class ToolBindingLever(Lever):
         retriever = self._retriever(sent) if len(sent.tools) > self.k else None
         query = step.latest_user_text()
         if retriever is not None and query.strip():
-            keep = {match.name for match in retriever.select(query)} | called_before
+            keep = self._select(retriever, sent, query) | called_before
             keep &= {name for name in names if name}
             self.narrowed += 1
         bound = len(keep) if keep is not None else len(sent.tools)
