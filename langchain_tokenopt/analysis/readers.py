@@ -434,6 +434,11 @@ class LogReader:
             self.stats.input_bytes -= len(first)
             yield from self._document(source, first + handle.read())
             return
+        if not handle.peek(1):
+            # One JSON object in the file: a conversation object or one request body.
+            self.stats.input_bytes -= len(first)
+            yield from self._document(source, first)
+            return
         yield from self._lines(source, value, handle)
 
     def _loads(self, source: str, data: bytes, line: int) -> Any:
@@ -471,7 +476,8 @@ class LogReader:
             if document_format == "conversation":
                 yield from self._conversation(source, [document])
                 return
-            document = [document]
+            yield from self._record(document_format, document, _Where(source, 1))
+            return
         if not isinstance(document, list):
             raise InvalidRecordError(
                 source, 1, None, f"expected a JSON array or object, not {_kind(document)}"
@@ -542,6 +548,8 @@ class LogReader:
             if "run_type" in value or ("inputs" in value and "outputs" in value):
                 return "langsmith"
             if "request" in value or ("messages" in value and not whole):
+                return "requests"
+            if "messages" in value and "model" in value:  # one request body
                 return "requests"
             if "messages" in value:  # one object with messages: a conversation, as before
                 return "conversation"

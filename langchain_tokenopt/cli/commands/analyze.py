@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 from decimal import Decimal, InvalidOperation
 from typing import Any, get_args
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if args.sample is not None and args.paths:
         raise InputError("give either LOG files or --sample, not both")
     budget = _budget(args.budget)
+    # The replay folds one summarizing history per conversation of the log; its warnings
+    # about a turn too big for --max-tokens describe the replay, not the user's app.
+    logging.getLogger("langchain_tokenopt.chat_history").setLevel(logging.ERROR)
     sample = args.sample if args.sample is not None or args.paths else "conversation"
     assert args.compression in get_args(CompressionLevel)
     try:
