@@ -2,15 +2,16 @@
 
 Conversations are built from real data: each conversation's system prompt is one of
 the awesome-chatgpt-prompts (CC0), its user turns are sentences of Norvig's big.txt
-(public-domain books) and further prompts, and tool results are real prose with
-markdown and JSON around it. Each conversation is one of gpt-4o, gpt-4o-mini,
+(public-domain books) and further prompts, and tool results are real prose in
+pretty-printed JSON. Each conversation is one of gpt-4o, gpt-4o-mini,
 claude-3-5-sonnet-latest (its system prompt marked with `cache_control`) or
 claude-3-5-haiku-latest; agent conversations offer 12 tool schemas and call one per
 turn. Every request is the system prompt plus the last 40 messages (a sliding window,
 as apps send), with the logged reply; every third request logs usage. A few users ask
 the same question again (exact repeats) or paste the same document twice (duplicates).
 
-Run: python -m benchmarks.analyze_logs OUT.jsonl [--conversations N] [--seed S]
+Run: python -m benchmarks.analyze_logs OUT.jsonl [--conversations N] [--max-turns T]
+(the shipped sample: `--conversations 5 --max-turns 5`)
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def make_log(
                     {
                         "role": "tool",
                         "tool_call_id": call_id,
-                        "content": "## Result\n\n**Found:**   " + json.dumps(result, indent=2),
+                        "content": json.dumps(result, indent=4),
                     }
                 )
             answer = {"role": "assistant", "content": " ".join(rng.sample(sentences, 3))}
