@@ -289,8 +289,10 @@ def analyze_requests(
         tally.input_tokens += baseline_input
         tally.models.add(model)
         points.add(index, model, baseline_input, combined_input)
-        if routing is not None and step.notes.get(routing.name) and baseline_cost is not None:
-            routing.moved_cost_usd += baseline_cost
+        if routing is not None and baseline_cost is not None:
+            routing.baseline_cost_usd += baseline_cost
+            if step.notes.get(routing.name):
+                routing.moved_cost_usd += baseline_cost
         if budget_usd is not None and baseline_cost is not None:
             budget_spent += baseline_cost
             if budget_spent > budget_usd:

@@ -62,7 +62,8 @@ class RoutingLever(Lever):
         self.requests = 0
         self.moved = 0
         self.tiers: dict[str, str] = {}
-        self.moved_cost_usd = Decimal(0)
+        self.moved_cost_usd = Decimal(0)  # baseline dollars of the moved requests
+        self.baseline_cost_usd = Decimal(0)  # of every request (the engine adds both)
 
     @property
     def label(self) -> str:
@@ -111,6 +112,12 @@ class RoutingLever(Lever):
             "threshold": self.threshold,
             "moved_requests": self.moved,
             "moved_share": self.moved / self.requests if self.requests else None,
+            "moved_cost_usd": self.moved_cost_usd,
+            "moved_cost_share": (
+                float(self.moved_cost_usd / self.baseline_cost_usd)
+                if self.baseline_cost_usd
+                else None
+            ),
             "expected_quality_kept": self.expected_quality_kept(),
             "tiers": dict(self.tiers),
         }

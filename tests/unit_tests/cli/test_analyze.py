@@ -251,6 +251,8 @@ def test_routing_moves_an_easy_request_to_the_cheaper_tier(
     routing = lever(report, "routing")
     assert routing["details"]["moved_requests"] == 1
     assert routing["details"]["tiers"] == {"gpt-4o": "gpt-4o-mini"}
+    assert routing["details"]["moved_cost_share"] == 1.0
+    assert Decimal(routing["details"]["moved_cost_usd"]) == Decimal(report["baseline"]["cost_usd"])
     assert 0 < routing["details"]["expected_quality_kept"] <= 1
     assert Decimal(routing["after"]["cost_usd"]) == cost("gpt-4o-mini", record["messages"])
 
