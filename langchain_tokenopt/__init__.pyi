@@ -5,6 +5,9 @@ first use; type checkers read it as the package's interface. Add a public name h
 and nowhere else.
 """
 
+from .analysis import (
+    analyze_log as analyze_log,
+)
 from .analytics.efficiency import (
     TaskEfficiency as TaskEfficiency,
 )

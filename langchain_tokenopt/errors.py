@@ -15,6 +15,7 @@ __all__ = [
     "CorruptStateError",
     "EncodingUnavailableError",
     "InvalidArgumentError",
+    "InvalidRecordError",
     "MissingExtraError",
     "NotFittedError",
     "NumberOverflowError",
@@ -41,6 +42,23 @@ class InvalidArgumentError(TokenOptError, ValueError):
         >>> isinstance(InvalidArgumentError("window_ms must be finite"), ValueError)
         True
     """
+
+
+class InvalidRecordError(InvalidArgumentError):
+    """A record of a log cannot be read; the message names the file, the line and the field.
+
+    Example:
+        >>> str(InvalidRecordError("log.jsonl", 3, "messages[0].role", "unknown role 'robot'"))
+        "log.jsonl, line 3: field 'messages[0].role': unknown role 'robot'"
+    """
+
+    def __init__(self, source: str, line: int | None, field: str | None, problem: str) -> None:
+        where = f"{source}, line {line}" if line is not None else source
+        what = f"field '{field}': " if field else ""
+        super().__init__(f"{where}: {what}{problem}")
+        self.source = source
+        self.line = line
+        self.field = field
 
 
 class ArgumentTypeError(TokenOptError, TypeError):

@@ -58,11 +58,13 @@ def add_skip_invalid_option(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def report_skipped(skipped: Sequence[str]) -> None:
-    """Say on stderr how many inputs `--skip-invalid` left out, and the first of them."""
+def report_skipped(skipped: Sequence[str], *, total: int | None = None) -> None:
+    """Say on stderr how many inputs `--skip-invalid` left out (`total`, default all of
+    `skipped`), and the first of them."""
+    count = len(skipped) if total is None else total
     if skipped:
         print(
-            f"skipped {len(skipped):,} invalid {'entry' if len(skipped) == 1 else 'entries'}; "
+            f"skipped {count:,} invalid {'entry' if count == 1 else 'entries'}; "
             f"first: {skipped[0]}",
             file=sys.stderr,
         )

@@ -1,46 +1,58 @@
-"""`tokenopt analyze`: what summarizing history, caching, de-duplication and compression
-would save on a logged conversation or request log."""
+"""`tokenopt analyze`: what every lever would save on what an app sent, priced per request."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
-from typing import Any
+import logging
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any, get_args
 
 from langchain_tokenopt.cli.commands._options import (
     add_command,
-    add_model_option,
     add_output_options,
     add_skip_invalid_option,
-    plot_path,
     print_result,
     report_skipped,
-    save_plot,
 )
-from langchain_tokenopt.cli.transcript import InputError, read_input, read_transcript
+from langchain_tokenopt.cli.transcript import InputError
 
-#: Below this many model calls the progress bar is not worth showing.
-PROGRESS_MIN_CALLS = 50
+_FORMATS = ("auto", "requests", "conversation", "langsmith")
+_SAMPLES = ("conversation", "requests")
 
 
 def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers,
         "analyze",
-        help="what summarizing history, caching, de-duplication and compression would save",
+        help="what caching, tool binding, history, dedup, compression and routing would save",
         description=(
-            "Replay a conversation model call by model call through the summarizing "
-            "history, the cache, de-duplication and compression, and print the tokens "
-            "and dollars each would save for the chosen model. TRANSCRIPT is a JSON list "
-            "of OpenAI or LangChain messages, an object with 'messages' (and 'tools'), "
-            "JSON Lines with one message per line, or JSON Lines with one request body "
-            "per line; without it a built-in sample conversation is analyzed."
+            "Replay what an app sent through every lever (cache, tool binding, summarizing "
+            "history, de-duplication, compression, routing), each alone and all together, "
+            "and print the tokens and dollars each would save. Each request is priced with "
+            "its own model, net of the provider's prefix caching. LOG is JSON Lines or a "
+            "JSON array of chat-completions request bodies, a conversation (OpenAI or "
+            "LangChain messages), a LangSmith runs export, a folder or a glob of them, or "
+            "'-' for stdin; without it the built-in sample conversation is analyzed."
         ),
         handler=run,
     )
-    parser.add_argument("transcript", nargs="?", default=None, help="file to analyze; '-' is stdin")
-    add_model_option(parser, "gpt-4o", "model name")
+    parser.add_argument(
+        "paths", nargs="*", metavar="LOG", help="files, folders or globs; '-' is stdin"
+    )
+    parser.add_argument(
+        "--sample",
+        choices=_SAMPLES,
+        default=None,
+        help="analyze a shipped sample: 'conversation' (the default without LOG) or "
+        "'requests' (a request log with mixed models and tools)",
+    )
+    parser.add_argument("--format", choices=_FORMATS, default="auto", help="input format (auto)")
+    parser.add_argument(
+        "--model",
+        default="gpt-4o",
+        help="model for records that name none (default: gpt-4o); a record's own model wins",
+    )
     parser.add_argument(
         "--max-tokens",
         type=int,
@@ -55,48 +67,69 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="similarity at which messages are duplicates and requests cache hits (0.9)",
     )
-    add_skip_invalid_option(parser, "messages, lines or requests")
-    add_output_options(parser, plot=True)
+    parser.add_argument(
+        "--compression",
+        choices=("lossless", "light", "aggressive"),
+        default="lossless",
+        help="compression level (lossless)",
+    )
+    parser.add_argument(
+        "--budget",
+        default=None,
+        metavar="USD",
+        help="also report what this budget would have stopped",
+    )
+    add_skip_invalid_option(parser, "records")
+    add_output_options(parser, plot=False)
 
 
-def progress_bar(items: Any, total: int) -> Any:
-    """A tqdm bar on stderr for long input when stderr is a terminal."""
-    if total < PROGRESS_MIN_CALLS or not sys.stderr.isatty():
-        return items
+def _budget(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
     try:
-        tqdm = importlib.import_module("tqdm").tqdm
-    except ImportError:  # the bar is a nicety
-        return items
-    return tqdm(items, total=total, desc="replaying", unit="call", file=sys.stderr, leave=False)
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InputError(
+            f"--budget must be an amount of dollars such as 25 or 0.5, not {text!r}"
+        ) from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"--budget must be a positive amount of dollars, not {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so `tokenopt count` does not pay for the cache, history and dedup.
-    from langchain_tokenopt.cli.analysis import analyze_transcript
+    # Imported here so `tokenopt count` does not pay for the levers.
+    from langchain_tokenopt.analysis import analyze_log
+    from langchain_tokenopt.compression import CompressionLevel
 
     if args.max_tokens < 16:
         raise InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
-    if not 0 < args.similarity <= 1:  # also refuses nan
+    if not 0 < args.similarity <= 1 or math.isnan(args.similarity):
         raise InputError(f"--similarity must be in (0, 1], not {args.similarity}")
-    if args.plot:
-        plot_path(args.plot)  # a bad --plot fails before the work, not after
-    name, text = read_input(args.transcript, sample=args.transcript is None)
+    if args.sample is not None and args.paths:
+        raise InputError("give either LOG files or --sample, not both")
+    budget = _budget(args.budget)
+    # The replay folds one summarizing history per conversation of the log; its warnings
+    # about a turn too big for --max-tokens describe the replay, not the user's app.
+    logging.getLogger("langchain_tokenopt.chat_history").setLevel(logging.ERROR)
+    sample = args.sample if args.sample is not None or args.paths else "conversation"
+    assert args.compression in get_args(CompressionLevel)
     try:
-        transcript = read_transcript(text, name, skip_invalid=args.skip_invalid)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    report_skipped(transcript.skipped)
-    try:
-        result = analyze_transcript(
-            transcript,
-            model=args.model,
+        report = analyze_log(
+            args.paths,
+            sample=sample,
+            format=args.format,
+            skip_invalid=args.skip_invalid,
+            default_model=args.model,
             max_tokens=args.max_tokens,
-            dedup_threshold=args.similarity,
-            cache_similarity=args.similarity,
-            progress=progress_bar,
+            similarity=args.similarity,
+            compression=args.compression,
+            budget_usd=budget,
         )
-    except (TypeError, ValueError) as exc:  # e.g. an unknown encoding for the model
+    except (TypeError, ValueError) as exc:  # InvalidRecordError and friends name the input
         raise InputError(str(exc)) from exc
-    print_result(result, args)
-    save_plot(result.plot, args.plot)
+    report_skipped(report.skipped_examples if report.skipped else [], total=report.skipped)
+    if report.requests == 0:
+        raise InputError("no model calls found in the input")
+    print_result(report, args)
     return 0

@@ -1,379 +1,421 @@
-"""Specification of `tokenopt analyze`: what each optimization would save on a transcript.
+"""Specification of `tokenopt analyze`: every lever on what an app sent, priced per request.
 
-Every number is checked against an independent replay with the components themselves
-(`TokenCounter`, `SummarizingChatMessageHistory`, `PromptCompressor`).
+Dollar figures are checked against an independent computation with `TokenCounter` and
+`price()`; the JSON report is checked against its shipped JSON Schema.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import sys
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
-from langchain_core.load import dumpd
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    convert_to_messages,
-    messages_to_dict,
-)
 
-from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
-from langchain_tokenopt.cli.analysis import analyze_transcript
 from langchain_tokenopt.cli.app import main
-from langchain_tokenopt.cli.commands import analyze as cli
-from langchain_tokenopt.cli.transcript import read_transcript
-from langchain_tokenopt.compression import PromptCompressor
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import Usage
 
-SAMPLE = json.loads(
-    resources.files("langchain_tokenopt").joinpath("data/sample_conversation.json").read_text()
+SCHEMA = json.loads(
+    resources.files("langchain_tokenopt").joinpath("data/analyze_report.schema.json").read_text()
 )
-PRETTY = json.dumps({"order_id": "NW-1", "status": "shipped", "items": [1, 2, 3]}, indent=4)
-DOCUMENT = (
-    "Lease agreement: the tenant pays 1,200 EUR per month, due on the first day of "
-    "each month, with a deposit of two months' rent held in a separate account."
-)
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    for name, description in [
+        ("get_weather", "Current weather in a city"),
+        ("book_flight", "Book a flight to a city"),
+        ("find_hotel", "Find hotels in a city"),
+        ("convert_currency", "Convert an amount of money between currencies"),
+        ("get_time", "The local time in a city"),
+        ("translate_text", "Translate a phrase into another language"),
+        ("get_news", "News headlines of a country"),
+        ("send_email", "Send an email to a customer"),
+    ]
+]
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     assert main(["analyze", *argv, "--json"]) == 0
-    result: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return result
-
-
-def write(tmp_path: Path, name: str, content: Any) -> str:
-    path = tmp_path / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content), "utf-8")
-    return str(path)
-
-
-def calls_of(messages: list[BaseMessage]) -> list[list[BaseMessage]]:
-    return [messages[:i] for i, m in enumerate(messages) if isinstance(m, AIMessage) and i]
-
-
-def saving(report: dict[str, Any], name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(s for s in report["savings"] if s["name"] == name)
-    return found
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    jsonschema.validate(report, SCHEMA)
+    return report
 
 
 def failure(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert main(["analyze", *argv]) == 2
-    return capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    return err
 
 
-# ------------------------------------------------------------------ the numbers
+def write_lines(path: Path, records: list[Any]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    return str(path)
 
 
-def test_without_a_file_the_built_in_sample_is_analyzed(
+def body(model: str | None, *texts: str, **extra: Any) -> dict[str, Any]:
+    messages = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": text}
+        for i, text in enumerate(texts)
+    ]
+    record: dict[str, Any] = {"messages": messages, **extra}
+    if model is not None:
+        record["model"] = model
+    return record
+
+
+def lever(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in report["levers"] if r["name"] == name)
+    return found
+
+
+def cost(model: str, messages: list[dict[str, Any]], output: int = 0, **kw: Any) -> Decimal:
+    counted = int(TokenCounter(model).count_messages(messages, tools=kw.get("tools")))
+    return price(model, Usage(input_tokens=counted, output_tokens=output))
+
+
+# ------------------------------------------------------------------ samples
+
+
+def test_the_readme_command_analyzes_the_built_in_conversation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["analyze"]) == 0
     out = capsys.readouterr().out
-    counter = TokenCounter("gpt-4o")
-    messages = convert_to_messages(SAMPLE)
-    baseline = sum(int(counter.count_messages(request)) for request in calls_of(messages))
-    assert "<sample:data/sample_conversation.json>" in out
-    assert f"input tokens  {baseline:>10,}" in out
-    for label in ("summarizing history", "cache", "de-duplication", "compression"):
-        assert label in out
+    assert "sample_conversation.json> (conversation, 17 requests in 1 conversation)" in out
+    assert "all together" in out and "Traceback" not in out
 
 
-def test_baseline_counts_every_call_with_the_whole_conversation_before_it(
+def test_the_shipped_request_log_shows_every_lever_saving(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report = run_json(capsys, "--model", "gpt-4o-mini")
-    counter = TokenCounter("gpt-4o-mini")
-    requests = calls_of(convert_to_messages(SAMPLE))
-    assert report["calls"] == len(requests) == 17
-    assert report["full_input_tokens"] == [int(counter.count_messages(r)) for r in requests]
-    cost = price(
+    report = run_json(capsys, "--sample", "requests")
+    assert {row["model"] for row in report["models"]} >= {
+        "gpt-4o",
         "gpt-4o-mini",
-        {
-            "input_tokens": report["input_tokens"],
-            "output_tokens": report["output_tokens"],
-        },
-    )
-    assert report["cost_usd"] == format(cost, "f")
+        "claude-3-5-sonnet-latest",
+    }
+    for result in report["levers"]:
+        saved = result["input_tokens_saved"] + result["output_tokens_saved"]
+        assert result["requests_changed"] > 0, result["name"]
+        assert saved > 0 or Decimal(result["cost_saved_usd"]) > 0, result["name"]
+    assert lever(report, "tools")["details"]["requests_with_tools"] > 0
+    assert Decimal(report["combined"]["cost_saved_usd"]) > 0
+    assert report["provider_cache"]["baseline_cached_input_tokens"] > 0
 
 
-def test_history_saving_is_a_replay_through_the_summarizing_history(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    report = run_json(capsys, "--max-tokens", "500")
-    counter = TokenCounter("gpt-4o")
-    history = SummarizingChatMessageHistory(max_tokens=500, token_counter=counter)
-    expected = []
-    messages = convert_to_messages(SAMPLE)
-    fed = 0
-    for request in calls_of(messages):
-        # What arrived since the previous call (its reply, tool results, the new
-        # question) is added, then the call is sent the history's view.
-        history.add_messages(request[fed:])
-        fed = len(request)
-        full = int(counter.count_messages(request))
-        expected.append(min(full, int(counter.count_messages(history.messages))))
-    sent = saving(report, "history")["sent_input_tokens"]
-    assert sent == expected
-    assert max(sent) <= 500
-    assert saving(report, "history")["input_tokens_saved"] == report["input_tokens"] - sum(sent)
-    assert saving(report, "history")["input_tokens_saved"] > 0
+# ------------------------------------------------------------------ pricing
 
 
-def test_a_bigger_budget_saves_less(capsys: pytest.CaptureFixture[str]) -> None:
-    small = saving(run_json(capsys, "--max-tokens", "400"), "history")["input_tokens_saved"]
-    large = saving(run_json(capsys, "--max-tokens", "1200"), "history")["input_tokens_saved"]
-    none = saving(run_json(capsys, "--max-tokens", "100000"), "history")["input_tokens_saved"]
-    assert small > large > none == 0
-
-
-def test_compressed_tool_output_is_saved_on_every_later_call(
+def test_each_request_is_priced_with_its_own_model_and_model_only_fills_in(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    conversation: list[dict[str, Any]] = [
-        {"role": "user", "content": "Where is NW-1?"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "lookup", "arguments": '{"id": "NW-1"}'},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": PRETTY},
-        {"role": "assistant", "content": "Shipped."},
-        {"role": "user", "content": "Thanks!"},
-        {"role": "assistant", "content": "You're welcome."},
+    records = [
+        body("gpt-4o", "Summarize the lease in one line."),
+        body("gpt-4o-mini", "Translate 'good morning' into French."),
+        body(None, "What is the boiling point of water?"),
     ]
-    report = run_json(capsys, write(tmp_path, "chat.json", conversation))
-    counter = TokenCounter("gpt-4o")
-    tool = convert_to_messages(conversation)[2]
-    once = int(counter.count_message(tool)) - int(
-        counter.count_message(PromptCompressor().compress_message(tool))
+    path = write_lines(tmp_path / "log.jsonl", records)
+    report = run_json(capsys, path, "--model", "gpt-4.1")
+    expected = (
+        cost("gpt-4o", records[0]["messages"])
+        + cost("gpt-4o-mini", records[1]["messages"])
+        + cost("gpt-4.1", records[2]["messages"])
     )
-    assert once > 0
-    assert saving(report, "compression")["input_tokens_saved"] == 2 * once  # calls 2 and 3
-    assert saving(report, "compression")["hits"] == 1
+    assert Decimal(report["baseline"]["cost_usd"]) == expected
+    assert {row["model"]: row["requests"] for row in report["models"]} == {
+        "gpt-4o": 1,
+        "gpt-4o-mini": 1,
+        "gpt-4.1": 1,
+    }
 
 
-def test_a_pasted_duplicate_is_saved_on_the_calls_after_it(
+def test_logged_usage_wins_over_our_count_and_the_difference_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = body("gpt-4o-mini", "Hello there")
+    record["response"] = {
+        "choices": [{"message": {"role": "assistant", "content": "Hi!"}}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57},
+    }
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", [record]))
+    assert report["baseline"]["input_tokens"] == 50
+    assert report["baseline"]["output_tokens"] == 7
+    counted = int(TokenCounter("gpt-4o-mini").count_messages(record["messages"]))
+    assert report["usage_check"]["counted_input_tokens"] == counted
+    assert report["usage_check"]["logged_input_tokens"] == 50
+    assert Decimal(report["baseline"]["cost_usd"]) == price(
+        "gpt-4o-mini", Usage(input_tokens=50, output_tokens=7)
+    )
+
+
+def test_openai_prefix_caching_is_in_the_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "".join(f"Policy clause number {n} applies. " for n in range(400))
+    system: dict[str, Any] = {"role": "system", "content": text}
+    first: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [system, {"role": "user", "content": "Q1"}],
+    }
+    second: dict[str, Any] = {
+        "model": "gpt-4o",
+        "messages": [system, {"role": "user", "content": "Q2"}],
+    }
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", [first, second]))
+    prefix = int(TokenCounter("gpt-4o").count_message(system))
+    assert prefix > 1024
+    cached = 1024 + (prefix - 1024) // 128 * 128
+    assert report["baseline"]["cached_input_tokens"] == cached
+    total = int(TokenCounter("gpt-4o").count_messages(second["messages"]))
+    expected = cost("gpt-4o", first["messages"]) + price(
+        "gpt-4o", Usage(input_tokens=total, cache_read_tokens=cached)
+    )
+    assert Decimal(report["baseline"]["cost_usd"]) == expected
+    assert Decimal(report["provider_cache"]["baseline_discount_usd"]) > 0
+
+
+def test_anthropic_caches_only_with_cache_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "".join(f"Rule {n}: be kind to the customer. " for n in range(300))
+    marked = {
+        "role": "system",
+        "content": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}],
+    }
+    plain = {"role": "system", "content": text}
+    for system, expect_cache in ((marked, True), (plain, False)):
+        records = [
+            {
+                "model": "claude-3-5-sonnet-latest",
+                "messages": [system, {"role": "user", "content": q}],
+            }
+            for q in ("first question", "second question")
+        ]
+        report = run_json(capsys, write_lines(tmp_path / "log.jsonl", records))
+        assert (report["baseline"]["cached_input_tokens"] > 0) is expect_cache
+        assert (report["baseline"]["cache_write_tokens"] > 0) is expect_cache
+
+
+# ------------------------------------------------------------------ levers
+
+
+def test_an_identical_request_is_answered_by_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = body("gpt-4o-mini", "What are your opening hours?")
+    record["response"] = {"choices": [{"message": {"role": "assistant", "content": "9 to 5."}}]}
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", [record, record]))
+    cache = lever(report, "cache")
+    assert cache["details"]["exact_hits"] == 1
+    assert cache["after"]["requests"] == 2
+    assert cache["input_tokens_saved"] == report["baseline"]["input_tokens"] // 2
+    assert Decimal(cache["cost_saved_usd"]) * 2 == Decimal(report["baseline"]["cost_usd"])
+
+
+def test_tool_binding_binds_the_tool_the_model_called(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = body("gpt-4o", "What is the weather in Oslo today?", tools=TOOLS)
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    record["response"] = {
+        "choices": [{"message": {"role": "assistant", "content": None, "tool_calls": [call]}}]
+    }
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", [record]))
+    tools = lever(report, "tools")
+    assert tools["details"]["tools_offered"] == len(TOOLS)
+    assert 0 < tools["details"]["tools_bound"] < len(TOOLS)
+    assert tools["details"]["called_bound_share"] == 1.0
+    assert tools["input_tokens_saved"] > 0
+
+
+def test_routing_moves_an_easy_request_to_the_cheaper_tier(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = body("gpt-4o", "What is the capital of France?")
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", [record]))
+    routing = lever(report, "routing")
+    assert routing["details"]["moved_requests"] == 1
+    assert routing["details"]["tiers"] == {"gpt-4o": "gpt-4o-mini"}
+    assert routing["details"]["moved_cost_share"] == 1.0
+    assert Decimal(routing["details"]["moved_cost_usd"]) == Decimal(report["baseline"]["cost_usd"])
+    assert 0 < routing["details"]["expected_quality_kept"] <= 1
+    assert Decimal(routing["after"]["cost_usd"]) == cost("gpt-4o-mini", record["messages"])
+
+
+def test_history_and_dedup_act_per_conversation_grouped_by_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = "The tenant pays 1,200 EUR per month, due on the first day of each month. " * 30
+    questions = [
+        "Who pays for repairs?",
+        "Can I keep a cat in the flat?",
+        "When is the rent due?",
+        "How long is the notice period?",
+        "Is the deposit returned with interest?",
+        "May I sublet a room?",
+        "Who pays the heating bill?",
+        "Can the rent go up this year?",
+        "What happens if I pay late?",
+        "Is parking included?",
+        "Can I paint the walls?",
+        "Who owns the furniture?",
+    ]
+    messages: list[dict[str, Any]] = []
+    records = []
+    for turn in range(12):
+        text = document if turn in (1, 6) else questions[turn]
+        messages.append({"role": "user", "content": text})
+        records.append(
+            {"model": "gpt-4o", "messages": list(messages), "metadata": {"thread_id": "t1"}}
+        )
+        messages.append({"role": "assistant", "content": questions[-1 - turn].upper()})
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", records), "--max-tokens", "400")
+    assert report["conversations"] == 1 and report["grouping"]["by_id"] == 1
+    assert lever(report, "history")["input_tokens_saved"] > 0
+    assert lever(report, "dedup")["details"]["removed_messages"] == 1
+    assert report["conversations_top"][0]["id"] == "t1"
+
+
+def test_requests_without_ids_are_grouped_by_shared_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [
+        body("gpt-4o", "Hi, I am Ann."),
+        body("gpt-4o", "Hi, I am Bob."),
+        body("gpt-4o", "Hi, I am Ann.", "Hello Ann!", "What is my name?"),
+        body("gpt-4o", "Hi, I am Bob.", "Hello Bob!", "What is my name?"),
+    ]
+    report = run_json(capsys, write_lines(tmp_path / "log.jsonl", records))
+    assert report["conversations"] == 2 and report["grouping"]["by_prefix"] == 2
+
+
+def test_a_budget_reports_what_it_would_have_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [body("gpt-4o", f"Write a long essay number {n}.") for n in range(4)]
+    one = cost("gpt-4o", records[0]["messages"])
+    report = run_json(
+        capsys, write_lines(tmp_path / "log.jsonl", records), "--budget", str(one * Decimal("2.5"))
+    )
+    assert report["budget"]["stopped_requests"] == 2
+    assert report["budget"]["first_stopped_request"] == 2
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def test_a_json_array_a_folder_a_glob_and_stdin_read_the_same_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [body("gpt-4o-mini", f"Question {n}?") for n in range(3)]
+    lines = write_lines(tmp_path / "a.jsonl", records)
+    (tmp_path / "sub").mkdir()
+    array = tmp_path / "sub" / "b.json"
+    array.write_text(json.dumps(records, indent=2), "utf-8")
+    expected = run_json(capsys, lines)["baseline"]
+    assert run_json(capsys, str(array))["baseline"] == expected
+    assert run_json(capsys, str(tmp_path / "sub"))["baseline"] == expected
+    assert run_json(capsys, str(tmp_path / "sub" / "*.json"))["baseline"] == expected
+    both = run_json(capsys, str(tmp_path))
+    assert both["requests"] == 6 and len(both["sources"]) == 2
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(Path(lines).read_bytes())))
+    assert run_json(capsys, "-")["baseline"] == expected
+
+
+def test_langchain_message_dicts_and_a_langsmith_export_are_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     conversation = [
-        {"role": "user", "content": DOCUMENT},
-        {"role": "assistant", "content": "Got it, I have read the lease."},
-        {"role": "user", "content": DOCUMENT},
-        {"role": "assistant", "content": "This is the same lease as before."},
-        {"role": "user", "content": "Is the rent fair for Berlin?"},
-        {"role": "assistant", "content": "It is about average."},
+        {"type": "human", "content": "Hi"},
+        {"type": "ai", "content": "Hello! How can I help?"},
     ]
-    report = run_json(capsys, write(tmp_path, "chat.json", conversation))
-    counter = TokenCounter("gpt-4o")
-    copy = int(counter.count_message(HumanMessage(DOCUMENT)))
-    dedup = saving(report, "dedup")
-    # Call 2 sends the copy as its newest message (kept); call 3 does not need it.
-    assert dedup["sent_input_tokens"][:2] == report["full_input_tokens"][:2]
-    assert dedup["input_tokens_saved"] == copy
-    assert dedup["hits"] == 1
-
-
-def test_a_log_of_requests_measures_the_cache(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    question = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
-    other = [{"role": "user", "content": "What is your refund policy for damaged tents?"}]
-    log = "\n".join(
-        json.dumps({"model": "gpt-4o", "messages": m}) for m in (question, other, question)
-    )
-    report = run_json(capsys, write(tmp_path, "requests.jsonl", log))
-    counter = TokenCounter("gpt-4o")
-    assert report["kind"] == "requests"
-    assert report["calls"] == 3
-    cache = saving(report, "cache")
-    assert cache["hits"] == 1
-    assert cache["input_tokens_saved"] == counter.count_messages(question)
-    assert cache["sent_input_tokens"][2] == 0
-
-
-def test_a_single_conversation_says_the_cache_needs_a_request_log(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    cache = saving(run_json(capsys), "cache")
-    assert cache["input_tokens_saved"] == 0
-    assert "log of requests" in cache["note"]
-
-
-def test_langchain_message_dicts_are_read_like_openai_messages(tmp_path: Path) -> None:
-    messages = [SystemMessage("Be brief."), HumanMessage("Hi"), AIMessage("Hello!")]
-    openai = read_transcript(
-        json.dumps(
-            [
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello!"},
-            ]
-        )
-    )
-    for text in (
-        json.dumps(messages_to_dict(messages)),
-        json.dumps([dumpd(m) for m in messages]),
-        json.dumps([{"type": m.type, "content": m.content} for m in messages]),
-    ):
-        transcript = read_transcript(text)
-        assert [m.content for m in transcript.calls[0].messages] == ["Be brief.", "Hi"]
-        assert (
-            analyze_transcript(transcript).input_tokens == analyze_transcript(openai).input_tokens
-        )
-
-
-def test_json_lines_with_one_message_per_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = write(tmp_path, "chat.jsonl", "\n".join(json.dumps(m) for m in SAMPLE) + "\n")
-    assert run_json(capsys, path)["full_input_tokens"] == run_json(capsys)["full_input_tokens"]
-
-
-def test_request_body_with_tools_counts_the_tools(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "lookup",
-                "description": "Look up an order.",
-                "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(conversation), "utf-8")
+    report = run_json(capsys, str(path))
+    assert report["format"] == "conversation" and report["requests"] == 1
+    run = {
+        "run_type": "llm",
+        "trace_id": "tr-1",
+        "inputs": {"messages": [[{"role": "user", "content": "What time is it in Oslo?"}]]},
+        "outputs": {
+            "generations": [[{"message": {"type": "ai", "content": "It is noon."}}]],
+            "llm_output": {
+                "token_usage": {"prompt_tokens": 14, "completion_tokens": 4, "total_tokens": 18}
             },
-        }
-    ]
-    body = {"messages": SAMPLE[:3], "tools": tools}
-    report = run_json(capsys, write(tmp_path, "body.json", body))
-    counter = TokenCounter("gpt-4o")
-    messages = convert_to_messages(SAMPLE[:2])
-    assert report["tools"] == 1
-    assert report["full_input_tokens"] == [counter.count_messages(messages, tools=tools)]
+        },
+        "extra": {"invocation_params": {"model": "gpt-4o-mini"}},
+    }
+    chain = {"run_type": "chain", "inputs": {}, "outputs": {}}
+    report = run_json(capsys, write_lines(tmp_path / "runs.jsonl", [chain, run]))
+    assert report["format"] == "langsmith" and report["requests"] == 1
+    assert report["models"][0]["model"] == "gpt-4o-mini"
+    assert report["baseline"]["input_tokens"] == 14
 
 
-def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "savings.png"
-    assert main(["analyze", "--plot", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "chart saved to" in capsys.readouterr().err
-
-
-def test_progress_bar_only_on_a_terminal_and_long_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    items = list(range(cli.PROGRESS_MIN_CALLS))
-    assert cli.progress_bar(items, len(items)) is items  # stderr is not a terminal here
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
-    assert cli.progress_bar(items[:3], 3) == items[:3]  # short input: no bar
-    assert list(cli.progress_bar(items, len(items))) == items
-    assert "replaying" in terminal.getvalue()
-
-
-# ------------------------------------------------------------------------ errors
-
-
-def test_a_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = failure(capsys, str(tmp_path / "nope.json"))
-    assert "tokenopt analyze: cannot read" in err
-    assert "nope.json" in err
-
-
-def test_invalid_json_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, "chat.json", '[\n  {"role": "user", "content": "hi"},\n  {"role": }\n]')
+def test_a_bad_record_is_named_by_file_line_and_field_or_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = body("gpt-4o", "Hi")
+    bad = {"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]}
+    path = write_lines(tmp_path / "log.jsonl", [good, bad, good])
     err = failure(capsys, path)
-    assert "chat.json, line 3: invalid JSON" in err
+    assert f"{path}, line 2: field 'messages[0].content'" in err
+    report = run_json(capsys, path, "--skip-invalid")
+    assert report["requests"] == 2 and report["skipped"]["count"] == 1
+    assert "line 2" in report["skipped"]["examples"][0]
 
 
-def test_a_bad_json_lines_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lines = [json.dumps(SAMPLE[0]), json.dumps(SAMPLE[1]), '{"role": "user", "content": ']
-    err = failure(capsys, write(tmp_path, "chat.jsonl", "\n".join(lines)))
-    assert "chat.jsonl, line 3: invalid JSON" in err
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "is empty"),
+        ("hello", "not a request log"),
+        ('{"model": "gpt-4o", "messages": []}\n', "field 'messages'"),
+        ('{"messages": [{"role": "tool", "content": "x"}]}\n', "tool_call_id"),
+        ('{"messages": [{"role": "robot", "content": "x"}]}\n', "unknown role"),
+        ("[1, 2", "invalid JSON"),
+    ],
+)
+def test_unreadable_input_is_named_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text(content, "utf-8")
+    assert expected in failure(capsys, str(path))
 
 
-def test_an_unknown_role_names_line_and_field(
+def test_bad_options_and_missing_files_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    messages = [{"role": "user", "content": "hi"}, {"role": "robot", "content": "beep"}]
-    text = json.dumps(messages, indent=2)
-    err = failure(capsys, write(tmp_path, "chat.json", text))
-    line = text.splitlines().index("  {") + 1 + 4  # the second object starts 4 lines later
-    assert f"chat.json, line {line}: field 'messages[1].role': unknown role 'robot'" in err
+    assert "no such file" in failure(capsys, str(tmp_path / "missing.jsonl"))
+    assert "--budget" in failure(capsys, "--budget", "lots")
+    assert "--similarity" in failure(capsys, "--similarity", "nan")
+    assert "--max-tokens" in failure(capsys, "--max-tokens", "3")
 
 
-def test_a_tool_message_without_its_call_id_names_the_field(
+def test_small_savings_are_never_shown_as_zero_dollars(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    body = {"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]}
-    err = failure(capsys, write(tmp_path, "body.json", json.dumps(body, indent=1)))
-    assert "field 'messages[1].tool_call_id' is missing" in err
-    assert "body.json, line 7" in err  # where the second message's object starts
-
-
-def test_malformed_tool_call_arguments_name_the_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
-    lines = [
-        json.dumps({"role": "user", "content": "hi"}),
-        json.dumps({"role": "assistant", "content": None, "tool_calls": [call]}),
-    ]
-    err = failure(capsys, write(tmp_path, "chat.jsonl", "\n".join(lines)))
-    assert "chat.jsonl, line 2: field 'tool_calls[0].function.arguments' is not valid JSON" in err
-
-
-def test_content_of_the_wrong_type_names_the_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    err = failure(capsys, write(tmp_path, "chat.json", [{"role": "user", "content": 42}]))
-    assert "field 'messages[0].content' must be a string or a list" in err
-
-
-def test_text_that_is_not_a_transcript_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    err = failure(capsys, write(tmp_path, "notes.txt", "just some notes"))
-    assert "notes.txt, line 1: not a chat transcript" in err
-    assert "is empty" in failure(capsys, write(tmp_path, "empty.json", "  \n"))
-
-
-def test_not_utf8_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "latin1.json"
-    path.write_bytes('[{"role": "user", "content": "caf\u00e9"}]'.encode("latin-1"))
-    assert "is not UTF-8" in failure(capsys, str(path))
-
-
-def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "--max-tokens must be at least 16" in failure(capsys, "--max-tokens", "3")
-    assert "--similarity must be in (0, 1]" in failure(capsys, "--similarity", "0")
-
-
-def test_the_batch_api_lever_prices_the_same_calls_at_the_batch_rate(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    analysis = analyze_transcript(read_transcript(json.dumps(SAMPLE)), model="gpt-4o-mini")
-    standard = price(
-        "gpt-4o-mini",
-        {"input_tokens": analysis.input_tokens, "output_tokens": analysis.output_tokens},
-    )
-    assert analysis.cost_usd == standard
-    assert analysis.batch_cost_usd == standard / 2
-    assert analysis.to_dict()["batch_cost_usd"] == format(standard / 2, "f")
-    assert main(["analyze", "--model", "gpt-4o-mini"]) == 0
-    assert "batch API" in capsys.readouterr().out
+    record = body("gpt-4o-mini", "Please   **summarize**   this:   " + "word  " * 20)
+    path = write_lines(tmp_path / "log.jsonl", [record])
+    report = run_json(capsys, path)
+    saved = Decimal(lever(report, "compression")["cost_saved_usd"])
+    assert 0 < saved < Decimal("0.00005")
+    assert main(["analyze", path]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "compression (" in line)
+    assert re.search(r"\$0\.0000(?!\d)", row) is None and "$0.00000" in row

@@ -89,7 +89,7 @@ def test_analyze_skip_invalid_leaves_bad_messages_out(
     assert "line 2" in capsys.readouterr().err
     assert main(["analyze", str(path), "--skip-invalid", "--json"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["messages"] == 2
+    assert json.loads(captured.out)["requests"] == 1  # the user turn and its reply
     assert "skipped 1 invalid entry" in captured.err
 
 

@@ -1,0 +1,196 @@
+"""Request logs made from real text, for `bench_analyze` and the shipped sample.
+
+Conversations are built from real data: each conversation's system prompt is one of
+the awesome-chatgpt-prompts (CC0), its user turns are sentences of Norvig's big.txt
+(public-domain books) and further prompts, and tool results are real prose in
+pretty-printed JSON. Each conversation is one of gpt-4o, gpt-4o-mini,
+claude-3-5-sonnet-latest (its system prompt marked with `cache_control`) or
+claude-3-5-haiku-latest; agent conversations offer 12 tool schemas and call one per
+turn. Every request is the system prompt plus the last 40 messages (a sliding window,
+as apps send), with the logged reply; every third request logs usage. A few users ask
+the same question again (exact repeats) or paste the same document twice (duplicates).
+
+Run: python -m benchmarks.analyze_logs OUT.jsonl [--conversations N] [--max-turns T]
+(the shipped sample: `--conversations 5 --max-turns 5`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import PROMPTS_CSV, PROSE
+from langchain_tokenopt.core.tokens import TokenCounter
+
+MODELS = ("gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet-latest", "claude-3-5-haiku-latest")
+WINDOW = 40
+TOOL_NAMES = (
+    ("search_docs", "Search the product documentation for a query"),
+    ("get_order", "Look up an order by its id"),
+    ("refund_order", "Refund an order, fully or partly"),
+    ("get_weather", "Current weather for a city"),
+    ("book_meeting", "Book a meeting in the calendar"),
+    ("send_email", "Send an email to a customer"),
+    ("translate_text", "Translate text into another language"),
+    ("summarize_text", "Summarize a long text"),
+    ("run_sql", "Run a read-only SQL query on the analytics database"),
+    ("create_ticket", "Create a support ticket"),
+    ("get_invoice", "Fetch an invoice as PDF"),
+    ("convert_currency", "Convert an amount between currencies"),
+)
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "what to act on"}},
+                "required": ["query"],
+            },
+        },
+    }
+    for name, description in TOOL_NAMES
+]
+
+
+def _prompts() -> list[str]:
+    csv.field_size_limit(2**31 - 1)
+    with PROMPTS_CSV.open(encoding="utf-8") as handle:
+        return [row["prompt"] for row in csv.DictReader(handle) if 200 < len(row["prompt"]) < 1500]
+
+
+def _sentences() -> list[str]:
+    text = PROSE.read_text(encoding="utf-8", errors="replace")[:1_500_000]
+    parts = re.split(r"(?<=[.?!])\s+", " ".join(text.split()))
+    return [p for p in parts if 40 < len(p) < 400]
+
+
+def make_log(
+    conversations: int, seed: int = 7, turns: tuple[int, int] = (4, 30)
+) -> list[dict[str, Any]]:
+    """Request bodies of `conversations` conversations, interleaved as they would be logged."""
+    rng = random.Random(seed)
+    prompts, sentences = _prompts(), _sentences()
+    streams: list[list[dict[str, Any]]] = []
+    for number in range(conversations):
+        model = MODELS[number % len(MODELS)]
+        agent = number % 3 != 2
+        system: dict[str, Any] = {"role": "system", "content": rng.choice(prompts)}
+        if model.startswith("claude"):
+            system = {
+                "role": "system",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": system["content"],
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+            }
+        history: list[dict[str, Any]] = []
+        requests: list[dict[str, Any]] = []
+        pasted = " ".join(rng.sample(sentences, 6))
+        for turn in range(rng.randint(*turns)):
+            if turn == 3 or (turn > 3 and rng.random() < 0.1):  # pasted again
+                question = f"Here is the document:\n\n{pasted}"
+            elif rng.random() < 0.3:
+                question = rng.choice(sentences) + " Can you explain that?"
+            else:
+                question = rng.choice(prompts)[:600]
+            if turn == 1:
+                question = f"Here is the document:\n\n{pasted}"
+            history.append({"role": "user", "content": question})
+            if agent:
+                tool, purpose = TOOL_NAMES[rng.randrange(len(TOOL_NAMES))]
+                question += f"\n\n{purpose}, please."
+                history[-1] = {"role": "user", "content": question}
+                call_id = f"call_{number}_{turn}"
+                reply = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call_id,
+                            "type": "function",
+                            "function": {
+                                "name": tool,
+                                "arguments": json.dumps({"query": question[:60]}),
+                            },
+                        }
+                    ],
+                }
+                requests.append(_body(model, system, history, TOOLS, reply, rng))
+                history.append(reply)
+                result = {
+                    "results": [
+                        {"title": rng.choice(sentences)[:80], "text": rng.choice(sentences)}
+                        for _ in range(3)
+                    ]
+                }
+                history.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call_id,
+                        "content": json.dumps(result, indent=4),
+                    }
+                )
+            answer = {"role": "assistant", "content": " ".join(rng.sample(sentences, 3))}
+            requests.append(_body(model, system, history, TOOLS if agent else None, answer, rng))
+            history.append(answer)
+        streams.append(requests)
+    # A few users ask exactly what another asked first (the cache's exact hits).
+    for stream in streams[: max(1, conversations // 10)]:
+        stream.append(json.loads(json.dumps(stream[0])))
+    log: list[dict[str, Any]] = []
+    while any(streams):
+        stream = rng.choice([s for s in streams if s])
+        log.append(stream.pop(0))
+    return log
+
+
+def _body(
+    model: str,
+    system: dict[str, Any],
+    history: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    reply: dict[str, Any],
+    rng: random.Random,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": [system, *history[-WINDOW:]]}
+    if tools:
+        body["tools"] = tools
+    response: dict[str, Any] = {"choices": [{"index": 0, "message": reply}]}
+    if rng.random() < 1 / 3:  # logged usage: our count, off by a few tokens as providers are
+        counter = TokenCounter(model)
+        prompt = int(counter.count_messages(body["messages"], tools=tools)) + rng.randint(-8, 8)
+        completion = max(int(counter.count_message(reply)) - 3, 1)
+        response["usage"] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+    body["response"] = response
+    return body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out")
+    parser.add_argument("--conversations", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-turns", type=int, default=30)
+    args = parser.parse_args()
+    log = make_log(args.conversations, args.seed, (4, args.max_turns))
+    Path(args.out).write_text("".join(json.dumps(body) + "\n" for body in log), "utf-8")
+    print(f"{len(log)} requests, {Path(args.out).stat().st_size / 1e6:.2f} MB -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

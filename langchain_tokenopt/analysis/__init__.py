@@ -1,0 +1,79 @@
+"""What the package would save on what an app sent: readers, levers and the replay.
+
+This layer composes the components (cache, history, dedup, compression, tool
+retrieval, routing) for the two surfaces that need it (the `tokenopt analyze` command
+and the library call `analyze_log`); it sits above the components and below the
+surfaces in the import-linter layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from langchain_tokenopt.analysis.engine import LEVER_ORDER, analyze_requests, default_levers
+from langchain_tokenopt.analysis.levers import Lever, Step
+from langchain_tokenopt.analysis.readers import LogFormat, LogReader
+from langchain_tokenopt.analysis.records import Request
+from langchain_tokenopt.analysis.report import Report
+from langchain_tokenopt.compression import CompressionLevel
+
+__all__ = [
+    "LEVER_ORDER",
+    "Lever",
+    "LogReader",
+    "Report",
+    "Request",
+    "Step",
+    "analyze_log",
+    "analyze_requests",
+    "default_levers",
+]
+
+
+def analyze_log(
+    paths: Sequence[str] = (),
+    *,
+    sample: str | None = None,
+    format: LogFormat = "auto",
+    skip_invalid: bool = False,
+    default_model: str = "gpt-4o",
+    max_tokens: int = 1000,
+    similarity: float = 0.9,
+    compression: CompressionLevel = "lossless",
+    budget_usd: Decimal | None = None,
+) -> Report:
+    """Read `paths` (or a shipped `sample`) and replay them through every lever.
+
+    Example:
+        >>> report = analyze_log(sample="requests")
+        >>> report.requests > 40, [lever.name for lever in report.levers][:3]
+        (True, ['cache', 'tools', 'history'])
+    """
+    reader = LogReader(
+        paths, format=format, skip_invalid=skip_invalid, default_model=None, sample=sample
+    )
+    settings = {
+        "default_model": default_model,
+        "max_tokens": max_tokens,
+        "similarity": similarity,
+        "compression": compression,
+        "budget_usd": budget_usd,
+        "jobs": 1,
+    }
+    report = analyze_requests(
+        reader,
+        default_model=default_model,
+        levers=default_levers(
+            max_tokens=max_tokens, similarity=similarity, compression=compression
+        ),
+        budget_usd=budget_usd,
+        settings=settings,
+    )
+    stats = reader.stats
+    report.sources = stats.sources
+    report.format = "+".join(sorted(stats.formats)) or format
+    report.skipped = stats.skipped
+    report.skipped_examples = stats.examples
+    report.input_bytes = stats.input_bytes
+    return report

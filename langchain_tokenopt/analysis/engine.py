@@ -1,0 +1,382 @@
+"""The analysis: a loop over requests and levers, pricing each replay chain.
+
+Chains: the baseline (every request as logged), each lever alone, and all levers
+combined (in `LEVER_ORDER`). Each chain keeps its own provider prefix cache, so every
+dollar is net of what the provider already discounts. Conversations are found by a
+logged id, else by shared messages (`Grouper`); at most `max_open_conversations` are
+kept open (the least recently active is closed), so memory is bounded by the open
+conversations, not the log.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from langchain_tokenopt.analysis.levers import (
+    CacheLever,
+    CompressionLever,
+    Conversation,
+    DedupLever,
+    HistoryLever,
+    Lever,
+    RoutingLever,
+    Step,
+    ToolBindingLever,
+)
+from langchain_tokenopt.analysis.records import Request
+from langchain_tokenopt.analysis.replay import (
+    Charge,
+    Counters,
+    Interner,
+    Message,
+    ProviderCache,
+    Rates,
+    Sent,
+    tools_key,
+)
+from langchain_tokenopt.analysis.report import (
+    ConversationRow,
+    LeverResult,
+    ModelRow,
+    Report,
+    Totals,
+)
+from langchain_tokenopt.compression import CompressionLevel
+
+__all__ = ["LEVER_ORDER", "Grouper", "analyze_requests", "default_levers"]
+
+LEVER_ORDER = ("cache", "tools", "history", "dedup", "compression", "routing")
+_TOP_CONVERSATIONS = 50
+_MAX_POINTS = 2000
+_TAIL_SEARCH = 64
+
+
+def default_levers(
+    *,
+    max_tokens: int = 1000,
+    similarity: float = 0.9,
+    compression: CompressionLevel = "lossless",
+) -> list[Lever]:
+    """Every lever, in `LEVER_ORDER`."""
+    return [
+        CacheLever(similarity),
+        ToolBindingLever(),
+        HistoryLever(max_tokens),
+        DedupLever(similarity),
+        CompressionLever(compression),
+        RoutingLever(),
+    ]
+
+
+class Grouper:
+    """Which conversation a request belongs to: its logged id, else the open conversation
+    whose latest message (or reply) it repeats, else a new one."""
+
+    def __init__(self, max_open: int, on_close: Any) -> None:
+        self._open: OrderedDict[str, Conversation] = OrderedDict()
+        self._tails: dict[Hashable, str] = {}
+        self._max = max_open
+        self._on_close = on_close
+        self.count = 0
+        self.by_id = 0
+        self.by_prefix = 0
+
+    def assign(
+        self, request: Request, messages: tuple[Message, ...], reply: Message | None
+    ) -> Conversation:
+        conversation_id = request.conversation_id
+        by_id = conversation_id is not None
+        if conversation_id is None:
+            conversation_id = self._by_tail(messages)
+        found = self._open.get(conversation_id) if conversation_id is not None else None
+        if found is None:
+            self.count += 1
+            if by_id:
+                self.by_id += 1
+            else:
+                self.by_prefix += 1
+            found = Conversation(
+                conversation_id if conversation_id is not None else f"prefix:{self.count}",
+                by_id,
+                self.count,
+            )
+            self._open[found.id] = found
+            if len(self._open) > self._max:
+                _, oldest = self._open.popitem(last=False)
+                self._on_close(oldest)
+        else:
+            self._open.move_to_end(found.id)
+        if not by_id:
+            for message in (messages[-1] if messages else None, reply):
+                if message is not None and message.role != "system":
+                    self._tails[message.key] = found.id
+            if len(self._tails) > 4 * self._max + 1000:
+                live = set(self._open)
+                self._tails = {k: v for k, v in self._tails.items() if v in live}
+        return found
+
+    def _by_tail(self, messages: tuple[Message, ...]) -> str | None:
+        for message in reversed(messages[max(0, len(messages) - _TAIL_SEARCH) : -1]):
+            if message.role == "system":
+                continue
+            found = self._tails.get(message.key)
+            if found is not None and found in self._open:
+                return found
+        return None
+
+    def close_all(self) -> None:
+        while self._open:
+            _, oldest = self._open.popitem(last=False)
+            self._on_close(oldest)
+
+
+@dataclass
+class _ConversationTally:
+    requests: int = 0
+    input_tokens: int = 0
+    models: set[str] = field(default_factory=set)
+    costs: list[Decimal] = field(default_factory=list)
+
+
+class _Points:
+    """Per-call series thinned evenly to at most `_MAX_POINTS`."""
+
+    def __init__(self) -> None:
+        self.every = 1
+        self.rows: list[tuple[int, str, int, int]] = []
+
+    def add(self, index: int, model: str, before: int, after: int) -> None:
+        if index % self.every:
+            return
+        self.rows.append((index, model, before, after))
+        if len(self.rows) >= _MAX_POINTS:
+            self.every *= 2
+            self.rows = [row for row in self.rows if row[0] % self.every == 0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "every": self.every,
+            "index": [r[0] for r in self.rows],
+            "model": [r[1] for r in self.rows],
+            "input_tokens": [r[2] for r in self.rows],
+            "combined_input_tokens": [r[3] for r in self.rows],
+        }
+
+
+def analyze_requests(
+    requests: Iterable[Request],
+    *,
+    default_model: str = "gpt-4o",
+    levers: list[Lever] | None = None,
+    budget_usd: Decimal | None = None,
+    max_open_conversations: int = 2000,
+    settings: dict[str, Any] | None = None,
+) -> Report:
+    """Replay `requests` (in log order) through the baseline, each lever and all combined."""
+    levers = default_levers() if levers is None else levers
+    chains = 2 + len(levers)
+    counters = Counters(default_model)
+    interner = Interner()
+    rates = Rates()
+    caches = [ProviderCache() for _ in range(chains)]
+    totals = [Totals() for _ in range(chains)]
+    changed = [0] * chains
+    models: dict[str, ModelRow] = {}
+    top: list[tuple[Decimal, int, ConversationRow]] = []
+    tallies: dict[int, _ConversationTally] = {}
+    points = _Points()
+    usage_check = {
+        "requests_with_usage": 0,
+        "logged_input_tokens": 0,
+        "counted_input_tokens": 0,
+        "logged_output_tokens": 0,
+        "counted_output_tokens": 0,
+    }
+    uncached = Decimal(0)
+    budget_spent = Decimal(0)
+    stopped = 0
+    stopped_cost = Decimal(0)
+    first_stopped: int | None = None
+    routing = next((lever for lever in levers if isinstance(lever, RoutingLever)), None)
+    zero = Decimal(0)
+
+    def close(conversation: Conversation) -> None:
+        tally = tallies.pop(conversation.number, None)
+        conversation.state.clear()
+        if tally is None:
+            return
+        row = ConversationRow(
+            conversation.id, tally.requests, sorted(tally.models), tally.input_tokens, tally.costs
+        )
+        entry = (tally.costs[0], -conversation.number, row)
+        if len(top) < _TOP_CONVERSATIONS:
+            heapq.heappush(top, entry)
+        elif entry[:2] > top[0][:2]:
+            heapq.heapreplace(top, entry)
+
+    grouper = Grouper(max_open_conversations, close)
+    index = -1
+    for index, request in enumerate(requests):
+        model = request.model or default_model
+        messages = tuple(interner.get(raw) for raw in request.messages)
+        reply = interner.get(request.reply) if request.reply is not None else None
+        conversation = grouper.assign(request, messages, reply)
+        counter = counters.counter(model)
+        usage = request.usage
+        counted_output = counters.reply(counter, reply) if reply is not None else 0
+        output = usage.output_tokens if usage is not None else counted_output
+        baseline = Sent(model, messages, tuple(request.tools), tools_key(request.tools), output)
+        step = Step(
+            index,
+            request,
+            conversation,
+            baseline,
+            reply,
+            counters,
+            interner,
+            _new_messages(conversation, messages, reply),
+        )
+        for lever in levers:
+            lever.observe(step)
+        sents = [baseline]
+        combined = baseline
+        for lever in levers:
+            sents.append(lever.apply(baseline, step))
+            combined = lever.apply(combined, step)
+        sents.append(combined)
+        previous: list[Sent | None] = conversation.state.setdefault("_previous", [None] * chains)
+        tally = tallies.get(conversation.number)
+        if tally is None:
+            tally = tallies[conversation.number] = _ConversationTally(costs=[zero] * chains)
+        row = models.get(model)
+        if row is None:
+            row = models[model] = ModelRow(model, costs=[zero] * chains)
+        offset = 0
+        baseline_cost: Decimal | None = None
+        baseline_input = combined_input = 0
+        for chain, sent in enumerate(sents):
+            charge, previous[chain] = caches[chain].charge(sent, previous[chain], counters)
+            if chain == 0:
+                charge, offset = _logged(charge, usage, counted_output, usage_check)
+            elif not sent.answered and offset:
+                charge.input_tokens = max(charge.input_tokens + offset, 0)
+                charge.cache_read_tokens = min(charge.cache_read_tokens, charge.input_tokens)
+                charge.cache_write_tokens = min(
+                    charge.cache_write_tokens, charge.input_tokens - charge.cache_read_tokens
+                )
+            cost = rates.cost(sent.model, charge)
+            totals[chain].add(charge, cost)
+            if cost is not None:
+                row.costs[chain] += cost
+                tally.costs[chain] += cost
+            if chain == 0:
+                baseline_cost = cost
+                baseline_input = charge.input_tokens
+                row.add(charge, cost)
+                if cost is not None:
+                    plain = Charge(charge.input_tokens, 0, 0, charge.output_tokens)
+                    uncached += rates.cost(sent.model, plain) or zero
+            elif sent is not baseline:
+                changed[chain] += 1
+            if chain == chains - 1:
+                combined_input = charge.input_tokens
+        tally.requests += 1
+        tally.input_tokens += baseline_input
+        tally.models.add(model)
+        points.add(index, model, baseline_input, combined_input)
+        if routing is not None and baseline_cost is not None:
+            routing.baseline_cost_usd += baseline_cost
+            if step.notes.get(routing.name):
+                routing.moved_cost_usd += baseline_cost
+        if budget_usd is not None and baseline_cost is not None:
+            budget_spent += baseline_cost
+            if budget_spent > budget_usd:
+                stopped += 1
+                stopped_cost += baseline_cost
+                if first_stopped is None:
+                    first_stopped = index
+    grouper.close_all()
+    results = [
+        LeverResult(
+            lever.name,
+            lever.label,
+            totals[n + 1],
+            changed[n + 1],
+            lever.note(),
+            lever.details(),
+        )
+        for n, lever in enumerate(levers)
+    ]
+    return Report(
+        requests=index + 1,
+        conversations=grouper.count,
+        grouping={"by_id": grouper.by_id, "by_prefix": grouper.by_prefix},
+        baseline=totals[0],
+        levers=results,
+        combined=totals[-1],
+        models=sorted(models.values(), key=lambda r: r.costs[0], reverse=True),
+        conversations_top=[entry[2] for entry in sorted(top, key=lambda e: e[:2], reverse=True)],
+        usage_check=usage_check,
+        budget=(
+            None
+            if budget_usd is None
+            else {
+                "budget_usd": budget_usd,
+                "stopped_requests": stopped,
+                "stopped_cost_usd": stopped_cost,
+                "first_stopped_request": first_stopped,
+            }
+        ),
+        calls=points.to_dict(),
+        settings=dict(settings or {}),
+        lever_names=[lever.name for lever in levers],
+        baseline_uncached_cost_usd=uncached if totals[0].priced_requests else None,
+    )
+
+
+def _new_messages(
+    conversation: Conversation, messages: tuple[Message, ...], reply: Message | None
+) -> tuple[Message, ...]:
+    """What `messages` add to the conversation: those after the previous request's last
+    message (or its reply); without it, those not seen in the conversation before."""
+    tail: tuple[Hashable, ...] = conversation.state.get("_tail", ())
+    seen: set[Hashable] = conversation.state.setdefault("_seen", set())
+    start = None
+    for position in range(len(messages) - 1, -1, -1):
+        if messages[position].key in tail:
+            start = position + 1
+            break
+    if start is None:
+        new = tuple(m for m in messages if m.key not in seen) if seen else messages
+    else:
+        new = messages[start:]
+    seen.update(m.key for m in new)
+    ends = [m.key for m in (messages[-1] if messages else None, reply) if m is not None]
+    conversation.state["_tail"] = tuple(ends)
+    return new
+
+
+def _logged(
+    charge: Charge, usage: Any, counted_output: int, check: dict[str, int]
+) -> tuple[Charge, int]:
+    """The baseline charge with logged usage winning over our count; (charge, input offset)."""
+    if usage is None:
+        return charge, 0
+    check["requests_with_usage"] += 1
+    check["logged_input_tokens"] += usage.input_tokens
+    check["counted_input_tokens"] += charge.input_tokens
+    check["logged_output_tokens"] += usage.output_tokens
+    check["counted_output_tokens"] += counted_output
+    offset = usage.input_tokens - charge.input_tokens
+    if usage.cache_read_tokens or usage.cache_write_tokens:
+        read, write = usage.cache_read_tokens, usage.cache_write_tokens
+    else:  # the log did not say: the modelled prefix cache, within the logged input
+        read = min(charge.cache_read_tokens, usage.input_tokens)
+        write = min(charge.cache_write_tokens, usage.input_tokens - read)
+    logged = Charge(usage.input_tokens, read, write, usage.output_tokens)
+    return logged, offset

@@ -1,0 +1,117 @@
+"""Cache lever: a request identical to (or, semantically, like) an earlier one is answered
+from the cache, sending nothing; measured across the whole log."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import replace
+from typing import Any
+
+from langchain_tokenopt.analysis.levers.base import Lever, Step
+from langchain_tokenopt.analysis.replay import Sent
+from langchain_tokenopt.cache.exactness import exactness_features
+from langchain_tokenopt.cache.keys import digest
+from langchain_tokenopt.cache.semantic import SemanticIndex
+
+__all__ = ["CacheLever", "identical_request_key"]
+
+
+def identical_request_key(sent: Sent) -> Hashable:
+    """Equal for requests a cache must treat as the same one (model, tools, messages).
+
+    The one place the analysis decides "identical request"; the cache's own key
+    (cache/keys.py) is the reference it follows.
+    """
+    return hash((sent.model, sent.tools_key, tuple(message.key for message in sent.messages)))
+
+
+class CacheLever(Lever):
+    """Exact cache, plus semantic matching at `similarity` (None: exact only), across the log.
+
+    Remembers at most `max_entries` requests (the oldest forgotten), like a cache with a
+    size limit, so memory does not grow with the log.
+    """
+
+    name = "cache"
+
+    def __init__(
+        self,
+        similarity: float | None = 0.9,
+        max_entries: int = 200_000,
+        max_semantic_entries: int = 5_000,
+    ) -> None:
+        self.similarity = similarity
+        self._exact: OrderedDict[Hashable, None] = OrderedDict()
+        self._max = max_entries
+        self._semantic = SemanticIndex() if similarity is not None else None
+        self._semantic_keys: OrderedDict[str, str] = OrderedDict()
+        self._partitions: dict[str, int] = {}
+        self._max_semantic = max_semantic_entries
+        self.exact_hits = 0
+        self.semantic_hits = 0
+        self.requests = 0
+
+    @property
+    def label(self) -> str:
+        similar = f" or similar (>= {self.similarity:g})" if self.similarity is not None else ""
+        return f"cache (identical{similar} requests)"
+
+    def observe(self, step: Step) -> None:
+        self.requests += 1
+        key = identical_request_key(step.baseline)
+        if key in self._exact:
+            self._exact.move_to_end(key)
+            self.exact_hits += 1
+            step.notes[self.name] = True
+            return
+        self._exact[key] = None
+        if len(self._exact) > self._max:
+            self._exact.popitem(last=False)
+        if self._semantic is not None and self._semantic_match(step):
+            self.semantic_hits += 1
+            step.notes[self.name] = True
+
+    def _semantic_match(self, step: Step) -> bool:
+        assert self._semantic is not None and self.similarity is not None
+        messages = step.baseline.messages
+        if not messages or messages[-1].role != "user" or not messages[-1].text.strip():
+            return False
+        text = messages[-1].text
+        context = json.dumps([str(m.key) for m in messages[:-1]])
+        partition = digest(
+            str(step.baseline.model),
+            str(step.baseline.tools_key),
+            context,
+            json.dumps(exactness_features(text), default=str),
+        )[:32]
+        # A query only sees its own partition: skip it when the partition is empty.
+        if self._partitions.get(partition) and self._semantic.candidates(
+            partition, text, self.similarity
+        ):
+            return True
+        entry = f"{partition}:{step.index}"
+        self._semantic.add(entry, partition, text)
+        self._semantic_keys[entry] = partition
+        self._partitions[partition] = self._partitions.get(partition, 0) + 1
+        if len(self._semantic_keys) > self._max_semantic:
+            oldest, old_partition = self._semantic_keys.popitem(last=False)
+            self._semantic.forget(oldest)
+            self._partitions[old_partition] -= 1
+            if not self._partitions[old_partition]:
+                del self._partitions[old_partition]
+        return False
+
+    def apply(self, sent: Sent, step: Step) -> Sent:
+        if step.notes.get(self.name):
+            return replace(sent, answered=True, output_tokens=0)
+        return sent
+
+    def note(self) -> str:
+        hits = self.exact_hits + self.semantic_hits
+        similar = f", {self.semantic_hits:,} of them similar" if self._semantic else ""
+        return f"{hits:,} of {self.requests:,} requests repeat an earlier one{similar}"
+
+    def details(self) -> dict[str, Any]:
+        return {"exact_hits": self.exact_hits, "semantic_hits": self.semantic_hits}

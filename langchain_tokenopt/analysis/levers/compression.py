@@ -1,0 +1,68 @@
+"""Compression lever: every human, system and tool message sent compressed (each distinct
+message compressed once, saved again in every request that repeats it)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from langchain_tokenopt.analysis.levers.base import Lever, Step
+from langchain_tokenopt.analysis.replay import Message, Sent
+from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
+
+__all__ = ["CompressionLever"]
+
+
+class CompressionLever(Lever):
+    """`PromptCompressor(level)` on each message (AI messages are left alone)."""
+
+    name = "compression"
+
+    def __init__(self, level: CompressionLevel = "lossless", max_messages: int = 100_000) -> None:
+        self.level: CompressionLevel = level
+        self._compressor = PromptCompressor(level=level)
+        self._smaller: OrderedDict[Hashable, Message | None] = OrderedDict()
+        self._max = max_messages
+        self.compressed = 0
+
+    @property
+    def label(self) -> str:
+        return f"compression ({self.level})"
+
+    def _compress(self, message: Message) -> Message:
+        if message.role == "assistant":
+            return message
+        if message.key in self._smaller:
+            found = self._smaller[message.key]
+            return message if found is None else found
+        smaller = self._compressor.compress_message(message.base)
+        result: Message | None = None
+        if smaller is not message.base:
+            candidate = Message.from_base(smaller)
+            if len(candidate.text) < len(message.text):
+                result = candidate
+                self.compressed += 1
+        self._smaller[message.key] = result
+        if len(self._smaller) > self._max:
+            self._smaller.popitem(last=False)
+        return message if result is None else result
+
+    def observe(self, step: Step) -> None:
+        for message in step.baseline.messages:
+            self._compress(message)
+
+    def apply(self, sent: Sent, step: Step) -> Sent:
+        messages = tuple(self._compress(message) for message in sent.messages)
+        if all(a is b for a, b in zip(messages, sent.messages, strict=True)):
+            return sent
+        return sent.with_messages(messages)
+
+    def note(self) -> str:
+        return (
+            f"{self.compressed:,} distinct messages shorter (whitespace, markdown, JSON), "
+            "saved again in every request that repeats them"
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"level": self.level, "compressed_messages": self.compressed}

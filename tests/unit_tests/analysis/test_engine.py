@@ -1,0 +1,103 @@
+"""The replay: a lever is one object behind one interface, the combined replay chains
+them, and memory is bounded by the open conversations, not the log."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from langchain_tokenopt.analysis import Lever, Request, Step, analyze_requests
+from langchain_tokenopt.analysis.levers import CompressionLever
+from langchain_tokenopt.analysis.replay import Sent
+from langchain_tokenopt.core.pricing import price
+from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.usage import Usage
+
+
+class DropSystemPrompt(Lever):
+    """A lever of a test's own: never send system messages."""
+
+    name = "no_system"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @property
+    def label(self) -> str:
+        return "no system prompt"
+
+    def observe(self, step: Step) -> None:
+        self.seen += 1
+
+    def apply(self, sent: Sent, step: Step) -> Sent:
+        return sent.with_messages([m for m in sent.messages if m.role != "system"])
+
+
+class HalveOutput(Lever):
+    name = "short_answers"
+
+    @property
+    def label(self) -> str:
+        return "shorter answers"
+
+    def observe(self, step: Step) -> None:
+        pass
+
+    def apply(self, sent: Sent, step: Step) -> Sent:
+        return replace(sent, output_tokens=sent.output_tokens // 2)
+
+
+def request(*texts: str, conversation: str | None = None, model: str = "gpt-4o-mini") -> Request:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You answer in French."}]
+    messages += [{"role": "user", "content": text} for text in texts]
+    reply = {"role": "assistant", "content": "D'accord, voici une réponse assez longue."}
+    return Request("log", 1, model, messages, [], reply, None, conversation)
+
+
+def test_a_new_lever_is_one_object_and_the_combined_replay_chains_them() -> None:
+    drop, halve = DropSystemPrompt(), HalveOutput()
+    requests = [request("Bonjour"), request("Merci")]
+    report = analyze_requests(requests, levers=[drop, halve])
+    assert drop.seen == 2 and [r.name for r in report.levers] == ["no_system", "short_answers"]
+    counter = TokenCounter("gpt-4o-mini")
+    system = int(counter.count_message({"role": "system", "content": "You answer in French."}))
+    assert report.lever("no_system").after.input_tokens == report.baseline.input_tokens - 2 * system
+    assert report.lever("short_answers").after.output_tokens == sum(
+        out // 2 for out in [report.baseline.output_tokens // 2] * 2
+    )
+    assert report.combined.input_tokens == report.lever("no_system").after.input_tokens
+    assert report.combined.output_tokens == report.lever("short_answers").after.output_tokens
+    expected = price(
+        "gpt-4o-mini",
+        Usage(
+            input_tokens=report.combined.input_tokens, output_tokens=report.combined.output_tokens
+        ),
+    )
+    assert report.combined.cost_usd == expected
+
+
+def test_conversations_beyond_the_open_limit_are_closed_and_still_counted() -> None:
+    requests = [request(f"Question {n}", conversation=f"c{n}") for n in range(30)]
+    report = analyze_requests(requests, levers=[CompressionLever()], max_open_conversations=4)
+    assert report.conversations == 30 and report.requests == 30
+    assert len(report.conversations_top) == 30
+    assert sum((row.costs[0] for row in report.conversations_top), Decimal(0)) == (
+        report.baseline.cost_usd
+    )
+
+
+def test_the_per_call_series_is_thinned_evenly_and_bounded() -> None:
+    requests = [request(f"Q{n}", conversation="one") for n in range(4500)]
+    report = analyze_requests(requests, levers=[])
+    calls = report.calls
+    assert len(calls["index"]) < 2000 and calls["every"] == 4
+    assert calls["index"][:3] == [0, 4, 8]
+
+
+def test_a_model_without_a_price_is_counted_not_priced() -> None:
+    report = analyze_requests([request("Hi", model="my-own-model"), request("Hi again")], levers=[])
+    assert report.baseline.unpriced_requests == 1 and report.baseline.priced_requests == 1
+    assert report.to_dict()["models"][-1]["cost_usd"] is None or any(
+        not row["priced"] for row in report.to_dict()["models"]
+    )
