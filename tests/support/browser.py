@@ -21,7 +21,7 @@ MISSING_BROWSER_REASON = (
 )
 
 
-def _missing(reason: str) -> NoReturn:
+def browser_missing(reason: str) -> NoReturn:
     """Skip on a developer's machine; fail under CI, where the browser must be there."""
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
@@ -40,7 +40,7 @@ def chromium_driver() -> Any:
     """A headless Chromium under Selenium that records the browser console."""
     browser, driver_path = _program("chromium"), _program("chromedriver")
     if browser is None or driver_path is None:
-        _missing(MISSING_BROWSER_REASON)
+        browser_missing(MISSING_BROWSER_REASON)
     # Selenium Manager is skipped when the driver path is given; these keep it offline
     # and quiet should a future Selenium consult it anyway.
     os.environ.setdefault("SE_OFFLINE", "true")
@@ -62,7 +62,7 @@ def chromium_driver() -> Any:
     try:
         return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     except Exception as exc:  # a broken install: report it the same way as a missing one
-        _missing(f"chromium did not start ({type(exc).__name__}: {exc})")
+        browser_missing(f"chromium did not start ({type(exc).__name__}: {exc})")
 
 
 def open_page(driver: Any, path: Path) -> list[str]:

@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 
 from langchain_tokenopt.cli.html_report import render_html
 from tests.support.analyze_reports import example_report, hostile_report
-from tests.support.browser import open_page
+from tests.support.browser import browser_missing, open_page
 
 #: Each chart, and how many shapes it draws at least: two bars per row (7 lever rows,
 #: 2 priced models, 15 conversations), or the area and the line of the calls chart.
@@ -92,3 +92,14 @@ def test_the_console_check_sees_a_script_error(chromium: Any, tmp_path: Path) ->
     errors = open_page(chromium, _write(tmp_path, page))
 
     assert any("boom" in error for error in errors)
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set, so this is a failure"):
+        browser_missing("chromium not found")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="chromium not found"):
+        browser_missing("chromium not found")
