@@ -137,10 +137,14 @@ def _headline(report: Mapping[str, Any]) -> str:
     grouping = report.get("grouping") or {}
     saved = _decimal(combined.get("cost_saved_usd"), "combined.cost_saved_usd")
     share = combined.get("share_saved")
+    if saved is not None:
+        saved_text = usd(saved) + (f" ({_share(share)})" if share is not None else "")
+    else:  # nothing priced: the share is of tokens
+        saved_text = "no price" if share is None else f"{_share(share)} of tokens"
     cards = [
         ("Spent as logged", _money(baseline.get("cost_usd"), "baseline.cost_usd"), ""),
         ("With every lever", _money(combined.get("cost_usd"), "combined.cost_usd"), ""),
-        ("Saved", usd(saved) + (f" ({_share(share)})" if share is not None else ""), "good"),
+        ("Saved", saved_text, "good"),
         ("Requests", f"{int(report.get('requests') or 0):,}", ""),
     ]
     card_html = "".join(

@@ -156,6 +156,7 @@ def test_a_log_with_no_price_charts_tokens_and_says_so() -> None:
         totals["cost_usd"] = None
         totals["unpriced_requests"] = totals["requests"]
     report["combined"]["cost_saved_usd"] = None
+    report["combined"]["share_saved"] = 0.633  # of tokens, when nothing is priced
     for lever in report["levers"]:
         lever["cost_saved_usd"] = None
     for row in [*report["models"], *report["conversations_top"]]:
@@ -167,6 +168,7 @@ def test_a_log_with_no_price_charts_tokens_and_says_so() -> None:
     page = render_html(report)
 
     assert "Spend per lever, input tokens" in page
+    assert ">63.3% of tokens<" in page
     assert 'id="chart-models"' not in page
     assert 'id="chart-conversations"' not in page
     assert "2,951 requests used a model with no known price" in page
