@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, get_args
 
 from langchain_tokenopt.cli.commands._options import (
@@ -79,6 +80,12 @@ def register(subparsers: Any) -> None:
         metavar="USD",
         help="also report what this budget would have stopped",
     )
+    parser.add_argument(
+        "--html",
+        default=None,
+        metavar="PATH",
+        help="also write the report as one self-contained HTML page with charts",
+    )
     add_skip_invalid_option(parser, "records")
     add_output_options(parser, plot=False)
 
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sample is not None and args.paths:
         raise InputError("give either LOG files or --sample, not both")
     budget = _budget(args.budget)
+    html_target = _html_path(args.html)
     # The replay folds one summarizing history per conversation of the log; its warnings
     # about a turn too big for --max-tokens describe the replay, not the user's app.
     logging.getLogger("langchain_tokenopt.chat_history").setLevel(logging.ERROR)
@@ -131,5 +139,28 @@ def run(args: argparse.Namespace) -> int:
     report_skipped(report.skipped_examples if report.skipped else [], total=report.skipped)
     if report.requests == 0:
         raise InputError("no model calls found in the input")
+    if html_target is not None:
+        _write_html(report.to_dict(), html_target)
     print_result(report, args)
     return 0
+
+
+def _html_path(path: str | None) -> Path | None:
+    """Where `--html PATH` will write, checked before the (long) analysis runs."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"--html {path!r} is a folder: give a file name such as report.html")
+    if not target.parent.is_dir():
+        raise InputError(f"--html {path!r}: the folder {str(target.parent)!r} does not exist")
+    return target
+
+
+def _write_html(report: dict[str, Any], target: Path) -> None:
+    from langchain_tokenopt.cli.html_report import render_html
+
+    try:
+        target.write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc

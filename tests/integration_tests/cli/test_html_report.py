@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
+from langchain_tokenopt.cli.app import main
 from langchain_tokenopt.cli.html_report import render_html
+from langchain_tokenopt.core.formatting import usd
 from tests.support.analyze_reports import example_report, hostile_report
 from tests.support.browser import browser_missing, open_page
 
@@ -103,3 +107,31 @@ def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="chromium not found"):
         browser_missing("chromium not found")
+
+
+def test_analyze_writes_a_page_of_the_real_report_that_renders(
+    chromium: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tokenopt analyze --sample requests --html` end to end: the page it writes shows the
+    same baseline as its `--json`, and renders in the browser without console errors."""
+    target = tmp_path / "report.html"
+    assert main(["analyze", "--sample", "requests", "--json", "--html", str(target)]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    errors = open_page(chromium, target)
+
+    assert errors == []
+    headline = chromium.find_element(By.ID, "headline").text
+    assert usd(Decimal(report["baseline"]["cost_usd"])) in headline
+    for lever in report["levers"]:
+        assert lever["label"] in chromium.find_element(By.TAG_NAME, "body").text
+
+
+def test_analyze_html_into_a_missing_folder_is_a_clear_error_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "nowhere" / "report.html"
+    assert main(["analyze", "--sample", "requests", "--html", str(target)]) != 0
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+    assert not target.exists()
