@@ -175,7 +175,9 @@ class RedisStore(ClosesOnExit):
     a master that is down makes the calls on its slots raise `StoreUnavailableError`
     while the others go on. `scan` and `clear` visit every master (and fail while one
     is down), unless the prefix holds a hash tag ("budget:{alice}:"): then only the
-    master of that tag's slot.
+    master of that tag's slot. The masters need `cluster-require-full-coverage no` for
+    the others to go on (docs/robustness.md). A cache on a cluster:
+    `TokenOptCache.redis(url, store_options={"cluster": True})`.
 
     Example (building one does not connect; the first call does)::
 
@@ -510,7 +512,7 @@ class RedisStore(ClosesOnExit):
             while True:
                 with self._errors():
                     reply = client.scan(cursor=cursor, match=match, count=self._batch, **node)
-                cursor, keys = self._scan_reply(reply, node)
+                cursor, keys = self._scan_reply(reply)
                 yield keys
                 if cursor == 0:
                     break
@@ -524,11 +526,15 @@ class RedisStore(ClosesOnExit):
         return [{"target_nodes": node} for node in client.get_primaries()]
 
     @staticmethod
-    def _scan_reply(reply: Any, node: dict[str, Any]) -> tuple[int, list[Any]]:
-        """(next cursor, keys) of a SCAN reply; a cluster client keys cursors by node."""
+    def _scan_reply(reply: Any) -> tuple[int, list[Any]]:
+        """(next cursor, keys) of a SCAN reply of one node.
+
+        redis-py's cluster client answers ({node name: cursor}, keys) (docs/internals.md);
+        a plain cursor is taken as it is.
+        """
         cursor, keys = reply
-        if "target_nodes" in node:
-            cursor = cursor[node["target_nodes"].name]
+        if isinstance(cursor, dict):
+            (cursor,) = cursor.values()
         return int(cursor), list(keys)
 
     def _scanned(self, raw_key: Any, raw: Any) -> tuple[str, JSON] | None:
@@ -716,7 +722,7 @@ class RedisStore(ClosesOnExit):
                         reply = await parts.client.scan(
                             cursor=cursor, match=match, count=self._batch, **node
                         )
-                cursor, keys = self._scan_reply(reply, node)
+                cursor, keys = self._scan_reply(reply)
                 yield keys
                 if cursor == 0:
                     break

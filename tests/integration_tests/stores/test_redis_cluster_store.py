@@ -251,3 +251,20 @@ def test_a_cluster_that_requires_full_coverage_refuses_everything_once_a_master_
             store.add(alive[0], 1)
     finally:
         cluster.stop()
+
+
+# -- redis-py behaviour the store relies on (docs/internals.md) -------------------------
+
+
+def test_redis_py_answers_a_one_node_cluster_scan_with_that_nodes_cursor(
+    redis_cluster_client: Any,
+) -> None:
+    node = redis_cluster_client.get_primaries()[0]
+    cursors, keys = redis_cluster_client.scan(cursor=0, count=10, target_nodes=node)
+    assert list(cursors) == [node.name]
+    assert isinstance(cursors[node.name], int) and isinstance(keys, list)
+
+
+def test_a_plain_scan_cursor_is_taken_as_it_is() -> None:
+    assert RedisStore._scan_reply((b"17", [b"k"])) == (17, [b"k"])
+    assert RedisStore._scan_reply(({"127.0.0.1:7000": 0}, (b"k",))) == (0, [b"k"])
