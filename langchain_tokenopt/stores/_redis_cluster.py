@@ -10,10 +10,18 @@ keys starting with "budget:{alice}:" live in the slot of "alice".
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from langchain_tokenopt.core.extras import require
+from langchain_tokenopt.errors import InvalidArgumentError
 
-__all__ = ["is_cluster_client", "new_async_cluster", "new_sync_cluster", "prefix_hash_tag"]
+__all__ = [
+    "check_cluster_url",
+    "is_cluster_client",
+    "new_async_cluster",
+    "new_sync_cluster",
+    "prefix_hash_tag",
+]
 
 
 def prefix_hash_tag(prefix: str) -> str | None:
@@ -33,6 +41,22 @@ def prefix_hash_tag(prefix: str) -> str | None:
     if end <= start + 1:  # no closing brace yet, or "{}" (then the whole key is hashed)
         return None
     return prefix[start + 1 : end]
+
+
+def check_cluster_url(url: str, shown_url: str) -> None:
+    """Refuse a url a Redis Cluster cannot serve (a Unix socket, a database other than 0)
+    when the store is built, not as an outage on its first call."""
+    parts = urlsplit(url)
+    database = parts.path.strip("/") or "0"
+    if parts.scheme not in ("redis", "rediss"):
+        problem = (
+            f"a Redis Cluster is reached over TCP (redis:// or rediss://), not {parts.scheme}://"
+        )
+    elif database != "0" or "db=" in parts.query:
+        problem = "a Redis Cluster has only database 0"
+    else:
+        return
+    raise InvalidArgumentError(f"Cannot use {shown_url} with cluster=True: {problem}.")
 
 
 def is_cluster_client(client: Any) -> bool:

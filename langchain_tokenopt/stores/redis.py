@@ -43,6 +43,7 @@ from langchain_tokenopt.stores._common import (
     warn_skipped,
 )
 from langchain_tokenopt.stores._redis_cluster import (
+    check_cluster_url,
     is_cluster_client,
     new_async_cluster,
     new_sync_cluster,
@@ -243,6 +244,8 @@ class RedisStore(ClosesOnExit):
         if self._owns_clients:
             self._cluster = bool(cluster)
             self._url = url or _DEFAULT_URL
+            if self._cluster:
+                check_cluster_url(self._url, _safe_url(self._url))
             kind = "Redis Cluster" if self._cluster else "Redis"
             self._name = f"{kind} at {_safe_url(self._url)}"
             # A sync cluster client connects as it is built: it is built on first use.

@@ -145,6 +145,14 @@ def test_the_cluster_flag_and_the_given_clients_must_agree(
     assert store.get("k") == 1
 
 
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:7000/1", "redis://127.0.0.1:7000?db=2", "unix:///tmp/redis.sock"]
+)
+def test_a_url_a_cluster_cannot_serve_is_refused_when_the_store_is_built(url: str) -> None:
+    with pytest.raises(ValueError, match="cluster=True"):
+        RedisStore(url, cluster=True)
+
+
 def test_building_a_cluster_store_does_not_connect() -> None:
     store = RedisStore("redis://127.0.0.1:1", cluster=True, socket_timeout_seconds=0.2)
     with pytest.raises(
