@@ -8,7 +8,7 @@ stop a master get a cluster of their own (`private_redis_cluster`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -37,21 +37,26 @@ class TestRedisClusterStoreContract(StoreContract):
         await store.aclose()
 
 
+@pytest.fixture(scope="module")
+def given_cluster_client(redis_cluster_url: str) -> Iterator[Any]:
+    """A caller's sync cluster client (str replies), shared by the module's tests."""
+    client = redis.cluster.RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+    yield client
+    client.close()
+
+
 class TestRedisClusterStoreOnGivenClients(StoreContract):
     """The contract on `RedisStore(client=RedisCluster, async_client=asyncio RedisCluster)`."""
 
     @pytest.fixture
     async def harness(
-        self, redis_cluster_url: str, redis_cluster_client: Any
+        self, redis_cluster_url: str, redis_cluster_client: Any, given_cluster_client: Any
     ) -> AsyncIterator[StoreHarness]:
-        client = redis.cluster.RedisCluster.from_url(redis_cluster_url, decode_responses=True)
         async_client = redis.asyncio.cluster.RedisCluster.from_url(
             redis_cluster_url, max_connections=250
         )
-        yield redis_harness(
-            RedisStore(client=client, async_client=async_client), redis_cluster_client
-        )
-        client.close()
+        store = RedisStore(client=given_cluster_client, async_client=async_client)
+        yield redis_harness(store, redis_cluster_client)
         await async_client.aclose()
 
 
