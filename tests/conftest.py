@@ -22,5 +22,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 pytest_plugins = [
     "tests.support.redis_server",
+    "tests.support.redis_cluster",
     "tests.support.openai_server",
 ]

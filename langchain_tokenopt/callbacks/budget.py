@@ -300,9 +300,12 @@ class TokenBudget(ModelCallHandler):
         self.prices = prices
         self.agent_key = agent_key
         self._clock = clock or (lambda: _dt.datetime.now(_UTC))
-        self._prefix = f"tokenopt:budget:{name}"
+        # Every key of one budget carries the hash tag {name}: on a Redis Cluster they
+        # share one slot, so a budget lives (or is unavailable) on one master, and the
+        # sweep scans only that master.
+        self._prefix = f"tokenopt:budget:{{{name}}}"
         self.lease_seconds = float(lease_seconds)
-        self._lease_prefix = f"{_LEASE_ROOT}{name}:"
+        self._lease_prefix = f"{_LEASE_ROOT}{{{name}}}:"
         self._lease_ttl = self.lease_seconds + max(self.lease_seconds, _LEASE_RECORD_GRACE_SECONDS)
         self._pending: dict[UUID, _Reservation] = {}
         # Store writes that failed after a call (settlements, roll-backs), and when

@@ -25,7 +25,10 @@ class OutageLog:
     """Warns about a failing dependency at most once per `interval_seconds`.
 
     The next warning after a quiet interval counts the failures it did not log;
-    `answered()` ends the outage with an INFO saying how many calls failed.
+    `answered()` ends the outage with an INFO saying how many calls failed, if a
+    warning went out since the last INFO. A success does not restart the interval: a
+    partial outage (one master of a Redis Cluster down, its calls failing between the
+    others' successes) still warns at most once per interval.
     Not thread-safe on its own: callers hold their own lock around it.
 
     Example:
@@ -43,6 +46,7 @@ class OutageLog:
         self.failures = 0
         self._suppressed = 0
         self._warned_at: float | None = None
+        self._unresolved = False  # a warning went out and no INFO followed it yet
 
     def failed(self, message: str) -> bool:
         """Count a failure; log `message` as a warning unless one was logged recently.
@@ -56,6 +60,7 @@ class OutageLog:
             return False
         suppressed, self._suppressed = self._suppressed, 0
         self._warned_at = now
+        self._unresolved = True
         note = f" {suppressed} failures since the previous warning were not logged."
         self.logger.warning("%s%s", message, note if suppressed else "")
         return True
@@ -63,8 +68,7 @@ class OutageLog:
     def answered(self) -> int:
         """End an outage, if one was going on; returns how many calls had failed."""
         failures, self.failures = self.failures, 0
-        self._warned_at = None
-        self._suppressed = 0
-        if failures:
+        if failures and self._unresolved:
+            self._unresolved = False
             self.logger.info("%s answers again after %d failed calls.", self.what, failures)
         return failures

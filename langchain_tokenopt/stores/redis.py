@@ -1,21 +1,24 @@
-"""`RedisStore`: state shared by many machines, in Redis.
+"""`RedisStore`: state shared by many machines, in Redis or a Redis Cluster.
 
 For deployments that outgrow one machine. Redis does the expiry (native TTL) and the
 atomic arithmetic (INCRBY, and a Lua script where a limit check and an add, or a create
-and its TTL, must happen as one step). redis-py is an optional extra (`redis`), imported
-only when a `RedisStore` is built.
+and its TTL, must happen as one step). Every atomic step touches one key, so it works
+unchanged on a Redis Cluster; scans visit every master (`stores._redis_cluster`).
+redis-py is an optional extra (`redis`), imported only when a `RedisStore` is built.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +41,13 @@ from langchain_tokenopt.stores._common import (
     decode,
     encode,
     warn_skipped,
+)
+from langchain_tokenopt.stores._redis_cluster import (
+    check_cluster_url,
+    is_cluster_client,
+    new_async_cluster,
+    new_sync_cluster,
+    prefix_hash_tag,
 )
 from langchain_tokenopt.stores.base import JSON, Number
 
@@ -107,6 +117,9 @@ return {'ok', text}
 """
 
 
+_ADD_SHA = hashlib.sha1(_ADD_LUA.encode("utf-8")).hexdigest()
+
+
 def _glob_escape(text: str) -> str:
     """`text` with Redis glob characters escaped, for a literal prefix in SCAN MATCH."""
     return _GLOB_SPECIAL.sub(r"\\\1", text)
@@ -133,7 +146,15 @@ def _safe_url(url: str) -> str:
 @dataclass
 class _AsyncParts:
     client: Any
-    add_script: Any
+    # Queues calls beyond max_connections (redis.asyncio's cluster pools refuse them).
+    gate: asyncio.Semaphore | None = None
+    # A redis.asyncio cluster client learns the cluster once, before concurrent calls.
+    initialized: bool = False
+    initializing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """Hold one of the store's connections for a call (no wait without a gate)."""
+        return self.gate if self.gate is not None else contextlib.nullcontext()
 
 
 class RedisStore(ClosesOnExit):
@@ -149,6 +170,16 @@ class RedisStore(ClosesOnExit):
     `StoreUnavailableError` within about (retries + 1) x socket_timeout_seconds.
     `scan` and `clear` walk the keyspace with SCAN (cost grows with the database).
 
+    Redis Cluster: `RedisStore("redis://any-node:7000", cluster=True)`, or clients of
+    `redis.cluster.RedisCluster` / `redis.asyncio.cluster.RedisCluster` (recognized
+    without `cluster=True`). Each command touches one key, so each lands on one master;
+    a master that is down makes the calls on its slots raise `StoreUnavailableError`
+    while the others go on. `scan` and `clear` visit every master (and fail while one
+    is down), unless the prefix holds a hash tag ("budget:{alice}:"): then only the
+    master of that tag's slot. The masters need `cluster-require-full-coverage no` for
+    the others to go on (docs/robustness.md). A cache on a cluster:
+    `TokenOptCache.redis(url, store_options={"cluster": True})`.
+
     Example (building one does not connect; the first call does)::
 
         store.set("cache:q1", {"answer": 42}, ttl_seconds=60)
@@ -156,6 +187,8 @@ class RedisStore(ClosesOnExit):
 
         >>> RedisStore("redis://:secret@localhost:6379/0")
         RedisStore('Redis at redis://:***@localhost:6379/0')
+        >>> RedisStore("redis://localhost:7000", cluster=True)
+        RedisStore('Redis Cluster at redis://localhost:7000')
     """
 
     def __init__(
@@ -164,6 +197,7 @@ class RedisStore(ClosesOnExit):
         *,
         client: Any = None,
         async_client: Any = None,
+        cluster: bool = False,
         socket_timeout_seconds: float = 2.0,
         retries: int = 1,
         scan_batch_size: int = 500,
@@ -196,23 +230,32 @@ class RedisStore(ClosesOnExit):
             exceptions.TimeoutError,
             TimeoutError,
             asyncio.TimeoutError,  # a distinct class before Python 3.11
+            # Redis Cluster: a master marked failed (CLUSTERDOWN, MASTERDOWN), a slot
+            # being moved (TRYAGAIN), no node reachable or covering a slot.
+            exceptions.ClusterDownError,
+            exceptions.TryAgainError,
+            exceptions.RedisClusterException,
         )
         self._response_error: type[BaseException] = exceptions.ResponseError
+        self._moved_error: type[BaseException] = exceptions.MovedError
+        self._no_script_error: type[BaseException] = exceptions.NoScriptError
         self._url: str | None = None
         self._owns_clients = client is None and async_client is None
         if self._owns_clients:
+            self._cluster = bool(cluster)
             self._url = url or _DEFAULT_URL
-            self._name = f"Redis at {_safe_url(self._url)}"
-            retry = require("redis.retry", "redis").Retry(self._no_backoff(), retries)
-            self._client: Any = self._redis.Redis.from_pool(
-                self._redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs(retry))
-            )
+            if self._cluster:
+                check_cluster_url(self._url, _safe_url(self._url))
+            kind = "Redis Cluster" if self._cluster else "Redis"
+            self._name = f"{kind} at {_safe_url(self._url)}"
+            # A sync cluster client connects as it is built: it is built on first use.
+            self._client: Any = None if self._cluster else self._new_sync_client()
         else:
+            self._cluster = self._given_cluster(client, async_client, cluster)
             self._client = client
-            self._name = f"Redis at {self._describe(client or async_client)}"
-        self._add_script: Any = None
-        if self._client is not None:
-            self._add_script = self._client.register_script(_ADD_LUA)
+            kind = "Redis Cluster" if self._cluster else "Redis"
+            self._name = f"{kind} at {self._describe(client or async_client)}"
+        self._client_lock = threading.Lock()
         self._fixed_async = async_client
         self._fixed_parts: _AsyncParts | None = None
         # redis.asyncio connections belong to the event loop that made them.
@@ -226,7 +269,7 @@ class RedisStore(ClosesOnExit):
     def _no_backoff() -> Any:
         return require("redis.backoff", "redis").NoBackoff()
 
-    def _pool_kwargs(self, retry: Any) -> dict[str, Any]:
+    def _pool_kwargs(self) -> dict[str, Any]:
         # A blocking pool makes a burst of concurrent calls queue for a connection
         # instead of failing with "Too many connections"; the wait is bounded too.
         return {
@@ -234,14 +277,44 @@ class RedisStore(ClosesOnExit):
             "timeout": self._socket_timeout_seconds * _POOL_WAIT_TIMEOUTS,
             "socket_timeout": self._socket_timeout_seconds,
             "socket_connect_timeout": self._socket_timeout_seconds,
-            "retry": retry,
         }
+
+    def _new_sync_client(self) -> Any:
+        assert self._url is not None
+        if self._cluster:
+            return new_sync_cluster(self._url, self._retries, self._pool_kwargs())
+        retry = require("redis.retry", "redis").Retry(self._no_backoff(), self._retries)
+        pool = self._redis.BlockingConnectionPool.from_url(
+            self._url, retry=retry, **self._pool_kwargs()
+        )
+        return self._redis.Redis.from_pool(pool)
+
+    @staticmethod
+    def _given_cluster(client: Any, async_client: Any, cluster: bool) -> bool:
+        """Whether the given clients are cluster clients (both, or neither)."""
+        kinds = {is_cluster_client(c) for c in (client, async_client) if c is not None}
+        if len(kinds) > 1:
+            raise InvalidArgumentError(
+                "client and async_client must both be Redis Cluster clients or both not"
+            )
+        given_cluster = kinds == {True}
+        if cluster and not given_cluster:
+            raise InvalidArgumentError(
+                "cluster=True needs a url, or clients of redis.cluster.RedisCluster / "
+                "redis.asyncio.cluster.RedisCluster"
+            )
+        return given_cluster
 
     @staticmethod
     def _describe(client: Any) -> str:
         try:
             kwargs = client.connection_pool.connection_kwargs
             return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        except AttributeError:
+            pass
+        try:  # a cluster client: the node it asks first
+            node = client.get_default_node()
+            return f"{node.host}:{node.port}"
         except AttributeError:
             return type(client).__name__
 
@@ -258,6 +331,11 @@ class RedisStore(ClosesOnExit):
         message = str(exc)
         if "overflow" in message or "out of range" in message:
             return NumberOverflowError(f"Redis refused the add on a 64-bit integer: {message}")
+        if isinstance(exc, self._moved_error) and not self._cluster:
+            return InvalidArgumentError(
+                f"{self._name} is a node of a Redis Cluster (it answered {message!r}): "
+                "build the store with RedisStore(url, cluster=True) or a RedisCluster client."
+            )
         return exc
 
     @contextlib.contextmanager
@@ -273,11 +351,17 @@ class RedisStore(ClosesOnExit):
             raise problem from exc
 
     def _sync_client(self) -> Any:
-        if self._client is None:
+        if self._client is not None:
+            return self._client
+        if not self._owns_clients:
             raise ArgumentTypeError(
                 "This RedisStore was given only an async_client; use the async methods "
                 "or also pass client=redis.Redis(...)."
             )
+        with self._client_lock:
+            if self._client is None:
+                with self._errors():
+                    self._client = self._new_sync_client()
         return self._client
 
     # -- shared decoding ---------------------------------------------------------
@@ -321,6 +405,24 @@ class RedisStore(ClosesOnExit):
             and max_value is None
             and _INT64_MIN <= amount <= _INT64_MAX
         )
+
+    def _run_add(self, client: Any, key: str, args: list[str]) -> Any:
+        """Run the add script on the node of `key` (EVAL loads it there when missing).
+
+        Not redis-py's `register_script`: on a cluster its SCRIPT LOAD goes to every
+        master, so one master down would stop the adds on all the others.
+        """
+        try:
+            return client.evalsha(_ADD_SHA, 1, key, *args)
+        except self._no_script_error:
+            return client.eval(_ADD_LUA, 1, key, *args)
+
+    async def _arun_add(self, client: Any, key: str, args: list[str]) -> Any:
+        """Async `_run_add`."""
+        try:
+            return await client.evalsha(_ADD_SHA, 1, key, *args)
+        except self._no_script_error:
+            return await client.eval(_ADD_LUA, 1, key, *args)
 
     @staticmethod
     def _key_text(raw_key: Any) -> str | None:
@@ -376,31 +478,67 @@ class RedisStore(ClosesOnExit):
             if self._plain_increment(amount, ttl, max_value):
                 try:
                     return int(client.incrby(key, amount))
-                except self._response_error:
-                    pass  # not a 64-bit integer there: the script sorts it out
-            reply = self._add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
+                except self._response_error as exc:
+                    if isinstance(exc, (*self._unavailable, self._moved_error)):
+                        raise
+                    # not a 64-bit integer there: the script sorts it out
+            reply = self._run_add(client, key, self._add_args(amount, max_value, ttl))
         return self._finish_add(key, reply)
 
     def scan(self, prefix: str) -> Iterator[tuple[str, JSON]]:
         """Every live (key, value) whose key starts with `prefix` (order unspecified)."""
         check_prefix(prefix)
-        return self._scan(self._sync_client(), _glob_escape(prefix) + "*")
+        return self._scan(self._sync_client(), prefix)
 
-    def _scan(self, client: Any, match: str) -> Iterator[tuple[str, JSON]]:
+    def _scan(self, client: Any, prefix: str) -> Iterator[tuple[str, JSON]]:
+        read = client.mget_nonatomic if self._cluster else client.mget
         seen: set[Any] = set()
-        cursor = 0
-        while True:
+        for keys in self._key_pages(client, prefix):
+            fresh = [k for k in dict.fromkeys(keys) if k not in seen]
+            if not fresh:
+                continue
             with self._errors():
-                cursor, keys = client.scan(cursor=cursor, match=match, count=self._batch)
-                fresh = [k for k in dict.fromkeys(keys) if k not in seen]
-                values = client.mget(fresh) if fresh else []
+                values = read(fresh)
             seen.update(fresh)
             for raw_key, raw in zip(fresh, values, strict=True):
                 item = self._scanned(raw_key, raw)
                 if item is not None:
                     yield item
-            if int(cursor) == 0:
-                return
+
+    def _key_pages(self, client: Any, prefix: str) -> Iterator[list[Any]]:
+        """The keys starting with `prefix`, a SCAN page at a time, node after node."""
+        match = _glob_escape(prefix) + "*"
+        with self._errors():
+            nodes = self._scan_nodes(client, prefix)
+        for node in nodes:
+            cursor = 0
+            while True:
+                with self._errors():
+                    reply = client.scan(cursor=cursor, match=match, count=self._batch, **node)
+                cursor, keys = self._scan_reply(reply)
+                yield keys
+                if cursor == 0:
+                    break
+
+    def _scan_nodes(self, client: Any, prefix: str) -> list[dict[str, Any]]:
+        """SCAN's target per node to visit: the one node, the tag's master, or every master."""
+        if not self._cluster:
+            return [{}]
+        if prefix_hash_tag(prefix) is not None:
+            return [{"target_nodes": client.get_node_from_key(prefix)}]
+        return [{"target_nodes": node} for node in client.get_primaries()]
+
+    @staticmethod
+    def _scan_reply(reply: Any) -> tuple[int, list[Any]]:
+        """(next cursor, keys) of a SCAN reply of one node.
+
+        redis-py's cluster client answers ({node name: cursor}, keys) (docs/internals.md);
+        a plain cursor is taken as it is.
+        """
+        cursor, keys = reply
+        if isinstance(cursor, dict):
+            (cursor,) = cursor.values()
+        return int(cursor), list(keys)
 
     def _scanned(self, raw_key: Any, raw: Any) -> tuple[str, JSON] | None:
         """One scanned key's (key, value); None if gone, not text, or unreadable (logged)."""
@@ -417,17 +555,14 @@ class RedisStore(ClosesOnExit):
 
     def clear(self, namespace: str) -> int:
         """Delete every key starting with `namespace + ":"`; return how many."""
-        match = _glob_escape(check_prefix(namespace, "namespace") + ":") + "*"
+        prefix = check_prefix(namespace, "namespace") + ":"
         client = self._sync_client()
         deleted = 0
-        cursor = 0
-        with self._errors():
-            while True:
-                cursor, keys = client.scan(cursor=cursor, match=match, count=self._batch)
-                if keys:
+        for keys in self._key_pages(client, prefix):
+            if keys:
+                with self._errors():
                     deleted += int(client.unlink(*keys))
-                if int(cursor) == 0:
-                    return deleted
+        return deleted
 
     def close(self) -> None:
         """Close the connections of a client this store created (not one it was given)."""
@@ -450,24 +585,50 @@ class RedisStore(ClosesOnExit):
             parts = self._async_by_loop[loop] = self._parts_for(self._new_async_client())
         return parts
 
-    @staticmethod
-    def _parts_for(client: Any) -> _AsyncParts:
-        return _AsyncParts(client=client, add_script=client.register_script(_ADD_LUA))
+    async def _aparts(self) -> _AsyncParts | None:
+        """`_async_parts`, with a cluster client's nodes known before any call.
+
+        redis.asyncio's `RedisCluster` asks for the cluster layout on its first command;
+        concurrent first commands race on it (their connections break), so the layout
+        is fetched once, under a lock, first (its `initialize()`, as redis-py advises).
+        """
+        parts = self._async_parts()
+        if parts is None or not self._cluster or parts.initialized:
+            return parts
+        async with parts.initializing:
+            if not parts.initialized:
+                with self._errors():
+                    await parts.client.initialize()
+                parts.initialized = True
+        return parts
+
+    def _parts_for(self, client: Any) -> _AsyncParts:
+        owned_cluster = self._cluster and client is not self._fixed_async
+        return _AsyncParts(
+            client=client,
+            gate=asyncio.Semaphore(self._max_connections) if owned_cluster else None,
+        )
 
     def _new_async_client(self) -> Any:
+        assert self._url is not None
+        if self._cluster:
+            return new_async_cluster(self._url, self._retries, self._pool_kwargs())
         asyncio_redis = require("redis.asyncio", "redis")
         retry = require("redis.asyncio.retry", "redis").Retry(self._no_backoff(), self._retries)
-        pool = asyncio_redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs(retry))
+        pool = asyncio_redis.BlockingConnectionPool.from_url(
+            self._url, retry=retry, **self._pool_kwargs()
+        )
         return asyncio_redis.Redis.from_pool(pool)
 
     async def aget(self, key: str) -> JSON | None:
         """Async `get`."""
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             return await asyncio.to_thread(self.get, key)
         check_key(key)
         with self._errors():
-            raw = await parts.client.get(key)
+            async with parts.turn():
+                raw = await parts.client.get(key)
         if raw is None:
             return None
         try:
@@ -477,24 +638,26 @@ class RedisStore(ClosesOnExit):
 
     async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Async `set`."""
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             return await asyncio.to_thread(self.set, key, value, ttl_seconds)
         check_key(key)
         ttl_ms = _ttl_ms(check_ttl(ttl_seconds))
         text = encode(value, key)
         with self._errors():
-            await parts.client.set(key, text, px=ttl_ms)
+            async with parts.turn():
+                await parts.client.set(key, text, px=ttl_ms)
         return None
 
     async def adelete(self, key: str) -> bool:
         """Async `delete`."""
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             return await asyncio.to_thread(self.delete, key)
         check_key(key)
         with self._errors():
-            return int(await parts.client.delete(key)) > 0
+            async with parts.turn():
+                return int(await parts.client.delete(key)) > 0
 
     async def aadd(
         self,
@@ -505,7 +668,7 @@ class RedisStore(ClosesOnExit):
         max_value: Number | None = None,
     ) -> Number | None:
         """Async `add`."""
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             return await asyncio.to_thread(
                 lambda: self.add(key, amount, ttl_seconds=ttl_seconds, max_value=max_value)
@@ -514,55 +677,72 @@ class RedisStore(ClosesOnExit):
         with self._errors():
             if self._plain_increment(amount, ttl, max_value):
                 try:
-                    return int(await parts.client.incrby(key, amount))
-                except self._response_error:
-                    pass  # not a 64-bit integer there: the script sorts it out
-            reply = await parts.add_script(keys=[key], args=self._add_args(amount, max_value, ttl))
+                    async with parts.turn():
+                        return int(await parts.client.incrby(key, amount))
+                except self._response_error as exc:
+                    if isinstance(exc, (*self._unavailable, self._moved_error)):
+                        raise
+                    # not a 64-bit integer there: the script sorts it out
+            async with parts.turn():
+                reply = await self._arun_add(
+                    parts.client, key, self._add_args(amount, max_value, ttl)
+                )
         return self._finish_add(key, reply)
 
     async def ascan(self, prefix: str) -> AsyncIterator[tuple[str, JSON]]:
         """Async `scan`."""
         check_prefix(prefix)
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             for pair in await asyncio.to_thread(lambda: list(self.scan(prefix))):
                 yield pair
             return
-        match = _glob_escape(prefix) + "*"
+        read = parts.client.mget_nonatomic if self._cluster else parts.client.mget
         seen: set[Any] = set()
-        cursor = 0
-        while True:
+        async for keys in self._akey_pages(parts, prefix):
+            fresh = [k for k in dict.fromkeys(keys) if k not in seen]
+            if not fresh:
+                continue
             with self._errors():
-                cursor, keys = await parts.client.scan(
-                    cursor=cursor, match=match, count=self._batch
-                )
-                fresh = [k for k in dict.fromkeys(keys) if k not in seen]
-                values = await parts.client.mget(fresh) if fresh else []
+                async with parts.turn():
+                    values = await read(fresh)
             seen.update(fresh)
             for raw_key, raw in zip(fresh, values, strict=True):
                 item = self._scanned(raw_key, raw)
                 if item is not None:
                     yield item
-            if int(cursor) == 0:
-                return
+
+    async def _akey_pages(self, parts: _AsyncParts, prefix: str) -> AsyncIterator[list[Any]]:
+        """Async `_key_pages`."""
+        match = _glob_escape(prefix) + "*"
+        with self._errors():
+            nodes = self._scan_nodes(parts.client, prefix)
+        for node in nodes:
+            cursor = 0
+            while True:
+                with self._errors():
+                    async with parts.turn():
+                        reply = await parts.client.scan(
+                            cursor=cursor, match=match, count=self._batch, **node
+                        )
+                cursor, keys = self._scan_reply(reply)
+                yield keys
+                if cursor == 0:
+                    break
 
     async def aclear(self, namespace: str) -> int:
         """Async `clear`."""
-        parts = self._async_parts()
+        parts = await self._aparts()
         if parts is None:
             return await asyncio.to_thread(self.clear, namespace)
-        match = _glob_escape(check_prefix(namespace, "namespace") + ":") + "*"
+        prefix = check_prefix(namespace, "namespace") + ":"
         deleted = 0
-        cursor = 0
-        with self._errors():
-            while True:
-                cursor, keys = await parts.client.scan(
-                    cursor=cursor, match=match, count=self._batch
-                )
-                if keys:
-                    deleted += int(await parts.client.unlink(*keys))
-                if int(cursor) == 0:
-                    return deleted
+        async for keys in self._akey_pages(parts, prefix):
+            if keys:
+                with self._errors():
+                    async with parts.turn():
+                        deleted += int(await parts.client.unlink(*keys))
+        return deleted
 
     async def aclose(self) -> None:
         """Close this store's connections, the running loop's async client included."""

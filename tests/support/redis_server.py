@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -71,9 +71,12 @@ class RedisServer:
         server.stop()
     """
 
-    def __init__(self, workdir: Path, binary: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, binary: str | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         self.binary = binary or redis_server_binary() or "redis-server"
         self.workdir = workdir
+        self.extra_args = tuple(extra_args)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -81,11 +84,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        """Start the server and wait until it answers PING."""
+    def start(self, port: int | None = None) -> RedisServer:
+        """Start the server (on `port`, else a free one) and wait until it answers PING."""
         log = self.workdir / "redis.log"
         for _ in range(_START_ATTEMPTS):  # a free port can be taken before we bind it
-            self.port = _free_port()
+            self.port = port or _free_port()
             self.process = subprocess.Popen(
                 [
                     self.binary,
@@ -101,6 +104,7 @@ class RedisServer:
                     str(self.workdir),
                     "--logfile",
                     str(log),
+                    *self.extra_args,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -59,7 +59,7 @@ def fake_model(**kwargs: Any) -> CountingFakeChatModel:
 
 
 def budget_key(name: str) -> str:
-    return f"tokenopt:budget:{name}:all:tokens:all"
+    return f"tokenopt:budget:{{{name}}}:all:tokens:all"
 
 
 class CorruptStateSuite:
@@ -154,7 +154,7 @@ class CorruptStateSuite:
         assert len(model.generated) == 1  # the refused call never reached the model
         assert planted.read_raw(budget_key(name)) == raw  # left for the user to inspect
         assert caplog.text.count("cannot be read") == 1  # logged once
-        assert not list(planted.store.scan(f"tokenopt:budget-lease:{name}:"))
+        assert not list(planted.store.scan(f"tokenopt:budget-lease:{{{name}}}:"))
         planted.store.delete(budget_key(name))
         model.invoke(QUESTION, config={"callbacks": [budget]})
         assert budget.remaining().used_tokens == INPUT_TOKENS + 10

@@ -228,7 +228,7 @@ def test_tokens_written_then_the_cost_write_failing_is_rolled_back_when_the_stor
         budget.reserve(call())
     store.down = False
     store.adds_until_down = None
-    assert store.get("tokenopt:budget:shared:all:tokens:all") == RESERVED  # not yet undone
+    assert store.get("tokenopt:budget:{shared}:all:tokens:all") == RESERVED  # not yet undone
     left = budget.remaining()  # the next operation finishes the roll-back
     assert (left.used_tokens, left.used_cost_usd) == (0, Decimal(0))
     assert lease_keys(store) == []
@@ -261,8 +261,8 @@ def test_a_partial_reservation_is_rolled_back_at_once_when_the_store_answers() -
     budget = budget_on(store, Clock(), max_cost_usd=1)
     with pytest.raises(StoreUnavailableError):
         budget.reserve(call())
-    assert store.get("tokenopt:budget:shared:all:tokens:all") == 0
-    assert store.get("tokenopt:budget:shared:all:nano_usd:all") is None
+    assert store.get("tokenopt:budget:{shared}:all:tokens:all") == 0
+    assert store.get("tokenopt:budget:{shared}:all:nano_usd:all") is None
     assert lease_keys(store) == []
 
 
@@ -278,8 +278,8 @@ def test_a_reservation_whose_lease_cannot_be_written_is_given_back() -> None:
     budget = budget_on(store, Clock(), max_cost_usd=1)
     with pytest.raises(StoreUnavailableError):
         budget.reserve(call())
-    assert store.get("tokenopt:budget:shared:all:tokens:all") == 0
-    assert store.get("tokenopt:budget:shared:all:nano_usd:all") == 0
+    assert store.get("tokenopt:budget:{shared}:all:tokens:all") == 0
+    assert store.get("tokenopt:budget:{shared}:all:nano_usd:all") == 0
 
 
 def test_a_settlement_the_store_refused_is_retried_by_the_next_operation() -> None:

@@ -77,7 +77,7 @@ def run_processes(make_store: Any, store_arg: str, limit: int) -> list[tuple[int
 
 
 def spent(store: Store) -> int:
-    return int(store.get("tokenopt:budget:shared:all:tokens:all") or 0)
+    return int(store.get("tokenopt:budget:{shared}:all:tokens:all") or 0)
 
 
 def test_four_processes_sharing_an_sqlite_budget_spend_exactly_what_fits(
