@@ -59,6 +59,9 @@ FAILURES = ("untyped", "traceback", "hang", "loss", "accepted")
 #: failures, and a pending case that passes is reported so the mark can go.
 STORED_DATA_CASES = ("SQLiteStore.get(deep raw", "SQLiteStore.scan over raw")
 
+# A str where a store belongs is a SQLite path: keep the file out of the checkout.
+_SCRATCH_PATH = os.path.join(tempfile.mkdtemp(prefix="probe-hostile-"), "x.sqlite")
+
 
 def _deep_list(depth: int = DEEP) -> Any:
     value: Any = []
@@ -406,7 +409,7 @@ def crafted_cases(workdir: Path) -> Iterator[Outcome]:
         "TokenOptCache(ttl_seconds=inf)": lambda: lt.TokenOptCache(ttl_seconds=inf),
         "TokenOptCache(ttl_seconds=nan)": lambda: lt.TokenOptCache(ttl_seconds=nan),
         "TokenOptCache(ttl_seconds=1e300)": lambda: lt.TokenOptCache(ttl_seconds=1e300),
-        "TokenOptCache(store='x')": lambda: lt.TokenOptCache(store="x"),  # type: ignore[arg-type]
+        "TokenOptCache(store='x')": lambda: lt.TokenOptCache(store=_SCRATCH_PATH),  # type: ignore[arg-type]
         "TokenOptCache.lookup(None, 'llm')": lambda: lt.TokenOptCache().lookup(
             None,  # type: ignore[arg-type]
             "llm",
@@ -549,7 +552,7 @@ def _batch_errors() -> dict[str, Callable[[], Any]]:
         "BatchAPIRunnable(max_requests_per_batch=2.0)": new(max_requests_per_batch=2.0),
         "BatchAPIRunnable(max_bytes_per_batch=0)": new(max_bytes_per_batch=0),
         "BatchAPIRunnable(key_prefix='')": new(key_prefix=""),
-        "BatchAPIRunnable(store='x')": new(store="x"),
+        "BatchAPIRunnable(store='x')": new(store=_SCRATCH_PATH),
         "BatchAPIRunnable(store=dict)": new(store={}),
         "BatchAPIRunnable(fake chat model)": lambda: lt.BatchAPIRunnable(_chat_model()),
         "BatchAPIRunnable.batch('a string')": run("hello"),
