@@ -134,8 +134,9 @@ _NEGATIONS = frozenset(
 _QUESTION_WORDS = frozenset(
     {"what", "why", "where", "when", "who", "whom", "whose", "which", "how"}
 )
-# "Which foods are high in protein?" asks what "What foods ..." asks.
-_SAME_QUESTION = {"which": "what"}
+# "Which foods are high in protein?" asks what "What foods ..." asks; "whats" is a
+# "what's" typed without its apostrophe.
+_SAME_QUESTION = {"which": "what", "whats": "what"}
 _CAPITALIZED_RE = re.compile(r"\b[A-Z][a-z]+\b")
 _SENTENCE_END = frozenset(".!?:;\n\"'“‘(*-#>")
 
@@ -177,7 +178,7 @@ def exactness_features(text: str) -> tuple[Any, ...]:
     )
     words = _WORD_RE.findall(text.lower())
     negations = sum(1 for word in words if word in _NEGATIONS or word.endswith("n't"))
-    asked = {word.split("'")[0] for word in words} & _QUESTION_WORDS
+    asked = {word.split("'")[0] for word in words} & (_QUESTION_WORDS | _SAME_QUESTION.keys())
     questions = tuple(sorted({_SAME_QUESTION.get(word, word) for word in asked}))
     return (numbers, negations, tuple(quoted), tuple(code), tuple(identifiers), questions)
 
