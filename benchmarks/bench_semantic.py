@@ -352,7 +352,8 @@ def bench_scale(sizes: list[int], tfidf_sizes: list[int], tmp: Path) -> None:
     print("\n2. Scale: SQLite file, each size opened in a fresh process (loaded 2-core machine)")
     print(
         "\n| entries | mode | fill s | cold open s (+ scikit-learn import) | reworded hits "
-        "| hit p50 / p95 ms (wall) | (CPU) | unseen p50 / p95 ms (wall) | (CPU) | false hits | peak RSS MB |"
+        "| hit p50 / p95 ms (wall) | (CPU) | unseen p50 / p95 ms (wall) | (CPU) "
+        "| false hits | peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
