@@ -264,6 +264,7 @@ def fill_sqlite(path: str, texts: list[str]) -> None:
     with multiprocessing.get_context("fork").Pool(2) as pool, sqlite3.connect(path) as conn:
         for rows in pool.imap(chunk_rows, chunks):
             conn.executemany("INSERT OR REPLACE INTO tokenopt_store VALUES (?, ?, NULL)", rows)
+            conn.commit()  # one transaction per chunk: a single one grows the WAL to GBs
 
 
 def rss_mb() -> float:
