@@ -4,18 +4,23 @@ A similarity score alone answers "What is 2+3?" with the answer to "What is 2+2?
 Two prompts may share an answer only if they share, exactly, the conversation before
 the last human message (`prompt_text`), the facts a score cannot weigh (numbers,
 negations, quoted strings, code, identifiers, question words: `exactness_features`)
-and the capitalized names (`names_agree`).
+and the capitalized names (`names_agree`). The default semantic mode asks more: the
+same canonical words (`wording.canonical_words`); the threshold mode lets the words
+differ only as `differences_allowed` says.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from importlib import resources
 from typing import Any
 
+from langchain_tokenopt.cache.wording import DIRECTION_WORDS, canonical_words, is_protected
 from langchain_tokenopt.core.messages import text_only
 
-__all__ = ["exactness_features", "names_agree", "prompt_text"]
+__all__ = ["differences_allowed", "exactness_features", "names_agree", "prompt_text"]
 
 _HUMAN_CLASSES = frozenset({"HumanMessage", "HumanMessageChunk"})
 
@@ -129,6 +134,9 @@ _NEGATIONS = frozenset(
 _QUESTION_WORDS = frozenset(
     {"what", "why", "where", "when", "who", "whom", "whose", "which", "how"}
 )
+# "Which foods are high in protein?" asks what "What foods ..." asks; "whats" is a
+# "what's" typed without its apostrophe.
+_SAME_QUESTION = {"which": "what", "whats": "what"}
 _CAPITALIZED_RE = re.compile(r"\b[A-Z][a-z]+\b")
 _SENTENCE_END = frozenset(".!?:;\n\"'“‘(*-#>")
 
@@ -170,7 +178,8 @@ def exactness_features(text: str) -> tuple[Any, ...]:
     )
     words = _WORD_RE.findall(text.lower())
     negations = sum(1 for word in words if word in _NEGATIONS or word.endswith("n't"))
-    questions = tuple(sorted({word.split("'")[0] for word in words} & _QUESTION_WORDS))
+    asked = {word.split("'")[0] for word in words} & (_QUESTION_WORDS | _SAME_QUESTION.keys())
+    questions = tuple(sorted({_SAME_QUESTION.get(word, word) for word in asked}))
     return (numbers, negations, tuple(quoted), tuple(code), tuple(identifiers), questions)
 
 
@@ -198,3 +207,52 @@ def names_agree(a: str, b: str) -> bool:
     """
     words_a, words_b = _word_set(a), _word_set(b)
     return _proper_nouns(a) <= words_b and _proper_nouns(b) <= words_a
+
+
+def _common_words() -> frozenset[str]:
+    """The 300 most frequent English words (package data), read once."""
+    global _COMMON
+    if _COMMON is None:
+        table = json.loads(
+            resources.files("langchain_tokenopt").joinpath("data/word_bits.json").read_text("utf-8")
+        )
+        _COMMON = frozenset(table["bits"])
+    return _COMMON
+
+
+_COMMON: frozenset[str] | None = None
+
+
+def differences_allowed(a: str, b: str) -> bool:
+    """Whether two prompts' words differ only where the answer cannot change.
+
+    The guard of the threshold mode, on top of a TF-IDF score: every word that one
+    canonical wording has and the other lacks must be a frequent English word that is
+    not protected (not a direction, antonym, unit, time, pronoun or quantifier; see
+    `wording.is_protected`), so a rare word, which may name a drug, a place or a group
+    of people in lowercase, never differs. With a direction word ("to", "from",
+    "than", ...) the shared words must also keep their order: "miles to km" is not
+    "km to miles". Capitalized names must agree too (`names_agree`).
+
+    Example:
+        >>> differences_allowed("What is the capital of France?", "what's the capital of france")
+        True
+        >>> differences_allowed("convert miles to km", "convert km to miles")
+        False
+        >>> differences_allowed("side effects of metformin", "side effects of lisinopril")
+        False
+    """
+    words_a, words_b = canonical_words(a), canonical_words(b)
+    if words_a == words_b:
+        return True
+    if not names_agree(a, b):
+        return False
+    count_a, count_b = Counter(words_a), Counter(words_b)
+    differing = (count_a - count_b) + (count_b - count_a)
+    common = _common_words()
+    if any(is_protected(word) or word not in common for word in differing):
+        return False
+    if DIRECTION_WORDS.intersection(words_a) or DIRECTION_WORDS.intersection(words_b):
+        shared = count_a & count_b
+        return [w for w in words_a if w in shared] == [w for w in words_b if w in shared]
+    return True

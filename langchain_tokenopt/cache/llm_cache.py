@@ -22,9 +22,11 @@ Layout of the keys in the `Store` (``ns`` is the `namespace`):
   covers `llm_string` and the prompt.
 - ``ns:cache:a:<sha256>``: last access time of an entry (only with `max_entries`).
 - ``ns:cache:n``: shared entry counter (only with `max_entries`).
-- ``ns:cache:q:<sha256>``: the semantic side index, ``{"p": partition, "t": text}``,
-  and ``ns:cacheindex:version``, bumped on each write and clear so other processes
-  know to re-sync (only with `similarity_threshold`).
+- ``ns:cache:q:<sha256>``: the semantic side key of an entry, ``{"p": partition,
+  "t": text, "w": wording key}``, and ``ns:cache:w:<wording key>``: the entry that
+  answers that wording (only with `semantic`).
+- ``ns:cacheindex:version``: bumped on each semantic write and clear so other
+  processes know to re-sync their TF-IDF index (only with `similarity_threshold`).
 - ``ns:cachestats:...``: hit / miss / savings counters, kept apart so `clear()` drops
   the entries but not the history of what was saved (`reset_stats()` drops that).
 """
@@ -50,7 +52,9 @@ from langchain_tokenopt.cache.semantic import (
     SEMANTIC_REFRESH_SECONDS,
     SemanticIndex,
     parse_semantic_item,
+    parse_wording_key,
     semantic_item,
+    wording_key,
 )
 from langchain_tokenopt.cache.serialization import (
     CorruptEntryError,
@@ -149,18 +153,26 @@ class TokenOptCache(BaseCache):
             next flush (see `flush_interval_seconds`), so recency has that
             resolution; processes evicting at the same moment may remove one extra
             batch; entries that expired by TTL are only uncounted at the next pass.
-        similarity_threshold: opt-in semantic matching in (0, 1]. A miss then looks for
-            an entry with the same `llm_string` and the same conversation before the
-            last human message, whose last human message has the same exactness
-            features (numbers, negations, quoted strings, code, identifiers and
-            question words, see `exactness_features`) and the same capitalized names,
-            and whose TF-IDF cosine (`TextIndex`, on the message text, not LangChain's
-            JSON) is at least the threshold. 0.7 is a good start (how it was chosen:
-            docs/benchmarks.md, "Cache"); TF-IDF is lexical, so antonyms can match
-            below about 0.6. The index lives in each process: it is loaded from the
-            store on first use and re-synced at most once a second when another
-            process wrote (`refresh()` forces it). Entries written without a
-            threshold are exact-only.
+        semantic: opt-in semantic matching, the recommended setting. A miss is then
+            answered by an entry with the same `llm_string`, the same conversation
+            before the last human message, the same exactness features of that
+            message (numbers, negations, quoted strings, code, identifiers, question
+            words: `exactness_features`) and the same canonical words in the same
+            order (`canonical_words`: case, punctuation, articles, "please", "can
+            you", contractions, "how do I" / "how to", plurals and a few synonyms do
+            not count; every other word does, capitalized or not). One store read,
+            whatever the number of entries; no index in the process. Entries written
+            without `semantic` are exact-only.
+        similarity_threshold: for experts, in (0, 1]; implies `semantic`. When the
+            canonical words differ, a TF-IDF index (`TextIndex`, on the message text)
+            also finds the closest prompt of the same partition with a cosine of at
+            least the threshold, accepted only if its words differ from the prompt's
+            in frequent, unprotected words (`differences_allowed`). Lower thresholds
+            answer more rewordings and risk more wrong answers: the trade-off at
+            each threshold is in docs/benchmarks.md ("Semantic matching"). The index
+            lives in each process: it is loaded from the store on first use and
+            re-synced at most once a second when another process wrote (`refresh()`
+            forces it).
         namespace: key prefix; caches with different namespaces share nothing.
         price_table: prices for the dollars saved (overrides, default for unknown
             models); genai-prices when None.
@@ -181,6 +193,12 @@ class TokenOptCache(BaseCache):
         'hi'
         >>> cache.stats().hits
         1
+        >>> semantic = TokenOptCache(semantic=True)
+        >>> semantic.update("What's the capital of France?", "llm", [Generation(text="Paris")])
+        >>> semantic.lookup("what is the capital of france", "llm")[0].text
+        'Paris'
+        >>> semantic.lookup("what is the capital of spain", "llm") is None
+        True
     """
 
     def __init__(
@@ -189,6 +207,7 @@ class TokenOptCache(BaseCache):
         *,
         ttl_seconds: float | None = None,
         max_entries: int | None = None,
+        semantic: bool = False,
         similarity_threshold: float | None = None,
         namespace: str = "tokenopt",
         price_table: PriceTable | None = None,
@@ -210,6 +229,7 @@ class TokenOptCache(BaseCache):
             maximum=1,
             hint="e.g. 0.9, or None for exact matches only",
         )
+        instance_of(semantic, "semantic", bool, "True or False")
         instance_of(namespace, "namespace", str, "a non-empty string")
         if not namespace:
             raise InvalidArgumentError("namespace must be a non-empty string, got ''")
@@ -220,6 +240,7 @@ class TokenOptCache(BaseCache):
         )
         self.max_entries = max_entries
         self.similarity_threshold = similarity
+        self.semantic = semantic or similarity is not None
         self.namespace = namespace
         self.price_table = price_table
         self.raise_on_store_error = bool(raise_on_store_error)
@@ -229,6 +250,7 @@ class TokenOptCache(BaseCache):
         self._entry_prefix = f"{self._entries_ns}:e:"
         self._access_prefix = f"{self._entries_ns}:a:"
         self._semantic_prefix = f"{self._entries_ns}:q:"
+        self._wording_prefix = f"{self._entries_ns}:w:"
         self._count_key = f"{self._entries_ns}:n"
         # Outside the entries namespace so that clear() can bump it instead of
         # resetting it, which tells other processes to re-sync.
@@ -617,17 +639,42 @@ class TokenOptCache(BaseCache):
         self.store.delete(self._entry_prefix + key)
         if self.max_entries is not None:
             self.store.delete(self._access_prefix + key)
+        if self.semantic:
+            side = self._semantic_prefix + key
+            wording = parse_wording_key(self._read_side_key(side))
+            if wording is not None and self._read_pointer(self._wording_prefix + wording) == key:
+                self.store.delete(self._wording_prefix + wording)
+            self.store.delete(side)
         if self._semantic is not None:
-            self.store.delete(self._semantic_prefix + key)
             self._semantic.forget(key)
 
     async def _adelete_keys(self, key: str) -> None:
         await self.store.adelete(self._entry_prefix + key)
         if self.max_entries is not None:
             await self.store.adelete(self._access_prefix + key)
+        if self.semantic:
+            side = self._semantic_prefix + key
+            wording = parse_wording_key(await self._aread_side_key(side))
+            pointer = None if wording is None else self._wording_prefix + wording
+            if pointer is not None and await self._aread_pointer(pointer) == key:
+                await self.store.adelete(pointer)
+            await self.store.adelete(side)
         if self._semantic is not None:
-            await self.store.adelete(self._semantic_prefix + key)
             self._semantic.forget(key)
+
+    def _read_side_key(self, side: str) -> Any:
+        """A semantic side key's value; None if unreadable (it is deleted next anyway)."""
+        try:
+            return self.store.get(side)
+        except CorruptStateError:
+            return None
+
+    async def _aread_side_key(self, side: str) -> Any:
+        """Async `_read_side_key`."""
+        try:
+            return await self.store.aget(side)
+        except CorruptStateError:
+            return None
 
     # -- semantic side index -------------------------------------------------
 
@@ -730,14 +777,26 @@ class TokenOptCache(BaseCache):
             except CorruptEntryError as exc:
                 self._corrupt(key, exc)
                 self._delete_keys(key)
-        if found is None and self._semantic is not None:
+        if found is None and self.semantic:
             found = self._semantic_lookup(prompt, llm_string)
         return found
 
     def _semantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        assert self._semantic is not None and self.similarity_threshold is not None
         item = semantic_item(prompt, llm_string)
         if item is None:
+            return None
+        wording = self._wording_prefix + wording_key(*item)
+        key = self._read_pointer(wording)
+        if key is not None:
+            entry = self._get_entry(key)
+            if entry is None:  # expired, evicted or unreadable: the pointer goes too
+                self.store.delete(wording)
+            else:
+                found = self._semantic_hit(key, entry, 1.0)
+                if found is not None:
+                    return found
+                self._delete_keys(key)
+        if self._semantic is None or self.similarity_threshold is None:
             return None
         self.refresh(force=False)
         partition, text = item
@@ -746,15 +805,42 @@ class TokenOptCache(BaseCache):
             if entry is None:  # expired or evicted elsewhere (or unreadable, now deleted)
                 self._semantic.forget(key)
                 continue
-            try:
-                generations = self._mark(self._generations(key, entry), score)
-            except CorruptEntryError as exc:
-                self._corrupt(key, exc)
-                self._delete_keys(key)
-                continue
-            self._record_hit(key, entry, semantic=True)
-            return generations
+            found = self._semantic_hit(key, entry, score)
+            if found is not None:
+                return found
+            self._delete_keys(key)
         return None
+
+    def _semantic_hit(self, key: str, entry: Any, score: float) -> list[Generation] | None:
+        """The marked generations of a semantic match (a hit is recorded), or None if the
+        entry is unreadable (logged; the caller deletes it)."""
+        try:
+            generations = self._mark(self._generations(key, entry), score)
+        except CorruptEntryError as exc:
+            self._corrupt(key, exc)
+            return None
+        self._record_hit(key, entry, semantic=True)
+        return generations
+
+    def _read_pointer(self, wording: str) -> str | None:
+        """The entry key a wording pointer names; None if absent or unreadable (deleted)."""
+        try:
+            key = self.store.get(wording)
+        except CorruptStateError as exc:
+            logger.warning("Dropping unreadable semantic pointer %s: %s", wording, exc)
+            self.store.delete(wording)
+            return None
+        return key if isinstance(key, str) else None
+
+    async def _aread_pointer(self, wording: str) -> str | None:
+        """Async `_read_pointer`."""
+        try:
+            key = await self.store.aget(wording)
+        except CorruptStateError as exc:
+            logger.warning("Dropping unreadable semantic pointer %s: %s", wording, exc)
+            await self.store.adelete(wording)
+            return None
+        return key if isinstance(key, str) else None
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Async `lookup` through the store's async methods."""
@@ -785,14 +871,26 @@ class TokenOptCache(BaseCache):
             except CorruptEntryError as exc:
                 self._corrupt(key, exc)
                 await self._adelete_keys(key)
-        if found is None and self._semantic is not None:
+        if found is None and self.semantic:
             found = await self._asemantic_lookup(prompt, llm_string)
         return found
 
     async def _asemantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        assert self._semantic is not None and self.similarity_threshold is not None
         item = semantic_item(prompt, llm_string)
         if item is None:
+            return None
+        wording = self._wording_prefix + wording_key(*item)
+        key = await self._aread_pointer(wording)
+        if key is not None:
+            entry = await self._aget_entry(key)
+            if entry is None:
+                await self.store.adelete(wording)
+            else:
+                found = self._semantic_hit(key, entry, 1.0)
+                if found is not None:
+                    return found
+                await self._adelete_keys(key)
+        if self._semantic is None or self.similarity_threshold is None:
             return None
         await self.arefresh(force=False)
         partition, text = item
@@ -801,14 +899,10 @@ class TokenOptCache(BaseCache):
             if entry is None:
                 self._semantic.forget(key)
                 continue
-            try:
-                generations = self._mark(self._generations(key, entry), score)
-            except CorruptEntryError as exc:
-                self._corrupt(key, exc)
-                await self._adelete_keys(key)
-                continue
-            self._record_hit(key, entry, semantic=True)
-            return generations
+            found = self._semantic_hit(key, entry, score)
+            if found is not None:
+                return found
+            await self._adelete_keys(key)
         return None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
@@ -842,12 +936,16 @@ class TokenOptCache(BaseCache):
             # Access time first: an entry never exists without one, so eviction sees it.
             self.store.set(self._access_prefix + key, entry["c"], ttl_seconds=ttl)
         self.store.set(self._entry_prefix + key, entry, ttl_seconds=ttl)
-        if self._semantic is not None:
-            item = semantic_item(prompt, llm_string)
-            if item is not None:
-                self.store.set(
-                    self._semantic_prefix + key, {"p": item[0], "t": item[1]}, ttl_seconds=ttl
-                )
+        item = semantic_item(prompt, llm_string) if self.semantic else None
+        if item is not None:
+            wording = wording_key(*item)
+            self.store.set(
+                self._semantic_prefix + key,
+                {"p": item[0], "t": item[1], "w": wording},
+                ttl_seconds=ttl,
+            )
+            self.store.set(self._wording_prefix + wording, key, ttl_seconds=ttl)
+            if self._semantic is not None:
                 version = self._add(self._semantic_version_key, 1)
                 self._note_semantic_write(key, item, version)
         if self.max_entries is not None:
@@ -882,12 +980,16 @@ class TokenOptCache(BaseCache):
         if self.max_entries is not None:
             await self.store.aset(self._access_prefix + key, entry["c"], ttl_seconds=ttl)
         await self.store.aset(self._entry_prefix + key, entry, ttl_seconds=ttl)
-        if self._semantic is not None:
-            item = semantic_item(prompt, llm_string)
-            if item is not None:
-                await self.store.aset(
-                    self._semantic_prefix + key, {"p": item[0], "t": item[1]}, ttl_seconds=ttl
-                )
+        item = semantic_item(prompt, llm_string) if self.semantic else None
+        if item is not None:
+            wording = wording_key(*item)
+            await self.store.aset(
+                self._semantic_prefix + key,
+                {"p": item[0], "t": item[1], "w": wording},
+                ttl_seconds=ttl,
+            )
+            await self.store.aset(self._wording_prefix + wording, key, ttl_seconds=ttl)
+            if self._semantic is not None:
                 version = await self._aadd(self._semantic_version_key, 1)
                 self._note_semantic_write(key, item, version)
         if self.max_entries is not None:

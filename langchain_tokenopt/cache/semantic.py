@@ -1,10 +1,13 @@
-"""The semantic side index of a cache: this process's view of which entry answers what.
+"""Semantic matching of a cache: which stored entry may answer a prompt it never saw.
 
-Opt-in (`TokenOptCache(similarity_threshold=...)`). Each entry with a matchable
-prompt has a side key ``{"p": partition, "t": text}`` in the store; the partition
-holds everything that must match exactly (the `llm_string`, the conversation before
-the last human message, its exactness features), and a TF-IDF `TextIndex` over the
-texts finds the closest prompt within one partition.
+Opt-in (`TokenOptCache(semantic=True)`). Each entry with a matchable prompt has a side
+key ``{"p": partition, "t": text, "w": wording key}`` in the store. The partition
+(`semantic_item`) holds everything that must match exactly: the `llm_string`, the
+conversation before the last human message and its exactness features. The wording
+key adds the prompt's canonical words (`wording_key`): a pointer from it to the entry
+answers a reworded prompt with one store read, whatever the size of the cache. With a
+`similarity_threshold`, a TF-IDF `TextIndex` over the texts (`SemanticIndex`) also finds
+the closest prompt within one partition, guarded by `differences_allowed`.
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ import math
 import threading
 from typing import Any
 
-from langchain_tokenopt.cache.exactness import exactness_features, names_agree, prompt_text
+from langchain_tokenopt.cache.exactness import differences_allowed, exactness_features, prompt_text
 from langchain_tokenopt.cache.keys import digest
+from langchain_tokenopt.cache.wording import canonical_words
 
-__all__ = ["SEMANTIC_REFRESH_SECONDS", "SemanticIndex", "parse_semantic_item", "semantic_item"]
+__all__ = [
+    "SEMANTIC_REFRESH_SECONDS",
+    "SemanticIndex",
+    "parse_semantic_item",
+    "parse_wording_key",
+    "semantic_item",
+    "wording_key",
+]
 
 # How often (at most) a process checks the store for semantic entries written by
 # other processes; `TokenOptCache.refresh()` forces it.
@@ -34,6 +45,18 @@ def semantic_item(prompt: str, llm_string: str) -> tuple[str, str] | None:
     context, text = split
     features = json.dumps(exactness_features(text), separators=(",", ":"))
     return digest(llm_string, context, features)[:32], text
+
+
+def wording_key(partition: str, text: str) -> str:
+    """The key two prompts share when their partition and canonical words are equal.
+
+    Example:
+        >>> wording_key("p", "What's the capital of France?") == wording_key(
+        ...     "p", "what is the capital of france"
+        ... )
+        True
+    """
+    return digest(partition, " ".join(canonical_words(text)))[:32]
 
 
 class SemanticIndex:
@@ -96,11 +119,12 @@ class SemanticIndex:
             return [
                 (str(key), score)
                 for key, score in found
-                if names_agree(text, self.index.text(key) or "")
+                if differences_allowed(text, self.index.text(key) or "")
             ]
 
 
 def parse_semantic_item(value: Any) -> tuple[str, str] | None:
+    """(partition, text) of a stored side key, or None if it is not one."""
     if (
         isinstance(value, dict)
         and isinstance(value.get("p"), str)
@@ -108,3 +132,9 @@ def parse_semantic_item(value: Any) -> tuple[str, str] | None:
     ):
         return value["p"], value["t"]
     return None
+
+
+def parse_wording_key(value: Any) -> str | None:
+    """The wording key of a stored side key, or None (also for entries written before it)."""
+    wording = value.get("w") if isinstance(value, dict) else None
+    return wording if isinstance(wording, str) else None

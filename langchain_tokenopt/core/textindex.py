@@ -19,6 +19,8 @@ How it stays exact and fast while texts come and go:
   tombstoned. A query folds both into the main matrix and refreshes the IDF once the
   changes reach 10% of the index (or the pending segment gets large), so refits are
   amortized and the IDF is never much more than 10% stale. ``refresh()`` makes it exact.
+- Writes fold too, once tombstones outnumber the live texts: memory stays proportional
+  to the live texts whatever the mix of queries and writes.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ _SAMPLE_MIN = 4096
 _ADD_CHUNK = 2048
 # Forget terms no text uses any more once they are most of the vocabulary.
 _MIN_PRUNE_TERMS = 4096
+# A write folds the index once it holds more tombstones than this and than live texts.
+_MIN_COMPACT_DEAD = 1024
 
 _IntArray = NDArray[np.int64]
 _FloatArray = NDArray[np.float64]
@@ -304,6 +308,7 @@ class TextIndex:
         # scratch: the query's weights by term id, zero between queries
         self._query_table: _FloatArray = np.zeros(0)
         self._changes = 0  # adds + removes since the IDF snapshot
+        self._dead = 0  # tombstoned rows, main and pending
 
     # ------------------------------------------------------------ vectorizing
     def _term_frequencies(self, texts: Sequence[str], *, grow: bool) -> _Vectors:
@@ -449,6 +454,7 @@ class TextIndex:
             for chunk_keys, tf in chunks:
                 self._pending.append(chunk_keys, tf)
             self._changes += len(latest)
+            self._compact_if_wasteful()
 
     def remove(self, key: Hashable) -> bool:
         """Forget `key`; True if it was indexed."""
@@ -459,11 +465,19 @@ class TextIndex:
                 return False
             if found:
                 self._changes += 1
+                self._compact_if_wasteful()
             return found
+
+    def _compact_if_wasteful(self) -> None:
+        """Fold tombstones away once they outnumber the live texts (amortized O(1) per
+        removal: a fold costs about the live size and follows as many removals)."""
+        if self._dead > max(_MIN_COMPACT_DEAD, len(self._texts)):
+            self._rebuild()
 
     def _discard(self, key: Hashable) -> bool:
         if self._texts.pop(key, None) is None:
             return False
+        self._dead += 1
         row = self._main_row.pop(key, None)
         if row is not None:
             self._main_alive[row] = False
@@ -531,6 +545,7 @@ class TextIndex:
         self._main_dead = 0
         self._pending = _Pending()
         self._changes = 0
+        self._dead = 0
         logger.debug(
             "TextIndex refreshed: %d texts, %d terms, %d weights in %.1f ms",
             n_docs,

@@ -122,6 +122,7 @@ PARAMETERS: dict[str, list[str]] = {
         "store",
         "ttl_seconds",
         "max_entries",
+        "semantic",
         "similarity_threshold",
         "namespace",
         "price_table",

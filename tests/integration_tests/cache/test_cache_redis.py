@@ -118,3 +118,25 @@ def test_semantic_entries_of_another_client_are_found(redis_client: Any, redis_u
     paraphrase = dumps([HumanMessage("Tell me a joke about cats!")])
     assert reader.lookup(paraphrase, "llm") == [Generation(text="Meow.")]
     assert reader.lookup(dumps([HumanMessage("Tell me 2 jokes about cats")]), "llm") is None
+
+
+class TestRedisWordingSync(SyncCacheTestSuite):
+    @pytest.fixture
+    def cache(self, redis_client: Any, redis_url: str) -> Iterator[BaseCache]:
+        yield TokenOptCache.redis(redis_url, semantic=True, max_entries=100)
+
+
+def test_semantic_true_on_redis_answers_rewordings_and_evicts_pointers(
+    redis_client: Any, redis_url: str
+) -> None:
+    writer = TokenOptCache.redis(redis_url, semantic=True, max_entries=10)
+    reader = TokenOptCache.redis(redis_url, semantic=True)
+    writer.update(dumps([HumanMessage("Convert miles to km")]), "llm", [Generation(text="x1.6")])
+    assert reader.lookup(dumps([HumanMessage("please convert miles to km")]), "llm") == [
+        Generation(text="x1.6")
+    ]
+    assert reader.lookup(dumps([HumanMessage("convert km to miles")]), "llm") is None
+    for i in range(40):
+        writer.update(dumps([HumanMessage(f"Fact {i}")]), "llm", [Generation(text=str(i))])
+    pointers = list(redis_client.scan_iter(match="tokenopt:cache:w:*"))
+    assert len(pointers) == len(entry_keys(redis_client)) <= 10

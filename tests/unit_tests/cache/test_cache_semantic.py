@@ -325,3 +325,86 @@ def test_equivalent_spellings_have_equal_features(a: str, b: str) -> None:
 )
 def test_different_exact_details_have_different_features(a: str, b: str) -> None:
     assert exactness_features(a) != exactness_features(b)
+
+
+# ------------------------------------------------------------ semantic=True (wording)
+
+
+def test_semantic_true_answers_a_rewording_with_one_pointer_and_marks_it() -> None:
+    cache = TokenOptCache(semantic=True)
+    model = GenericFakeChatModel(messages=iter([AIMessage("Paris."), AIMessage("no")]), cache=cache)
+    model.invoke("What's the capital of France?")
+    hit = model.invoke("hey, can you tell me what is the capital of france")
+    assert hit.content == "Paris."
+    assert hit.response_metadata[CACHE_HIT_KEY] is True
+    assert hit.response_metadata[CACHE_SIMILARITY_KEY] == 1.0
+    assert (cache.stats().semantic_hits, cache.stats().misses) == (1, 1)
+    assert cache.lookup(as_prompt("What is the capital of Spain?"), LLM) is None
+    assert cache.lookup(as_prompt("what is the capital of spain"), LLM) is None
+
+
+def test_semantic_true_is_seen_by_another_process_at_once() -> None:
+    cache = TokenOptCache(semantic=True)
+    cache.update(as_prompt("How do I install numpy?"), LLM, [Generation(text="pip")])
+    # another process on the same store: no index to load or re-sync, no refresh()
+    other = TokenOptCache(cache.store, semantic=True)
+    assert other.lookup(as_prompt("how to install numpy"), LLM) == [Generation(text="pip")]
+
+
+def test_semantic_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="semantic"):
+        TokenOptCache(semantic="yes")  # type: ignore[arg-type]
+
+
+def side_keys(store: MemoryStore, kind: str) -> list[str]:
+    return [key for key, _ in store.scan(f"tokenopt:cache:{kind}:")]
+
+
+def test_evicted_entries_take_their_pointers_with_them() -> None:
+    store = MemoryStore()
+    cache = TokenOptCache(store, semantic=True, max_entries=20)
+    for i in range(300):
+        cache.update(as_prompt(f"Tell me fact number {i}"), LLM, [Generation(text=str(i))])
+    entries = side_keys(store, "e")
+    assert len(entries) <= 20
+    assert len(side_keys(store, "w")) == len(side_keys(store, "q")) == len(entries)
+    assert cache.lookup(as_prompt("tell me fact number 299!"), LLM) == [Generation(text="299")]
+    assert cache.lookup(as_prompt("tell me fact number 0!"), LLM) is None
+
+
+def test_a_pointer_to_a_vanished_entry_is_a_miss_and_is_dropped() -> None:
+    store = MemoryStore()
+    cache = TokenOptCache(store, semantic=True)
+    cache.update(as_prompt("Tell me a joke about cats"), LLM, [Generation(text="Meow.")])
+    (entry,) = side_keys(store, "e")
+    store.delete(entry)  # expired or evicted by another process
+    assert cache.lookup(as_prompt("tell me a joke about cats!"), LLM) is None
+    assert side_keys(store, "w") == []
+
+
+def test_an_unreadable_pointer_is_a_miss_and_is_dropped(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    cache = TokenOptCache(store, semantic=True)
+    cache.update(as_prompt("Tell me a joke about cats"), LLM, [Generation(text="Meow.")])
+    (pointer,) = [key for key, _ in store.scan("tokenopt:cache:w:")]
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "c.db") as conn:
+        conn.execute("UPDATE tokenopt_store SET value = '{not json' WHERE key = ?", (pointer,))
+    assert cache.lookup(as_prompt("tell me a joke about cats!"), LLM) is None
+    assert [key for key, _ in store.scan("tokenopt:cache:w:")] == []
+    # the exact entry still answers its own prompt
+    assert cache.lookup(as_prompt("Tell me a joke about cats"), LLM) == [Generation(text="Meow.")]
+
+
+async def test_async_semantic_true() -> None:
+    store = MemoryStore()
+    cache = TokenOptCache(store, semantic=True, max_entries=2)
+    await cache.aupdate(as_prompt("Name a red fruit"), LLM, [Generation(text="apple")])
+    assert await cache.alookup(as_prompt("name a red fruit, please"), LLM) == [
+        Generation(text="apple")
+    ]
+    assert await cache.alookup(as_prompt("name a yellow fruit"), LLM) is None
+    await cache.aupdate(as_prompt("Name a yellow fruit"), LLM, [Generation(text="banana")])
+    await cache.aupdate(as_prompt("Name a green fruit"), LLM, [Generation(text="lime")])
+    assert len(side_keys(store, "w")) == len(side_keys(store, "e")) <= 2
