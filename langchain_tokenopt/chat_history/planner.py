@@ -194,17 +194,6 @@ class Ledger:
         for message in messages:
             self.append(message, int(counter.count_message(message)))
 
-    def holds_prefix_of(self, messages: list[BaseMessage]) -> bool:
-        """Whether this ledger's messages are the start of `messages` (checked at the
-        ends: every message of a LangGraph agent has a unique id)."""
-        mine = len(self.messages)
-        if mine == 0:
-            return True
-        if mine > len(messages):
-            return False
-        first, last = messages[0], messages[mine - 1]
-        return _same_stored(first, self.messages[0]) and _same_stored(last, self.messages[-1])
-
     @property
     def indexed_count(self) -> int:
         """How many messages (from the start) have gone to the recall index."""
@@ -356,10 +345,6 @@ class Ledger:
     def line_head(self, position: int) -> str:
         """What a recalled line starts with: the message's position and speaker."""
         return f"[{position}] {role_label(self.messages[position])}: "
-
-
-def _same_stored(a: BaseMessage, b: BaseMessage) -> bool:
-    return a is b or (a.id == b.id and same_message(a, b))
 
 
 @dataclass(frozen=True)
