@@ -2,13 +2,21 @@
 
 Long conversations outgrow any context window. `SummarizingChatMessageHistory` wraps
 any LangChain chat history (in memory, SQL, Redis, ...) that keeps every message, and
-shows the model only pinned system messages, a running summary of the old turns and
-the most recent turns, whose exact token count never exceeds `max_tokens`.
+shows the model only pinned system messages, a running summary of the old turns, older
+messages relevant to the user's pending turn and the most recent turns, whose exact
+token count never exceeds `max_tokens`.
 
-What to fold and what to show is decided by the pure `ContextPlanner`
-(`chat_history.planner`); this module is the `BaseChatMessageHistory` adapter around
-it: it reads and writes the wrapped history and the summary state store, calls the
-summarizer, and keeps concurrent readers and writers consistent.
+What to fold, recall and show is decided by the pure `ContextPlanner`
+(`chat_history.planner`), the same planner `SummarizingMiddleware` uses for agents;
+this module is the `BaseChatMessageHistory` adapter around it: it reads and writes the
+wrapped history and the summary state store, calls the summarizer, and keeps
+concurrent readers and writers consistent.
+
+Which to choose: for an agent built with `create_agent`, `SummarizingMiddleware`
+(summary state in agent state, saved by the graph's checkpointer). This history is for
+LCEL chains that already keep a `BaseChatMessageHistory`, e.g. with
+`RunnableWithMessageHistory`; langchain-core deprecates both (removal in 2.0) and this
+package does not hide their warnings.
 """
 
 from __future__ import annotations
@@ -80,9 +88,18 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     Guarantees:
 
-    - `messages` is pinned system messages + one summary message + the most recent
-      turns, and `TokenCounter(model).count_messages(messages) <= max_tokens` always
-      (for budgets of at least 16 tokens; below that it returns `[]` and logs).
+    - `messages` is pinned system messages + one summary message + (recall) one
+      message quoting older messages relevant to the newest user turn + the most
+      recent turns, and `TokenCounter(model).count_messages(messages) <= max_tokens`
+      always (for budgets of at least 16 tokens; below that it returns `[]` and logs).
+    - Recall (`recall=True`, the default): when the newest message is a user turn
+      (or an agent's tool loop answering one), up to `recall_share` of the room left
+      by pinned messages and the summary goes to older messages (folded or out of the
+      window) that a TF-IDF index of the transcript finds like it, quoted oldest first
+      in one message, after the summary and before the recent turns. `view()` says
+      which (`ContextView.recalled_ids`, positions in `recalled`). With
+      `RunnableWithMessageHistory` the history is read before the new question is
+      added, so nothing is recalled there; add the question, then read.
     - Every original message stays in the wrapped history (`full_messages`); nothing
       is ever deleted or rewritten there.
     - When the unfolded turns no longer fit, the oldest ones are folded into the
@@ -117,8 +134,9 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
       appending anything). Deleting the key is the fix: the summary is rebuilt from
       the wrapped history.
     - Cost per added message is flat: token counts are kept per message with running
-      sums, and only new messages are counted. Reading re-reads the wrapped history
-      (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
+      sums, only new messages are counted, and each message goes to the recall index
+      once, queried with the question's rarest words. Reading re-reads the wrapped
+      history (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
       other processes appended.
 
     The summary state (text, how many messages it covers and a fingerprint of the last
@@ -128,9 +146,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     (`SQLiteStore`, `RedisStore`) and the session id. Without saved state, a wrapped
     history that is already long is folded in chunks of at most `max_tokens`.
     Thread-safe: concurrent `add_messages` from several threads store each message
-    exactly once. Prefer `RunnableWithMessageHistory(..., history_messages_key=...)`;
-    without it, LangChain slices the input by the length of two reads, which only
-    agree if the budget does not change between them.
+    exactly once. For agents prefer `SummarizingMiddleware` (same planner, state in
+    the checkpoint); `BaseChatMessageHistory` is deprecated by langchain-core. Use
+    `RunnableWithMessageHistory(..., history_messages_key=...)`; without it,
+    LangChain slices the input by the length of two reads, which only agree if the
+    budget does not change between them.
 
     Example:
         >>> from langchain_core.messages import HumanMessage, AIMessage
@@ -162,7 +182,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         session_id: str | None = None,
         namespace: str = "tokenopt:history",
         recall: bool = True,
-        recall_share: float = 0.4,
+        recall_share: float = 0.25,
     ) -> None:
         """Wrap `store` (a new in-memory history by default).
 
@@ -201,7 +221,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
         optional(finite_number, target_ratio, "target_ratio", above=0, maximum=1)
-        finite_number(recall_share, "recall_share", above=0, maximum=1, hint="e.g. 0.4")
+        finite_number(recall_share, "recall_share", above=0, maximum=1, hint="e.g. 0.25")
         instance_of(recall, "recall", bool, "True or False")
         optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
         optional(instance_of, state_store, "state_store", Store, "a Store")

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
@@ -50,14 +51,21 @@ MIN_BUDGET_TOKENS = 16
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
 #: The first line of the message that carries recalled text.
-RECALL_HEADER = (
-    "Earlier messages of this conversation that look relevant to the latest user "
-    "message (recalled from the full transcript; [n] is the message's position):"
-)
+RECALL_HEADER = "Earlier messages recalled as relevant to the latest user message ([n]: position):"
+#: Room a recalled line needs besides the header, at least, when the share is smaller.
+_RECALL_MIN_LINE_TOKENS = 40
 #: A recalled message longer than this share of the recall room is shown in part.
 _RECALL_PART_SHARE = 0.5
 #: Characters of the question used as the recall query.
 _QUERY_CHARS = 2000
+#: Messages go to the recall index in batches of this many (fewer numpy calls per
+#: message), or sooner when recall needs one that is not in yet.
+_INDEX_BATCH = 16
+#: The recall query is the question's rarest words in the conversation, at most this
+#: many: short posting lists, so a query costs about the same at turn 100 and 10,000.
+_QUERY_WORDS = 8
+#: Tokens of a recalled line's head ("[1234] Assistant: ") and newline, at most.
+_LINE_HEAD_TOKENS = 8
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 
@@ -154,7 +162,8 @@ class Ledger:
     make "tokens of the messages from i to the end" O(1), so a growing history is
     never recounted. For recall, messages are added to a TF-IDF `TextIndex` (made on
     first use, so a conversation that never needs recall never loads scikit-learn)
-    as they leave the recent window: each message is indexed once.
+    in batches, and at the latest when they leave the recent window: each message is
+    indexed once.
 
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -177,7 +186,7 @@ class Ledger:
         self.human_starts: list[int] = []
         self._index: TextIndex | None = None
         self._indexed = 0  # messages [0, _indexed) went to the index
-        self._line_tokens: dict[int, tuple[str, int]] = {}
+        self._word_counts: Counter[str] = Counter()  # in how many indexed messages
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -306,19 +315,26 @@ class Ledger:
         """Positions < `before` of the unpinned messages most like `question`, best first."""
         if before <= 0 or limit <= 0:
             return []
-        index = self._index_upto(before)
+        batch_end = len(self.messages) - (len(self.messages) - self._indexed) % _INDEX_BATCH
+        index = self._index_upto(max(before, batch_end))
         if index is None:
             return []
         hits = index.query(
-            question,
+            self._rare_words(question),
             k=limit,
             min_score=min_score,
             where=lambda key: isinstance(key, int) and key < before,
         )
         return [key for key, _ in hits if isinstance(key, int)]
 
+    def _rare_words(self, question: str) -> str:
+        """The question's words that the fewest indexed messages hold (and some do)."""
+        counts = self._word_counts
+        words = {w for w in _WORD.findall(question.lower()) if counts[w]}
+        return " ".join(sorted(words, key=lambda w: (counts[w], w))[:_QUERY_WORDS])
+
     def _index_upto(self, end: int) -> TextIndex | None:
-        if self._indexed < end:
+        if self._index is None or self._indexed < end:
             if self._index is None:
                 from langchain_tokenopt.core.textindex import TextIndex
 
@@ -330,17 +346,19 @@ class Ledger:
                 and (text := message_to_text(self.messages[i]))
             ]
             self._index.add_many(items)
+            for _, text in items:
+                self._word_counts.update(set(_WORD.findall(text.lower())))
             self._indexed = end
         return self._index
 
-    def recall_line(self, position: int, counter: TokenCounter) -> tuple[str, int]:
-        """The line a recalled message is shown as, and its tokens (memoized)."""
-        cached = self._line_tokens.get(position)
-        if cached is None:
-            line = self.line_head(position) + message_to_text(self.messages[position])
-            cached = (line, int(counter.count_text(line)) + 1)  # + the newline
-            self._line_tokens[position] = cached
-        return cached
+    def recall_line(self, position: int) -> tuple[str, int]:
+        """The line a recalled message is shown as, and about how many tokens it takes.
+
+        The estimate (the message's count plus its head) is not exact: the recalled
+        message is counted exactly once assembled.
+        """
+        line = self.line_head(position) + message_to_text(self.messages[position])
+        return line, self.tokens[position] + _LINE_HEAD_TOKENS
 
     def line_head(self, position: int) -> str:
         """What a recalled line starts with: the message's position and speaker."""
@@ -398,12 +416,12 @@ class ContextPlanner:
         >>> from langchain_core.messages import AIMessage, HumanMessage
         >>> planner = ContextPlanner(TokenCounter("gpt-4o"), target_ratio=0.75)
         >>> messages = [HumanMessage("My locker code is 4417."), AIMessage("Noted.")]
-        >>> for i in range(20):
+        >>> for i in range(30):
         ...     messages += [HumanMessage(f"Note {i}: room {100 + i} is free."), AIMessage("Ok.")]
         >>> messages.append(HumanMessage("What is my locker code?"))
         >>> ledger = Ledger.of(messages, planner.token_counter, pin_system=True)
-        >>> plan = planner.plan(ledger, SummaryState(), budget=150)
-        >>> plan.fold.start, plan.view.tokens <= 150, plan.view.recalled
+        >>> plan = planner.plan(ledger, SummaryState(), budget=250)
+        >>> plan.fold.start, plan.view.tokens <= 250, plan.view.recalled
         (0, True, (0,))
         >>> plan.view.messages[0].content.splitlines()[-1]
         '[0] User: My locker code is 4417.'
@@ -419,7 +437,7 @@ class ContextPlanner:
         summary_role: SummaryRole = "system",
         summary_prefix: str = "Summary of the earlier conversation:\n",
         recall: bool = True,
-        recall_share: float = 0.4,
+        recall_share: float = 0.25,
         recall_limit: int = 8,
         recall_min_score: float = 0.05,
     ) -> None:
@@ -436,6 +454,9 @@ class ContextPlanner:
         self.overhead_tokens = int(token_counter.count_messages([]))
         frame = self.make_message(summary_prefix or " ")
         self.summary_frame_tokens = int(token_counter.count_message(frame))
+        self.recall_frame_tokens = int(
+            token_counter.count_message(self.make_message(RECALL_HEADER))
+        )
         self._summary_memo: tuple[str, BaseMessage | None, int] = ("", None, 0)
 
     def make_message(self, text: str) -> BaseMessage:
@@ -598,7 +619,8 @@ class ContextPlanner:
         question = ledger.question()
         if question is None or ledger.cum[widest] == 0:  # nothing unpinned before the window
             return None
-        start = ledger.start_fitting(covered, room - int(room * self.recall_share))
+        floor = min(room // 2, self.recall_frame_tokens + _RECALL_MIN_LINE_TOKENS)
+        start = ledger.start_fitting(covered, room - max(int(room * self.recall_share), floor))
         if start is None:
             start = widest
         positions = ledger.recall(question, start, self.recall_limit, self.recall_min_score)
@@ -621,13 +643,12 @@ class ContextPlanner:
     ) -> tuple[BaseMessage | None, list[int], int]:
         """The message quoting the best of `positions` that fit in `room` tokens."""
         counter = self.token_counter
-        frame = int(counter.count_message(self.make_message(RECALL_HEADER)))
-        budget = room - frame
+        budget = room - self.recall_frame_tokens
         part_cap = max(16, int(room * _RECALL_PART_SHARE))
         lines: dict[int, str] = {}
         used = 0
         for position in positions:  # best first
-            line, tokens = ledger.recall_line(position, counter)
+            line, tokens = ledger.recall_line(position)
             if tokens > part_cap:
                 line = self._part(ledger, position, part_cap)
                 tokens = int(counter.count_text(line)) + 1

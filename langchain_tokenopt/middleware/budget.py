@@ -170,7 +170,7 @@ class TokenBudgetMiddleware(AgentMiddleware[TokenBudgetState, Any, Any]):
             "max_summary_tokens": None,
             "summary_role": "system",
             "recall": recall,
-            "recall_share": 0.4,
+            "recall_share": 0.25,
         }
         self._lock = threading.RLock()
         self.stopped_runs = 0

@@ -156,7 +156,7 @@ class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
         max_summary_tokens: int | None = None,
         summary_role: SummaryRole = "system",
         recall: bool = True,
-        recall_share: float = 0.4,
+        recall_share: float = 0.25,
     ) -> None:
         super().__init__()
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
@@ -166,7 +166,7 @@ class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
                 f"max_tokens must be at least {MIN_BUDGET_TOKENS}, not {max_tokens}."
             )
         finite_number(target_ratio, "target_ratio", above=0, maximum=1, hint="e.g. 0.6")
-        finite_number(recall_share, "recall_share", above=0, maximum=1, hint="e.g. 0.4")
+        finite_number(recall_share, "recall_share", above=0, maximum=1, hint="e.g. 0.25")
         instance_of(recall, "recall", bool, "True or False")
         if summary_role not in ("system", "human", "ai"):
             raise InvalidArgumentError(
