@@ -14,7 +14,7 @@ from typing_extensions import NotRequired
 
 from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS, SummaryRole
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.core.validation import finite_number, instance_of
+from langchain_tokenopt.core.validation import finite_number, instance_of, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
     AgentMiddleware,
@@ -170,7 +170,7 @@ class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
         instance_of(recall, "recall", bool, "True or False")
         if summary_role not in ("system", "human", "ai"):
             raise InvalidArgumentError(
-                f"summary_role must be system, human or ai, not {summary_role!r}."
+                f"summary_role must be system, human or ai, not {shown(summary_role)}."
             )
         self.max_tokens = max_tokens
         self.token_counter = TokenCounter(model)
