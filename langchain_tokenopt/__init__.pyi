@@ -56,6 +56,9 @@ from .callbacks.tracker import (
 from .chat_history.history import (
     SummarizingChatMessageHistory as SummarizingChatMessageHistory,
 )
+from .chat_history.planner import (
+    ContextView as ContextView,
+)
 from .chat_history.summarizers import (
     BaseSummarizer as BaseSummarizer,
 )

@@ -1,7 +1,7 @@
 """A chat history that stays within a token budget, and the summarizers it folds with."""
 
 from langchain_tokenopt.chat_history.history import SummarizingChatMessageHistory
-from langchain_tokenopt.chat_history.planner import ContextPlanner
+from langchain_tokenopt.chat_history.planner import ContextPlanner, ContextView
 from langchain_tokenopt.chat_history.summarizers import (
     BaseSummarizer,
     ExtractiveSummarizer,
@@ -12,6 +12,7 @@ from langchain_tokenopt.chat_history.summarizers import (
 __all__ = [
     "BaseSummarizer",
     "ContextPlanner",
+    "ContextView",
     "ExtractiveSummarizer",
     "LLMSummarizer",
     "SummarizingChatMessageHistory",

@@ -2,45 +2,51 @@
 
 Long conversations outgrow any context window. `SummarizingChatMessageHistory` wraps
 any LangChain chat history (in memory, SQL, Redis, ...) that keeps every message, and
-shows the model only pinned system messages, a running summary of the old turns and
-the most recent turns, whose exact token count never exceeds `max_tokens`.
+shows the model only pinned system messages, a running summary of the old turns, older
+messages relevant to the user's pending turn and the most recent turns, whose exact
+token count never exceeds `max_tokens`.
 
-What to fold and what to show is decided by the pure `ContextPlanner`
-(`chat_history.planner`); this module is the `BaseChatMessageHistory` adapter around
-it: it reads and writes the wrapped history and the summary state store, calls the
-summarizer, and keeps concurrent readers and writers consistent.
+What to fold, recall and show is decided by the pure `ContextPlanner`
+(`chat_history.planner`), the same planner `SummarizingMiddleware` uses for agents;
+this module is the `BaseChatMessageHistory` adapter around it: it reads and writes the
+wrapped history and the summary state store, calls the summarizer, and keeps
+concurrent readers and writers consistent.
+
+Which to choose: for an agent built with `create_agent`, `SummarizingMiddleware`
+(summary state in agent state, saved by the graph's checkpointer). This history is for
+LCEL chains that already keep a `BaseChatMessageHistory`, e.g. with
+`RunnableWithMessageHistory`; langchain-core deprecates both (removal in 2.0) and this
+package does not hide their warnings.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory, InMemoryChatMessageHistory
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-)
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import run_in_executor
 
+from langchain_tokenopt.chat_history.folding import as_summarizer, asummarize_fold, summarize_fold
 from langchain_tokenopt.chat_history.planner import (
     MIN_BUDGET_TOKENS,
     ContextPlanner,
+    ContextView,
     FoldRange,
     Ledger,
+    SummaryRole,
     SummaryState,
     fingerprint,
+    folded_state,
     same_message,
 )
-from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer, LLMSummarizer
+from langchain_tokenopt.chat_history.summarizers import ExtractiveSummarizer
 from langchain_tokenopt.core.logs import OutageLog, log_once
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import (
@@ -59,14 +65,12 @@ from langchain_tokenopt.errors import (
 )
 from langchain_tokenopt.stores import Store
 
-__all__ = ["SummarizingChatMessageHistory"]
+__all__ = ["SummarizingChatMessageHistory", "SummaryRole"]
 
 logger = logging.getLogger(__name__)
 
 # While the state store is unavailable, at most one warning per history this often.
 _OUTAGE_WARNING_INTERVAL_SECONDS = 30.0
-
-SummaryRole = Literal["system", "human", "ai"]
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,18 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     Guarantees:
 
-    - `messages` is pinned system messages + one summary message + the most recent
-      turns, and `TokenCounter(model).count_messages(messages) <= max_tokens` always
-      (for budgets of at least 16 tokens; below that it returns `[]` and logs).
+    - `messages` is pinned system messages + one summary message + (recall) one
+      message quoting older messages relevant to the newest user turn + the most
+      recent turns, and `TokenCounter(model).count_messages(messages) <= max_tokens`
+      always (for budgets of at least 16 tokens; below that it returns `[]` and logs).
+    - Recall (`recall=True`, the default): when the newest message is a user turn
+      (or an agent's tool loop answering one), up to `recall_share` of the room left
+      by pinned messages and the summary goes to older messages (folded or out of the
+      window) that a TF-IDF index of the transcript finds like it, quoted oldest first
+      in one message, after the summary and before the recent turns. `view()` says
+      which (`ContextView.recalled_ids`, positions in `recalled`). With
+      `RunnableWithMessageHistory` the history is read before the new question is
+      added, so nothing is recalled there; add the question, then read.
     - Every original message stays in the wrapped history (`full_messages`); nothing
       is ever deleted or rewritten there.
     - When the unfolded turns no longer fit, the oldest ones are folded into the
@@ -121,8 +134,9 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
       appending anything). Deleting the key is the fix: the summary is rebuilt from
       the wrapped history.
     - Cost per added message is flat: token counts are kept per message with running
-      sums, and only new messages are counted. Reading re-reads the wrapped history
-      (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
+      sums, only new messages are counted, and each message goes to the recall index
+      once, queried with the question's rarest words. Reading re-reads the wrapped
+      history (its own cost: O(1) in memory, a query for SQL or Redis) to pick up messages
       other processes appended.
 
     The summary state (text, how many messages it covers and a fingerprint of the last
@@ -132,9 +146,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     (`SQLiteStore`, `RedisStore`) and the session id. Without saved state, a wrapped
     history that is already long is folded in chunks of at most `max_tokens`.
     Thread-safe: concurrent `add_messages` from several threads store each message
-    exactly once. Prefer `RunnableWithMessageHistory(..., history_messages_key=...)`;
-    without it, LangChain slices the input by the length of two reads, which only
-    agree if the budget does not change between them.
+    exactly once. For agents prefer `SummarizingMiddleware` (same planner, state in
+    the checkpoint); `BaseChatMessageHistory` is deprecated by langchain-core. Use
+    `RunnableWithMessageHistory(..., history_messages_key=...)`; without it,
+    LangChain slices the input by the length of two reads, which only agree if the
+    budget does not change between them.
 
     Example:
         >>> from langchain_core.messages import HumanMessage, AIMessage
@@ -165,6 +181,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         state_store: Store | None = None,
         session_id: str | None = None,
         namespace: str = "tokenopt:history",
+        recall: bool = True,
+        recall_share: float = 0.25,
     ) -> None:
         """Wrap `store` (a new in-memory history by default).
 
@@ -188,16 +206,14 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             state_store: where the summary state lives (default: a private MemoryStore).
             session_id: key of the state; default the wrapped history's `session_id`.
             namespace: key prefix of the state.
+            recall: when the newest message is a user turn, also show older messages
+                relevant to it (see `view`).
+            recall_share: most of the room left after pinned messages and the summary
+                that recalled messages may take.
         """
         super().__init__()
         if store is None:
-            # The default is only a place to keep messages: its deprecation (in favour of
-            # agent state, which `SummarizingMiddleware` serves) is not the user's concern.
-            with warnings.catch_warnings():
-                warnings.filterwarnings(
-                    "ignore", message=".*InMemoryChatMessageHistory", category=DeprecationWarning
-                )
-                store = InMemoryChatMessageHistory()
+            store = InMemoryChatMessageHistory()
         if not isinstance(store, BaseChatMessageHistory):
             raise ArgumentTypeError(
                 f"store must be a BaseChatMessageHistory, not {shown(type(store))}."
@@ -205,6 +221,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         if not callable(max_tokens):
             _check_budget(max_tokens, "max_tokens")
         optional(finite_number, target_ratio, "target_ratio", above=0, maximum=1)
+        finite_number(recall_share, "recall_share", above=0, maximum=1, hint="e.g. 0.25")
+        instance_of(recall, "recall", bool, "True or False")
         optional(instance_of, token_counter, "token_counter", TokenCounter, "a TokenCounter")
         optional(instance_of, state_store, "state_store", Store, "a Store")
         instance_of(model, "model", str, "a model name such as 'gpt-4o'")
@@ -221,13 +239,11 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._store = store
         self._max_tokens = max_tokens
         self.token_counter = token_counter or TokenCounter(model)
-        self._summarizer = self._coerce_summarizer(summarizer)
+        self._summarizer = as_summarizer(summarizer, self.token_counter)
         # Extractive folds are cheap: fold a quarter of the budget at a time. A model
         # summarizer is a paid call per fold: fold 40% at a time.
         if target_ratio is None:
             target_ratio = 0.75 if isinstance(self._summarizer, ExtractiveSummarizer) else 0.6
-        self._summary_role: SummaryRole = summary_role
-        self._summary_prefix = summary_prefix
         self._owns_state_store = state_store is None
         if state_store is None:
             from langchain_tokenopt.stores import MemoryStore
@@ -242,15 +258,15 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._lock = threading.RLock()
         self._ledger = Ledger(pin_system_messages)
         self._state = SummaryState()
-        self._summary_message: BaseMessage | None = None
-        self._summary_tokens = 0
-        frame = self._make_summary_message(summary_prefix or " ")
         self._planner = ContextPlanner(
             self.token_counter,
             target_ratio=target_ratio,
             target_tokens=target_tokens,
             max_summary_tokens=max_summary_tokens,
-            summary_frame_tokens=int(self.token_counter.count_message(frame)) if frame else 0,
+            summary_role=summary_role,
+            summary_prefix=summary_prefix,
+            recall=recall,
+            recall_share=recall_share,
         )
         self._folding = False
         self._failed_at_size: int | None = None
@@ -263,22 +279,10 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             f"The state store of {self._state_key}",
             interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS,
         )
-        self._view_cache: tuple[tuple[int, int, int], list[BaseMessage]] | None = None
+        self._view_cache: tuple[tuple[int, int, int], ContextView] | None = None
         self._loaded = False
 
     # ------------------------------------------------------------------ config
-
-    def _coerce_summarizer(self, summarizer: Any) -> Runnable[Any, Any]:
-        if summarizer is None:
-            return ExtractiveSummarizer(token_counter=self.token_counter)
-        if isinstance(summarizer, BaseLanguageModel):
-            return LLMSummarizer(summarizer)
-        if isinstance(summarizer, Runnable):
-            return summarizer
-        raise ArgumentTypeError(
-            "summarizer must be a chat model, a Runnable (SummaryRequest -> str) or None, "
-            f"not {shown(type(summarizer))}."
-        )
 
     def _budget(self) -> int:
         value = self._max_tokens() if callable(self._max_tokens) else self._max_tokens
@@ -290,7 +294,21 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     @property
     def messages(self) -> list[BaseMessage]:
-        """Pinned system messages + summary + recent turns, within `max_tokens`."""
+        """Pinned system messages + summary + recalled + recent turns, within `max_tokens`."""
+        return self.view().messages
+
+    @messages.setter
+    def messages(self, value: Sequence[BaseMessage]) -> None:
+        self.clear()
+        self.add_messages(value)
+
+    def view(self) -> ContextView:
+        """What `messages` shows, with what went into it.
+
+        `ContextView.recalled_ids` (and `recalled`, positions in `full_messages`) name
+        the older messages quoted because they look relevant to the newest message, a
+        user turn: add the user's question first, then read, to get them.
+        """
         budget = self._budget()
         with self._lock:
             self._refresh_locked()
@@ -298,13 +316,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         with self._lock:
             return self._view_locked(budget)
 
-    @messages.setter
-    def messages(self, value: Sequence[BaseMessage]) -> None:
-        self.clear()
-        self.add_messages(value)
-
     async def aget_messages(self) -> list[BaseMessage]:
         """Async `messages`: the summarizer is awaited natively."""
+        return (await self.aview()).messages
+
+    async def aview(self) -> ContextView:
+        """Async `view`: the summarizer is awaited natively."""
         budget = self._budget()
         if self._inline_io:
             with self._lock:
@@ -510,25 +527,8 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         self._state_unsaved = False  # the saved state is checked against the new ledger
 
     def _set_state_locked(self, state: SummaryState) -> None:
-        if state.summary != self._state.summary or self._summary_message is None:
-            self._summary_message = self._make_summary_message(state.summary)
-            self._summary_tokens = (
-                int(self.token_counter.count_message(self._summary_message))
-                if self._summary_message is not None
-                else 0
-            )
         self._state = state
         self._view_cache = None
-
-    def _make_summary_message(self, summary: str) -> BaseMessage | None:
-        if not summary:
-            return None
-        text = self._summary_prefix + summary
-        if self._summary_role == "human":
-            return HumanMessage(text)
-        if self._summary_role == "ai":
-            return AIMessage(text)
-        return SystemMessage(text)
 
     # ------------------------------------------------------------- folding
 
@@ -537,7 +537,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         state = self._state
         if self._folding or self._failed_at_size == len(ledger) or self._state_store_down:
             return None  # a fold whose result cannot be saved waits for the store
-        fold = self._planner.fold(ledger, state, self._summary_tokens, budget)
+        fold = self._planner.fold(ledger, state, budget)
         if fold is None:
             return None
         if not fold.chunks:
@@ -550,13 +550,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     def _commit_locked(self, previous: SummaryState, end: int, summary: str) -> bool:
         if self._state != previous:
             return False  # someone else folded meanwhile; their result stands
-        state = SummaryState(
-            summary=summary,
-            covered=end,
-            fingerprint=fingerprint(self._ledger.messages[end - 1]) if end else "",
-            folds=previous.folds + 1,
-        )
-        self._set_state_locked(state)
+        self._set_state_locked(folded_state(previous, summary, self._ledger, end))
         self._save_state_locked()
         return True
 
@@ -581,29 +575,17 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
                     self._planner.cap_summary(summary, plan.fold.cap_tokens),
                 )
 
-    @staticmethod
-    def _as_text(result: Any) -> str:
-        if isinstance(result, BaseMessage):
-            return str(result.text).strip()
-        if isinstance(result, str):
-            return result.strip()
-        raise ArgumentTypeError(f"The summarizer returned {type(result).__name__}, not text.")
-
-    def _request(self, chunk: list[BaseMessage], previous: str, cap: int) -> dict[str, Any]:
-        return {"messages": chunk, "previous_summary": previous, "max_tokens": cap}
-
     def _ensure_within_budget(self, budget: int) -> None:
         with self._lock:
             plan = self._plan_fold_locked(budget)
         if plan is None:
             return
-        summary: str | None = plan.previous.summary
+        summary: str | None = None
         error: Exception | None = None
         try:
-            for chunk in plan.fold.chunks:
-                request = self._request(chunk, summary or "", plan.fold.cap_tokens)
-                result = self._summarizer.invoke(request)
-                summary = self._planner.cap_summary(self._as_text(result), plan.fold.cap_tokens)
+            summary = summarize_fold(
+                self._summarizer, self._planner, plan.fold, plan.previous.summary
+            )
         except Exception as exc:  # any summarizer failure degrades to trimming
             summary, error = None, exc
         self._finish_fold(plan, summary, error)
@@ -613,13 +595,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
             plan = self._plan_fold_locked(budget)
         if plan is None:
             return
-        summary: str | None = plan.previous.summary
+        summary: str | None = None
         error: Exception | None = None
         try:
-            for chunk in plan.fold.chunks:
-                request = self._request(chunk, summary or "", plan.fold.cap_tokens)
-                result = await self._summarizer.ainvoke(request)
-                summary = self._planner.cap_summary(self._as_text(result), plan.fold.cap_tokens)
+            summary = await asummarize_fold(
+                self._summarizer, self._planner, plan.fold, plan.previous.summary
+            )
         except Exception as exc:  # any summarizer failure degrades to trimming
             summary, error = None, exc
         if self._inline_io:
@@ -629,15 +610,12 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
 
     # ---------------------------------------------------------------- view
 
-    def _view_locked(self, budget: int) -> list[BaseMessage]:
+    def _view_locked(self, budget: int) -> ContextView:
         key = (len(self._ledger), self._state.folds, budget)
-        if self._view_cache is not None and self._view_cache[0] == key:
-            return list(self._view_cache[1])
-        view = self._planner.view(
-            self._ledger, self._state.covered, self._summary_message, self._summary_tokens, budget
-        )
-        self._view_cache = (key, view)
-        return list(view)
+        if self._view_cache is None or self._view_cache[0] != key:
+            self._view_cache = (key, self._planner.view(self._ledger, self._state, budget))
+        view = self._view_cache[1]
+        return ContextView(list(view.messages), view.tokens, view.recalled, view.recalled_ids)
 
 
 def _check_budget(value: Any, name: str) -> None:

@@ -1,11 +1,13 @@
-"""What a token-budgeted chat history folds and shows: pure planning, no I/O.
+"""What a token-budgeted conversation folds, recalls and shows: pure planning, no I/O.
 
-`SummarizingChatMessageHistory` keeps every message in a wrapped history and shows the
-model pinned system messages, a running summary and the recent turns within a budget.
-This module decides, from the messages with their token counts (a `Ledger`), the
-summary state and the budget, which messages to fold into the summary next (in which
-chunks) and which messages the view shows. It never reads a store or calls a
-summarizer: the history does that, and this logic is tested without either.
+Both front doors, `SummarizingChatMessageHistory` (LCEL chains) and
+`SummarizingMiddleware` (agents built with `create_agent`), keep every message and show
+the model pinned system messages, a running summary, older messages recalled for the
+question being asked, and the recent turns, within a budget. This module decides it,
+from the messages with their token counts (a `Ledger`), the summary state and the
+budget: which messages to fold into the summary next (in which chunks), and what the
+view shows (`ContextView`). It never reads a store or calls a summarizer: the front
+doors do that, and this logic is tested without either.
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_tokenopt.core.messages import content_to_text
+from langchain_tokenopt.core.messages import content_to_text, message_to_text, role_label
 from langchain_tokenopt.core.tokens import TokenCounter
+
+if TYPE_CHECKING:
+    from langchain_tokenopt.core.textindex import TextIndex
 
 __all__ = [
     "MIN_BUDGET_TOKENS",
+    "ContextPlan",
     "ContextPlanner",
+    "ContextView",
     "FoldRange",
     "Ledger",
+    "SummaryRole",
     "SummaryState",
     "fingerprint",
     "same_message",
@@ -40,6 +50,26 @@ MIN_BUDGET_TOKENS = 16
 #: Version of `SummaryState.to_json`.
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
+#: The first line of the message that carries recalled text.
+RECALL_HEADER = "Earlier messages recalled as relevant to the latest user message ([n]: position):"
+#: Room a recalled line needs besides the header, at least, when the share is smaller.
+_RECALL_MIN_LINE_TOKENS = 40
+#: A recalled message longer than this share of the recall room is shown in part.
+_RECALL_PART_SHARE = 0.5
+#: Characters of the question used as the recall query.
+_QUERY_CHARS = 2000
+#: Messages go to the recall index in batches of this many (fewer numpy calls per
+#: message), or sooner when recall needs one that is not in yet.
+_INDEX_BATCH = 16
+#: The recall query is the question's rarest words in the conversation, at most this
+#: many: short posting lists, so a query costs about the same at turn 100 and 10,000.
+_QUERY_WORDS = 8
+#: Tokens of a recalled line's head ("[1234] Assistant: ") and newline, at most.
+_LINE_HEAD_TOKENS = 8
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[a-z0-9]{3,}")
+
+SummaryRole = Literal["system", "human", "ai"]
 
 
 @dataclass(frozen=True)
@@ -105,13 +135,35 @@ def same_message(a: BaseMessage, b: BaseMessage) -> bool:
     return a is b or (a.type == b.type and a.content == b.content)
 
 
+def state_matches(state: SummaryState, messages: list[BaseMessage]) -> bool:
+    """Whether `state` can describe `messages` (it covers a prefix they still hold)."""
+    if state.covered == 0:
+        return True
+    return state.covered <= len(messages) and (
+        fingerprint(messages[state.covered - 1]) == state.fingerprint
+    )
+
+
+def folded_state(previous: SummaryState, summary: str, ledger: Ledger, end: int) -> SummaryState:
+    """The state after folding messages [previous.covered, end) into `summary`."""
+    return SummaryState(
+        summary=summary,
+        covered=end,
+        fingerprint=fingerprint(ledger.messages[end - 1]) if end else "",
+        folds=previous.folds + 1,
+    )
+
+
 class Ledger:
     """Every stored message with its token count, grouped into units that move together.
 
     A unit is a message plus, for an `AIMessage` with tool calls, the `ToolMessage`s
     that follow it (an orphan `ToolMessage` joins the unit before it). Running sums
     make "tokens of the messages from i to the end" O(1), so a growing history is
-    never recounted.
+    never recounted. For recall, messages are added to a TF-IDF `TextIndex` (made on
+    first use, so a conversation that never needs recall never loads scikit-learn)
+    in batches, and at the latest when they leave the recent window: each message is
+    indexed once.
 
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -132,9 +184,29 @@ class Ledger:
         self.pinned_tokens = 0
         self.unit_starts: list[int] = []
         self.human_starts: list[int] = []
+        self._index: TextIndex | None = None
+        self._indexed = 0  # messages [0, _indexed) went to the index
+        self._word_counts: Counter[str] = Counter()  # in how many indexed messages
 
     def __len__(self) -> int:
         return len(self.messages)
+
+    @classmethod
+    def of(cls, messages: list[BaseMessage], counter: TokenCounter, pin_system: bool) -> Ledger:
+        """A ledger of `messages`, each counted with `counter`."""
+        ledger = cls(pin_system)
+        ledger.extend(messages, counter)
+        return ledger
+
+    def extend(self, messages: list[BaseMessage], counter: TokenCounter) -> None:
+        """Append `messages`, counting each once."""
+        for message in messages:
+            self.append(message, int(counter.count_message(message)))
+
+    @property
+    def indexed_count(self) -> int:
+        """How many messages (from the start) have gone to the recall index."""
+        return self._indexed
 
     def is_pinned(self, message: BaseMessage) -> bool:
         return self.pin_system and isinstance(message, SystemMessage)
@@ -153,6 +225,10 @@ class Ledger:
             self.unit_starts.append(index)
             if isinstance(message, HumanMessage):
                 self.human_starts.append(index)
+
+    def total_tokens(self) -> int:
+        """Tokens of every message (pinned ones included)."""
+        return self.cum[-1] + self.pinned_tokens
 
     def window_tokens(self, start: int) -> int:
         return self.cum[-1] - self.cum[start]
@@ -175,6 +251,8 @@ class Ledger:
         first turn to be the user's); falls back to any unit not starting with a
         `ToolMessage`, so a long agent loop still shows its latest steps.
         """
+        if room_tokens <= 0:
+            return None
         first = self.first_start_at_or_after(lowest)
         cum = self.cum
         # cum at unit starts is non-decreasing: binary search the first that fits.
@@ -208,29 +286,145 @@ class Ledger:
             for a, b in itertools.pairwise(bounds)
         ]
 
+    def unpinned_from(self, start: int) -> list[BaseMessage]:
+        """Unpinned messages from `start` on, in order."""
+        if not self.pinned or self.pinned[-1] < start:
+            return self.messages[start:]
+        return [m for m in self.messages[start:] if not self.is_pinned(m)]
+
+    # ------------------------------------------------------------- recall
+
+    def question(self) -> str | None:
+        """The user turn the next answer is for, or None when no answer is pending.
+
+        The newest message when it is a `HumanMessage`; while an agent is still
+        working on a turn (the newest message is a tool call or a tool result), the
+        user message that started it, so recall stays the same through a tool loop.
+        """
+        if not self.messages:
+            return None
+        last = self.messages[-1]
+        if isinstance(last, HumanMessage):
+            return content_to_text(last.content)[:_QUERY_CHARS]
+        pending = isinstance(last, ToolMessage) or (isinstance(last, AIMessage) and last.tool_calls)
+        if pending and self.human_starts:
+            return content_to_text(self.messages[self.human_starts[-1]].content)[:_QUERY_CHARS]
+        return None
+
+    def recall(self, question: str, before: int, limit: int, min_score: float) -> list[int]:
+        """Positions < `before` of the unpinned messages most like `question`, best first."""
+        if before <= 0 or limit <= 0:
+            return []
+        batch_end = len(self.messages) - (len(self.messages) - self._indexed) % _INDEX_BATCH
+        index = self._index_upto(max(before, batch_end))
+        if index is None:
+            return []
+        hits = index.query(
+            self._rare_words(question),
+            k=limit,
+            min_score=min_score,
+            where=lambda key: isinstance(key, int) and key < before,
+        )
+        return [key for key, _ in hits if isinstance(key, int)]
+
+    def _rare_words(self, question: str) -> str:
+        """The question's words that the fewest indexed messages hold (and some do)."""
+        counts = self._word_counts
+        words = {w for w in _WORD.findall(question.lower()) if counts[w]}
+        return " ".join(sorted(words, key=lambda w: (counts[w], w))[:_QUERY_WORDS])
+
+    def _index_upto(self, end: int) -> TextIndex | None:
+        if self._index is None or self._indexed < end:
+            if self._index is None:
+                from langchain_tokenopt.core.textindex import TextIndex
+
+                self._index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
+            items = [
+                (i, text)
+                for i in range(self._indexed, end)
+                if not self.is_pinned(self.messages[i])
+                and (text := message_to_text(self.messages[i]))
+            ]
+            self._index.add_many(items)
+            for _, text in items:
+                self._word_counts.update(set(_WORD.findall(text.lower())))
+            self._indexed = end
+        return self._index
+
+    def recall_line(self, position: int) -> tuple[str, int]:
+        """The line a recalled message is shown as, and about how many tokens it takes.
+
+        The estimate (the message's count plus its head) is not exact: the recalled
+        message is counted exactly once assembled.
+        """
+        line = self.line_head(position) + message_to_text(self.messages[position])
+        return line, self.tokens[position] + _LINE_HEAD_TOKENS
+
+    def line_head(self, position: int) -> str:
+        """What a recalled line starts with: the message's position and speaker."""
+        return f"[{position}] {role_label(self.messages[position])}: "
+
+
+@dataclass(frozen=True)
+class ContextView:
+    """What the model is sent, and what went into it.
+
+    `messages` are pinned system messages, the summary (when there is one), the
+    recalled message (when recall found something) and the recent turns, in that
+    order; `tokens` is their exact count. `recalled` holds the positions, in the
+    full transcript, of the messages quoted in the recalled message (oldest first)
+    and `recalled_ids` their message ids (None for a message without one).
+
+    Example:
+        >>> view = ContextView(messages=[], tokens=3, recalled=(4,), recalled_ids=("m4",))
+        >>> view.recalled_ids
+        ('m4',)
+    """
+
+    messages: list[BaseMessage]
+    tokens: int
+    recalled: tuple[int, ...] = ()
+    recalled_ids: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """The fold to make next (None while the unfolded turns fit) and the view now."""
+
+    fold: FoldRange | None
+    view: ContextView
+
 
 class ContextPlanner:
-    """Decides what a budgeted history folds and shows; counts tokens, does no I/O.
+    """Decides what a budgeted conversation folds, recalls and shows; does no I/O.
 
-    Priority when not everything fits: pinned messages > newest turn > summary > older
-    turns. A fold brings summary + recent turns down to the target (`target_tokens`,
-    or `target_ratio` of what pinned messages leave of the budget), and the summary
-    text is capped at `max_summary_tokens` (at most half of what pinned messages leave).
+    Priority when not everything fits: pinned messages > newest turn > summary >
+    recalled messages > older turns. A fold brings summary + recent turns down to the
+    target (`target_tokens`, or `target_ratio` of what pinned messages leave of the
+    budget), and the summary text is capped at `max_summary_tokens` (at most half of
+    what pinned messages leave).
+
+    Recall (`recall=True`): when a user turn is waiting for an answer
+    (`Ledger.question`), up to `recall_share` of what pinned messages and the summary
+    leave is offered to older messages (folded or just out of the window) that the
+    TF-IDF index finds like the question; they are quoted, oldest first, in one
+    message after the summary and before the recent turns, which keep the rest. The
+    pinned messages and the summary stay a byte-identical prefix between folds, so
+    provider prompt caches keep hitting. Without a match the view is the plain one.
 
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage
         >>> planner = ContextPlanner(TokenCounter("gpt-4o"), target_ratio=0.75)
-        >>> ledger = Ledger(pin_system=True)
-        >>> for i in range(20):
-        ...     for message in (HumanMessage(f"Note {i}: room {100 + i}."), AIMessage("Noted.")):
-        ...         ledger.append(message, planner.token_counter.count_message(message))
-        >>> fold = planner.fold(ledger, SummaryState(), summary_tokens=0, budget=200)
-        >>> fold.start, fold.end, len(fold.chunks)
-        (0, 36, 2)
-        >>> view = planner.view(ledger, covered=0, summary_message=None, summary_tokens=0,
-        ...                     budget=200)
-        >>> planner.token_counter.count_messages(view) <= 200, view[-1].content
-        (True, 'Noted.')
+        >>> messages = [HumanMessage("My locker code is 4417."), AIMessage("Noted.")]
+        >>> for i in range(30):
+        ...     messages += [HumanMessage(f"Note {i}: room {100 + i} is free."), AIMessage("Ok.")]
+        >>> messages.append(HumanMessage("What is my locker code?"))
+        >>> ledger = Ledger.of(messages, planner.token_counter, pin_system=True)
+        >>> plan = planner.plan(ledger, SummaryState(), budget=250)
+        >>> plan.fold.start, plan.view.tokens <= 250, plan.view.recalled
+        (0, True, (0,))
+        >>> plan.view.messages[0].content.splitlines()[-1]
+        '[0] User: My locker code is 4417.'
     """
 
     def __init__(
@@ -240,15 +434,50 @@ class ContextPlanner:
         target_ratio: float,
         target_tokens: int | None = None,
         max_summary_tokens: int | None = None,
-        summary_frame_tokens: int = 0,
+        summary_role: SummaryRole = "system",
+        summary_prefix: str = "Summary of the earlier conversation:\n",
+        recall: bool = True,
+        recall_share: float = 0.25,
+        recall_limit: int = 8,
+        recall_min_score: float = 0.05,
     ) -> None:
-        """`summary_frame_tokens`: what the summary message costs beyond its text."""
         self.token_counter = token_counter
         self.target_ratio = target_ratio
         self.target_tokens = target_tokens
         self.max_summary_tokens = max_summary_tokens
-        self.summary_frame_tokens = summary_frame_tokens
+        self.summary_role: SummaryRole = summary_role
+        self.summary_prefix = summary_prefix
+        self.recall = recall
+        self.recall_share = recall_share
+        self.recall_limit = recall_limit
+        self.recall_min_score = recall_min_score
         self.overhead_tokens = int(token_counter.count_messages([]))
+        frame = self.make_message(summary_prefix or " ")
+        self.summary_frame_tokens = int(token_counter.count_message(frame))
+        self.recall_frame_tokens = int(
+            token_counter.count_message(self.make_message(RECALL_HEADER))
+        )
+        self._summary_memo: tuple[str, BaseMessage | None, int] = ("", None, 0)
+
+    def make_message(self, text: str) -> BaseMessage:
+        """A message of the summary's role (the summary and the recalled text use it)."""
+        if self.summary_role == "human":
+            return HumanMessage(text)
+        if self.summary_role == "ai":
+            return AIMessage(text)
+        return SystemMessage(text)
+
+    def summary_message(self, summary: str) -> tuple[BaseMessage | None, int]:
+        """The message showing `summary` (None before the first fold) and its tokens.
+
+        The same text always gives an equal message: the prefix providers cache.
+        """
+        text, message, tokens = self._summary_memo
+        if summary != text or (summary and message is None):
+            message = self.make_message(self.summary_prefix + summary) if summary else None
+            tokens = int(self.token_counter.count_message(message)) if message else 0
+            self._summary_memo = (summary, message, tokens)
+        return message, tokens
 
     # ------------------------------------------------------------- budget
 
@@ -273,23 +502,30 @@ class ContextPlanner:
             return min(self.target_tokens, budget)
         return self.base_tokens(ledger, 0) + int(self.available(ledger, budget) * self.target_ratio)
 
-    # ------------------------------------------------------------ folding
+    # ------------------------------------------------------------ planning
 
-    def fold(
-        self, ledger: Ledger, state: SummaryState, summary_tokens: int, budget: int
-    ) -> FoldRange | None:
+    def plan(self, ledger: Ledger, state: SummaryState, budget: int) -> ContextPlan:
+        """The fold to make next and the view under `state`: the one planning step.
+
+        A function of the messages (`ledger`), the summary state, the budget and the
+        counter only. A front door that folds calls `view` again with the new state.
+        """
+        return ContextPlan(self.fold(ledger, state, budget), self.view(ledger, state, budget))
+
+    def fold(self, ledger: Ledger, state: SummaryState, budget: int) -> FoldRange | None:
         """The messages to fold next, or None while the unfolded turns fit the budget.
 
         A range without chunks holds only pinned messages: the boundary moves, the
         summary stays.
         """
+        _, summary_tokens = self.summary_message(state.summary)
         unfolded = ledger.window_tokens(state.covered)
         if self.base_tokens(ledger, summary_tokens) + unfolded <= budget:
             return None
         cap = self.summary_cap(ledger, budget)
         summary_room = self.summary_frame_tokens + cap + 1
         room = self.target(ledger, budget) - self.base_tokens(ledger, summary_room)
-        end = ledger.start_fitting(state.covered, max(room, 0)) if room > 0 else None
+        end = ledger.start_fitting(state.covered, room)
         last = ledger.last_start(state.covered)
         if end is None or (last is not None and end > last):
             end = last
@@ -336,18 +572,11 @@ class ContextPlanner:
 
     # --------------------------------------------------------------- view
 
-    def view(
-        self,
-        ledger: Ledger,
-        covered: int,
-        summary_message: BaseMessage | None,
-        summary_tokens: int,
-        budget: int,
-    ) -> list[BaseMessage]:
-        """What the model sees: pinned messages, the summary and the newest turns that fit.
+    def view(self, ledger: Ledger, state: SummaryState, budget: int) -> ContextView:
+        """What the model sees: pinned messages, the summary, recalled messages and the
+        newest turns that fit. Never more than `budget` tokens.
 
-        `covered` messages from the start are in the summary; `summary_message` (None
-        before the first fold) costs `summary_tokens`. Never more than `budget` tokens.
+        The summary covers messages [0, state.covered).
         """
         if budget < MIN_BUDGET_TOKENS:
             logger.warning(
@@ -355,20 +584,107 @@ class ContextPlanner:
                 budget,
                 MIN_BUDGET_TOKENS,
             )
-            return []
+            return ContextView([], 0)
+        covered = state.covered
+        summary, summary_tokens = self.summary_message(state.summary)
         pinned = [ledger.messages[i] for i in ledger.pinned]
-        head = pinned + ([summary_message] if summary_message is not None else [])
-        room = budget - self.base_tokens(ledger, summary_tokens)
-        start = ledger.start_fitting(covered, room) if room > 0 else None
-        if start is not None:
-            view = head + [m for unit in ledger.units(start) for m in unit]
-            if self.token_counter.count_messages(view) <= budget:
-                return view
-        # Slow path: the newest turn, the summary or the pinned messages do not fit.
-        first = ledger.first_start_at_or_after(covered)
-        lowest = ledger.unit_starts[first] if first < len(ledger.unit_starts) else None
-        units = ledger.units(lowest) if lowest is not None else []
-        return self._fit(pinned, summary_message, units, budget)
+        head = pinned + ([summary] if summary is not None else [])
+        base = self.base_tokens(ledger, summary_tokens)
+        room = budget - base
+        start = ledger.start_fitting(covered, room)
+        if start is None:
+            # Slow path: the newest turn, the summary or the pinned messages do not fit.
+            first = ledger.first_start_at_or_after(covered)
+            lowest = ledger.unit_starts[first] if first < len(ledger.unit_starts) else None
+            units = ledger.units(lowest) if lowest is not None else []
+            messages = self._fit(pinned, summary, units, budget)
+            return ContextView(messages, int(self.token_counter.count_messages(messages)))
+        if self.recall:
+            recalled = self._with_recall(ledger, head, base, room, covered, start)
+            if recalled is not None:
+                return recalled
+        window = ledger.unpinned_from(start)
+        return ContextView(head + window, base + ledger.window_tokens(start))
+
+    def _with_recall(
+        self,
+        ledger: Ledger,
+        head: list[BaseMessage],
+        base: int,
+        room: int,
+        covered: int,
+        widest: int,
+    ) -> ContextView | None:
+        """The view with a recalled message, or None when nothing relevant is outside."""
+        question = ledger.question()
+        if question is None or ledger.cum[widest] == 0:  # nothing unpinned before the window
+            return None
+        floor = min(room // 2, self.recall_frame_tokens + _RECALL_MIN_LINE_TOKENS)
+        start = ledger.start_fitting(covered, room - max(int(room * self.recall_share), floor))
+        if start is None:
+            start = widest
+        positions = ledger.recall(question, start, self.recall_limit, self.recall_min_score)
+        if not positions:
+            return None
+        recall_room = room - ledger.window_tokens(start)
+        message, chosen, tokens = self._recall_message(ledger, positions, recall_room)
+        if message is None:
+            return None
+        window = ledger.unpinned_from(start)
+        return ContextView(
+            [*head, message, *window],
+            base + tokens + ledger.window_tokens(start),
+            recalled=tuple(chosen),
+            recalled_ids=tuple(ledger.messages[i].id for i in chosen),
+        )
+
+    def _recall_message(
+        self, ledger: Ledger, positions: list[int], room: int
+    ) -> tuple[BaseMessage | None, list[int], int]:
+        """The message quoting the best of `positions` that fit in `room` tokens."""
+        counter = self.token_counter
+        budget = room - self.recall_frame_tokens
+        part_cap = max(16, int(room * _RECALL_PART_SHARE))
+        lines: dict[int, str] = {}
+        used = 0
+        for position in positions:  # best first
+            line, tokens = ledger.recall_line(position)
+            if tokens > part_cap:
+                line = self._part(ledger, position, part_cap)
+                tokens = int(counter.count_text(line)) + 1
+            if used + tokens <= budget:
+                lines[position] = line
+                used += tokens
+        while lines:
+            chosen = sorted(lines)
+            message = self.make_message("\n".join([RECALL_HEADER, *(lines[i] for i in chosen)]))
+            tokens = int(counter.count_message(message))
+            if tokens <= room:
+                return message, chosen, tokens
+            del lines[max(lines, key=positions.index)]  # drop the weakest match
+        return None, [], 0
+
+    def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> str:
+        """The line of a long recalled message: its sentences that share most words
+        with the question, in their order, within about `cap_tokens`."""
+        count = self.token_counter.count_text
+        head = ledger.line_head(position)
+        words = set(_WORD.findall((ledger.question() or "").lower()))
+        sentences = [s for s in _SENTENCE.split(message_to_text(ledger.messages[position])) if s]
+        ranked = sorted(
+            range(len(sentences)),
+            key=lambda i: (-len(words & set(_WORD.findall(sentences[i].lower()))), i),
+        )
+        room = cap_tokens - int(count(head)) - 1
+        keep: list[int] = []
+        for i in ranked:
+            tokens = int(count(sentences[i])) + int(count(_TRUNCATION_MARK))
+            if tokens <= room:
+                keep.append(i)
+                room -= tokens
+        if not keep:
+            return head + self._shorten_text(sentences[ranked[0]] if sentences else "", room)
+        return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip()
 
     def _fit(
         self,

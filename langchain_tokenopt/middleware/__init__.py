@@ -8,7 +8,8 @@ into the agent loop, each at the hook where it saves the most (one per module):
 - `ModelRouterMiddleware` sends each call to the model `ModelRouter` picks.
 - `TokenBudgetMiddleware` enforces a `TokenBudget` and ends the run cleanly when spent.
 - `CompressionMiddleware` compresses tool outputs losslessly before they enter state.
-- `SummarizingMiddleware` sends a running summary plus the recent turns.
+- `SummarizingMiddleware` sends a running summary, the older turns relevant to the
+  question and the recent turns; its summary state lives in agent state (checkpointed).
 
 The agent state always keeps the full conversation: middleware change what one model
 call is sent, not what the run remembers (compression aside, which is lossless).

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ModelResponse,
         hook_config,
     )
+    from langchain.agents.middleware.types import ExtendedModelResponse, OmitFromInput
     from langgraph.prebuilt.tool_node import ToolCallRequest
     from langgraph.types import Command
 else:
@@ -32,17 +33,23 @@ else:
     ModelRequest = _agents.ModelRequest
     ModelResponse = _agents.ModelResponse
     hook_config = _agents.hook_config
+    _types = require("langchain.agents.middleware.types", "langchain")
+    ExtendedModelResponse = _types.ExtendedModelResponse
+    OmitFromInput = _types.OmitFromInput
     Command = require("langgraph.types", "langchain").Command
 
 __all__ = [
+    "AgentMiddleware",
     "AgentState",
     "AsyncHandler",
     "AsyncToolHandler",
     "Command",
+    "ExtendedModelResponse",
     "Handler",
     "Middleware",
     "ModelRequest",
     "ModelResponse",
+    "OmitFromInput",
     "ToolHandler",
     "Totals",
     "adispatch_event",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from langchain_core.language_models import BaseLanguageModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.config import ensure_config, run_in_executor
+from typing_extensions import NotRequired
 
 from langchain_tokenopt.callbacks.budget import BudgetRemaining, TokenBudget
 from langchain_tokenopt.chat_history.planner import MIN_BUDGET_TOKENS
@@ -21,25 +22,30 @@ from langchain_tokenopt.core.usage import CallStart, Usage, resolve_agent
 from langchain_tokenopt.core.validation import finite_number, int_in_range
 from langchain_tokenopt.errors import ArgumentTypeError, BudgetExceededError, InvalidArgumentError
 from langchain_tokenopt.middleware._base import (
+    AgentMiddleware,
     AgentState,
     AsyncHandler,
+    Command,
+    ExtendedModelResponse,
     Handler,
-    Middleware,
     ModelRequest,
     ModelResponse,
+    OmitFromInput,
     as_any,
     hook_config,
     model_name,
     sent_messages,
     system_tokens,
 )
-from langchain_tokenopt.middleware._windows import ConversationWindows
-from langchain_tokenopt.stores import Store
+from langchain_tokenopt.middleware._context import ContextWindow, PlannedContext
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
-__all__ = ["TokenBudgetMiddleware"]
+__all__ = ["BUDGET_SUMMARY_KEY", "TokenBudgetMiddleware", "TokenBudgetState"]
+
+#: Agent state key of the summary state of the shrunk context, saved by the checkpointer.
+BUDGET_SUMMARY_KEY = "tokenopt_budget_summary"
 
 _T = TypeVar("_T")
 
@@ -76,7 +82,13 @@ def _spent(remaining: BudgetRemaining) -> bool:
     return remaining.tokens == 0 or (remaining.cost_usd is not None and remaining.cost_usd <= 0)
 
 
-class TokenBudgetMiddleware(Middleware):
+class TokenBudgetState(AgentState[Any]):
+    """The agent state key `TokenBudgetMiddleware` adds (not part of the input)."""
+
+    tokenopt_budget_summary: NotRequired[Annotated[dict[str, Any], OmitFromInput]]
+
+
+class TokenBudgetMiddleware(AgentMiddleware[TokenBudgetState, Any, Any]):
     """Keep an agent inside a `TokenBudget`: shrink its context, then stop it cleanly.
 
     Before each model call:
@@ -84,8 +96,9 @@ class TokenBudgetMiddleware(Middleware):
     - if the budget is spent, the run ends at once with a final `AIMessage` saying so
       (`jump_to="end"`), instead of an exception in the middle of a run;
     - the conversation sent is shrunk to `budget.context_tokens_for(...)` tokens (a
-      summary plus the newest turns, as in `SummarizingMiddleware`), so a budget
-      running low buys more, smaller calls;
+      summary, relevant older turns and the newest turns, as in
+      `SummarizingMiddleware`, with the summary state in agent state under
+      `"tokenopt_budget_summary"`), so a budget running low buys more, smaller calls;
     - the call's worst case (exact input tokens plus its `max_tokens`) is reserved; if
       it does not fit, the call is not made and the final message ends the run.
 
@@ -102,7 +115,7 @@ class TokenBudgetMiddleware(Middleware):
         final_message: text of the final message, or a function of what stopped the
             run (`BudgetRemaining` or `BudgetExceededError`) returning it.
         summary_model: writes the summary when shrinking (default: extractive).
-        state_store, namespace, max_sessions: as in `SummarizingMiddleware`.
+        recall: quote older messages relevant to the user's turn when shrinking.
 
     Example:
         >>> from langchain.agents import create_agent
@@ -116,6 +129,8 @@ class TokenBudgetMiddleware(Middleware):
         True
     """
 
+    state_schema = TokenBudgetState
+
     def __init__(
         self,
         budget: TokenBudget,
@@ -127,9 +142,7 @@ class TokenBudgetMiddleware(Middleware):
         max_context_tokens: int = 8000,
         final_message: FinalMessage | None = None,
         summary_model: Runnable[Any, Any] | BaseLanguageModel[Any] | None = None,
-        state_store: Store | None = None,
-        namespace: str = "tokenopt:agent-budget",
-        max_sessions: int = 1024,
+        recall: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(budget, TokenBudget):
@@ -150,15 +163,14 @@ class TokenBudgetMiddleware(Middleware):
         self._max_context_tokens = max_context_tokens
         self._final_message = final_message
         self._counters: dict[str, TokenCounter] = {}
-        self._windows: dict[str, ConversationWindows] = {}
+        self._windows: dict[str, ContextWindow] = {}
         self._window_settings: dict[str, Any] = {
             "summarizer": summary_model,
             "target_ratio": 0.6,
             "max_summary_tokens": None,
             "summary_role": "system",
-            "state_store": state_store,
-            "namespace": namespace,
-            "max_sessions": max_sessions,
+            "recall": recall,
+            "recall_share": 0.25,
         }
         self._lock = threading.RLock()
         self.stopped_runs = 0
@@ -180,13 +192,11 @@ class TokenBudgetMiddleware(Middleware):
             self._counters, model, lambda: TokenCounter(model) if model else TokenCounter()
         )
 
-    def _window(self, model: str | None) -> ConversationWindows:
+    def _window(self, model: str | None) -> ContextWindow:
         return self._per_model(
             self._windows,
             model,
-            lambda: ConversationWindows(
-                token_counter=self._counter(model), **self._window_settings
-            ),
+            lambda: ContextWindow(token_counter=self._counter(model), **self._window_settings),
         )
 
     def _agent_scope(self) -> str | None:
@@ -221,9 +231,19 @@ class TokenBudgetMiddleware(Middleware):
 
     def _with_view(self, request: ModelRequest[Any], view: list[BaseMessage]) -> ModelRequest[Any]:
         """The request sending `view` instead of the whole conversation."""
-        if not self.shrink_context or not view:
+        if not view:
             return request
         return request.override(messages=as_any(view))
+
+    @staticmethod
+    def _answer(
+        response: ModelResponse[Any] | AIMessage, planned: PlannedContext | None
+    ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
+        """The response, with the shrunk context's summary state when there is one."""
+        if planned is None or isinstance(response, AIMessage):
+            return response
+        update = planned.state_update(BUDGET_SUMMARY_KEY)
+        return ExtendedModelResponse(model_response=response, command=Command(update=update))
 
     def _call_start(self, request: ModelRequest[Any]) -> CallStart:
         """What the budget reserves for: the exact request and its output cap."""
@@ -264,7 +284,7 @@ class TokenBudgetMiddleware(Middleware):
     # -- hooks: stop when spent; shrink, reserve, call, settle --------------------------
 
     @hook_config(can_jump_to=["end"])
-    def before_model(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
+    def before_model(self, state: TokenBudgetState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """End the run with a final message if the budget is already spent."""
         remaining = self.budget.remaining(self._agent_scope())
         if _spent(remaining):
@@ -273,7 +293,7 @@ class TokenBudgetMiddleware(Middleware):
 
     @hook_config(can_jump_to=["end"])
     async def abefore_model(
-        self, state: AgentState[Any], runtime: Runtime[Any]
+        self, state: TokenBudgetState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async `before_model` (a SQLite or Redis budget is read in a thread)."""
         if self.budget.run_inline:
@@ -285,51 +305,67 @@ class TokenBudgetMiddleware(Middleware):
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Handler
-    ) -> ModelResponse[Any] | AIMessage:
+    ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
         """Shrink the context to what the budget affords, reserve, call, settle."""
+        return self._answer(*self._call(request, handler))
+
+    def _call(
+        self, request: ModelRequest[Any], handler: Handler
+    ) -> tuple[ModelResponse[Any] | AIMessage, PlannedContext | None]:
         remaining = self.budget.remaining(self._agent_scope())
+        planned = None
         if self.shrink_context:
-            view = self._window(self._request_model(request)).view(
-                request.messages, self._view_budget(request, remaining)
+            planned = self._window(self._request_model(request)).plan(
+                request.messages,
+                request.state.get(BUDGET_SUMMARY_KEY),
+                self._view_budget(request, remaining),
             )
-            request = self._with_view(request, view)
+            request = self._with_view(request, planned.view.messages)
         call = self._call_start(request)
         try:
             self.budget.reserve(call)
         except BudgetExceededError as exc:
-            return self._final(exc)
+            return self._final(exc), None
         try:
             response = handler(request)
         except BaseException:
             self.budget.release(call.run_id)
             raise
         self._settle(call, response)
-        return response
+        return response, planned
 
     async def awrap_model_call(
         self, request: ModelRequest[Any], handler: AsyncHandler
-    ) -> ModelResponse[Any] | AIMessage:
+    ) -> ModelResponse[Any] | AIMessage | ExtendedModelResponse[Any]:
         """Async `wrap_model_call`; budget I/O runs in a thread unless in memory."""
+        return self._answer(*await self._acall(request, handler))
+
+    async def _acall(
+        self, request: ModelRequest[Any], handler: AsyncHandler
+    ) -> tuple[ModelResponse[Any] | AIMessage, PlannedContext | None]:
         inline = self.budget.run_inline
 
         async def io(function: Callable[..., Any], *args: Any) -> Any:
             return function(*args) if inline else await run_in_executor(None, function, *args)
 
         remaining: BudgetRemaining = await io(self.budget.remaining, self._agent_scope())
+        planned = None
         if self.shrink_context:
-            view = await self._window(self._request_model(request)).aview(
-                request.messages, self._view_budget(request, remaining)
+            planned = await self._window(self._request_model(request)).aplan(
+                request.messages,
+                request.state.get(BUDGET_SUMMARY_KEY),
+                self._view_budget(request, remaining),
             )
-            request = self._with_view(request, view)
+            request = self._with_view(request, planned.view.messages)
         call = self._call_start(request)
         try:
             await io(self.budget.reserve, call)
         except BudgetExceededError as exc:
-            return self._final(exc)
+            return self._final(exc), None
         try:
             response = await handler(request)
         except BaseException:
             await io(self.budget.release, call.run_id)
             raise
         await io(self._settle, call, response)
-        return response
+        return response, planned

@@ -158,6 +158,7 @@ PARAMETERS: dict[str, list[str]] = {
         "summary_role",
         "state_store",
         "namespace",
+        "recall_share",
     ],
     "TokenBudget": [
         "max_tokens",
@@ -179,9 +180,8 @@ PARAMETERS: dict[str, list[str]] = {
         "target_ratio",
         "max_summary_tokens",
         "summary_role",
-        "state_store",
-        "namespace",
-        "max_sessions",
+        "recall",
+        "recall_share",
     ],
     "ToolRetrievalMiddleware": [
         "retriever",

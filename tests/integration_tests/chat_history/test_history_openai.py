@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+import pytest
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -28,6 +28,12 @@ BUDGET = 300
 SYSTEM = "You are a concise assistant for a moving company."
 
 
+# These tests exercise RunnableWithMessageHistory, which langchain-core deprecates.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:RunnableWithMessageHistory is deprecated:DeprecationWarning"
+)
+
+
 def _llm(server: FakeOpenAIServer) -> ChatOpenAI:
     return ChatOpenAI(base_url=server.base_url, api_key="test", model="gpt-4o", max_retries=0)
 
@@ -43,14 +49,12 @@ def _chain(
     prompt = ChatPromptTemplate.from_messages(
         [("system", SYSTEM), MessagesPlaceholder("history"), ("human", "{question}")]
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # RunnableWithMessageHistory is deprecated upstream
-        return RunnableWithMessageHistory(
-            prompt | _llm(server),
-            get_history,
-            input_messages_key="question",
-            history_messages_key="history",
-        )
+    return RunnableWithMessageHistory(
+        prompt | _llm(server),
+        get_history,
+        input_messages_key="question",
+        history_messages_key="history",
+    )
 
 
 def _sent(body: dict[str, Any]) -> list[BaseMessage]:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
@@ -158,17 +159,16 @@ def test_all_middleware_together(openai_server: FakeOpenAIServer) -> None:
             Tier(chat(openai_server, "gpt-4o"), quality=1.0),
         ]
     )
+    # Middleware with their own state keys: typed as the common base, as create_agent takes them.
+    middleware: list[AgentMiddleware[Any, Any, Any]] = [
+        TokenBudgetMiddleware(budget),
+        ModelRouterMiddleware(router),
+        ToolRetrievalMiddleware(k=1),
+        SummarizingMiddleware(max_tokens=2000),
+        CompressionMiddleware(),
+    ]
     agent = create_agent(
-        chat(openai_server, "gpt-4o"),
-        TOOLS,
-        system_prompt=SYSTEM,
-        middleware=[
-            TokenBudgetMiddleware(budget),
-            ModelRouterMiddleware(router),
-            ToolRetrievalMiddleware(k=1),
-            SummarizingMiddleware(max_tokens=2000),
-            CompressionMiddleware(),
-        ],
+        chat(openai_server, "gpt-4o"), TOOLS, system_prompt=SYSTEM, middleware=middleware
     )
     result = agent.invoke({"messages": [HumanMessage("What's the weather in Oslo?")]})
     assert result["messages"][-1].content == "Sunny in Oslo."

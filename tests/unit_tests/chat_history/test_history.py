@@ -498,10 +498,8 @@ def test_runnable_with_message_history_uses_the_budgeted_view() -> None:
     prompt = ChatPromptTemplate.from_messages(
         [MessagesPlaceholder("history"), ("human", "{question}")]
     )
-    # RunnableWithMessageHistory is deprecated by recent langchain-core releases (not
-    # by the lowest one the project supports): quiet either way.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # langchain-core deprecates RunnableWithMessageHistory; nothing here hides that.
+    with pytest.warns(DeprecationWarning, match="RunnableWithMessageHistory is deprecated"):
         chain = RunnableWithMessageHistory(
             prompt | model,
             get_history,
@@ -596,3 +594,10 @@ def test_budget_below_the_minimum_from_a_callable_gives_an_empty_view(
         assert history.messages == []
     assert "below the minimum" in caplog.text
     assert history.full_messages == [HumanMessage("hello")]
+
+
+def test_the_history_leaves_upstream_deprecation_warnings_alone() -> None:
+    filters = list(warnings.filters)
+    history = SummarizingChatMessageHistory(max_tokens=200)
+    history.add_messages([HumanMessage("Hi"), AIMessage("Hello")])
+    assert history.messages and warnings.filters == filters

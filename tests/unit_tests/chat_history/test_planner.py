@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_tokenopt.chat_history.planner import ContextPlanner, Ledger, SummaryState
+from langchain_tokenopt.chat_history.planner import (
+    RECALL_HEADER,
+    ContextPlanner,
+    Ledger,
+    SummaryState,
+)
 from langchain_tokenopt.core.tokens import TokenCounter
 
 COUNTER = TokenCounter("gpt-4o")
@@ -15,10 +20,7 @@ def planner(**kwargs: object) -> ContextPlanner:
 
 
 def ledger_of(messages: list[BaseMessage]) -> Ledger:
-    ledger = Ledger(pin_system=True)
-    for message in messages:
-        ledger.append(message, int(COUNTER.count_message(message)))
-    return ledger
+    return Ledger.of(messages, COUNTER, pin_system=True)
 
 
 def tool_turn(i: int) -> list[BaseMessage]:
@@ -31,14 +33,25 @@ def tool_turn(i: int) -> list[BaseMessage]:
     ]
 
 
+def chat_with_a_fact(question: str, notes: int = 20) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [
+        SystemMessage("You are a helpful assistant."),
+        HumanMessage("My locker code at the gym is 4417.", id="fact"),
+        AIMessage("Noted."),
+    ]
+    for i in range(notes):
+        messages += [HumanMessage(f"Note {i}: room {100 + i} is free."), AIMessage("Ok.")]
+    return [*messages, HumanMessage(question)]
+
+
 def test_nothing_is_folded_while_the_turns_fit() -> None:
     ledger = ledger_of([HumanMessage("Hi"), AIMessage("Hello!")])
-    assert planner().fold(ledger, SummaryState(), summary_tokens=0, budget=200) is None
+    assert planner().fold(ledger, SummaryState(), budget=200) is None
 
 
 def test_a_fold_never_splits_a_tool_call_from_its_result() -> None:
     ledger = ledger_of([m for i in range(12) for m in tool_turn(i)])
-    fold = planner().fold(ledger, SummaryState(), summary_tokens=0, budget=300)
+    fold = planner().fold(ledger, SummaryState(), budget=300)
     assert fold is not None and fold.start == 0
     assert isinstance(ledger.messages[fold.end], HumanMessage)
     folded = [m for chunk in fold.chunks for m in chunk]
@@ -48,13 +61,90 @@ def test_a_fold_never_splits_a_tool_call_from_its_result() -> None:
 def test_the_view_fits_the_budget_keeps_pinned_messages_first_and_starts_with_a_user_turn() -> None:
     system = SystemMessage("You are a catalogue assistant.")
     ledger = ledger_of([system, *[m for i in range(12) for m in tool_turn(i)]])
-    view = planner().view(ledger, covered=0, summary_message=None, summary_tokens=0, budget=200)
-    assert COUNTER.count_messages(view) <= 200
-    assert view[0] is system and isinstance(view[1], HumanMessage)
-    assert view[-1] is ledger.messages[-1]
+    view = planner().view(ledger, SummaryState(), budget=200)
+    assert COUNTER.count_messages(view.messages) == view.tokens <= 200
+    assert view.messages[0] is system and isinstance(view.messages[1], HumanMessage)
+    assert view.messages[-1] is ledger.messages[-1]
 
 
 def test_the_summary_is_capped_in_tokens() -> None:
     text = "The user keeps a blue umbrella in locker 12 and a red one in locker 14. " * 5
     capped = planner().cap_summary(text, cap_tokens=10)
     assert COUNTER.count_text(capped) <= 10 and text.startswith(capped)
+
+
+def test_recall_quotes_an_old_message_relevant_to_the_question() -> None:
+    ledger = ledger_of(chat_with_a_fact("What is my locker code at the gym?"))
+    view = planner().view(ledger, SummaryState(), budget=150)
+    assert view.recalled == (1,) and view.recalled_ids == ("fact",)
+    recalled = str(view.messages[1].content)
+    assert (
+        recalled.startswith(RECALL_HEADER)
+        and "[1] User: My locker code at the gym is 4417." in recalled
+    )
+    assert view.tokens == COUNTER.count_messages(view.messages) <= 150
+    assert view.messages[-1] is ledger.messages[-1]
+
+
+def test_without_recall_an_old_fact_is_gone_from_the_view() -> None:
+    ledger = ledger_of(chat_with_a_fact("What is my locker code at the gym?"))
+    view = planner(recall=False).view(ledger, SummaryState(), budget=150)
+    assert view.recalled == ()
+    assert not any("4417" in str(m.content) for m in view.messages)
+
+
+def test_recall_goes_after_the_pinned_messages_and_the_summary_which_stay_identical() -> None:
+    messages = chat_with_a_fact("What is my locker code at the gym?")
+    state = SummaryState(summary="The user listed free rooms.", covered=3, fingerprint="x")
+    plain = planner(recall=False).view(ledger_of(messages[:-1]), state, budget=160)
+    asked = planner().view(ledger_of(messages), state, budget=160)
+    assert asked.messages[:2] == plain.messages[:2]  # system prompt + summary: the cached prefix
+    assert str(asked.messages[1].content).endswith("The user listed free rooms.")
+    assert str(asked.messages[2].content).startswith(RECALL_HEADER)
+    assert isinstance(asked.messages[3], HumanMessage)
+
+
+def test_nothing_is_recalled_once_the_question_is_answered() -> None:
+    messages = [*chat_with_a_fact("What is my locker code at the gym?"), AIMessage("It is 4417.")]
+    view = planner().view(ledger_of(messages), SummaryState(), budget=150)
+    assert view.recalled == ()
+
+
+def test_during_a_tool_loop_recall_follows_the_users_question() -> None:
+    call = {"name": "gym", "args": {}, "id": "g1"}
+    messages = [
+        *chat_with_a_fact("Open my locker at the gym with my code."),
+        AIMessage("", tool_calls=[call]),
+        ToolMessage("The gym API needs the code.", tool_call_id="g1"),
+    ]
+    view = planner().view(ledger_of(messages), SummaryState(), budget=170)
+    assert view.recalled == (1,)
+    assert view.messages[-2].tool_calls == [{**call, "type": "tool_call"}]  # type: ignore[attr-defined]
+
+
+def test_a_long_recalled_message_is_shown_in_part() -> None:
+    filler = " ".join(f"Sentence {i} is about weather in town number {i}." for i in range(60))
+    messages: list[BaseMessage] = [
+        HumanMessage(f"{filler} My locker code at the gym is 4417. {filler}"),
+        AIMessage("Noted."),
+    ]
+    for i in range(20):
+        messages += [HumanMessage(f"Note {i}: room {100 + i} is free."), AIMessage("Ok.")]
+    messages.append(HumanMessage("What is my locker code at the gym?"))
+    view = planner().view(ledger_of(messages), SummaryState(), budget=300)
+    assert view.recalled == (0,) and view.tokens <= 300
+    recalled = str(view.messages[0].content)
+    assert "locker code at the gym is 4417" in recalled
+    assert len(recalled) < len(str(messages[0].content)) / 2
+
+
+def test_each_message_is_indexed_once_however_often_recall_runs() -> None:
+    p = planner()
+    ledger = ledger_of(chat_with_a_fact("What is my locker code at the gym?", notes=40))
+    first = p.view(ledger, SummaryState(), budget=150)
+    indexed = ledger.indexed_count
+    for i in range(5):
+        ledger.extend([AIMessage("Ok."), HumanMessage(f"And the code of locker {i}?")], COUNTER)
+        p.view(ledger, SummaryState(), budget=150)
+    assert first.recalled == (1,)
+    assert indexed <= ledger.indexed_count <= indexed + 10  # only the messages added since

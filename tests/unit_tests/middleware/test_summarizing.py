@@ -13,7 +13,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware
-from langchain_tokenopt.stores import SQLiteStore
 from tests.support.agent_doubles import (
     SYSTEM,
     ScriptedChatModel,
@@ -143,31 +142,6 @@ def test_stats_compare_sent_tokens_with_the_full_conversation() -> None:
     assert stats.model_calls == len(model.calls)
     assert stats.sent_tokens == sum(int(counter.count_messages(c["messages"])) for c in model.calls)
     assert stats.full_tokens > stats.sent_tokens
-
-
-def test_summaries_resume_from_a_persistent_store(tmp_path: Any) -> None:
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    requests: list[dict[str, Any]] = []
-
-    def summarize(request: dict[str, Any]) -> str:
-        requests.append(request)
-        return "kept summary"
-
-    first = SummarizingMiddleware(
-        max_tokens=400, summary_model=RunnableLambda(summarize), state_store=store
-    )
-    _, result = run_conversation(first, turns=12)
-    folds = len(requests)
-    # A new middleware (a restarted process) with the same store picks the summary up.
-    second = SummarizingMiddleware(
-        max_tokens=400, summary_model=RunnableLambda(summarize), state_store=store
-    )
-    again = scripted(["ok"])
-    agent = create_agent(again, [get_weather], system_prompt=SYSTEM, middleware=[second])
-    history = [*result["messages"], HumanMessage("One more question about Oslo.")]
-    agent.invoke({"messages": history}, {"configurable": {"thread_id": "t1"}})
-    assert again.calls[0]["messages"][1].content.endswith("kept summary")
-    assert len(requests) - folds <= 1  # at most the newest turns, not a re-fold of all
 
 
 async def test_async_agent_stays_within_budget() -> None:

@@ -1,0 +1,125 @@
+"""Property tests of the planner's promises, over random conversations and budgets:
+every view fits its budget (counted exactly), never splits a tool call from its result,
+keeps pinned messages + summary as a byte-identical prefix between folds, and nothing
+is lost: each message is folded exactly once, in order, or still shown."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from langchain_tokenopt.chat_history.planner import (
+    RECALL_HEADER,
+    ContextPlanner,
+    ContextView,
+    Ledger,
+    SummaryState,
+    folded_state,
+)
+from langchain_tokenopt.core.tokens import TokenCounter
+
+COUNTER = TokenCounter("gpt-4o")
+WORDS = [
+    "locker",
+    "code",
+    "gym",
+    "room",
+    "pear",
+    "blue",
+    "train",
+    "Oslo",
+    "Lima",
+    "seven",
+    "ticket",
+    "bike",
+]
+
+words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)
+turn = st.tuples(st.sampled_from(["chat", "tool", "system"]), words, words, st.integers(0, 2))
+conversations = st.lists(turn, min_size=1, max_size=40)
+
+
+def messages_of(turns: list[tuple[str, str, str, int]]) -> list[list[BaseMessage]]:
+    """Each turn as the messages one step of a conversation appends."""
+    steps: list[list[BaseMessage]] = []
+    for i, (kind, said, answer, calls) in enumerate(turns):
+        if kind == "system":
+            steps.append([SystemMessage(f"Rule {i}: {said}.")])
+            continue
+        step: list[BaseMessage] = [HumanMessage(f"{said}?", id=f"h{i}")]
+        if kind == "tool":
+            ids = [f"c{i}-{j}" for j in range(calls + 1)]
+            step.append(
+                AIMessage(
+                    "", tool_calls=[{"name": "find", "args": {"q": said}, "id": c} for c in ids]
+                )
+            )
+            step += [ToolMessage(f"found {answer}", tool_call_id=c) for c in ids]
+        step.append(AIMessage(f"{answer}.", id=f"a{i}"))
+        steps.append(step)
+    return steps
+
+
+def assert_tool_pairs_intact(messages: list[BaseMessage]) -> None:
+    for index, message in enumerate(messages):
+        if isinstance(message, ToolMessage):
+            assert any(
+                isinstance(m, AIMessage) and message.tool_call_id in {c["id"] for c in m.tool_calls}
+                for m in messages[:index]
+            ), "a tool result without its call"
+        if isinstance(message, AIMessage) and message.tool_calls:
+            answered = {m.tool_call_id for m in messages[index:] if isinstance(m, ToolMessage)}
+            assert {c["id"] for c in message.tool_calls} <= answered, "a call without its result"
+
+
+def head_of(planner: ContextPlanner, ledger: Ledger, state: SummaryState) -> list[BaseMessage]:
+    summary, _ = planner.summary_message(state.summary)
+    pinned = [ledger.messages[i] for i in ledger.pinned]
+    return pinned + ([summary] if summary is not None else [])
+
+
+def check_view(
+    planner: ContextPlanner, ledger: Ledger, state: SummaryState, view: ContextView, budget: int
+) -> None:
+    assert view.tokens == COUNTER.count_messages(view.messages) <= budget
+    assert_tool_pairs_intact(view.messages)
+    head = head_of(planner, ledger, state)
+    assert view.messages[: len(head)] == head  # byte-identical cached prefix
+    rest = view.messages[len(head) :]
+    if view.recalled:
+        assert str(rest[0].content).startswith(RECALL_HEADER)
+        start = ledger.messages.index(rest[1])
+        assert all(p < start and not ledger.is_pinned(ledger.messages[p]) for p in view.recalled)
+        rest = rest[1:]
+    # the recent turns: a contiguous run of the transcript, ending with its newest message
+    unpinned = [m for m in ledger.messages if not ledger.is_pinned(m)]
+    assert rest == unpinned[len(unpinned) - len(rest) :]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversations, st.integers(160, 700), st.booleans())
+def test_views_fit_keep_tool_pairs_and_a_stable_prefix_and_nothing_is_lost(
+    turns: list[tuple[str, str, str, int]], budget: int, recall: bool
+) -> None:
+    planner = ContextPlanner(COUNTER, target_ratio=0.75, recall=recall)
+    ledger = Ledger(pin_system=True)
+    state = SummaryState()
+    folded: list[BaseMessage] = []
+    previous: tuple[int, list[BaseMessage]] | None = None
+    for step in messages_of(turns):
+        ledger.extend(step, COUNTER)
+        plan = planner.plan(ledger, state, budget)
+        check_view(planner, ledger, state, plan.view, budget)
+        if plan.fold is not None:
+            assert plan.fold.start == state.covered < plan.fold.end
+            folded += [m for chunk in plan.fold.chunks for m in chunk]
+            state = folded_state(state, f"summary {state.folds}", ledger, plan.fold.end)
+        view = planner.view(ledger, state, budget)
+        check_view(planner, ledger, state, view, budget)
+        head = head_of(planner, ledger, state)
+        if previous is not None and previous[0] == state.folds:
+            assert view.messages[: len(previous[1])] == previous[1] or len(head) != len(previous[1])
+        previous = (state.folds, head)
+    # nothing lost: the folds saw every unpinned message before the boundary once, in order
+    assert folded == [m for m in ledger.messages[: state.covered] if not ledger.is_pinned(m)]
