@@ -446,8 +446,8 @@ def prompt_hash(call: CallStart) -> str:
     "Identical" is `TokenOptCache`'s notion (`core.requestkey.request_digest`): the
     messages as a model sees them (no ids, response or usage metadata, cache hit
     markers; tool-call ids only through their pairing), the model and the call's
-    invocation parameters (sampling parameters, tools, response format) without
-    transport settings.
+    invocation parameters (sampling parameters, tools, response format) and LangChain's
+    `ls_` metadata, without transport settings.
 
     Example:
         >>> from uuid import uuid4
@@ -459,7 +459,11 @@ def prompt_hash(call: CallStart) -> str:
         >>> prompt_hash(a) == prompt_hash(b)
         True
     """
-    return request_digest(call.messages, call.prompts, {"model": call.model, **call.settings})
+    # LangChain's `ls_` metadata (model, temperature, max tokens, stop) describes every
+    # chat model's request, also one whose invocation parameters leave them out.
+    described = {key: value for key, value in call.metadata.items() if key.startswith("ls_")}
+    settings = {**described, "model": call.model, **call.settings}
+    return request_digest(call.messages, call.prompts, settings)
 
 
 class CallResult(NamedTuple):
