@@ -174,7 +174,6 @@ def _with(messages: list[BaseMessage], index: int, message: BaseMessage) -> list
 
 
 WEATHER_SCHEMA = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
-WEATHER_SCHEMA = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
 DIFFERENT_REQUESTS: dict[str, tuple[dict[str, Any], list[BaseMessage]]] = {
     "temperature": ({"temperature": 0.7}, CONVERSATION),
     "model": ({"model": "gpt-4o"}, CONVERSATION),
