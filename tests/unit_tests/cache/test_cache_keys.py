@@ -8,6 +8,7 @@ so no request leaves the process).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from langchain_tokenopt.cache.keys import digest, normalize_request, request_key
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
-from langchain_tokenopt.core.requestkey import request_digest
+from langchain_tokenopt.core.requestkey import normalized_llm_string, request_digest
 from langchain_tokenopt.errors import InvalidArgumentError
 
 
@@ -413,3 +414,20 @@ def test_the_trackers_digest_agrees_with_the_cache_key(
     same_key = request_key(dumps(a), "llm") == request_key(dumps(b), "llm")
     same_digest = request_digest(a, None, {}) == request_digest(b, None, {})
     assert same_key == same_digest
+
+
+def test_chatopenais_llm_string_is_read_not_compared_whole() -> None:
+    """Pins langchain-core's `llm_string` layout (docs/internals.md): the model's JSON,
+    "---", then `str(sorted(call kwargs))`; a part it cannot read is compared whole."""
+    _, llm_string = openai_request(CONVERSATION, bind={"tools": [WEATHER_SCHEMA]})
+    normalized = json.loads(normalized_llm_string(llm_string))
+    assert normalized["model"]["kwargs"]["model_name"] == "gpt-4o-mini"
+    assert "openai_api_base" not in normalized["model"]["kwargs"]
+    assert "get_weather" in normalized["params"]["repr"]
+
+
+def test_an_unreadable_llm_string_is_compared_whole() -> None:
+    for llm_string in ("{broken---[]", '{"a": 1}---[(unreadable', "not a model at all"):
+        normalized = json.loads(normalized_llm_string(llm_string))
+        assert llm_string in (normalized["params"].get("text"), llm_string)
+        assert request_key("p", llm_string) != request_key("p", llm_string + "x")
