@@ -123,6 +123,7 @@ class _Decoded(NamedTuple):
     source: Any
     entry: Any
     frozen: FrozenGenerations
+    counts: tuple[tuple[str, int], ...]  # what an exact hit adds to the counters
 
 
 class TokenOptCache(BaseCache):
@@ -273,10 +274,9 @@ class TokenOptCache(BaseCache):
         # langchain_core.load JSON, and comparing the text they were read from makes
         # a stale copy impossible to serve.
         self._decoded: LRUCache[str, _Decoded] = LRUCache(_DECODED_ENTRIES)
-        # (prompt, llm_string) -> (store key, characters held).
-        self._keys: LRUCache[tuple[str, str], tuple[str, int]] = LRUCache(
-            _KEY_MEMO_CHARS, getsizeof=lambda value: value[1]
-        )
+        # (prompt, llm_string) -> store key; emptied when it holds _KEY_MEMO_CHARS.
+        self._keys: dict[tuple[str, str], str] = {}
+        self._keys_chars = 0
         _LIVE_CACHES.add(self)
 
     # -- constructors -------------------------------------------------------
@@ -314,15 +314,18 @@ class TokenOptCache(BaseCache):
     def _hash(self, prompt: str, llm_string: str) -> str:
         """The store key of a request (see `cache.keys`), memoized per pair."""
         pair = (prompt, llm_string)
-        with self._lock:
-            known = self._keys.get(pair)
+        known = self._keys.get(pair)  # one dict read: atomic under the GIL
         if known is not None:
-            return known[0]
+            return known
         key = request_key(prompt, llm_string, self.key)
         size = len(prompt) + len(llm_string)
         if size <= _KEY_MEMO_CHARS // 16:  # a huge prompt would flush the memo
             with self._lock:
-                self._keys[pair] = (key, size)
+                if self._keys_chars + size > _KEY_MEMO_CHARS:
+                    self._keys.clear()  # cheaper than LRU upkeep on every hit
+                    self._keys_chars = 0
+                self._keys[pair] = key
+                self._keys_chars += size
         return key
 
     def _remaining_ttl(self, entry: Mapping[str, Any]) -> float | None:
@@ -364,7 +367,7 @@ class TokenOptCache(BaseCache):
         """Decode `entry` and keep it, keyed by `key` and checked against `source` (the
         text it was read from: a changed entry is never served from the memo)."""
         generations = self._mark(decode_generations(entry), None)
-        decoded = _Decoded(source, entry, FrozenGenerations(generations))
+        decoded = _Decoded(source, entry, FrozenGenerations(generations), self._hit_counts(entry))
         if isinstance(source, str):
             with self._lock:
                 self._decoded[key] = decoded
@@ -402,7 +405,7 @@ class TokenOptCache(BaseCache):
             with self._lock:
                 remembered = self._decoded.get(key)
             if remembered is not None and remembered.source == payload:
-                return _Decoded(payload, entry, remembered.frozen)
+                return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
             return self._remember(key, payload, entry)
         except CorruptEntryError as exc:
             self._corrupt(key, exc)
@@ -421,7 +424,7 @@ class TokenOptCache(BaseCache):
             with self._lock:
                 remembered = self._decoded.get(key)
             if remembered is not None and remembered.source == payload:
-                return _Decoded(payload, entry, remembered.frozen)
+                return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
             return self._remember(key, payload, entry)
         except CorruptEntryError as exc:
             self._corrupt(key, exc)
@@ -530,22 +533,40 @@ class TokenOptCache(BaseCache):
     def _count(self, key: str, amount: int) -> None:
         self._pending[key] = self._pending.get(key, 0) + amount
 
-    def _record_hit(self, key: str, entry: Mapping[str, Any], semantic: bool) -> None:
+    def _hit_counts(self, entry: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+        """The counters one exact hit on `entry` adds to (computed once per entry)."""
         model = entry.get("m")
         model = model if isinstance(model, str) and model else UNKNOWN_MODEL
         prefix = f"{self._model_prefix}{model}:"
         usd = entry.get("u")
+        dollars = (
+            (prefix + "usd", usd)
+            if isinstance(usd, int) and not isinstance(usd, bool)
+            else (prefix + "unpriced", 1)
+        )
+        return (
+            (f"{self._stats_ns}:hits", 1),
+            (prefix + "hits", 1),
+            (prefix + "in", int_or_zero(entry.get("i"))),
+            (prefix + "out", int_or_zero(entry.get("o"))),
+            dollars,
+        )
+
+    def _record_hit(
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        semantic: bool,
+        counts: tuple[tuple[str, int], ...] | None = None,
+    ) -> None:
+        if counts is None:
+            counts = self._hit_counts(entry)
+        pending = self._pending
         with self._lock:
-            self._count(f"{self._stats_ns}:hits", 1)
+            for name, amount in counts:
+                pending[name] = pending.get(name, 0) + amount
             if semantic:
                 self._count(f"{self._stats_ns}:semantic_hits", 1)
-            self._count(prefix + "hits", 1)
-            self._count(prefix + "in", int_or_zero(entry.get("i")))
-            self._count(prefix + "out", int_or_zero(entry.get("o")))
-            if isinstance(usd, int) and not isinstance(usd, bool):
-                self._count(prefix + "usd", usd)
-            else:
-                self._count(prefix + "unpriced", 1)
             if self.max_entries is not None:
                 ttl = self._remaining_ttl(entry)
                 expires = None if ttl is None else time.time() + ttl
@@ -604,11 +625,15 @@ class TokenOptCache(BaseCache):
 
     def _flush(self, *, force: bool) -> None:
         """Write what is buffered: always with `force`, else only when it is due."""
+        if not force and time.monotonic() - self._last_flush < self.flush_interval_seconds:
+            return  # not due (read without the lock: `_take_pending` decides under it)
         taken = self._take_pending(force=force)
         if taken is not None:
             self._write_pending(*taken)
 
     async def _aflush(self, *, force: bool) -> None:
+        if not force and time.monotonic() - self._last_flush < self.flush_interval_seconds:
+            return
         taken = self._take_pending(force=force)
         if taken is not None:
             await self._awrite_pending(*taken)
@@ -830,7 +855,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if decoded is not None:
             found = decoded.frozen.thaw()  # already marked as a hit
-            self._record_hit(key, decoded.entry, semantic=False)
+            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
         if found is None and self._semantic is not None:
             found = self._semantic_lookup(prompt, llm_string)
         return found
@@ -881,7 +906,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if decoded is not None:
             found = decoded.frozen.thaw()  # already marked as a hit
-            self._record_hit(key, decoded.entry, semantic=False)
+            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
         if found is None and self._semantic is not None:
             found = await self._asemantic_lookup(prompt, llm_string)
         return found

@@ -183,16 +183,15 @@ class FrozenGenerations:
         return [_thaw(frozen) for frozen in self._frozen]
 
 
-# (class, field names in order, immutable fields, marshalled other fields, nested
-# models by field, fields set, extra, private)
+# (class, shared immutable fields, marshalled fields, nested models by field, fields
+# set, extra, private)
 _FrozenModel = tuple[
     type[BaseModel],
-    tuple[str, ...],
-    dict[str, Any],
+    tuple[tuple[str, Any], ...],
     bytes,
-    dict[str, Any],
+    tuple[tuple[str, Any], ...],
     set[str],
-    bytes | None,
+    bytes | dict[str, Any] | None,
     bytes | None,
 ]
 # Values shared between copies: nothing can change them (str subclasses included,
@@ -204,45 +203,47 @@ def _freeze(model: BaseModel) -> _FrozenModel:
     """`ValueError` when a value is not a builtin type; `AttributeError` for a layout
     other than pydantic 2's."""
     shared: dict[str, Any] = {}
+    # Every field, in pydantic's order (`dumps` writes them in it); shared and nested
+    # values are put in place after the round trip, which keeps the order.
     plain: dict[str, Any] = {}
     nested: dict[str, Any] = {}
     for name, value in model.__dict__.items():
         if isinstance(value, BaseModel):  # ChatGeneration.message
             nested[name] = _freeze(value)
+            plain[name] = None
         elif isinstance(value, _IMMUTABLE):
             shared[name] = value
+            plain[name] = None
         else:
             plain[name] = value
     extra = model.__pydantic_extra__
     private = model.__pydantic_private__
     return (
         type(model),
-        tuple(model.__dict__),
-        shared,
+        tuple(shared.items()),
         marshal.dumps(plain),
-        nested,
+        tuple(nested.items()),
         set(model.__pydantic_fields_set__),
-        None if extra is None else marshal.dumps(extra),
+        marshal.dumps(extra) if extra else extra,  # None or {} are rebuilt, not copied
         None if private is None else marshal.dumps(private),
     )
 
 
 def _thaw(frozen: _FrozenModel) -> Any:
-    cls, order, shared, plain, nested, fields_set, extra, private = frozen
-    loaded = marshal.loads(plain)
-    values = {}
-    for name in order:  # pydantic's field order: `dumps` writes fields in it
-        if name in loaded:
-            values[name] = loaded[name]
-        elif name in shared:
-            values[name] = shared[name]
-        else:
-            values[name] = _thaw(nested[name])
+    cls, shared, plain, nested, fields_set, extra, private = frozen
+    values = marshal.loads(plain)
+    for name, value in shared:
+        values[name] = value
+    for name, inner in nested:
+        values[name] = _thaw(inner)
     model = cls.__new__(cls)
     # What pydantic's BaseModel.__copy__ sets, with values that share nothing.
     object.__setattr__(model, "__dict__", values)
     object.__setattr__(model, "__pydantic_fields_set__", set(fields_set))
-    object.__setattr__(model, "__pydantic_extra__", None if extra is None else marshal.loads(extra))
+    if isinstance(extra, bytes):
+        object.__setattr__(model, "__pydantic_extra__", marshal.loads(extra))
+    else:  # None, or an empty dict: a new one
+        object.__setattr__(model, "__pydantic_extra__", None if extra is None else {})
     object.__setattr__(
         model, "__pydantic_private__", None if private is None else marshal.loads(private)
     )
