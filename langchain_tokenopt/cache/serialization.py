@@ -154,9 +154,10 @@ class FrozenGenerations:
     memory hit. Here each model's field values are frozen once with `marshal` (C
     speed, builtin types only, in memory: nothing read from a store goes through
     it) and each thaw builds the models as pydantic's own `__copy__` does (a new
-    `__dict__`, fields set, extra and private values). When a value is not a builtin
-    type (an object in `additional_kwargs`) or pydantic's layout is not the one
-    expected, `thaw` falls back to `model_copy(deep=True)`.
+    `__dict__`, fields set, extra and private values; docs/internals.md). When a
+    value is not a builtin type (an object in `additional_kwargs`), or a first thaw
+    does not compare equal to the original (pydantic's layout changed), `thaw` falls
+    back to `model_copy(deep=True)`.
 
     Example:
         >>> from langchain_core.outputs import Generation
@@ -173,6 +174,10 @@ class FrozenGenerations:
         self._pristine = [generation.model_copy(deep=True) for generation in generations]
         try:
             self._frozen: list[_FrozenModel] | None = [_freeze(g) for g in self._pristine]
+            # A pydantic whose models hold more than the copied state fails here, once
+            # per entry, instead of handing out incomplete copies.
+            if [_thaw(frozen) for frozen in self._frozen] != self._pristine:
+                self._frozen = None
         except (ValueError, TypeError, AttributeError):  # fall back to deep copies
             self._frozen = None
 

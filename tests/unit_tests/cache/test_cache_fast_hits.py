@@ -125,3 +125,22 @@ async def test_async_hits_come_from_the_memo_too() -> None:
     assert all(h[0].message.response_metadata[CACHE_HIT_KEY] for h in hits)
     assert hits[0][0] is not hits[1][0]
     assert (await cache.astats()).hits == 3
+
+
+def test_a_model_layout_the_copy_does_not_know_falls_back_to_deep_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If pydantic kept state the thaw does not rebuild, copies must stay complete."""
+    from langchain_tokenopt.cache import serialization
+
+    real_thaw = serialization._thaw
+
+    def incomplete(frozen: Any) -> Any:
+        model = real_thaw(frozen)
+        object.__setattr__(model, "__dict__", {})  # state the thaw failed to rebuild
+        return model
+
+    monkeypatch.setattr(serialization, "_thaw", incomplete)
+    frozen = FrozenGenerations(GENERATIONS["chat"])
+    (copy,) = frozen.thaw()
+    assert copy == GENERATIONS["chat"][0] and copy is not GENERATIONS["chat"][0]
