@@ -431,3 +431,16 @@ def test_an_unreadable_llm_string_is_compared_whole() -> None:
         normalized = json.loads(normalized_llm_string(llm_string))
         assert llm_string in (normalized["params"].get("text"), llm_string)
         assert request_key("p", llm_string) != request_key("p", llm_string + "x")
+
+
+@given(st.text(max_size=200), st.text(max_size=200))
+def test_any_prompt_and_llm_string_get_a_key(prompt: str, llm_string: str) -> None:
+    key = request_key(prompt, llm_string)
+    assert len(key) == 64 and key == request_key(prompt, llm_string)
+    assert key != request_key(prompt + "x", llm_string)
+
+
+@given(st.recursive(st.none() | st.integers() | st.text(max_size=5), lambda c: st.lists(c)))
+def test_json_looking_garbage_never_breaks_a_key(value: Any) -> None:
+    for prompt in (f"[{{{value!r}", json.dumps([{"lc": 1, "kwargs": value}])):
+        assert len(request_key(prompt, f"{{}}---[{value!r}]")) == 64
