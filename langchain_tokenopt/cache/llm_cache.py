@@ -1088,6 +1088,8 @@ class TokenOptCache(BaseCache):
 
 def _check_prompt(prompt: Any, llm_string: Any) -> None:
     """The (prompt, llm_string) pair of `lookup` and `update` must be two strings."""
+    if type(prompt) is str and type(llm_string) is str:  # the hot path: no calls
+        return
     instance_of(prompt, "prompt", str, "a str (the prompt LangChain serialized)")
     instance_of(llm_string, "llm_string", str, "a str (the model's serialized settings)")
 
