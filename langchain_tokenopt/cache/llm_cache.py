@@ -75,6 +75,7 @@ from langchain_tokenopt.core.validation import (
     int_in_range,
     optional,
     positive_number,
+    shown,
 )
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
@@ -247,8 +248,9 @@ class TokenOptCache(BaseCache):
         self.namespace = namespace
         self.price_table = price_table
         self.raise_on_store_error = bool(raise_on_store_error)
+        instance_of(key, "key", str, "'normalized' or 'exact'")
         if key not in _KEY_MODES:
-            raise InvalidArgumentError(f"key must be 'normalized' or 'exact', got {key!r}")
+            raise InvalidArgumentError(f"key must be 'normalized' or 'exact', got {shown(key)}")
         self.key: KeyMode = key
 
         self._entries_ns = f"{namespace}:cache"

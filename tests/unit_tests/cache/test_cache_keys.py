@@ -29,7 +29,7 @@ from langchain_tokenopt.cache.keys import digest, normalize_request, request_key
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.requestkey import normalized_llm_string, request_digest
-from langchain_tokenopt.errors import InvalidArgumentError
+from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 
 class Capture(BaseCache):
@@ -444,3 +444,11 @@ def test_any_prompt_and_llm_string_get_a_key(prompt: str, llm_string: str) -> No
 def test_json_looking_garbage_never_breaks_a_key(value: Any) -> None:
     for prompt in (f"[{{{value!r}", json.dumps([{"lc": 1, "kwargs": value}])):
         assert len(request_key(prompt, f"{{}}---[{value!r}]")) == 64
+
+
+def test_a_key_that_is_not_a_string_is_a_type_error() -> None:
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(ArgumentTypeError, match="key"):
+        TokenOptCache(key=deep)  # type: ignore[arg-type]
