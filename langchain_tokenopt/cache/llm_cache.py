@@ -375,6 +375,15 @@ class TokenOptCache(BaseCache):
                 self._decoded[key] = decoded
         return decoded
 
+    def _decoded_entry(self, key: str, entry: Any) -> _Decoded:
+        """`entry`, read from the store at `key`, decoded (from the memo if unchanged)."""
+        payload = entry_payload(entry)
+        with self._lock:
+            remembered = self._decoded.get(key)
+        if remembered is not None and remembered.source == payload:
+            return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
+        return self._remember(key, payload, entry)
+
     def _memory_entry(self, key: str) -> _Decoded | None:
         """The decoded entry at `key` of a `MemoryStore`, without decoding it again.
 
@@ -401,14 +410,7 @@ class TokenOptCache(BaseCache):
             if type(self.store) is MemoryStore:  # not a subclass that may add behaviour
                 return self._memory_entry(key)
             entry = self._get_entry(key)
-            if entry is None:
-                return None
-            payload = entry_payload(entry)
-            with self._lock:
-                remembered = self._decoded.get(key)
-            if remembered is not None and remembered.source == payload:
-                return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
-            return self._remember(key, payload, entry)
+            return None if entry is None else self._decoded_entry(key, entry)
         except CorruptEntryError as exc:
             self._corrupt(key, exc)
             self._delete_keys(key)
@@ -420,14 +422,7 @@ class TokenOptCache(BaseCache):
             return self._exact_entry(key)
         try:
             entry = await self._aget_entry(key)
-            if entry is None:
-                return None
-            payload = entry_payload(entry)
-            with self._lock:
-                remembered = self._decoded.get(key)
-            if remembered is not None and remembered.source == payload:
-                return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
-            return self._remember(key, payload, entry)
+            return None if entry is None else self._decoded_entry(key, entry)
         except CorruptEntryError as exc:
             self._corrupt(key, exc)
             await self._adelete_keys(key)

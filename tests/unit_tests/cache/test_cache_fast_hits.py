@@ -20,14 +20,7 @@ from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.cache.serialization import FrozenGenerations
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.stores import MemoryStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit_tests.cache.test_cache import FakeClock
 
 
 class Parsed(BaseModel):
@@ -105,7 +98,7 @@ def test_a_replaced_entry_is_never_served_from_the_memo() -> None:
 
 
 def test_an_expired_or_cleared_entry_is_a_miss_despite_the_memo() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = TokenOptCache(MemoryStore(time_func=clock), ttl_seconds=10)
     cache.update("p", "llm", answer("a"))
     assert cache.lookup("p", "llm") is not None
