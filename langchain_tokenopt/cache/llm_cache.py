@@ -19,7 +19,8 @@ LLMs) have no message to mark and are returned unchanged.
 Layout of the keys in the `Store` (``ns`` is the `namespace`):
 
 - ``ns:cache:e:<sha256>``: one entry (its fields: `cache.serialization`); the hash
-  covers `llm_string` and the prompt.
+  covers the request as the model sees it (`cache.keys.normalize_request`), or
+  `llm_string` and the prompt as they are with `key="exact"`.
 - ``ns:cache:a:<sha256>``: last access time of an entry (only with `max_entries`).
 - ``ns:cache:n``: shared entry counter (only with `max_entries`).
 - ``ns:cache:q:<sha256>``: the semantic side key of an entry, ``{"p": partition,
@@ -39,14 +40,14 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from cachetools import LRUCache
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import Generation
 
-from langchain_tokenopt.cache.keys import digest
+from langchain_tokenopt.cache.keys import KeyMode, request_key
 from langchain_tokenopt.cache.savings import UNKNOWN_MODEL, int_or_zero, saving_of
 from langchain_tokenopt.cache.semantic import (
     SEMANTIC_REFRESH_SECONDS,
@@ -58,13 +59,14 @@ from langchain_tokenopt.cache.semantic import (
 )
 from langchain_tokenopt.cache.serialization import (
     CorruptEntryError,
+    FrozenGenerations,
     decode_generations,
     entry_payload,
-    fresh_copies,
     new_entry,
     serialize,
 )
 from langchain_tokenopt.cache.stats import MODEL_FIELDS, CacheStats, build_stats
+from langchain_tokenopt.core.boundedjson import loads_bounded
 from langchain_tokenopt.core.logs import OutageLog, log_once
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import PriceTable
@@ -77,6 +79,7 @@ from langchain_tokenopt.core.validation import (
     int_in_range,
     optional,
     positive_number,
+    shown,
 )
 from langchain_tokenopt.errors import (
     ArgumentTypeError,
@@ -96,7 +99,11 @@ logger = logging.getLogger(__name__)
 CACHE_SIMILARITY_KEY = "tokenopt_cache_similarity"
 
 # Decoded entries kept per process to skip deserialization on repeated hits.
-_DECODED_ENTRIES = 1024
+_DECODED_ENTRIES = 4096
+# Store keys of recent (prompt, llm_string) pairs, bounded by the characters they
+# hold: a repeated request skips parsing and normalizing its prompt.
+_KEY_MEMO_CHARS = 4_000_000
+_KEY_MODES = ("normalized", "exact")
 # While the store is unavailable, at most one warning per cache this often.
 _OUTAGE_WARNING_INTERVAL_SECONDS = 30.0
 
@@ -115,11 +122,25 @@ def _flush_live_caches() -> None:
 atexit.register(_flush_live_caches)
 
 
+class _Decoded(NamedTuple):
+    """A decoded entry: the text it came from, its fields, its generations (marked)."""
+
+    source: Any
+    entry: Any
+    frozen: FrozenGenerations
+    counts: tuple[tuple[str, int], ...]  # what an exact hit adds to the counters
+
+
 class TokenOptCache(BaseCache):
     """LangChain LLM cache with TTL, LRU bound, guarded semantic match and savings stats.
 
-    Keys hash `llm_string` and prompt, so a different model, temperature, bound tools
-    or stop sequence is a different entry. Values are `langchain_core.load` JSON; an
+    Keys hash the request as the model sees it (`cache.keys`): a different model,
+    temperature, bound tools, response format, stop sequence, earlier turn or tool
+    result is a different entry, while message ids, response and usage metadata
+    (a replayed answer's hit marker, LangChain's `total_cost: 0`) and transport
+    settings (base URL, timeouts, retries, API key names) are not part of it, so a
+    conversation replayed from the cache keeps hitting and a persistent cache
+    survives a new endpoint. Values are `langchain_core.load` JSON; an
     entry that cannot be read (corrupt, foreign, or holding a class other than
     generations and messages) is a miss, is deleted and is logged. Every hit returns
     fresh objects (a per-process memo of decoded entries is deep-copied, which is
@@ -184,6 +205,9 @@ class TokenOptCache(BaseCache):
         raise_on_store_error: make `lookup` / `update` (and async twins) raise
             `StoreUnavailableError` instead of degrading to a miss / a skipped write,
             for applications that prefer to fail (statistics writes still only log).
+        key: "normalized" (default) keys entries by what the model sees, as above;
+            "exact" hashes LangChain's prompt and `llm_string` as they are (the
+            key of earlier releases: their entries stay readable with it).
 
     Example:
         >>> from langchain_core.outputs import Generation
@@ -213,6 +237,7 @@ class TokenOptCache(BaseCache):
         price_table: PriceTable | None = None,
         flush_interval_seconds: float = 1.0,
         raise_on_store_error: bool = False,
+        key: KeyMode = "normalized",
     ) -> None:
         if store is not None:
             instance_of(store, "store", Store, "a Store (MemoryStore, SQLiteStore, RedisStore)")
@@ -244,6 +269,10 @@ class TokenOptCache(BaseCache):
         self.namespace = namespace
         self.price_table = price_table
         self.raise_on_store_error = bool(raise_on_store_error)
+        instance_of(key, "key", str, "'normalized' or 'exact'")
+        if key not in _KEY_MODES:
+            raise InvalidArgumentError(f"key must be 'normalized' or 'exact', got {shown(key)}")
+        self.key: KeyMode = key
 
         self._entries_ns = f"{namespace}:cache"
         self._stats_ns = f"{namespace}:cachestats"
@@ -265,10 +294,13 @@ class TokenOptCache(BaseCache):
             logger, "TokenOptCache store", interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS
         )
         self._semantic = SemanticIndex() if self.similarity_threshold is not None else None
-        # Recently decoded entries (key -> (serialized payload, pristine generations)):
-        # a deep copy is cheaper than reviving langchain_core.load JSON, and comparing
-        # the payload makes a stale copy impossible to serve.
-        self._decoded: LRUCache[str, tuple[str, list[Generation]]] = LRUCache(_DECODED_ENTRIES)
+        # Recently decoded entries: a copy is far cheaper than reviving
+        # langchain_core.load JSON, and comparing the text they were read from makes
+        # a stale copy impossible to serve.
+        self._decoded: LRUCache[str, _Decoded] = LRUCache(_DECODED_ENTRIES)
+        # (prompt, llm_string) -> store key; emptied when it holds _KEY_MEMO_CHARS.
+        self._keys: dict[tuple[str, str], str] = {}
+        self._keys_chars = 0
         _LIVE_CACHES.add(self)
 
     # -- constructors -------------------------------------------------------
@@ -304,7 +336,21 @@ class TokenOptCache(BaseCache):
     # -- keys and entries ---------------------------------------------------
 
     def _hash(self, prompt: str, llm_string: str) -> str:
-        return digest(llm_string, prompt)
+        """The store key of a request (see `cache.keys`), memoized per pair."""
+        pair = (prompt, llm_string)
+        known = self._keys.get(pair)  # one dict read: atomic under the GIL
+        if known is not None:
+            return known
+        key = request_key(prompt, llm_string, self.key)
+        size = len(prompt) + len(llm_string)
+        if size <= _KEY_MEMO_CHARS // 16:  # a huge prompt would flush the memo
+            with self._lock:
+                if self._keys_chars + size > _KEY_MEMO_CHARS:
+                    self._keys.clear()  # cheaper than LRU upkeep on every hit
+                    self._keys_chars = 0
+                self._keys[pair] = key
+                self._keys_chars += size
+        return key
 
     def _remaining_ttl(self, entry: Mapping[str, Any]) -> float | None:
         if self.ttl_seconds is None:
@@ -337,13 +383,72 @@ class TokenOptCache(BaseCache):
         if payload is not None:
             with self._lock:
                 remembered = self._decoded.get(key)
-            if remembered is not None and remembered[0] == payload:
-                return fresh_copies(remembered[1])
-        generations = decode_generations(entry)
-        pristine = fresh_copies(generations)
+            if remembered is not None and remembered.source == payload:
+                return remembered.frozen.thaw()
+        return self._remember(key, payload, entry).frozen.thaw()
+
+    def _remember(self, key: str, source: Any, entry: Any) -> _Decoded:
+        """Decode `entry` and keep it, keyed by `key` and checked against `source` (the
+        text it was read from: a changed entry is never served from the memo)."""
+        generations = self._mark(decode_generations(entry), None)
+        decoded = _Decoded(source, entry, FrozenGenerations(generations), self._hit_counts(entry))
+        if isinstance(source, str):
+            with self._lock:
+                self._decoded[key] = decoded
+        return decoded
+
+    def _decoded_entry(self, key: str, entry: Any) -> _Decoded:
+        """`entry`, read from the store at `key`, decoded (from the memo if unchanged)."""
+        payload = entry_payload(entry)
         with self._lock:
-            self._decoded[key] = (entry["g"], pristine)
-        return generations
+            remembered = self._decoded.get(key)
+        if remembered is not None and remembered.source == payload:
+            return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
+        return self._remember(key, payload, entry)
+
+    def _memory_entry(self, key: str) -> _Decoded | None:
+        """The decoded entry at `key` of a `MemoryStore`, without decoding it again.
+
+        The store hands back the very text it holds, so an unchanged entry is
+        recognised at once and its decoded generations reused.
+        """
+        assert type(self.store) is MemoryStore
+        text = self.store.get_text(self._entry_prefix + key)
+        if text is None:
+            return None
+        with self._lock:
+            remembered = self._decoded.get(key)
+        if remembered is not None and remembered.source == text:
+            return remembered
+        try:
+            entry = loads_bounded(text)
+        except ValueError as exc:
+            raise CorruptEntryError(f"stored text is not JSON: {exc}") from None
+        return self._remember(key, text, entry)
+
+    def _exact_entry(self, key: str) -> _Decoded | None:
+        """The decoded entry stored at `key`; None if missing, or unreadable (deleted)."""
+        try:
+            if type(self.store) is MemoryStore:  # not a subclass that may add behaviour
+                return self._memory_entry(key)
+            entry = self._get_entry(key)
+            return None if entry is None else self._decoded_entry(key, entry)
+        except CorruptEntryError as exc:
+            self._corrupt(key, exc)
+            self._delete_keys(key)
+            return None
+
+    async def _aexact_entry(self, key: str) -> _Decoded | None:
+        """Async `_exact_entry` (a `MemoryStore` answers inline)."""
+        if type(self.store) is MemoryStore:  # not a subclass that may add behaviour
+            return self._exact_entry(key)
+        try:
+            entry = await self._aget_entry(key)
+            return None if entry is None else self._decoded_entry(key, entry)
+        except CorruptEntryError as exc:
+            self._corrupt(key, exc)
+            await self._adelete_keys(key)
+            return None
 
     @staticmethod
     def _mark(generations: list[Generation], score: float | None) -> list[Generation]:
@@ -447,22 +552,40 @@ class TokenOptCache(BaseCache):
     def _count(self, key: str, amount: int) -> None:
         self._pending[key] = self._pending.get(key, 0) + amount
 
-    def _record_hit(self, key: str, entry: Mapping[str, Any], semantic: bool) -> None:
+    def _hit_counts(self, entry: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+        """The counters one exact hit on `entry` adds to (computed once per entry)."""
         model = entry.get("m")
         model = model if isinstance(model, str) and model else UNKNOWN_MODEL
         prefix = f"{self._model_prefix}{model}:"
         usd = entry.get("u")
+        dollars = (
+            (prefix + "usd", usd)
+            if isinstance(usd, int) and not isinstance(usd, bool)
+            else (prefix + "unpriced", 1)
+        )
+        return (
+            (f"{self._stats_ns}:hits", 1),
+            (prefix + "hits", 1),
+            (prefix + "in", int_or_zero(entry.get("i"))),
+            (prefix + "out", int_or_zero(entry.get("o"))),
+            dollars,
+        )
+
+    def _record_hit(
+        self,
+        key: str,
+        entry: Mapping[str, Any],
+        semantic: bool,
+        counts: tuple[tuple[str, int], ...] | None = None,
+    ) -> None:
+        if counts is None:
+            counts = self._hit_counts(entry)
+        pending = self._pending
         with self._lock:
-            self._count(f"{self._stats_ns}:hits", 1)
+            for name, amount in counts:
+                pending[name] = pending.get(name, 0) + amount
             if semantic:
                 self._count(f"{self._stats_ns}:semantic_hits", 1)
-            self._count(prefix + "hits", 1)
-            self._count(prefix + "in", int_or_zero(entry.get("i")))
-            self._count(prefix + "out", int_or_zero(entry.get("o")))
-            if isinstance(usd, int) and not isinstance(usd, bool):
-                self._count(prefix + "usd", usd)
-            else:
-                self._count(prefix + "unpriced", 1)
             if self.max_entries is not None:
                 ttl = self._remaining_ttl(entry)
                 expires = None if ttl is None else time.time() + ttl
@@ -521,11 +644,15 @@ class TokenOptCache(BaseCache):
 
     def _flush(self, *, force: bool) -> None:
         """Write what is buffered: always with `force`, else only when it is due."""
+        if not force and time.monotonic() - self._last_flush < self.flush_interval_seconds:
+            return  # not due (read without the lock: `_take_pending` decides under it)
         taken = self._take_pending(force=force)
         if taken is not None:
             self._write_pending(*taken)
 
     async def _aflush(self, *, force: bool) -> None:
+        if not force and time.monotonic() - self._last_flush < self.flush_interval_seconds:
+            return
         taken = self._take_pending(force=force)
         if taken is not None:
             await self._awrite_pending(*taken)
@@ -768,15 +895,11 @@ class TokenOptCache(BaseCache):
     def _find(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """`lookup` without the miss count and the flush; hits are recorded."""
         key = self._hash(prompt, llm_string)
-        entry = self._get_entry(key)
+        decoded = self._exact_entry(key)
         found: list[Generation] | None = None
-        if entry is not None:
-            try:
-                found = self._mark(self._generations(key, entry), None)
-                self._record_hit(key, entry, semantic=False)
-            except CorruptEntryError as exc:
-                self._corrupt(key, exc)
-                self._delete_keys(key)
+        if decoded is not None:
+            found = decoded.frozen.thaw()  # already marked as a hit
+            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
         if found is None and self.semantic:
             found = self._semantic_lookup(prompt, llm_string)
         return found
@@ -862,15 +985,11 @@ class TokenOptCache(BaseCache):
     async def _afind(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """Async `_find`."""
         key = self._hash(prompt, llm_string)
-        entry = await self._aget_entry(key)
+        decoded = await self._aexact_entry(key)
         found: list[Generation] | None = None
-        if entry is not None:
-            try:
-                found = self._mark(self._generations(key, entry), None)
-                self._record_hit(key, entry, semantic=False)
-            except CorruptEntryError as exc:
-                self._corrupt(key, exc)
-                await self._adelete_keys(key)
+        if decoded is not None:
+            found = decoded.frozen.thaw()  # already marked as a hit
+            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
         if found is None and self.semantic:
             found = await self._asemantic_lookup(prompt, llm_string)
         return found
@@ -1068,6 +1187,8 @@ class TokenOptCache(BaseCache):
 
 def _check_prompt(prompt: Any, llm_string: Any) -> None:
     """The (prompt, llm_string) pair of `lookup` and `update` must be two strings."""
+    if type(prompt) is str and type(llm_string) is str:  # the hot path: no calls
+        return
     instance_of(prompt, "prompt", str, "a str (the prompt LangChain serialized)")
     instance_of(llm_string, "llm_string", str, "a str (the model's serialized settings)")
 

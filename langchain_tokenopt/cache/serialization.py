@@ -11,6 +11,7 @@ treats as a miss.
 
 from __future__ import annotations
 
+import marshal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from langchain_core.load import dumps, loads
 from langchain_core.load.load import default_init_validator
 from langchain_core.outputs import Generation
+from pydantic import BaseModel
 
 from langchain_tokenopt.cache.savings import Saving
 from langchain_tokenopt.core.boundedjson import JSONLimitError, check_json_text
@@ -25,6 +27,7 @@ from langchain_tokenopt.core.boundedjson import JSONLimitError, check_json_text
 __all__ = [
     "ENTRY_VERSION",
     "CorruptEntryError",
+    "FrozenGenerations",
     "decode_generations",
     "entry_payload",
     "fresh_copies",
@@ -139,5 +142,114 @@ def decode_generations(entry: Any) -> list[Generation]:
 
 
 def fresh_copies(generations: Sequence[Generation]) -> list[Generation]:
-    """Deep copies that share nothing with `generations` (pydantic's `model_copy`)."""
-    return [generation.model_copy(deep=True) for generation in generations]
+    """Deep copies that share nothing mutable with `generations` (see `FrozenGenerations`)."""
+    return FrozenGenerations(generations).thaw()
+
+
+class FrozenGenerations:
+    """Generations kept to be copied fast: one fresh, independent copy per `thaw()`.
+
+    A cache hit must not hand out objects a caller could mutate into the cache, and
+    `model_copy(deep=True)` (`copy.deepcopy`) costs about as much as the rest of a
+    memory hit. Here each model's field values are frozen once with `marshal` (C
+    speed, builtin types only, in memory: nothing read from a store goes through
+    it) and each thaw builds the models as pydantic's own `__copy__` does (a new
+    `__dict__`, fields set, extra and private values; docs/internals.md). When a
+    value is not a builtin type (an object in `additional_kwargs`), or a first thaw
+    does not compare equal to the original (pydantic's layout changed), `thaw` falls
+    back to `model_copy(deep=True)`.
+
+    Example:
+        >>> from langchain_core.outputs import Generation
+        >>> frozen = FrozenGenerations([Generation(text="hi", generation_info={"n": 1})])
+        >>> first, second = frozen.thaw()[0], frozen.thaw()[0]
+        >>> first.generation_info["n"] = 2
+        >>> second.generation_info
+        {'n': 1}
+    """
+
+    __slots__ = ("_frozen", "_pristine")
+
+    def __init__(self, generations: Sequence[Generation]) -> None:
+        self._pristine = [generation.model_copy(deep=True) for generation in generations]
+        try:
+            self._frozen: list[_FrozenModel] | None = [_freeze(g) for g in self._pristine]
+            # A pydantic whose models hold more than the copied state fails here, once
+            # per entry, instead of handing out incomplete copies.
+            if [_thaw(frozen) for frozen in self._frozen] != self._pristine:
+                self._frozen = None
+        except (ValueError, TypeError, AttributeError):  # fall back to deep copies
+            self._frozen = None
+
+    def thaw(self) -> list[Generation]:
+        """A fresh deep copy of the generations."""
+        if self._frozen is None:
+            return [generation.model_copy(deep=True) for generation in self._pristine]
+        return [_thaw(frozen) for frozen in self._frozen]
+
+
+# (class, shared immutable fields, marshalled fields, nested models by field, fields
+# set, extra, private)
+_FrozenModel = tuple[
+    type[BaseModel],
+    tuple[tuple[str, Any], ...],
+    bytes,
+    tuple[tuple[str, Any], ...],
+    set[str],
+    bytes | dict[str, Any] | None,
+    bytes | None,
+]
+# Values shared between copies: nothing can change them (str subclasses included,
+# such as langchain-core's TextAccessor).
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _freeze(model: BaseModel) -> _FrozenModel:
+    """`ValueError` when a value is not a builtin type; `AttributeError` for a layout
+    other than pydantic 2's."""
+    shared: dict[str, Any] = {}
+    # Every field, in pydantic's order (`dumps` writes them in it); shared and nested
+    # values are put in place after the round trip, which keeps the order.
+    plain: dict[str, Any] = {}
+    nested: dict[str, Any] = {}
+    for name, value in model.__dict__.items():
+        if isinstance(value, BaseModel):  # ChatGeneration.message
+            nested[name] = _freeze(value)
+            plain[name] = None
+        elif isinstance(value, _IMMUTABLE):
+            shared[name] = value
+            plain[name] = None
+        else:
+            plain[name] = value
+    extra = model.__pydantic_extra__
+    private = model.__pydantic_private__
+    return (
+        type(model),
+        tuple(shared.items()),
+        marshal.dumps(plain),
+        tuple(nested.items()),
+        set(model.__pydantic_fields_set__),
+        marshal.dumps(extra) if extra else extra,  # None or {} are rebuilt, not copied
+        None if private is None else marshal.dumps(private),
+    )
+
+
+def _thaw(frozen: _FrozenModel) -> Any:
+    cls, shared, plain, nested, fields_set, extra, private = frozen
+    values = marshal.loads(plain)
+    for name, value in shared:
+        values[name] = value
+    for name, inner in nested:
+        values[name] = _thaw(inner)
+    model = cls.__new__(cls)
+    # What pydantic's BaseModel.__copy__ sets, with values that share nothing.
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(fields_set))
+    if isinstance(extra, bytes):
+        object.__setattr__(model, "__pydantic_extra__", marshal.loads(extra))
+    else:  # None, or an empty dict: a new one
+        object.__setattr__(model, "__pydantic_extra__", None if extra is None else {})
+    object.__setattr__(
+        model, "__pydantic_private__", None if private is None else marshal.loads(private)
+    )
+    return model

@@ -13,9 +13,9 @@ tracker and the budget read calls the same way.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, LLMResult
 
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from langchain_tokenopt.core.requestkey import request_digest
 from langchain_tokenopt.core.validation import shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
@@ -317,7 +318,8 @@ class CallStart(NamedTuple):
     """The facts of a model call known when it starts (`on_chat_model_start`).
 
     `messages` is set for chat models, `prompts` for completion models; `tools` are
-    the tool schemas bound to the call, `max_output_tokens` the call's `max_tokens`.
+    the tool schemas bound to the call, `max_output_tokens` the call's `max_tokens`,
+    `settings` its invocation parameters (model, sampling parameters, tools, ...).
     An `agent_key` of `UsageTracker` / `TokenBudget` receives one to name the agent.
 
     Example:
@@ -341,6 +343,7 @@ class CallStart(NamedTuple):
     prompts: Sequence[str] | None
     tools: Sequence[Any]
     max_output_tokens: int | None
+    settings: Mapping[str, Any] = MappingProxyType({})
 
 
 def resolve_agent(metadata: Mapping[str, Any], tags: Sequence[str], name: str | None) -> str:
@@ -428,6 +431,7 @@ def call_start(
         prompts=prompts,
         tools=tools,
         max_output_tokens=_max_output_tokens(meta, params),
+        settings=params,
     )
     if agent_key is not None:
         chosen = agent_key(call)
@@ -437,7 +441,13 @@ def call_start(
 
 
 def prompt_hash(call: CallStart) -> str:
-    """A stable hash of the call's input, equal for identical prompts across processes.
+    """A stable hash of what the model saw, equal for identical requests across processes.
+
+    "Identical" is `TokenOptCache`'s notion (`core.requestkey.request_digest`): the
+    messages as a model sees them (no ids, response or usage metadata, cache hit
+    markers; tool-call ids only through their pairing), the model and the call's
+    invocation parameters (sampling parameters, tools, response format) and LangChain's
+    `ls_` metadata, without transport settings.
 
     Example:
         >>> from uuid import uuid4
@@ -445,23 +455,15 @@ def prompt_hash(call: CallStart) -> str:
         >>> a = call_start(run_id=uuid4(), parent_run_id=None, tags=None, metadata=None,
         ...                kwargs={}, messages=[HumanMessage("hi")])
         >>> b = call_start(run_id=uuid4(), parent_run_id=None, tags=None, metadata=None,
-        ...                kwargs={}, messages=[HumanMessage("hi")])
+        ...                kwargs={}, messages=[HumanMessage("hi", id="other")])
         >>> prompt_hash(a) == prompt_hash(b)
         True
     """
-    parts: list[str] = [call.model or ""]
-    if call.messages is not None:
-        for message in call.messages:
-            content = message.content
-            parts.append(message.type)
-            parts.append(content if isinstance(content, str) else repr(content))
-            # isinstance, not getattr: a missing pydantic attribute costs an exception.
-            if isinstance(message, AIMessage) and message.tool_calls:
-                parts.append(repr(message.tool_calls))
-    if call.prompts is not None:
-        parts.extend(call.prompts)
-    data = "\x1e".join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
+    # LangChain's `ls_` metadata (model, temperature, max tokens, stop) describes every
+    # chat model's request, also one whose invocation parameters leave them out.
+    described = {key: value for key, value in call.metadata.items() if key.startswith("ls_")}
+    settings = {**described, "model": call.model, **call.settings}
+    return request_digest(call.messages, call.prompts, settings)
 
 
 class CallResult(NamedTuple):

@@ -106,6 +106,23 @@ class MemoryStore(ClosesOnExit):
         with self._lock:
             return self._load(key)[1]
 
+    def get_text(self, key: str) -> str | None:
+        """The JSON text stored at `key`, undecoded, or None if absent or expired.
+
+        It is the very object `set` stored, so a caller that keeps what it decoded
+        from it can tell, by comparing texts, whether the value is still the same.
+
+        Example:
+            >>> store = MemoryStore()
+            >>> store.set("k", {"a": 1})
+            >>> store.get_text("k")
+            '{"a":1}'
+        """
+        check_key(key)
+        with self._lock:
+            entry = self._cache.get(key)
+        return None if entry is None else entry[0]
+
     def set(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Store `value` at `key`, expiring after `ttl_seconds` when given."""
         check_key(key)
