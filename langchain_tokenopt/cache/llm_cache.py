@@ -905,7 +905,7 @@ class TokenOptCache(BaseCache):
         return found
 
     def _semantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        item = semantic_item(prompt, llm_string)
+        item = semantic_item(prompt, llm_string, key=self.key)
         if item is None:
             return None
         wording = self._wording_prefix + wording_key(*item)
@@ -995,7 +995,7 @@ class TokenOptCache(BaseCache):
         return found
 
     async def _asemantic_lookup(self, prompt: str, llm_string: str) -> list[Generation] | None:
-        item = semantic_item(prompt, llm_string)
+        item = semantic_item(prompt, llm_string, key=self.key)
         if item is None:
             return None
         wording = self._wording_prefix + wording_key(*item)
@@ -1055,7 +1055,7 @@ class TokenOptCache(BaseCache):
             # Access time first: an entry never exists without one, so eviction sees it.
             self.store.set(self._access_prefix + key, entry["c"], ttl_seconds=ttl)
         self.store.set(self._entry_prefix + key, entry, ttl_seconds=ttl)
-        item = semantic_item(prompt, llm_string) if self.semantic else None
+        item = semantic_item(prompt, llm_string, key=self.key) if self.semantic else None
         if item is not None:
             wording = wording_key(*item)
             self.store.set(
@@ -1099,7 +1099,7 @@ class TokenOptCache(BaseCache):
         if self.max_entries is not None:
             await self.store.aset(self._access_prefix + key, entry["c"], ttl_seconds=ttl)
         await self.store.aset(self._entry_prefix + key, entry, ttl_seconds=ttl)
-        item = semantic_item(prompt, llm_string) if self.semantic else None
+        item = semantic_item(prompt, llm_string, key=self.key) if self.semantic else None
         if item is not None:
             wording = wording_key(*item)
             await self.store.aset(

@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 from langchain_tokenopt.cache.exactness import differences_allowed, exactness_features, prompt_text
-from langchain_tokenopt.cache.keys import digest
+from langchain_tokenopt.cache.keys import KeyMode, digest, normalize_request
 from langchain_tokenopt.cache.wording import canonical_words
 
 __all__ = [
@@ -33,18 +33,43 @@ __all__ = [
 # How often (at most) a process checks the store for semantic entries written by
 # other processes; `TokenOptCache.refresh()` forces it.
 SEMANTIC_REFRESH_SECONDS = 1.0
+# Tags partitions of normalized requests, so they never equal an exact-key partition.
+_NORMALIZED_PARTITION = "semantic-normalized-v1"
 # Semantic candidates examined per lookup after the index query.
 _SEMANTIC_CANDIDATES = 4
 
 
-def semantic_item(prompt: str, llm_string: str) -> tuple[str, str] | None:
-    """(partition, text) of a prompt, or None if it cannot match semantically."""
-    split = prompt_text(prompt)
-    if split is None:
+def semantic_item(
+    prompt: str, llm_string: str, *, key: KeyMode = "normalized"
+) -> tuple[str, str] | None:
+    """(partition, text) of a prompt, or None if it cannot match semantically.
+
+    With the default `key="normalized"` the partition is the request as the model sees
+    it without its last question (`normalize_request(...).context`: no message ids,
+    metadata, hit markers or transport settings), so a conversation replayed from the
+    cache still matches; `key="exact"` keeps the raw `llm_string` and earlier JSON.
+
+    Example:
+        >>> from langchain_core.load import dumps
+        >>> from langchain_core.messages import AIMessage, HumanMessage
+        >>> first = [HumanMessage("hi"), AIMessage("hello", id="a"), HumanMessage("Who?")]
+        >>> again = [HumanMessage("hi"), AIMessage("hello", id="b"), HumanMessage("who")]
+        >>> semantic_item(dumps(first), "llm")[0] == semantic_item(dumps(again), "llm")[0]
+        True
+    """
+    if key == "exact":
+        split = prompt_text(prompt)
+        if split is None:
+            return None
+        context, text = split
+        features = json.dumps(exactness_features(text), separators=(",", ":"))
+        return digest(llm_string, context, features)[:32], text
+    request = normalize_request(prompt, llm_string)
+    if request.last_human_text is None:
         return None
-    context, text = split
+    text = request.last_human_text
     features = json.dumps(exactness_features(text), separators=(",", ":"))
-    return digest(llm_string, context, features)[:32], text
+    return digest(_NORMALIZED_PARTITION, request.context, features)[:32], text
 
 
 def wording_key(partition: str, text: str) -> str:

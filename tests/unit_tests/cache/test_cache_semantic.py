@@ -343,6 +343,29 @@ def test_semantic_true_answers_a_rewording_with_one_pointer_and_marks_it() -> No
     assert cache.lookup(as_prompt("what is the capital of spain"), LLM) is None
 
 
+def test_semantic_true_rewording_matches_after_a_turn_replayed_from_the_cache() -> None:
+    """The earlier conversation is compared as the model sees it: an answer replayed from
+    the cache (other id, hit marker in its metadata) still shares the partition, so the
+    reworded next question hits; `key="exact"` compares raw JSON and cannot."""
+    first_answer = AIMessage("Hello! How can I help?", id="run-1", response_metadata={})
+    replayed = AIMessage(
+        "Hello! How can I help?", id="run-2", response_metadata={CACHE_HIT_KEY: True}
+    )
+    asked = [HumanMessage("hi"), first_answer, HumanMessage("What's the capital of France?")]
+    reworded = [HumanMessage("hi"), replayed, HumanMessage("what is the capital of france")]
+    changed = [
+        HumanMessage("hi"),
+        AIMessage("Bonjour!", id="run-3"),
+        HumanMessage("what is the capital of france"),
+    ]
+    for key, expected in (("normalized", "Paris."), ("exact", None)):
+        cache = TokenOptCache(semantic=True, key=key)  # type: ignore[arg-type]
+        cache.update(dumps(asked), LLM, [Generation(text="Paris.")])
+        found = cache.lookup(dumps(reworded), LLM)
+        assert (found[0].text if found else None) == expected, key
+        assert cache.lookup(dumps(changed), LLM) is None, key
+
+
 def test_semantic_true_is_seen_by_another_process_at_once() -> None:
     cache = TokenOptCache(semantic=True)
     cache.update(as_prompt("How do I install numpy?"), LLM, [Generation(text="pip")])
