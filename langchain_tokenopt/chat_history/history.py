@@ -192,7 +192,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
         super().__init__()
         if store is None:
             # The default is only a place to keep messages: its deprecation (in favour of
-            # agent state, which `SummarizingMiddleware` serves) is not the user's concern.
+            # agent state, which `SummaryRecallMiddleware` serves) is not the user's concern.
             with warnings.catch_warnings():
                 warnings.filterwarnings(
                     "ignore", message=".*InMemoryChatMessageHistory", category=DeprecationWarning

@@ -1,4 +1,4 @@
-"""The conversation window that `SummarizingMiddleware` and `TokenBudgetMiddleware`
+"""The conversation window that `SummaryRecallMiddleware` and `TokenBudgetMiddleware`
 send: a `SummarizingChatMessageHistory` per conversation, fed the agent state."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class TokenBudgetMiddleware(Middleware):
     - if the budget is spent, the run ends at once with a final `AIMessage` saying so
       (`jump_to="end"`), instead of an exception in the middle of a run;
     - the conversation sent is shrunk to `budget.context_tokens_for(...)` tokens (a
-      summary plus the newest turns, as in `SummarizingMiddleware`), so a budget
+      summary plus the newest turns, as in `SummaryRecallMiddleware`), so a budget
       running low buys more, smaller calls;
     - the call's worst case (exact input tokens plus its `max_tokens`) is reserved; if
       it does not fit, the call is not made and the final message ends the run.
@@ -102,7 +102,7 @@ class TokenBudgetMiddleware(Middleware):
         final_message: text of the final message, or a function of what stopped the
             run (`BudgetRemaining` or `BudgetExceededError`) returning it.
         summary_model: writes the summary when shrinking (default: extractive).
-        state_store, namespace, max_sessions: as in `SummarizingMiddleware`.
+        state_store, namespace, max_sessions: as in `SummaryRecallMiddleware`.
 
     Example:
         >>> from langchain.agents import create_agent

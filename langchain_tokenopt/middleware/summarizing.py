@@ -1,4 +1,4 @@
-"""`SummarizingMiddleware`: send each model call of an agent a running summary plus
+"""`SummaryRecallMiddleware`: send each model call of an agent a running summary plus
 the recent turns, counted exactly, never splitting a tool call from its result."""
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from langchain_tokenopt.middleware._base import (
 from langchain_tokenopt.middleware._windows import ConversationWindows
 from langchain_tokenopt.stores import Store
 
-__all__ = ["SummarizingMiddleware", "SummarizingStats"]
+__all__ = ["SummaryRecallMiddleware", "SummaryRecallStats"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class SummarizingStats:
-    """Tokens `SummarizingMiddleware` sent, against what the full conversation costs.
+class SummaryRecallStats:
+    """Tokens `SummaryRecallMiddleware` sent, against what the full conversation costs.
 
     Counts are exact (`TokenCounter`) for the messages, system prompt included, without
     tool schemas.
@@ -53,7 +53,7 @@ class SummarizingStats:
         return self.full_tokens - self.sent_tokens
 
 
-class SummarizingMiddleware(Middleware):
+class SummaryRecallMiddleware(Middleware):
     """Send the model a running summary and the recent turns, within `max_tokens`.
 
     Each model call is sent the agent's system prompt, a summary of the older turns
@@ -91,7 +91,7 @@ class SummarizingMiddleware(Middleware):
     Example:
         >>> from langchain.agents import create_agent
         >>> from langchain_core.language_models import GenericFakeChatModel
-        >>> middleware = SummarizingMiddleware(max_tokens=3000)
+        >>> middleware = SummaryRecallMiddleware(max_tokens=3000)
         >>> llm = GenericFakeChatModel(messages=iter(["Hi!"]))
         >>> agent = create_agent(llm, middleware=[middleware])
         >>> agent.invoke({"messages": [("user", "hello")]})["messages"][-1].content
@@ -133,10 +133,10 @@ class SummarizingMiddleware(Middleware):
             namespace=namespace,
             max_sessions=max_sessions,
         )
-        self._totals = Totals(SummarizingStats())
+        self._totals = Totals(SummaryRecallStats())
 
     @property
-    def stats(self) -> SummarizingStats:
+    def stats(self) -> SummaryRecallStats:
         """A copy of the totals so far."""
         return self._totals.snapshot()
 
