@@ -1,6 +1,6 @@
 """Client-side cost of `BatchAPIRunnable`: 10,000 small requests through the Batch API.
 
-The loopback OpenAI-compatible server (tests/support/openai_server.py) runs in a child
+The loopback OpenAI-compatible server (langchain_tokenopt.testing) runs in a child
 process, so `time.process_time()` here counts only the client side: building the
 request lines from ChatOpenAI's own payloads, uploading the JSONL, creating and polling
 the batches, downloading the output and mapping each answer back (with a
@@ -32,7 +32,7 @@ from langchain_tokenopt.core.pricing import price
 
 
 def _serve(ready: Any, stop: Any) -> None:
-    from tests.support.openai_server import FakeOpenAIServer
+    from langchain_tokenopt.testing import FakeOpenAIServer
 
     with FakeOpenAIServer() as server:
         ready.put(server.base_url)

@@ -23,7 +23,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from langchain_tokenopt.coalescing import CoalescingRunnable
-from tests.support.openai_server import FakeOpenAIServer
+from langchain_tokenopt.testing import FakeOpenAIServer
 
 
 def questions(total: int, distinct: int, seed: int = 7) -> list[str]:

@@ -20,7 +20,7 @@ One command prints every figure (the machine may be loaded: CPU time, medians):
    mean around turn 100 and at the last 200 turns, with and without recall, and
    `trim_messages` with a tiktoken counter at 1,000 turns.
 3. Invariants: a conversation with tool calls through the history over the memory,
-   SQLite and Redis state stores and through `SummarizingMiddleware` in `create_agent`
+   SQLite and Redis state stores and through `SummaryRecallMiddleware` in `create_agent`
    over the in-memory and SQLite LangGraph checkpointers: views over budget, orphaned
    tool messages and lost messages, counted.
 
@@ -447,7 +447,7 @@ def agent_invariants(
 ) -> InvariantResult:
     from langchain.agents import create_agent
 
-    from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware
+    from langchain_tokenopt.middleware.summarizing import SummaryRecallMiddleware
     from tests.support.agent_doubles import ScriptedChatModel
     from tests.support.agent_doubles import get_weather as lookup
 
@@ -462,7 +462,7 @@ def agent_invariants(
                 ]
                 script.append(AIMessage(str(message.content), tool_calls=calls))
     model = ScriptedChatModel(messages=iter(script))
-    middleware = SummarizingMiddleware(max_tokens=budget)
+    middleware = SummaryRecallMiddleware(max_tokens=budget)
     agent = create_agent(model, [lookup], middleware=[middleware], checkpointer=checkpointer)
     config = {"configurable": {"thread_id": name}}
     state: dict[str, Any] = {}

@@ -174,10 +174,10 @@ from .middleware.compression import (
     CompressionMiddleware as CompressionMiddleware,
 )
 from .middleware.routing import (
-    ModelRouterMiddleware as ModelRouterMiddleware,
+    CostRouterMiddleware as CostRouterMiddleware,
 )
 from .middleware.summarizing import (
-    SummarizingMiddleware as SummarizingMiddleware,
+    SummaryRecallMiddleware as SummaryRecallMiddleware,
 )
 from .middleware.tool_retrieval import (
     ToolRetrievalMiddleware as ToolRetrievalMiddleware,

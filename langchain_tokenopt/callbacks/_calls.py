@@ -40,13 +40,50 @@ class ModelCallHandler(BaseCallbackHandler):
     """A callback handler that sees each model call start as one `CallStart`.
 
     Subclasses implement `_call_started`; chat and completion models both end up there,
-    with the agent named by `agent_key` (see `call_start`).
+    with the agent named by `agent_key` (see `call_start`). The handler follows chain
+    runs to know each call's top-level run (`_roots`) and that run's name, which names
+    the agent when nothing more specific does.
     """
 
     agent_key: Callable[[CallStart], str | None] | None = None
 
     def __init__(self) -> None:
         self._counters: dict[str, TokenCounter] = {}
+        self._roots: dict[UUID, UUID] = {}  # chain run -> its top-level run
+        self._root_names: dict[UUID, str] = {}  # top-level run -> its name
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any],
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember which top-level run (task) a chain belongs to, and the root's name."""
+        if parent_run_id is not None:
+            self._roots[run_id] = self._roots.get(parent_run_id, parent_run_id)
+            return
+        name = kwargs.get("name")
+        if isinstance(name, str) and name:
+            self._root_names[run_id] = name
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the chain: model calls inside it have read their root already."""
+        self._roots.pop(run_id, None)
+        self._root_names.pop(run_id, None)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the chain (see `on_chain_end`)."""
+        self._roots.pop(run_id, None)
+        self._root_names.pop(run_id, None)
+
+    def _root_of(self, parent_run_id: UUID | None) -> UUID | None:
+        """The top-level run of a call made inside `parent_run_id` (None: no parent)."""
+        if parent_run_id is None:
+            return None
+        return self._roots.get(parent_run_id, parent_run_id)
 
     def _call_started(self, call: CallStart) -> None:
         raise NotImplementedError
@@ -88,16 +125,19 @@ class ModelCallHandler(BaseCallbackHandler):
         messages: list[BaseMessage] | None = None,
         prompts: list[str] | None = None,
     ) -> None:
+        parent_run_id = arguments.pop("parent_run_id")
+        root = self._root_of(parent_run_id)
         self._call_started(
             call_start(
                 run_id=arguments.pop("run_id"),
-                parent_run_id=arguments.pop("parent_run_id"),
+                parent_run_id=parent_run_id,
                 tags=arguments.pop("tags"),
                 metadata=arguments.pop("metadata"),
                 kwargs=arguments,
                 messages=messages,
                 prompts=prompts,
                 agent_key=self.agent_key,
+                root_name=self._root_names.get(root) if root is not None else None,
             )
         )
 

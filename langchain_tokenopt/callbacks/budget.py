@@ -54,6 +54,40 @@ __all__ = ["BudgetExceededError", "BudgetRemaining", "TokenBudget"]
 logger = logging.getLogger(__name__)
 
 _UTC = _dt.timezone.utc
+
+# langchain-core logs every exception a callback raises at WARNING ("Error in
+# %s.%s callback: %r") before it re-raises those of handlers with `raise_error`. A budget
+# stop reaches the caller as `BudgetExceededError` anyway, so that record only repeats
+# it on stderr: dropped for our handlers (docs/internals.md).
+_CALLBACK_LOGGER = "langchain_core.callbacks.manager"
+_CALLBACK_ERROR_MESSAGE = "Error in %s.%s callback: %s"
+_RERAISING_HANDLERS = frozenset({"TokenBudget", "UsageTracker"})
+
+
+class _BudgetStopLogFilter(logging.Filter):
+    """Drops langchain-core's WARNING for a budget stop that our handler re-raises."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            record.msg == _CALLBACK_ERROR_MESSAGE
+            and isinstance(args, tuple)
+            and len(args) == 3
+            and args[0] in _RERAISING_HANDLERS
+            and str(args[2]).startswith(f"{BudgetExceededError.__name__}(")
+        )
+
+
+_BUDGET_STOP_FILTER = _BudgetStopLogFilter()
+
+
+def _quiet_budget_stops() -> None:
+    """Install the filter on langchain-core's callback logger (once)."""
+    callback_logger = logging.getLogger(_CALLBACK_LOGGER)
+    if _BUDGET_STOP_FILTER not in callback_logger.filters:
+        callback_logger.addFilter(_BUDGET_STOP_FILTER)
+
+
 _NANO = Decimal(1_000_000_000)
 _CALENDAR_WINDOWS = ("hour", "day", "week", "month")
 #: A rolling window is kept as this many buckets; spending leaves it bucket by bucket.
@@ -287,6 +321,7 @@ class TokenBudget(ModelCallHandler):
             hint="give seconds longer than your slowest model call",
         )
         super().__init__()
+        _quiet_budget_stops()
         self.max_tokens = max_tokens
         self.max_cost_usd = (
             None if max_cost_usd is None else dollars(max_cost_usd, "max_cost_usd", positive=True)

@@ -94,8 +94,9 @@ class UsageTracker(ModelCallHandler):
             call's real usage; its `BudgetExceededError` stops the call before the
             request is sent.
         agent_key: names the agent of a call from its `CallStart`; returning None
-            falls back to `metadata["agent"]`, an `"agent:<name>"` tag,
-            `lc_agent_name`, the run name, `langgraph_node`, then `"default"`.
+            falls back to `metadata["agent"]`, an `"agent:<name>"` tag, then
+            `create_agent(name=...)`, the top-level run's name (`run_name` in its
+            config, else the graph's or chain's name), the call's run name, `"default"`.
         prices: a `PriceTable` with your own prices; default genai-prices.
 
     Example:
@@ -133,7 +134,6 @@ class UsageTracker(ModelCallHandler):
         # budget does blocking I/O (SQLite, Redis).
         self.run_inline = budget is None or budget.run_inline
         self._runs: dict[UUID, _Pending] = {}
-        self._roots: dict[UUID, UUID] = {}
         self._records: list[_Record] = []
         self._events: list[UsageEvent] = []  # built from _records[: len(_events)]
         self._routes: list[dict[str, Any]] = []
@@ -185,27 +185,6 @@ class UsageTracker(ModelCallHandler):
         with self._lock:
             self._routes.append({**data, "run_id": str(run_id)})
 
-    def on_chain_start(
-        self,
-        serialized: dict[str, Any],
-        inputs: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Remember which top-level run (task) a chain belongs to."""
-        if parent_run_id is not None:
-            self._roots[run_id] = self._roots.get(parent_run_id, parent_run_id)
-
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the chain: model calls inside it have recorded their task already."""
-        self._roots.pop(run_id, None)
-
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        """Forget the chain (see `on_chain_end`)."""
-        self._roots.pop(run_id, None)
-
     def _call_started(self, call: CallStart) -> None:
         if self.budget is not None:
             self.budget.reserve(call)  # raises BudgetExceededError before the request
@@ -213,7 +192,7 @@ class UsageTracker(ModelCallHandler):
         task_id: str | UUID | None = metadata.get("task_id")
         if not isinstance(task_id, str):
             parent = call.parent_run_id
-            task_id = self._roots.get(parent, parent) if parent is not None else call.run_id
+            task_id = self._root_of(parent) or call.run_id
         task_type = metadata.get("task_type")
         started = _Started(
             run_id=call.run_id,

@@ -7,12 +7,12 @@ messages relevant to the user's pending turn and the most recent turns, whose ex
 token count never exceeds `max_tokens`.
 
 What to fold, recall and show is decided by the pure `ContextPlanner`
-(`chat_history.planner`), the same planner `SummarizingMiddleware` uses for agents;
+(`chat_history.planner`), the same planner `SummaryRecallMiddleware` uses for agents;
 this module is the `BaseChatMessageHistory` adapter around it: it reads and writes the
 wrapped history and the summary state store, calls the summarizer, and keeps
 concurrent readers and writers consistent.
 
-Which to choose: for an agent built with `create_agent`, `SummarizingMiddleware`
+Which to choose: for an agent built with `create_agent`, `SummaryRecallMiddleware`
 (summary state in agent state, saved by the graph's checkpointer). This history is for
 LCEL chains that already keep a `BaseChatMessageHistory`, e.g. with
 `RunnableWithMessageHistory`; langchain-core deprecates both (removal in 2.0) and this
@@ -146,7 +146,7 @@ class SummarizingChatMessageHistory(BaseChatMessageHistory):
     (`SQLiteStore`, `RedisStore`) and the session id. Without saved state, a wrapped
     history that is already long is folded in chunks of at most `max_tokens`.
     Thread-safe: concurrent `add_messages` from several threads store each message
-    exactly once. For agents prefer `SummarizingMiddleware` (same planner, state in
+    exactly once. For agents prefer `SummaryRecallMiddleware` (same planner, state in
     the checkpoint); `BaseChatMessageHistory` is deprecated by langchain-core. Use
     `RunnableWithMessageHistory(..., history_messages_key=...)`; without it,
     LangChain slices the input by the length of two reads, which only agree if the

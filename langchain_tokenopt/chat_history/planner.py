@@ -1,7 +1,7 @@
 """What a token-budgeted conversation folds, recalls and shows: pure planning, no I/O.
 
 Both front doors, `SummarizingChatMessageHistory` (LCEL chains) and
-`SummarizingMiddleware` (agents built with `create_agent`), keep every message and show
+`SummaryRecallMiddleware` (agents built with `create_agent`), keep every message and show
 the model pinned system messages, a running summary, older messages recalled for the
 question being asked, and the recent turns, within a budget. This module decides it,
 from the messages with their token counts (a `Ledger`), the summary state and the

@@ -37,7 +37,6 @@ from typing_extensions import NotRequired
 
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
 from langchain_tokenopt.core.runnables import acall_in_run, call_in_run
-from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
@@ -499,6 +498,8 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     @staticmethod
     def _mark_centrality(pieces: list[_Piece]) -> None:
+        from langchain_tokenopt.core.textindex import TextIndex  # numpy: on first use
+
         index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
         index.add_many((p.order, p.text) for p in pieces)
         scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))

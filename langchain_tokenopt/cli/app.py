@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from langchain_tokenopt.cli.commands import Handler, analyze, count, demo, report, router
 from langchain_tokenopt.cli.transcript import InputError
@@ -35,6 +36,15 @@ EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 #: Set to 1 to let unexpected errors show their traceback.
 DEBUG_VARIABLE = "TOKENOPT_DEBUG"
+#: The distribution whose version `tokenopt --version` prints.
+DISTRIBUTION = "langchain-tokenopt"
+
+
+def _version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokenopt",
         description="Spend fewer tokens, less money and less time in LangChain apps.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s ({DISTRIBUTION}) {_version()}"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in (analyze, count, report, demo, router):

@@ -30,8 +30,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from cachetools import LRUCache
-from genai_prices import Usage as GenaiUsage
-from genai_prices import calc_price
 
 from langchain_tokenopt.core.logs import log_once
 from langchain_tokenopt.core.usage import Usage
@@ -365,6 +363,9 @@ class PriceTable:
         linear = _linear_rates(name, provider)
         if linear is not None and flat.keys() <= linear.keys():
             return sum((n * linear[k] for k, n in flat.items()), Decimal(0)) / _MTOK
+        from genai_prices import Usage as GenaiUsage  # 60 ms: loaded on first use
+        from genai_prices import calc_price
+
         try:
             calculation = calc_price(GenaiUsage(**flat), name, provider_id=provider)
         except LookupError:
@@ -377,6 +378,9 @@ class PriceTable:
         if not _has_batch_rates(name, provider):
             standard = self._genai_price(model, flat)
             return None if standard is None else standard * BATCH_FALLBACK_RATE
+        from genai_prices import Usage as GenaiUsage
+        from genai_prices import calc_price
+
         calculation = calc_price(
             GenaiUsage(**flat), name, provider_id=provider, price_context={"processing": "batch"}
         )

@@ -346,16 +346,24 @@ class CallStart(NamedTuple):
     settings: Mapping[str, Any] = MappingProxyType({})
 
 
-def resolve_agent(metadata: Mapping[str, Any], tags: Sequence[str], name: str | None) -> str:
+def resolve_agent(
+    metadata: Mapping[str, Any],
+    tags: Sequence[str],
+    name: str | None,
+    root_name: str | None = None,
+) -> str:
     """Which agent a call belongs to.
 
     In order: `metadata["agent"]`, a tag `"agent:<name>"`, `metadata["lc_agent_name"]`
-    (set by `create_agent(name=...)`), the run name, `metadata["langgraph_node"]`,
-    else `"default"`.
+    (set by `create_agent(name=...)`), `root_name` (the top-level run's name: the
+    `run_name` of its config, else the graph's or chain's own name), the call's own
+    run name, else `"default"`.
 
     Example:
         >>> resolve_agent({}, ["agent:researcher"], None)
         'researcher'
+        >>> resolve_agent({"langgraph_node": "model"}, [], None, root_name="faq_chain")
+        'faq_chain'
     """
     agent = metadata.get("agent")
     if isinstance(agent, str) and agent:
@@ -363,7 +371,7 @@ def resolve_agent(metadata: Mapping[str, Any], tags: Sequence[str], name: str | 
     for tag in tags:
         if tag.startswith(AGENT_TAG_PREFIX) and len(tag) > len(AGENT_TAG_PREFIX):
             return tag[len(AGENT_TAG_PREFIX) :]
-    for candidate in (metadata.get("lc_agent_name"), name, metadata.get("langgraph_node")):
+    for candidate in (metadata.get("lc_agent_name"), root_name, name):
         if isinstance(candidate, str) and candidate:
             return candidate
     return DEFAULT_AGENT
@@ -403,11 +411,12 @@ def call_start(
     messages: Sequence[BaseMessage] | None = None,
     prompts: Sequence[str] | None = None,
     agent_key: Callable[[CallStart], str | None] | None = None,
+    root_name: str | None = None,
 ) -> CallStart:
     """Build a `CallStart` from the arguments of `on_chat_model_start` / `on_llm_start`.
 
     `agent_key`, when given, names the agent; if it returns None the default
-    resolution (`resolve_agent`) applies.
+    resolution (`resolve_agent`, given `root_name`, the top-level run's name) applies.
     """
     meta: Mapping[str, Any] = metadata or {}
     tag_list: Sequence[str] = tags or ()
@@ -421,7 +430,7 @@ def call_start(
     call = CallStart(
         run_id=run_id,
         parent_run_id=parent_run_id,
-        agent=resolve_agent(meta, tag_list, run_name),
+        agent=resolve_agent(meta, tag_list, run_name, root_name),
         model=_model_name(meta, params),
         provider=provider if isinstance(provider, str) else None,
         tags=tag_list,

@@ -5,10 +5,10 @@ so its cost grows with every step. These middleware plug the package's component
 into the agent loop, each at the hook where it saves the most (one per module):
 
 - `ToolRetrievalMiddleware` binds only the tools a `ToolRetriever` ranks relevant.
-- `ModelRouterMiddleware` sends each call to the model `ModelRouter` picks.
+- `CostRouterMiddleware` sends each call to the model `ModelRouter` picks.
 - `TokenBudgetMiddleware` enforces a `TokenBudget` and ends the run cleanly when spent.
 - `CompressionMiddleware` compresses tool outputs losslessly before they enter state.
-- `SummarizingMiddleware` sends a running summary, the older turns relevant to the
+- `SummaryRecallMiddleware` sends a running summary, the older turns relevant to the
   question and the recent turns; its summary state lives in agent state (checkpointed).
 
 The agent state always keeps the full conversation: middleware change what one model
@@ -18,8 +18,8 @@ Needs the `langchain` extra (`pip install 'langchain-tokenopt[langchain]'`).
 
 from langchain_tokenopt.middleware.budget import TokenBudgetMiddleware
 from langchain_tokenopt.middleware.compression import CompressionMiddleware, CompressionStats
-from langchain_tokenopt.middleware.routing import ModelRouterMiddleware
-from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware, SummarizingStats
+from langchain_tokenopt.middleware.routing import CostRouterMiddleware
+from langchain_tokenopt.middleware.summarizing import SummaryRecallMiddleware, SummaryRecallStats
 from langchain_tokenopt.middleware.tool_retrieval import (
     ToolRetrievalMiddleware,
     ToolRetrievalStats,
@@ -28,9 +28,9 @@ from langchain_tokenopt.middleware.tool_retrieval import (
 __all__ = [
     "CompressionMiddleware",
     "CompressionStats",
-    "ModelRouterMiddleware",
-    "SummarizingMiddleware",
-    "SummarizingStats",
+    "CostRouterMiddleware",
+    "SummaryRecallMiddleware",
+    "SummaryRecallStats",
     "TokenBudgetMiddleware",
     "ToolRetrievalMiddleware",
     "ToolRetrievalStats",

@@ -1,5 +1,5 @@
 """The context an agent's model call is sent, planned from agent state: what
-`SummarizingMiddleware` and `TokenBudgetMiddleware` share.
+`SummaryRecallMiddleware` and `TokenBudgetMiddleware` share.
 
 The summary state lives in agent state, under a key each middleware declares in its
 `state_schema`, so the graph's checkpointer saves it with the messages. This module

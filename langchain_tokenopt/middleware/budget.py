@@ -97,7 +97,7 @@ class TokenBudgetMiddleware(AgentMiddleware[TokenBudgetState, Any, Any]):
       (`jump_to="end"`), instead of an exception in the middle of a run;
     - the conversation sent is shrunk to `budget.context_tokens_for(...)` tokens (a
       summary, relevant older turns and the newest turns, as in
-      `SummarizingMiddleware`, with the summary state in agent state under
+      `SummaryRecallMiddleware`, with the summary state in agent state under
       `"tokenopt_budget_summary"`), so a budget running low buys more, smaller calls;
     - the call's worst case (exact input tokens plus its `max_tokens`) is reserved; if
       it does not fit, the call is not made and the final message ends the run.

@@ -1,4 +1,4 @@
-"""`ModelRouterMiddleware`: send each model call of an agent to the tier a
+"""`CostRouterMiddleware`: send each model call of an agent to the tier a
 `ModelRouter` picks, falling through to the next tier when one fails."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from langchain_tokenopt.middleware._base import (
 from langchain_tokenopt.routing.router import ModelRouter, RouteDecision, Tier
 from langchain_tokenopt.routing.stats import RouterStats
 
-__all__ = ["ModelRouterMiddleware"]
+__all__ = ["CostRouterMiddleware"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 _TOOL_ROUTERS = 64
 
 
-class ModelRouterMiddleware(Middleware):
+class CostRouterMiddleware(Middleware):
     """Send each model call of an agent to the tier a `ModelRouter` chooses.
 
     For every call the router's scorer rates the request (system prompt, messages and
@@ -60,7 +60,7 @@ class ModelRouterMiddleware(Middleware):
         >>> big = GenericFakeChatModel(messages=iter(["A long answer."]))
         >>> router = ModelRouter(tiers=[Tier(mini, quality=0.3, model_name="gpt-4o-mini"),
         ...                             Tier(big, quality=1.0, model_name="gpt-4o")])
-        >>> agent = create_agent(big, middleware=[ModelRouterMiddleware(router)])
+        >>> agent = create_agent(big, middleware=[CostRouterMiddleware(router)])
         >>> agent.invoke({"messages": [("user", "hi, thanks!")]})["messages"][-1].content
         'Hello!'
     """

@@ -1,4 +1,4 @@
-"""`SummarizingMiddleware`: send each model call of an agent a running summary, the
+"""`SummaryRecallMiddleware`: send each model call of an agent a running summary, the
 older turns relevant to the question and the recent turns, counted exactly, never
 splitting a tool call from its result; the summary state lives in agent state."""
 
@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 __all__ = [
     "RECALLED_KEY",
     "SUMMARY_KEY",
-    "SummarizingMiddleware",
     "SummarizingState",
-    "SummarizingStats",
+    "SummaryRecallMiddleware",
+    "SummaryRecallStats",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,15 +51,15 @@ RECALLED_KEY = "tokenopt_recalled"
 
 
 class SummarizingState(AgentState[Any]):
-    """The agent state keys `SummarizingMiddleware` adds (not part of the input)."""
+    """The agent state keys `SummaryRecallMiddleware` adds (not part of the input)."""
 
     tokenopt_summary: NotRequired[Annotated[dict[str, Any], OmitFromInput]]
     tokenopt_recalled: NotRequired[Annotated[list[str], OmitFromInput]]
 
 
 @dataclass
-class SummarizingStats:
-    """Tokens `SummarizingMiddleware` sent, against what the full conversation costs.
+class SummaryRecallStats:
+    """Tokens `SummaryRecallMiddleware` sent, against what the full conversation costs.
 
     Counts are exact (`TokenCounter`) for the messages, system prompt included, without
     tool schemas. `recalled_messages` counts older messages quoted into calls because
@@ -78,7 +78,7 @@ class SummarizingStats:
         return self.full_tokens - self.sent_tokens
 
 
-class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
+class SummaryRecallMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
     """Send the model a running summary, relevant older turns and the recent turns,
     within `max_tokens`.
 
@@ -134,7 +134,7 @@ class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
     Example:
         >>> from langchain.agents import create_agent
         >>> from langchain_core.language_models import GenericFakeChatModel
-        >>> middleware = SummarizingMiddleware(max_tokens=3000)
+        >>> middleware = SummaryRecallMiddleware(max_tokens=3000)
         >>> llm = GenericFakeChatModel(messages=iter(["Hi!"]))
         >>> agent = create_agent(llm, middleware=[middleware])
         >>> result = agent.invoke({"messages": [("user", "hello")]})
@@ -183,10 +183,10 @@ class SummarizingMiddleware(AgentMiddleware[SummarizingState, Any, Any]):
             recall=recall,
             recall_share=recall_share,
         )
-        self._totals = Totals(SummarizingStats())
+        self._totals = Totals(SummaryRecallStats())
 
     @property
-    def stats(self) -> SummarizingStats:
+    def stats(self) -> SummaryRecallStats:
         """A copy of the totals so far."""
         return self._totals.snapshot()
 

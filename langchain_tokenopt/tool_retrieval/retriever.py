@@ -21,9 +21,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import numpy as np
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
@@ -32,13 +31,17 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator
 
-from langchain_tokenopt.core.textindex import TextIndex
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import TypedValidationModel, check_depth, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
+
+if TYPE_CHECKING:  # numpy (and the index, which needs it) load on first use
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from langchain_tokenopt.core.textindex import TextIndex
 
 __all__ = ["ToolLike", "ToolMatch", "ToolRetriever", "split_identifier", "tool_document"]
 
@@ -133,6 +136,8 @@ def _named_tools(text: str) -> list[str]:
 
 def _by_score(scores: NDArray[np.float64], first: Sequence[int]) -> list[int]:
     """Positions `first`, then the others by score (stable: ties keep position order)."""
+    import numpy as np
+
     head = set(first)
     return [*first, *(int(i) for i in np.argsort(-scores, kind="stable") if int(i) not in head)]
 
@@ -149,6 +154,8 @@ def _cover(
     residual by 1 - `_COVERAGE` * parts[j, i] / (part j's best score). After `picks`
     in all, the rest follow by best part score plus whole score.
     """
+    import numpy as np
+
     best = parts.max(axis=1, keepdims=True)
     share = parts / np.where(best > 0, best, 1.0)
     residual = np.ones(parts.shape[0])
@@ -297,6 +304,12 @@ def check_count(value: Any, what: str) -> int:
     return value
 
 
+def _new_index() -> TextIndex:
+    from langchain_tokenopt.core.textindex import TextIndex
+
+    return TextIndex(char_ngrams=True, char_ngram_range=_CHAR_NGRAM_RANGE)
+
+
 class ToolRetriever(TypedValidationModel, BaseRetriever):
     """A retriever over a tool registry: which tools does this request need?
 
@@ -355,9 +368,7 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
     always_include: tuple[str, ...] = ()
     model: str = "gpt-4o"
 
-    _index: TextIndex = PrivateAttr(
-        default_factory=lambda: TextIndex(char_ngrams=True, char_ngram_range=_CHAR_NGRAM_RANGE)
-    )
+    _index: TextIndex = PrivateAttr(default_factory=lambda: _new_index())
     _entries: dict[str, _Entry] = PrivateAttr(default_factory=dict)
     _lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _counter: TokenCounter = PrivateAttr()
@@ -564,6 +575,8 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         exhausted = all(len(hits) < fetch for hits in results)
         if not names:
             return [], exhausted
+        import numpy as np
+
         position = {name: i for i, name in enumerate(names)}
         factor = np.array([(entries[name].length / longest) ** _LENGTH_EXPONENT for name in names])
         whole_scores = np.array([whole.get(name, 0.0) for name in names]) * factor

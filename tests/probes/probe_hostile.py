@@ -240,11 +240,11 @@ def _constructors() -> dict[str, tuple[Callable[..., Any], dict[str, Any]]]:
             {"model": model, "retriever": retriever},
         ),
         "CompressionMiddleware": (lt.CompressionMiddleware, {}),
-        "SummarizingMiddleware": (lt.SummarizingMiddleware, {}),
+        "SummaryRecallMiddleware": (lt.SummaryRecallMiddleware, {}),
         "TokenBudgetMiddleware": (lt.TokenBudgetMiddleware, {"budget": budget}),
         "ToolRetrievalMiddleware": (lt.ToolRetrievalMiddleware, {}),
-        "ModelRouterMiddleware": (
-            lt.ModelRouterMiddleware,
+        "CostRouterMiddleware": (
+            lt.CostRouterMiddleware,
             {"router": lt.ModelRouter(tiers=[tier])},
         ),
         "price": (lt.price, {"model": "gpt-4o", "usage": {"input_tokens": 1}}),

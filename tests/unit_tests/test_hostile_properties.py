@@ -101,7 +101,7 @@ CONSTRUCTORS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("UsageReport", lt.UsageReport, {"events": []}),
     ("ToolRetriever", lt.ToolRetriever, {}),
     ("CompressionMiddleware", lt.CompressionMiddleware, {}),
-    ("SummarizingMiddleware", lt.SummarizingMiddleware, {}),
+    ("SummaryRecallMiddleware", lt.SummaryRecallMiddleware, {}),
     ("ToolRetrievalMiddleware", lt.ToolRetrievalMiddleware, {}),
     ("price", lt.price, {"model": "gpt-4o", "usage": {"input_tokens": 1}}),
     ("read_transcript", lt.read_transcript, {"text": '[{"role": "user", "content": "hi"}]'}),
@@ -174,7 +174,7 @@ PARAMETERS: dict[str, list[str]] = {
     "UsageReport": ["events", "timezone", "prices"],
     "ToolRetriever": ["tools", "k", "token_budget", "always_include", "model"],
     "CompressionMiddleware": ["compressor", "level", "model"],
-    "SummarizingMiddleware": [
+    "SummaryRecallMiddleware": [
         "max_tokens",
         "model",
         "target_ratio",

@@ -20,8 +20,8 @@ from langchain_tokenopt.core.markers import ROUTE_KEY
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.middleware import (
     CompressionMiddleware,
-    ModelRouterMiddleware,
-    SummarizingMiddleware,
+    CostRouterMiddleware,
+    SummaryRecallMiddleware,
     TokenBudgetMiddleware,
     ToolRetrievalMiddleware,
 )
@@ -73,7 +73,7 @@ def test_long_conversations_are_sent_as_summary_and_recent_turns(
         chat(openai_server),
         [get_weather],
         system_prompt=SYSTEM,
-        middleware=[SummarizingMiddleware(max_tokens=400, model="gpt-4o-mini")],
+        middleware=[SummaryRecallMiddleware(max_tokens=400, model="gpt-4o-mini")],
         checkpointer=InMemorySaver(),
     )
     result: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def test_budget_is_settled_from_the_server_usage_and_stops_the_run(
 def test_each_call_goes_to_the_model_the_router_picks(openai_server: FakeOpenAIServer) -> None:
     mini, big = chat(openai_server, "gpt-4o-mini"), chat(openai_server, "gpt-4o")
     router = ModelRouter(tiers=[Tier(mini, quality=0.3), Tier(big, quality=1.0)])
-    agent = create_agent(big, [get_weather], middleware=[ModelRouterMiddleware(router)])
+    agent = create_agent(big, [get_weather], middleware=[CostRouterMiddleware(router)])
     openai_server.enqueue("Hello!")
     easy = agent.invoke({"messages": [HumanMessage("hi, thanks!")]})
     openai_server.enqueue("Here is the proof.")
@@ -162,9 +162,9 @@ def test_all_middleware_together(openai_server: FakeOpenAIServer) -> None:
     # Middleware with their own state keys: typed as the common base, as create_agent takes them.
     middleware: list[AgentMiddleware[Any, Any, Any]] = [
         TokenBudgetMiddleware(budget),
-        ModelRouterMiddleware(router),
+        CostRouterMiddleware(router),
         ToolRetrievalMiddleware(k=1),
-        SummarizingMiddleware(max_tokens=2000),
+        SummaryRecallMiddleware(max_tokens=2000),
         CompressionMiddleware(),
     ]
     agent = create_agent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from langchain_core.caches import InMemoryCache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatResult
 
@@ -66,6 +68,30 @@ def test_a_call_over_budget_raises_before_the_model_is_called() -> None:
     assert (error.used, error.limit, error.unit) == (0, INPUT_TOKENS + 49, "tokens")
     assert error.requested == INPUT_TOKENS + 50
     assert error.resets_at is not None
+
+
+@pytest.mark.parametrize("handler", ["budget", "tracker"])
+def test_a_budget_stop_is_raised_once_not_also_logged_as_a_callback_error(
+    handler: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    budget = TokenBudget(max_tokens=INPUT_TOKENS + 49)
+    callback = budget if handler == "budget" else UsageTracker(budget=budget)
+    with caplog.at_level(logging.WARNING), pytest.raises(BudgetExceededError):
+        fake(max_tokens=50).invoke(QUESTION, config={"callbacks": [callback]})
+    assert caplog.records == []
+
+
+def test_other_callback_errors_are_still_logged(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(BaseCallbackHandler):
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+            raise BudgetExceededError(used=2, limit=1, unit="tokens")
+
+    TokenBudget(max_tokens=100)  # installs the filter
+    with caplog.at_level(logging.WARNING):
+        fake().invoke(QUESTION, config={"callbacks": [Broken()]})
+    assert [r.getMessage().split(" callback")[0] for r in caplog.records] == [
+        "Error in Broken.on_chat_model_start"
+    ]
 
 
 def test_the_reservation_is_the_exact_input_count_plus_max_tokens() -> None:

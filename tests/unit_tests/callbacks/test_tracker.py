@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from langchain.agents import create_agent
 from langchain_core.caches import InMemoryCache
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatResult
+from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers import context as tracer_context
 
@@ -21,6 +23,7 @@ from langchain_tokenopt.callbacks.tracker import UsageTracker, track_usage
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.core.pricing import ModelPrice, PriceTable, price
 from langchain_tokenopt.core.tokens import TokenCounter
+from tests.support.agent_doubles import scripted
 from tests.support.chat_models import CountingFakeChatModel, repeating, reply_with_usage
 
 reply = reply_with_usage
@@ -69,7 +72,8 @@ def test_run_and_parent_run_ids_are_recorded() -> None:
         ({"tags": ["seq:step:1", "agent:researcher"]}, "researcher"),
         ({"metadata": {"lc_agent_name": "support_bot"}}, "support_bot"),
         ({"run_name": "summarize"}, "summarize"),
-        ({"metadata": {"langgraph_node": "writer"}}, "writer"),
+        ({"metadata": {"lc_agent_name": "support_bot"}, "run_name": "x"}, "support_bot"),
+        ({"metadata": {"langgraph_node": "model"}}, "default"),  # a node is not an agent
         ({}, "default"),
     ],
 )
@@ -83,18 +87,41 @@ def test_agent_comes_from_metadata_then_tags_then_agent_name_then_run_name(
 
 
 def test_an_agent_built_with_create_agent_is_named_by_its_name() -> None:
-    from langchain.agents import create_agent
-
-    class AgentChat(CountingFakeChatModel):
-        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
-            return self
-
     tracker = UsageTracker()
-    agent = create_agent(model=AgentChat(messages=itertools.repeat(reply())), name="support_bot")
-    agent.invoke({"messages": [HumanMessage("hi")]}, config={"callbacks": [tracker]})
+    agent = create_agent(scripted([reply()]), name="support_bot")
+    config: Any = {"callbacks": [tracker], "run_name": "ignored_for_a_named_agent"}
+    agent.invoke({"messages": [HumanMessage("hi")]}, config=config)
     (event,) = tracker.events
     assert event.agent == "support_bot"
     assert event.task_id not in (event.run_id, event.parent_run_id)  # the agent's whole run
+
+
+def test_an_unnamed_agent_is_named_by_its_run_name_else_by_its_graph() -> None:
+    tracker = UsageTracker()
+    agent = create_agent(scripted([reply(), reply()]))
+    agent.invoke({"messages": [HumanMessage("hi")]}, config={"callbacks": [tracker]})
+    config: Any = {"callbacks": [tracker], "run_name": "faq_agent"}
+    agent.invoke({"messages": [HumanMessage("hi")]}, config=config)
+    assert [event.agent for event in tracker.events] == [agent.name, "faq_agent"]
+    assert agent.name == "LangGraph"  # create_agent's graph name when none is given
+
+
+def test_a_chain_is_named_by_its_run_name_else_by_its_own_name() -> None:
+    tracker = UsageTracker()
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | fake()
+    chain.invoke({"question": "q"}, config={"callbacks": [tracker], "run_name": "faq_chain"})
+    chain.invoke({"question": "q"}, config={"callbacks": [tracker]})
+    assert [event.agent for event in tracker.events] == ["faq_chain", chain.get_name()]
+    assert chain.get_name() == "RunnableSequence"
+
+
+def test_a_root_name_is_forgotten_when_its_run_ends() -> None:
+    tracker = UsageTracker()
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | fake()
+    chain.invoke({"question": "q"}, config={"callbacks": [tracker], "run_name": "faq_chain"})
+    fake().invoke("hi", config={"callbacks": [tracker]})
+    assert [event.agent for event in tracker.events] == ["faq_chain", "default"]
+    assert not tracker._root_names and not tracker._roots
 
 
 def test_a_user_agent_key_wins_over_metadata() -> None:

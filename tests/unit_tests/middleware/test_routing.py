@@ -1,4 +1,4 @@
-"""`ModelRouterMiddleware` in a real `create_agent` loop: which tier answers each call."""
+"""`CostRouterMiddleware` in a real `create_agent` loop: which tier answers each call."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from langchain_core.outputs import ChatResult
 
 from langchain_tokenopt.callbacks.budget import TokenBudget
 from langchain_tokenopt.core.markers import ROUTE_EVENT, ROUTE_KEY
-from langchain_tokenopt.middleware.routing import ModelRouterMiddleware
+from langchain_tokenopt.middleware.routing import CostRouterMiddleware
 from langchain_tokenopt.routing.router import ModelRouter, Tier
 from tests.support.agent_doubles import (
     ScriptedChatModel,
@@ -43,7 +43,7 @@ def tiers(mini: ScriptedChatModel, big: ScriptedChatModel) -> list[Tier]:
 
 def test_easy_requests_go_to_the_cheap_tier_and_hard_ones_to_the_strong_tier() -> None:
     mini, big = scripted(["Hello!"]), scripted(["A long answer."])
-    middleware = ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
+    middleware = CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
     agent = create_agent(big, [], middleware=[middleware])
     easy = agent.invoke({"messages": [HumanMessage(EASY)]})
     hard = agent.invoke({"messages": [HumanMessage(HARD)]})
@@ -59,7 +59,7 @@ def test_easy_requests_go_to_the_cheap_tier_and_hard_ones_to_the_strong_tier() -
 def test_every_step_of_a_tool_loop_is_routed_with_the_agent_tools_bound() -> None:
     mini = scripted([call_tool("get_weather", city="Oslo"), "Sunny in Oslo."])
     big = scripted([])
-    middleware = ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
+    middleware = CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
     agent = create_agent(big, [get_weather], middleware=[middleware])
     result = agent.invoke({"messages": [HumanMessage("Weather in Oslo?")]})
     assert result["messages"][-1].content == "Sunny in Oslo."
@@ -70,7 +70,7 @@ def test_every_step_of_a_tool_loop_is_routed_with_the_agent_tools_bound() -> Non
 def test_a_failing_tier_falls_through_to_the_next() -> None:
     mini = BrokenChatModel(messages=iter([]))
     big = scripted(["Answered by the big model."])
-    middleware = ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
+    middleware = CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
     agent = create_agent(big, [], middleware=[middleware])
     result = agent.invoke({"messages": [HumanMessage(EASY)]})
     route = result["messages"][-1].response_metadata[ROUTE_KEY]
@@ -81,7 +81,7 @@ def test_a_failing_tier_falls_through_to_the_next() -> None:
 
 def test_when_every_tier_fails_the_last_error_is_raised() -> None:
     mini, big = BrokenChatModel(messages=iter([])), BrokenChatModel(messages=iter([]))
-    middleware = ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
+    middleware = CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
     agent = create_agent(big, [], middleware=[middleware])
     with pytest.raises(ConnectionError, match="rate limited"):
         agent.invoke({"messages": [HumanMessage(EASY)]})
@@ -93,7 +93,7 @@ def test_a_spent_budget_relaxes_hard_requests_to_the_cheap_tier() -> None:
     mini = scripted([with_usage(AIMessage("Spent it."), 990, 10), "Cheap answer."])
     big = scripted([])
     router = ModelRouter(tiers=tiers(mini, big), budget=budget)
-    agent = create_agent(big, [], middleware=[ModelRouterMiddleware(router)])
+    agent = create_agent(big, [], middleware=[CostRouterMiddleware(router)])
     agent.invoke({"messages": [HumanMessage(EASY)]}, {"callbacks": [budget]})
     assert budget.remaining().tokens == 0
     result = agent.invoke({"messages": [HumanMessage(HARD)]})
@@ -111,7 +111,7 @@ def test_the_decision_is_dispatched_as_a_custom_event() -> None:
 
     mini, big = scripted(["Hello!"]), scripted([])
     agent = create_agent(
-        big, [], middleware=[ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))]
+        big, [], middleware=[CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))]
     )
     agent.invoke({"messages": [HumanMessage(EASY)]}, {"callbacks": [Listener()]})
     assert [event["tier"] for event in events] == ["mini"]
@@ -119,7 +119,7 @@ def test_the_decision_is_dispatched_as_a_custom_event() -> None:
 
 async def test_async_agent_routes_the_same_way() -> None:
     mini, big = scripted(["Hello!"]), scripted(["A long answer."])
-    middleware = ModelRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
+    middleware = CostRouterMiddleware(ModelRouter(tiers=tiers(mini, big)))
     agent = create_agent(big, [], middleware=[middleware])
     await agent.ainvoke({"messages": [HumanMessage(EASY)]})
     await agent.ainvoke({"messages": [HumanMessage(HARD)]})
@@ -128,4 +128,4 @@ async def test_async_agent_routes_the_same_way() -> None:
 
 def test_router_argument_is_checked() -> None:
     with pytest.raises(TypeError, match="ModelRouter"):
-        ModelRouterMiddleware([])  # type: ignore[arg-type]
+        CostRouterMiddleware([])  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""`SummarizingMiddleware` in a real `create_agent` loop: what each model call is sent."""
+"""`SummaryRecallMiddleware` in a real `create_agent` loop: what each model call is sent."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_tokenopt.core.tokens import TokenCounter
-from langchain_tokenopt.middleware.summarizing import SummarizingMiddleware
+from langchain_tokenopt.middleware.summarizing import SummaryRecallMiddleware
 from tests.support.agent_doubles import (
     SYSTEM,
     ScriptedChatModel,
@@ -25,7 +25,7 @@ from tests.support.agent_doubles import (
 
 
 def run_conversation(
-    middleware: SummarizingMiddleware, turns: int, thread: str = "t1"
+    middleware: SummaryRecallMiddleware, turns: int, thread: str = "t1"
 ) -> tuple[ScriptedChatModel, dict[str, Any]]:
     model = scripted(replies(turns))
     agent = travel_agent(model, middleware)
@@ -55,14 +55,14 @@ def assert_tool_pairs_intact(messages: list[BaseMessage]) -> None:
 
 def test_every_call_stays_within_max_tokens_counted_exactly() -> None:
     counter = TokenCounter("gpt-4o")
-    model, _ = run_conversation(SummarizingMiddleware(max_tokens=400), turns=12)
+    model, _ = run_conversation(SummaryRecallMiddleware(max_tokens=400), turns=12)
     sizes = [int(counter.count_messages(call["messages"])) for call in model.calls]
     assert max(sizes) <= 400
     assert len(model.calls) == 16  # 12 answers and 4 tool calls
 
 
 def test_state_keeps_every_message_while_calls_get_a_summary() -> None:
-    model, result = run_conversation(SummarizingMiddleware(max_tokens=400), turns=12)
+    model, result = run_conversation(SummaryRecallMiddleware(max_tokens=400), turns=12)
     humans = [m for m in result["messages"] if isinstance(m, HumanMessage)]
     assert [m.content for m in humans] == [question(i) for i in range(12)]
     last = model.calls[-1]["messages"]
@@ -74,7 +74,7 @@ def test_state_keeps_every_message_while_calls_get_a_summary() -> None:
 
 
 def test_a_tool_call_is_never_sent_without_its_result_or_the_other_way_round() -> None:
-    model, _ = run_conversation(SummarizingMiddleware(max_tokens=300), turns=12)
+    model, _ = run_conversation(SummaryRecallMiddleware(max_tokens=300), turns=12)
     for call in model.calls:
         assert_tool_pairs_intact(call["messages"])
         conversation = [m for m in call["messages"] if not isinstance(m, SystemMessage)]
@@ -82,7 +82,7 @@ def test_a_tool_call_is_never_sent_without_its_result_or_the_other_way_round() -
 
 
 def test_short_conversations_are_sent_whole() -> None:
-    middleware = SummarizingMiddleware(max_tokens=4000)
+    middleware = SummaryRecallMiddleware(max_tokens=4000)
     model, result = run_conversation(middleware, turns=3)
     assert model.calls[-1]["messages"][1:] == result["messages"][:-1]
     assert middleware.stats.tokens_saved == 0
@@ -95,7 +95,7 @@ def test_summary_is_incremental_each_fold_sees_only_new_turns() -> None:
         requests.append(request)
         return f"summary {len(requests)}"
 
-    middleware = SummarizingMiddleware(max_tokens=400, summary_model=RunnableLambda(summarize))
+    middleware = SummaryRecallMiddleware(max_tokens=400, summary_model=RunnableLambda(summarize))
     model, _ = run_conversation(middleware, turns=12)
     assert len(requests) >= 2
     folded = [m for request in requests for m in request["messages"]]
@@ -107,20 +107,20 @@ def test_summary_is_incremental_each_fold_sees_only_new_turns() -> None:
 
 def test_a_summary_model_writes_the_summary() -> None:
     summarizer = GenericFakeChatModel(messages=iter(["The user plans family trips."] * 20))
-    middleware = SummarizingMiddleware(max_tokens=400, summary_model=summarizer)
+    middleware = SummaryRecallMiddleware(max_tokens=400, summary_model=summarizer)
     model, _ = run_conversation(middleware, turns=12)
     summary = model.calls[-1]["messages"][1]
     assert summary.content == "Summary of the earlier conversation:\nThe user plans family trips."
 
 
 def test_without_a_model_the_summary_is_extractive_from_the_conversation() -> None:
-    model, _ = run_conversation(SummarizingMiddleware(max_tokens=400), turns=12)
+    model, _ = run_conversation(SummaryRecallMiddleware(max_tokens=400), turns=12)
     summary = str(model.calls[-1]["messages"][1].content)
     assert "trip" in summary  # sentences taken from the folded turns
 
 
 def test_threads_have_separate_summaries() -> None:
-    middleware = SummarizingMiddleware(max_tokens=400)
+    middleware = SummaryRecallMiddleware(max_tokens=400)
     model = scripted(replies(12) * 2)
     agent = travel_agent(model, middleware)
     for i in range(12):
@@ -135,7 +135,7 @@ def test_threads_have_separate_summaries() -> None:
 
 
 def test_stats_compare_sent_tokens_with_the_full_conversation() -> None:
-    middleware = SummarizingMiddleware(max_tokens=400)
+    middleware = SummaryRecallMiddleware(max_tokens=400)
     model, _ = run_conversation(middleware, turns=12)
     counter = TokenCounter("gpt-4o")
     stats = middleware.stats
@@ -151,7 +151,7 @@ async def test_async_agent_stays_within_budget() -> None:
         model,
         [get_weather],
         system_prompt=SYSTEM,
-        middleware=[SummarizingMiddleware(max_tokens=350)],
+        middleware=[SummaryRecallMiddleware(max_tokens=350)],
         checkpointer=InMemorySaver(),
     )
     for i in range(8):
@@ -163,10 +163,10 @@ async def test_async_agent_stays_within_budget() -> None:
 
 def test_bad_settings_fail_at_construction() -> None:
     with pytest.raises(ValueError, match="at least 16"):
-        SummarizingMiddleware(max_tokens=8)
+        SummaryRecallMiddleware(max_tokens=8)
     with pytest.raises(TypeError, match="int"):
-        SummarizingMiddleware(max_tokens=1.5)  # type: ignore[arg-type]
+        SummaryRecallMiddleware(max_tokens=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="target_ratio"):
-        SummarizingMiddleware(target_ratio=0)
+        SummaryRecallMiddleware(target_ratio=0)
     with pytest.raises(TypeError, match="summarizer"):
-        SummarizingMiddleware(summary_model="gpt-4o")  # type: ignore[arg-type]
+        SummaryRecallMiddleware(summary_model="gpt-4o")  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""`SummarizingMiddleware` keeps its summary state in agent state: a LangGraph
+"""`SummaryRecallMiddleware` keeps its summary state in agent state: a LangGraph
 checkpointer (in memory or SQLite) saves it, so another agent object, a restarted
 process and concurrent threads continue their own summaries; and it recalls older turns
 relevant to the user's question."""
@@ -28,7 +28,7 @@ from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.middleware.summarizing import (
     RECALLED_KEY,
     SUMMARY_KEY,
-    SummarizingMiddleware,
+    SummaryRecallMiddleware,
 )
 
 COUNTER = TokenCounter("gpt-4o")
@@ -68,9 +68,9 @@ def summarizer(log: list[dict[str, Any]]) -> RunnableLambda[Any, str]:
 
 def agent_on(
     checkpointer: BaseCheckpointSaver[Any], log: list[dict[str, Any]], **kwargs: Any
-) -> tuple[Any, EchoModel, SummarizingMiddleware]:
+) -> tuple[Any, EchoModel, SummaryRecallMiddleware]:
     model = EchoModel()
-    middleware = SummarizingMiddleware(max_tokens=BUDGET, summary_model=summarizer(log), **kwargs)
+    middleware = SummaryRecallMiddleware(max_tokens=BUDGET, summary_model=summarizer(log), **kwargs)
     agent = create_agent(
         model, system_prompt=SYSTEM, middleware=[middleware], checkpointer=checkpointer
     )

@@ -41,10 +41,19 @@ import urllib.parse
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
-if TYPE_CHECKING:
-    from tests.support.openai_server import FakeOpenAIServer
+
+class _Server(Protocol):
+    """What the batch endpoints use of their `FakeOpenAIServer` (no import: no cycle)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def _answer(self, body: dict[str, Any]) -> Any: ...
+
+    def _anthropic_answer(self, params: dict[str, Any]) -> dict[str, Any]: ...
+
 
 _OPENAI_STEPS = ("validating", "in_progress", "finalizing", "completed")
 _EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
@@ -77,7 +86,7 @@ class _Batch:
 class FakeBatches:
     """Files and batches of one `FakeOpenAIServer` (see the module docstring)."""
 
-    def __init__(self, server: FakeOpenAIServer) -> None:
+    def __init__(self, server: _Server) -> None:
         self._server = server
         self._lock = threading.Condition()
         self._files: dict[str, tuple[str, bytes]] = {}
