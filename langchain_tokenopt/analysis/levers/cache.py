@@ -113,5 +113,17 @@ class CacheLever(Lever):
         similar = f", {self.semantic_hits:,} of them similar" if self._semantic else ""
         return f"{hits:,} of {self.requests:,} requests repeat an earlier one{similar}"
 
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "exact_hits": self.exact_hits,
+            "semantic_hits": self.semantic_hits,
+        }
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        self.requests += summary["requests"]
+        self.exact_hits += summary["exact_hits"]
+        self.semantic_hits += summary["semantic_hits"]
+
     def details(self) -> dict[str, Any]:
         return {"exact_hits": self.exact_hits, "semantic_hits": self.semantic_hits}
