@@ -79,7 +79,8 @@ class CacheLever(Lever):
         if not messages or messages[-1].role != "user" or not messages[-1].text.strip():
             return False
         text = messages[-1].text
-        context = json.dumps([str(m.key) for m in messages[:-1]])
+        # Only this process's index sees the partition: the messages' hash stands for them.
+        context = str(hash(tuple(m.key for m in messages[:-1])))
         partition = digest(
             str(step.baseline.model),
             str(step.baseline.tools_key),

@@ -127,5 +127,5 @@ class RoutingLever(Lever):
                 else None
             ),
             "expected_quality_kept": self.expected_quality_kept(),
-            "tiers": dict(self.tiers),
+            "tiers": dict(sorted(self.tiers.items())),
         }
