@@ -103,9 +103,9 @@ def main() -> None:
     models = sorted({body["model"] for body in log})
     print(f"log: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
 
-    def show(name: str, seconds: float, size_mb: float, requests: int) -> None:
+    def show(name: str, seconds: float, size_mb: float, requests: int, unit: str = "CPU") -> None:
         print(
-            f"  {name:<44} {seconds:8.2f} s CPU  {size_mb / seconds:7.2f} MB/s  "
+            f"  {name:<44} {seconds:8.2f} s {unit:<4} {size_mb / seconds:7.2f} MB/s  "
             f"{requests / seconds:9.1f} requests/s"
         )
 
@@ -122,7 +122,7 @@ def main() -> None:
     )
     assert same, f"--jobs {args.jobs} changed the report"
     wall, cpu = parallel_seconds(lambda: analyze_log([str(path)], jobs=args.jobs), args.repeats)
-    show(f"tokenopt analyze --jobs {args.jobs}, wall time", wall, megabytes, len(log))
+    show(f"tokenopt analyze --jobs {args.jobs}, wall time", wall, megabytes, len(log), "wall")
     show(f"tokenopt analyze --jobs {args.jobs}, CPU of all processes", cpu, megabytes, len(log))
 
     # The analysis shipped before, on the first requests only (it is slow).
