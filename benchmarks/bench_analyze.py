@@ -10,6 +10,8 @@ messages with its logged reply, a third with logged usage.
 
 Times are process CPU time (`time.process_time`), median of `--repeats` runs, after one
 warm-up that pays the imports and tokenizer loads (a shared machine: CPU time, not wall).
+`--jobs 2` is shown twice: wall time (what the user waits for, on a loaded machine an
+upper bound) and CPU time of the parent and its workers together (`resource.getrusage`).
 
 Run: python -m benchmarks.bench_analyze [--conversations 30] [--repeats 3]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import statistics
 import tempfile
 import time
@@ -64,10 +67,29 @@ def cpu_seconds(work: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _all_cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def parallel_seconds(work: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of this process and its children)."""
+    work()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), _all_cpu()
+        work()
+        walls.append(time.perf_counter() - start)
+        cpus.append(_all_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the parallel run")
     parser.add_argument(
         "--old-requests", type=int, default=200, help="requests for the old analysis"
     )
@@ -81,9 +103,9 @@ def main() -> None:
     models = sorted({body["model"] for body in log})
     print(f"log: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
 
-    def show(name: str, seconds: float, size_mb: float, requests: int) -> None:
+    def show(name: str, seconds: float, size_mb: float, requests: int, unit: str = "CPU") -> None:
         print(
-            f"  {name:<44} {seconds:8.2f} s CPU  {size_mb / seconds:7.2f} MB/s  "
+            f"  {name:<44} {seconds:8.2f} s {unit:<4} {size_mb / seconds:7.2f} MB/s  "
             f"{requests / seconds:9.1f} requests/s"
         )
 
@@ -91,6 +113,17 @@ def main() -> None:
     show("plain tiktoken count (ceiling)", ceiling, megabytes, len(log))
     new = cpu_seconds(lambda: analyze_log([str(path)]), args.repeats)
     show("tokenopt analyze, every lever (this package)", new, megabytes, len(log))
+    one = analyze_log([str(path)]).to_dict()
+    many = analyze_log([str(path)], jobs=args.jobs).to_dict()
+    one["settings"].pop("jobs")
+    many["settings"].pop("jobs")
+    same = json.dumps(one, default=str, sort_keys=True) == json.dumps(
+        many, default=str, sort_keys=True
+    )
+    assert same, f"--jobs {args.jobs} changed the report"
+    wall, cpu = parallel_seconds(lambda: analyze_log([str(path)], jobs=args.jobs), args.repeats)
+    show(f"tokenopt analyze --jobs {args.jobs}, wall time", wall, megabytes, len(log), "wall")
+    show(f"tokenopt analyze --jobs {args.jobs}, CPU of all processes", cpu, megabytes, len(log))
 
     # The analysis shipped before, on the first requests only (it is slow).
     head = folder / "head.jsonl"

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
 from langchain_tokenopt.analysis.engine import LEVER_ORDER, analyze_requests, default_levers
 from langchain_tokenopt.analysis.levers import Lever, Step
+from langchain_tokenopt.analysis.parallel import analyze_parallel
 from langchain_tokenopt.analysis.readers import LogFormat, LogReader
 from langchain_tokenopt.analysis.records import Request
 from langchain_tokenopt.analysis.report import Report
 from langchain_tokenopt.compression import CompressionLevel
+from langchain_tokenopt.errors import InvalidArgumentError
 
 __all__ = [
     "LEVER_ORDER",
@@ -42,6 +45,7 @@ def analyze_log(
     similarity: float = 0.9,
     compression: CompressionLevel = "lossless",
     budget_usd: Decimal | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Read `paths` (or a shipped `sample`) and replay them through every lever.
 
@@ -50,26 +54,42 @@ def analyze_log(
         >>> report.requests > 40, [lever.name for lever in report.levers][:3]
         (True, ['cache', 'tools', 'history'])
     """
-    reader = LogReader(
-        paths, format=format, skip_invalid=skip_invalid, default_model=None, sample=sample
-    )
+    reader = _open_log(paths, format, skip_invalid, sample)
+    if jobs < 1:
+        raise InvalidArgumentError(f"jobs must be at least 1, not {jobs}")
+    if "-" in paths:  # stdin is read once: one process
+        jobs = 1
     settings = {
         "default_model": default_model,
         "max_tokens": max_tokens,
         "similarity": similarity,
         "compression": compression,
         "budget_usd": budget_usd,
-        "jobs": 1,
+        "jobs": jobs,
     }
-    report = analyze_requests(
-        reader,
-        default_model=default_model,
-        levers=default_levers(
-            max_tokens=max_tokens, similarity=similarity, compression=compression
-        ),
-        budget_usd=budget_usd,
-        settings=settings,
+    make_levers = partial(
+        default_levers, max_tokens=max_tokens, similarity=similarity, compression=compression
     )
+    if jobs == 1:
+        report = analyze_requests(
+            reader,
+            default_model=default_model,
+            levers=make_levers(),
+            budget_usd=budget_usd,
+            settings=settings,
+        )
+    else:
+        # The parent's pass reads `reader` (its statistics are the report's); each
+        # worker reads the files again with its own reader.
+        report = analyze_parallel(
+            reader,
+            partial(_open_log, list(paths), format, skip_invalid, sample),
+            make_levers,
+            jobs,
+            default_model=default_model,
+            budget_usd=budget_usd,
+            settings=settings,
+        )
     stats = reader.stats
     report.sources = stats.sources
     report.format = "+".join(sorted(stats.formats)) or format
@@ -77,3 +97,11 @@ def analyze_log(
     report.skipped_examples = stats.examples
     report.input_bytes = stats.input_bytes
     return report
+
+
+def _open_log(
+    paths: Sequence[str], format: LogFormat, skip_invalid: bool, sample: str | None
+) -> LogReader:
+    return LogReader(
+        paths, format=format, skip_invalid=skip_invalid, default_model=None, sample=sample
+    )

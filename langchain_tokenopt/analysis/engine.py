@@ -33,10 +33,12 @@ from langchain_tokenopt.analysis.replay import (
     Charge,
     Counters,
     Interner,
+    Measure,
     Message,
     ProviderCache,
     Rates,
     Sent,
+    measure,
     tools_key,
 )
 from langchain_tokenopt.analysis.report import (
@@ -54,6 +56,7 @@ LEVER_ORDER = ("cache", "tools", "history", "dedup", "compression", "routing")
 _TOP_CONVERSATIONS = 50
 _MAX_POINTS = 2000
 _TAIL_SEARCH = 64
+_ZERO = Decimal(0)
 
 
 def default_levers(
@@ -168,6 +171,255 @@ class _Points:
         }
 
 
+@dataclass(slots=True)
+class Record:
+    """One replayed request, measured along every chain: what `Pricer` needs (picklable)."""
+
+    index: int
+    conversation: int
+    model: str
+    usage: Any
+    counted_output: int
+    measures: list[Measure]
+    changed: list[bool]
+    routed: bool
+
+
+class Replayer:
+    """The per-conversation part of the analysis: each request through every lever.
+
+    `preset` names levers whose notes are decided elsewhere (the parent of `--jobs`
+    workers decides the cache across the whole log): they are not observed, and
+    `replay` takes their notes.
+    """
+
+    def __init__(self, default_model: str, levers: list[Lever], preset: frozenset[str]) -> None:
+        self.levers = levers
+        self.observed = [lever for lever in levers if lever.name not in preset]
+        self.counters = Counters(default_model)
+        self.interner = Interner()
+        self.chains = 2 + len(levers)
+        self.default_model = default_model
+        self.routing = next((lever for lever in levers if isinstance(lever, RoutingLever)), None)
+
+    def intern(self, request: Request) -> tuple[tuple[Message, ...], Message | None]:
+        interner = self.interner
+        messages = tuple(interner.get(raw) for raw in request.messages)
+        reply = interner.get(request.reply) if request.reply is not None else None
+        return messages, reply
+
+    def baseline(
+        self, request: Request, messages: tuple[Message, ...], reply: Message | None
+    ) -> tuple[Sent, int]:
+        """(the request as logged, its reply's counted output tokens)."""
+        model = request.model or self.default_model
+        counter = self.counters.counter(model)
+        counted_output = self.counters.reply(counter, reply) if reply is not None else 0
+        output = request.usage.output_tokens if request.usage is not None else counted_output
+        sent = Sent(model, messages, tuple(request.tools), tools_key(request.tools), output)
+        return sent, counted_output
+
+    def replay(
+        self,
+        index: int,
+        request: Request,
+        conversation: Conversation,
+        messages: tuple[Message, ...],
+        reply: Message | None,
+        notes: dict[str, Any] | None = None,
+    ) -> tuple[Record, Step]:
+        baseline, counted_output = self.baseline(request, messages, reply)
+        step = Step(
+            index,
+            request,
+            conversation,
+            baseline,
+            reply,
+            self.counters,
+            self.interner,
+            _new_messages(conversation, messages, reply),
+        )
+        if notes:
+            step.notes.update(notes)
+        for lever in self.observed:
+            lever.observe(step)
+        sents = [baseline]
+        combined = baseline
+        for lever in self.levers:
+            sents.append(lever.apply(baseline, step))
+            combined = lever.apply(combined, step)
+        sents.append(combined)
+        previous: list[Sent | None] = conversation.state.setdefault(
+            "_previous", [None] * self.chains
+        )
+        measures = []
+        for chain, sent in enumerate(sents):
+            measured, previous[chain] = measure(sent, previous[chain], self.counters)
+            measures.append(measured)
+        record = Record(
+            index,
+            conversation.number,
+            str(baseline.model),
+            request.usage,
+            counted_output,
+            measures,
+            [sent is not baseline for sent in sents],
+            self.routing is not None and bool(step.notes.get(self.routing.name)),
+        )
+        return record, step
+
+
+class Pricer:
+    """The log-wide part of the analysis: records charged and priced in log order."""
+
+    def __init__(self, chains: int, budget_usd: Decimal | None) -> None:
+        self.chains = chains
+        self.rates = Rates()
+        self.caches = [ProviderCache() for _ in range(chains)]
+        self.totals = [Totals() for _ in range(chains)]
+        self.changed = [0] * chains
+        self.models: dict[str, ModelRow] = {}
+        self.top: list[tuple[Decimal, int, ConversationRow]] = []
+        self.tallies: dict[int, _ConversationTally] = {}
+        self.points = _Points()
+        self.usage_check = {
+            "requests_with_usage": 0,
+            "logged_input_tokens": 0,
+            "counted_input_tokens": 0,
+            "logged_output_tokens": 0,
+            "counted_output_tokens": 0,
+        }
+        self.uncached = Decimal(0)
+        self.budget_usd = budget_usd
+        self.budget_spent = Decimal(0)
+        self.stopped = 0
+        self.stopped_cost = Decimal(0)
+        self.first_stopped: int | None = None
+        self.moved_cost = Decimal(0)
+        self.baseline_cost = Decimal(0)
+
+    def close(self, number: int, conversation_id: str) -> None:
+        tally = self.tallies.pop(number, None)
+        if tally is None:
+            return
+        row = ConversationRow(
+            conversation_id, tally.requests, sorted(tally.models), tally.input_tokens, tally.costs
+        )
+        entry = (tally.costs[0], -number, row)
+        if len(self.top) < _TOP_CONVERSATIONS:
+            heapq.heappush(self.top, entry)
+        elif entry[:2] > self.top[0][:2]:
+            heapq.heapreplace(self.top, entry)
+
+    def add(self, record: Record) -> None:
+        zero = _ZERO
+        chains = self.chains
+        model = record.model
+        usage = record.usage
+        tally = self.tallies.get(record.conversation)
+        if tally is None:
+            tally = self.tallies[record.conversation] = _ConversationTally(costs=[zero] * chains)
+        row = self.models.get(model)
+        if row is None:
+            row = self.models[model] = ModelRow(model, costs=[zero] * chains)
+        offset = 0
+        baseline_cost: Decimal | None = None
+        baseline_input = combined_input = 0
+        for chain, measured in enumerate(record.measures):
+            charge = self.caches[chain].charge(measured)
+            if chain == 0:
+                charge, offset = _logged(charge, usage, record.counted_output, self.usage_check)
+            elif not measured.answered and offset:
+                charge.input_tokens = max(charge.input_tokens + offset, 0)
+                charge.cache_read_tokens = min(charge.cache_read_tokens, charge.input_tokens)
+                charge.cache_write_tokens = min(
+                    charge.cache_write_tokens, charge.input_tokens - charge.cache_read_tokens
+                )
+            cost = self.rates.cost(measured.model, charge)
+            self.totals[chain].add(charge, cost)
+            if cost is not None:
+                row.costs[chain] += cost
+                tally.costs[chain] += cost
+            if chain == 0:
+                baseline_cost = cost
+                baseline_input = charge.input_tokens
+                row.add(charge, cost)
+                if cost is not None:
+                    plain = Charge(charge.input_tokens, 0, 0, charge.output_tokens)
+                    self.uncached += self.rates.cost(measured.model, plain) or zero
+            elif record.changed[chain]:
+                self.changed[chain] += 1
+            if chain == chains - 1:
+                combined_input = charge.input_tokens
+        tally.requests += 1
+        tally.input_tokens += baseline_input
+        tally.models.add(model)
+        self.points.add(record.index, model, baseline_input, combined_input)
+        if baseline_cost is not None:
+            self.baseline_cost += baseline_cost
+            if record.routed:
+                self.moved_cost += baseline_cost
+            if self.budget_usd is not None:
+                self.budget_spent += baseline_cost
+                if self.budget_spent > self.budget_usd:
+                    self.stopped += 1
+                    self.stopped_cost += baseline_cost
+                    if self.first_stopped is None:
+                        self.first_stopped = record.index
+
+    def report(
+        self,
+        requests: int,
+        grouper: Grouper,
+        levers: list[Lever],
+        settings: dict[str, Any] | None,
+    ) -> Report:
+        routing = next((lever for lever in levers if isinstance(lever, RoutingLever)), None)
+        if routing is not None:
+            routing.baseline_cost_usd += self.baseline_cost
+            routing.moved_cost_usd += self.moved_cost
+        totals = self.totals
+        results = [
+            LeverResult(
+                lever.name,
+                lever.label,
+                totals[n + 1],
+                self.changed[n + 1],
+                lever.note(),
+                lever.details(),
+            )
+            for n, lever in enumerate(levers)
+        ]
+        top = self.top
+        return Report(
+            requests=requests,
+            conversations=grouper.count,
+            grouping={"by_id": grouper.by_id, "by_prefix": grouper.by_prefix},
+            baseline=totals[0],
+            levers=results,
+            combined=totals[-1],
+            models=sorted(self.models.values(), key=lambda r: r.costs[0], reverse=True),
+            conversations_top=[
+                entry[2] for entry in sorted(top, key=lambda e: e[:2], reverse=True)
+            ],
+            usage_check=self.usage_check,
+            budget=(
+                None
+                if self.budget_usd is None
+                else {
+                    "budget_usd": self.budget_usd,
+                    "stopped_requests": self.stopped,
+                    "stopped_cost_usd": self.stopped_cost,
+                    "first_stopped_request": self.first_stopped,
+                }
+            ),
+            calls=self.points.to_dict(),
+            settings=dict(settings or {}),
+            lever_names=[lever.name for lever in levers],
+            baseline_uncached_cost_usd=self.uncached if totals[0].priced_requests else None,
+        )
+
+
 def analyze_requests(
     requests: Iterable[Request],
     *,
@@ -179,164 +431,22 @@ def analyze_requests(
 ) -> Report:
     """Replay `requests` (in log order) through the baseline, each lever and all combined."""
     levers = default_levers() if levers is None else levers
-    chains = 2 + len(levers)
-    counters = Counters(default_model)
-    interner = Interner()
-    rates = Rates()
-    caches = [ProviderCache() for _ in range(chains)]
-    totals = [Totals() for _ in range(chains)]
-    changed = [0] * chains
-    models: dict[str, ModelRow] = {}
-    top: list[tuple[Decimal, int, ConversationRow]] = []
-    tallies: dict[int, _ConversationTally] = {}
-    points = _Points()
-    usage_check = {
-        "requests_with_usage": 0,
-        "logged_input_tokens": 0,
-        "counted_input_tokens": 0,
-        "logged_output_tokens": 0,
-        "counted_output_tokens": 0,
-    }
-    uncached = Decimal(0)
-    budget_spent = Decimal(0)
-    stopped = 0
-    stopped_cost = Decimal(0)
-    first_stopped: int | None = None
-    routing = next((lever for lever in levers if isinstance(lever, RoutingLever)), None)
-    zero = Decimal(0)
+    replayer = Replayer(default_model, levers, frozenset())
+    pricer = Pricer(replayer.chains, budget_usd)
 
     def close(conversation: Conversation) -> None:
-        tally = tallies.pop(conversation.number, None)
         conversation.state.clear()
-        if tally is None:
-            return
-        row = ConversationRow(
-            conversation.id, tally.requests, sorted(tally.models), tally.input_tokens, tally.costs
-        )
-        entry = (tally.costs[0], -conversation.number, row)
-        if len(top) < _TOP_CONVERSATIONS:
-            heapq.heappush(top, entry)
-        elif entry[:2] > top[0][:2]:
-            heapq.heapreplace(top, entry)
+        pricer.close(conversation.number, conversation.id)
 
     grouper = Grouper(max_open_conversations, close)
     index = -1
     for index, request in enumerate(requests):
-        model = request.model or default_model
-        messages = tuple(interner.get(raw) for raw in request.messages)
-        reply = interner.get(request.reply) if request.reply is not None else None
+        messages, reply = replayer.intern(request)
         conversation = grouper.assign(request, messages, reply)
-        counter = counters.counter(model)
-        usage = request.usage
-        counted_output = counters.reply(counter, reply) if reply is not None else 0
-        output = usage.output_tokens if usage is not None else counted_output
-        baseline = Sent(model, messages, tuple(request.tools), tools_key(request.tools), output)
-        step = Step(
-            index,
-            request,
-            conversation,
-            baseline,
-            reply,
-            counters,
-            interner,
-            _new_messages(conversation, messages, reply),
-        )
-        for lever in levers:
-            lever.observe(step)
-        sents = [baseline]
-        combined = baseline
-        for lever in levers:
-            sents.append(lever.apply(baseline, step))
-            combined = lever.apply(combined, step)
-        sents.append(combined)
-        previous: list[Sent | None] = conversation.state.setdefault("_previous", [None] * chains)
-        tally = tallies.get(conversation.number)
-        if tally is None:
-            tally = tallies[conversation.number] = _ConversationTally(costs=[zero] * chains)
-        row = models.get(model)
-        if row is None:
-            row = models[model] = ModelRow(model, costs=[zero] * chains)
-        offset = 0
-        baseline_cost: Decimal | None = None
-        baseline_input = combined_input = 0
-        for chain, sent in enumerate(sents):
-            charge, previous[chain] = caches[chain].charge(sent, previous[chain], counters)
-            if chain == 0:
-                charge, offset = _logged(charge, usage, counted_output, usage_check)
-            elif not sent.answered and offset:
-                charge.input_tokens = max(charge.input_tokens + offset, 0)
-                charge.cache_read_tokens = min(charge.cache_read_tokens, charge.input_tokens)
-                charge.cache_write_tokens = min(
-                    charge.cache_write_tokens, charge.input_tokens - charge.cache_read_tokens
-                )
-            cost = rates.cost(sent.model, charge)
-            totals[chain].add(charge, cost)
-            if cost is not None:
-                row.costs[chain] += cost
-                tally.costs[chain] += cost
-            if chain == 0:
-                baseline_cost = cost
-                baseline_input = charge.input_tokens
-                row.add(charge, cost)
-                if cost is not None:
-                    plain = Charge(charge.input_tokens, 0, 0, charge.output_tokens)
-                    uncached += rates.cost(sent.model, plain) or zero
-            elif sent is not baseline:
-                changed[chain] += 1
-            if chain == chains - 1:
-                combined_input = charge.input_tokens
-        tally.requests += 1
-        tally.input_tokens += baseline_input
-        tally.models.add(model)
-        points.add(index, model, baseline_input, combined_input)
-        if routing is not None and baseline_cost is not None:
-            routing.baseline_cost_usd += baseline_cost
-            if step.notes.get(routing.name):
-                routing.moved_cost_usd += baseline_cost
-        if budget_usd is not None and baseline_cost is not None:
-            budget_spent += baseline_cost
-            if budget_spent > budget_usd:
-                stopped += 1
-                stopped_cost += baseline_cost
-                if first_stopped is None:
-                    first_stopped = index
+        record, _ = replayer.replay(index, request, conversation, messages, reply)
+        pricer.add(record)
     grouper.close_all()
-    results = [
-        LeverResult(
-            lever.name,
-            lever.label,
-            totals[n + 1],
-            changed[n + 1],
-            lever.note(),
-            lever.details(),
-        )
-        for n, lever in enumerate(levers)
-    ]
-    return Report(
-        requests=index + 1,
-        conversations=grouper.count,
-        grouping={"by_id": grouper.by_id, "by_prefix": grouper.by_prefix},
-        baseline=totals[0],
-        levers=results,
-        combined=totals[-1],
-        models=sorted(models.values(), key=lambda r: r.costs[0], reverse=True),
-        conversations_top=[entry[2] for entry in sorted(top, key=lambda e: e[:2], reverse=True)],
-        usage_check=usage_check,
-        budget=(
-            None
-            if budget_usd is None
-            else {
-                "budget_usd": budget_usd,
-                "stopped_requests": stopped,
-                "stopped_cost_usd": stopped_cost,
-                "first_stopped_request": first_stopped,
-            }
-        ),
-        calls=points.to_dict(),
-        settings=dict(settings or {}),
-        lever_names=[lever.name for lever in levers],
-        baseline_uncached_cost_usd=uncached if totals[0].priced_requests else None,
-    )
+    return pricer.report(index + 1, grouper, levers, settings)
 
 
 def _new_messages(

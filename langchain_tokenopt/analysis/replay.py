@@ -39,10 +39,12 @@ __all__ = [
     "OPENAI_PREFIX_STEP_TOKENS",
     "Counters",
     "Interner",
+    "Measure",
     "Message",
     "ProviderCache",
     "Rates",
     "Sent",
+    "measure",
     "message_key",
     "provider_of",
 ]
@@ -240,78 +242,125 @@ class Charge:
     output_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One sent request measured within its conversation, before the provider's cache
+    shared across conversations is applied (`ProviderCache.charge`).
+
+    Small and picklable: `--jobs` workers measure, the parent charges in log order.
+    """
+
+    answered: bool
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    provider: str | None
+    shared: Hashable | None
+    """(model, tools, first message): a prefix other conversations may have cached."""
+    first_tokens: int
+    """Tokens of the tools and the first message."""
+    common_tokens: int
+    """Tokens of the prefix shared with the conversation's previous request."""
+    marked_tokens: int | None
+    """Tokens up to the last `cache_control` block (Anthropic), None without one."""
+
+
+def measure(sent: Sent, previous: Sent | None, counters: Counters) -> tuple[Measure, Sent | None]:
+    """(`sent` measured against its conversation's `previous` request, the new previous)."""
+    if sent.answered:
+        return Measure(True, sent.model, 0, 0, None, None, 0, 0, None), previous
+    counter = counters.counter(sent.model)
+    tools_tokens = counters.tools(counter, sent.tools, sent.tools_key)
+    cumulative = [tools_tokens]
+    total = tools_tokens
+    for message in sent.messages:
+        total += message.tokens(counter)
+        cumulative.append(total)
+    provider = provider_of(sent.model)
+    shared: Hashable | None = None
+    common = 0
+    marked: int | None = None
+    if provider is not None:
+        if sent.messages:
+            shared = (sent.model, sent.tools_key, sent.messages[0].key)
+        if not (
+            previous is None
+            or previous.answered
+            or previous.model != sent.model
+            or previous.tools_key != sent.tools_key
+        ):
+            same = 0
+            for mine, theirs in zip(sent.messages, previous.messages, strict=False):
+                if mine is not theirs and mine.key != theirs.key:
+                    break
+                same += 1
+            if same == len(sent.messages):
+                same -= 1  # the whole request was sent before: its last message still counts
+            common = cumulative[same] if same >= 0 else 0
+        if provider == "anthropic":
+            last = None
+            for i, message in enumerate(sent.messages):
+                if message.cache_marker:
+                    last = i
+            if last is not None:
+                marked = cumulative[last + 1]
+    first = cumulative[1] if sent.messages else 0
+    measured = Measure(
+        False,
+        sent.model,
+        total + _REPLY_PRIMING_TOKENS,
+        sent.output_tokens,
+        provider,
+        shared,
+        first,
+        common,
+        marked,
+    )
+    return measured, sent
+
+
 @dataclass
 class ProviderCache:
     """The provider's prefix cache along one replay chain: what each request reads from it.
 
-    Per conversation, the previous request of the chain is the cached prefix; across
-    conversations, a request whose tools and first message were sent before (a shared
-    system prompt) finds at least those cached.
+    Per conversation, the previous request of the chain is the cached prefix (`measure`);
+    across conversations, a request whose tools and first message were sent before (a
+    shared system prompt) finds at least those cached.
     """
 
     _shared: OrderedDict[Hashable, bool] = field(default_factory=OrderedDict)
 
-    def charge(
-        self,
-        sent: Sent,
-        previous: Sent | None,
-        counters: Counters,
-    ) -> tuple[Charge, Sent | None]:
-        """(the charge for `sent`, the new previous request of its conversation)."""
-        if sent.answered:
-            return Charge(), previous
-        counter = counters.counter(sent.model)
-        tools_tokens = counters.tools(counter, sent.tools, sent.tools_key)
-        cumulative = [tools_tokens]
-        for message in sent.messages:
-            cumulative.append(cumulative[-1] + message.tokens(counter))
-        total = cumulative[-1] + _REPLY_PRIMING_TOKENS
-        provider = provider_of(sent.model)
-        charge = Charge(input_tokens=total, output_tokens=sent.output_tokens)
-        if provider is None:
-            return charge, sent
-        common = self._common(sent, previous, cumulative)
-        if provider == "openai":
+    def charge(self, measured: Measure) -> Charge:
+        """The charge for a measured request (requests charged in log order)."""
+        if measured.answered:
+            return Charge()
+        charge = Charge(input_tokens=measured.input_tokens, output_tokens=measured.output_tokens)
+        if measured.provider is None:
+            return charge
+        common = 0
+        if measured.shared is not None:
+            if measured.shared in self._shared:
+                self._shared.move_to_end(measured.shared)
+                common = measured.first_tokens
+            else:
+                self._shared[measured.shared] = True
+                if len(self._shared) > 10_000:
+                    self._shared.popitem(last=False)
+        common = max(common, measured.common_tokens)
+        if measured.provider == "openai":
             if common >= OPENAI_MIN_PREFIX_TOKENS:
                 steps = (common - OPENAI_MIN_PREFIX_TOKENS) // OPENAI_PREFIX_STEP_TOKENS
                 charge.cache_read_tokens = (
                     OPENAI_MIN_PREFIX_TOKENS + steps * OPENAI_PREFIX_STEP_TOKENS
                 )
-        else:
-            marked = [i for i, m in enumerate(sent.messages) if m.cache_marker]
-            if marked:
-                prefix = cumulative[marked[-1] + 1]
-                if prefix >= ANTHROPIC_MIN_PREFIX_TOKENS:
-                    if common >= prefix:
-                        charge.cache_read_tokens = prefix
-                    else:
-                        charge.cache_write_tokens = prefix
-        return charge, sent
-
-    def _common(self, sent: Sent, previous: Sent | None, cumulative: list[int]) -> int:
-        """Tokens of `sent`'s prefix the provider has cached."""
-        common = 0
-        if sent.messages:
-            shared_key = (sent.model, sent.tools_key, sent.messages[0].key)
-            if shared_key in self._shared:
-                self._shared.move_to_end(shared_key)
-                common = cumulative[1]
-            else:
-                self._shared[shared_key] = True
-                if len(self._shared) > 10_000:
-                    self._shared.popitem(last=False)
-        if previous is None or previous.answered:
-            return common
-        if previous.model != sent.model or previous.tools_key != sent.tools_key:
-            return common
-        same = 0
-        for mine, theirs in zip(sent.messages, previous.messages, strict=False):
-            if mine is not theirs and mine.key != theirs.key:
-                break
-            same += 1
-        if same == len(sent.messages):
-            same -= 1  # the whole request was sent before: its last message still counts
-        return max(common, cumulative[same] if same >= 0 else 0)
+        elif measured.marked_tokens is not None:
+            prefix = measured.marked_tokens
+            if prefix >= ANTHROPIC_MIN_PREFIX_TOKENS:
+                if common >= prefix:
+                    charge.cache_read_tokens = prefix
+                else:
+                    charge.cache_write_tokens = prefix
+        return charge
 
 
 class Rates:

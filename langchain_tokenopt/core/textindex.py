@@ -25,6 +25,7 @@ How it stays exact and fast while texts come and go:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -209,6 +210,21 @@ def _check_text(text: object, what: str = "text") -> str:
     return text
 
 
+@functools.lru_cache(maxsize=32)
+def _analyzer(
+    kind: str, ngram_range: tuple[int, int], lowercase: bool, stop_words: str | None
+) -> _Analyzer:
+    """scikit-learn's analyzer for one configuration, built once per process (building
+    one checks the stop words every time; the analyzer itself keeps no state)."""
+    # scikit-learn loads with the first index, not with the package.
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyzer: _Analyzer = CountVectorizer(
+        analyzer=kind, ngram_range=ngram_range, lowercase=lowercase, stop_words=stop_words
+    ).build_analyzer()
+    return analyzer
+
+
 class TextIndex:
     """Incremental TF-IDF index with top-k cosine queries.
 
@@ -263,20 +279,11 @@ class TextIndex:
             raise InvalidArgumentError(
                 f"stop_words must be None or 'english', got {shown(stop_words)}"
             )
-        # scikit-learn loads with the first index, not with the package.
-        from sklearn.feature_extraction.text import CountVectorizer
-
         self._char_ngrams = char_ngrams
         self._sublinear_tf = sublinear_tf
-        self._word_analyzer: _Analyzer = CountVectorizer(
-            ngram_range=(low, high), lowercase=lowercase, stop_words=stop_words
-        ).build_analyzer()
+        self._word_analyzer: _Analyzer = _analyzer("word", (low, high), lowercase, stop_words)
         self._char_analyzer: _Analyzer | None = (
-            CountVectorizer(
-                analyzer="char_wb", ngram_range=(char_low, char_high), lowercase=lowercase
-            ).build_analyzer()
-            if char_ngrams
-            else None
+            _analyzer("char_wb", (char_low, char_high), lowercase, None) if char_ngrams else None
         )
         self._lock = threading.RLock()
         self._reset()

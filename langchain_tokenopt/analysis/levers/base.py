@@ -77,3 +77,11 @@ class Lever(ABC):
     def details(self) -> dict[str, Any]:
         """Lever-specific figures for the JSON report."""
         return {}
+
+    def summary(self) -> dict[str, Any]:
+        """This lever's counts, picklable, for `absorb` in the parent of `--jobs` workers."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run in --jobs workers")
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        """Add a worker's `summary` (of other conversations) to this lever's counts."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run in --jobs workers")

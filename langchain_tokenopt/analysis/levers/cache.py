@@ -79,7 +79,8 @@ class CacheLever(Lever):
         if not messages or messages[-1].role != "user" or not messages[-1].text.strip():
             return False
         text = messages[-1].text
-        context = json.dumps([str(m.key) for m in messages[:-1]])
+        # Only this process's index sees the partition: the messages' hash stands for them.
+        context = str(hash(tuple(m.key for m in messages[:-1])))
         partition = digest(
             str(step.baseline.model),
             str(step.baseline.tools_key),
@@ -112,6 +113,18 @@ class CacheLever(Lever):
         hits = self.exact_hits + self.semantic_hits
         similar = f", {self.semantic_hits:,} of them similar" if self._semantic else ""
         return f"{hits:,} of {self.requests:,} requests repeat an earlier one{similar}"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "exact_hits": self.exact_hits,
+            "semantic_hits": self.semantic_hits,
+        }
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        self.requests += summary["requests"]
+        self.exact_hits += summary["exact_hits"]
+        self.semantic_hits += summary["semantic_hits"]
 
     def details(self) -> dict[str, Any]:
         return {"exact_hits": self.exact_hits, "semantic_hits": self.semantic_hits}

@@ -3,6 +3,7 @@ message compressed once, saved again in every request that repeats it)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
@@ -25,6 +26,9 @@ class CompressionLever(Lever):
         self._smaller: OrderedDict[Hashable, Message | None] = OrderedDict()
         self._max = max_messages
         self.compressed = 0
+        # Under --jobs: digests of the compressed messages, so the parent counts each
+        # distinct message once whichever workers compressed it.
+        self.digests: set[bytes] | None = None
 
     @property
     def label(self) -> str:
@@ -43,6 +47,8 @@ class CompressionLever(Lever):
             if len(candidate.text) < len(message.text):
                 result = candidate
                 self.compressed += 1
+                if self.digests is not None:
+                    self.digests.add(hashlib.blake2b(repr(message.key).encode()).digest())
         self._smaller[message.key] = result
         if len(self._smaller) > self._max:
             self._smaller.popitem(last=False)
@@ -63,6 +69,15 @@ class CompressionLever(Lever):
             f"{self.compressed:,} distinct messages shorter (whitespace, markdown, JSON), "
             "saved again in every request that repeats them"
         )
+
+    def summary(self) -> dict[str, Any]:
+        return {"digests": set(self.digests or ())}
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        if self.digests is None:
+            self.digests = set()
+        self.digests |= summary["digests"]
+        self.compressed = len(self.digests)
 
     def details(self) -> dict[str, Any]:
         return {"level": self.level, "compressed_messages": self.compressed}

@@ -114,5 +114,11 @@ class DedupLever(Lever):
     def note(self) -> str:
         return f"{self.removed_messages:,} near-duplicate messages removed"
 
+    def summary(self) -> dict[str, Any]:
+        return {"removed_messages": self.removed_messages}
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        self.removed_messages += summary["removed_messages"]
+
     def details(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "removed_messages": self.removed_messages}

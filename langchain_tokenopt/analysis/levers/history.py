@@ -66,5 +66,11 @@ class HistoryLever(Lever):
     def note(self) -> str:
         return f"{self.folded:,} older messages folded into summaries"
 
+    def summary(self) -> dict[str, Any]:
+        return {"folded": self.folded}
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        self.folded += summary["folded"]
+
     def details(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens, "folded_messages": self.folded}

@@ -106,6 +106,14 @@ class RoutingLever(Lever):
         kept = f"; expected quality kept {quality:.0%} (scorer calibration)" if quality else ""
         return f"{self.moved:,} of {self.requests:,} requests to a cheaper tier{kept}"
 
+    def summary(self) -> dict[str, Any]:
+        return {"requests": self.requests, "moved": self.moved, "tiers": dict(self.tiers)}
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        self.requests += summary["requests"]
+        self.moved += summary["moved"]
+        self.tiers.update(summary["tiers"])
+
     def details(self) -> dict[str, Any]:
         return {
             "scorer": "PretrainedScorer",
@@ -119,5 +127,5 @@ class RoutingLever(Lever):
                 else None
             ),
             "expected_quality_kept": self.expected_quality_kept(),
-            "tiers": dict(self.tiers),
+            "tiers": dict(sorted(self.tiers.items())),
         }

@@ -118,6 +118,15 @@ class ToolBindingLever(Lever):
             f"called was bound in {share} of {self.called:,} tool-calling replies"
         )
 
+    _COUNTS = ("requests_with_tools", "offered", "bound", "narrowed", "called", "called_was_bound")
+
+    def summary(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._COUNTS}
+
+    def absorb(self, summary: dict[str, Any]) -> None:
+        for name in self._COUNTS:
+            setattr(self, name, getattr(self, name) + summary[name])
+
     def details(self) -> dict[str, Any]:
         return {
             "requests_with_tools": self.requests_with_tools,

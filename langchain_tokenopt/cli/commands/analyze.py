@@ -86,6 +86,13 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="also write the report as one self-contained HTML page with charts",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes to analyze in, partitioned by conversation; same report (default: 1)",
+    )
     add_skip_invalid_option(parser, "records")
     add_output_options(parser, plot=False)
 
@@ -113,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
     if not 0 < args.similarity <= 1 or math.isnan(args.similarity):
         raise InputError(f"--similarity must be in (0, 1], not {args.similarity}")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, not {args.jobs}")
     if args.sample is not None and args.paths:
         raise InputError("give either LOG files or --sample, not both")
     budget = _budget(args.budget)
@@ -133,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             similarity=args.similarity,
             compression=args.compression,
             budget_usd=budget,
+            jobs=args.jobs,
         )
     except (TypeError, ValueError) as exc:  # InvalidRecordError and friends name the input
         raise InputError(str(exc)) from exc
