@@ -114,7 +114,17 @@ def _check_tool_calls(calls: Any, where: _Where, path: str) -> None:
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise where.fail(f"{name}.function.name", "is missing")
         arguments = function.get("arguments", function.get("args", {}))
-        if not isinstance(arguments, (str, dict)):
+        if isinstance(arguments, str):
+            # LangChain's message conversion parses them; a record it cannot convert is
+            # named here, with its file and line, not later in the replay.
+            try:
+                json.loads(arguments or "{}")
+            except (ValueError, RecursionError) as exc:
+                detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+                raise where.fail(
+                    f"{name}.function.arguments", f"is not valid JSON ({detail})"
+                ) from None
+        elif not isinstance(arguments, dict):
             raise where.fail(f"{name}.function.arguments", "must be a JSON object or string")
 
 
@@ -430,7 +440,7 @@ class LogReader:
         self.stats.input_bytes += len(first)
         try:
             value = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):  # _document says which, and where
             self.stats.input_bytes -= len(first)
             yield from self._document(source, first + handle.read())
             return
@@ -508,8 +518,8 @@ class LogReader:
             try:
                 try:
                     value = loads(raw)
-                except ValueError:
-                    value = self._loads(source, raw, number)  # raises, naming the column
+                except (ValueError, RecursionError):
+                    value = self._loads(source, raw, number)  # raises, naming the column or depth
             except InvalidRecordError as exc:
                 if not self.skip_invalid:
                     raise

@@ -113,3 +113,25 @@ def test_a_named_format_overrides_detection(tmp_path: Path) -> None:
     reader = LogReader([str(path)], format="langsmith")
     with pytest.raises(InvalidRecordError, match="inputs"):
         list(reader)
+
+
+@pytest.mark.parametrize("second_line", [False, True])
+def test_json_nested_past_the_recursion_limit_is_a_named_record_error(
+    tmp_path: Path, second_line: bool
+) -> None:
+    """A record nested 100,000 levels deep (json.loads raises RecursionError, not
+    ValueError) is an InvalidRecordError naming the file and line, or skipped and counted."""
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    good = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    path = tmp_path / "deep.jsonl"
+    path.write_text((good + "\n" + deep if second_line else deep) + "\n", encoding="utf-8")
+
+    with pytest.raises(InvalidRecordError) as raised:
+        list(LogReader([str(path)]))
+    assert "deep" in str(raised.value) and str(path) in str(raised.value)
+    assert f"line {2 if second_line else 1}:" in str(raised.value)
+
+    if second_line:
+        reader = LogReader([str(path)], skip_invalid=True)
+        assert len(list(reader)) == 1
+        assert reader.stats.skipped == 1
