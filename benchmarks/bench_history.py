@@ -582,84 +582,92 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--turns", type=int, default=10_000)
     parser.add_argument("--model", default="gpt-4o")
+    parser.add_argument(
+        "--only",
+        choices=["retention", "per-turn", "invariants"],
+        help="run one section only (default: all three)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     prose = prose_sentences()
     counter = TokenCounter(args.model)
 
-    scenarios = bfcl_scenarios()
-    chat = chat_sentences()
-    dev = [retention(s, counter) for s in scenarios if s.name in DEV_SCENARIOS]
-    dev += [retention(generated_conversation(seed, chat), counter) for seed in DEV_SEEDS]
-    held = [retention(s, counter) for s in scenarios if s.name not in DEV_SCENARIOS]
-    held += [retention(generated_conversation(seed, chat), counter) for seed in HELD_OUT_SEEDS]
-    print(
-        "\n1. Retention: each later question asked as the newest user turn, budget = 1/10 of "
-        "the conversation; share of the questions the full history answers that each "
-        "context answers (answer's words in it)"
-    )
-    print("\nDEV split (recall settings chosen on it)")
-    print(_table(RETENTION_HEADER, _retention_rows(dev)))
-    print("\nHELD-OUT split (never tuned on)")
-    print(_table(RETENTION_HEADER, _retention_rows(held)))
-    print("   goals: ours / full >= 80%, ours / trim >= 2x")
-
-    pairs = _turn_pairs(prose, max(args.turns, 1200))
-    with_recall = speed(pairs, args.turns, args.model, recall=True)
-    without = speed(pairs, args.turns, args.model, recall=False)
-    trim_ms = trim_at_1000(pairs, args.model)
-    print(
-        f"\n2. Per-turn CPU time (add the user message, read the view, add the answer), "
-        f"budget 2,000, {args.model}"
-    )
-    rows = []
-    for result in (with_recall, without):
-        label = "with recall" if result.recall else "without recall"
-        rows.append(
-            [
-                label,
-                f"{result.early_p50_ms:.3f} ms",
-                f"{result.late_p50_ms:.3f} ms",
-                f"{result.late_p50_ms / result.early_p50_ms:.2f}x",
-                f"{result.early_mean_ms:.3f} ms",
-                f"{result.late_mean_ms:.3f} ms",
-                f"{result.at_1000_mean_ms:.3f} ms",
-            ]
+    if args.only in (None, "retention"):
+        scenarios = bfcl_scenarios()
+        chat = chat_sentences()
+        dev = [retention(s, counter) for s in scenarios if s.name in DEV_SCENARIOS]
+        dev += [retention(generated_conversation(seed, chat), counter) for seed in DEV_SEEDS]
+        held = [retention(s, counter) for s in scenarios if s.name not in DEV_SCENARIOS]
+        held += [retention(generated_conversation(seed, chat), counter) for seed in HELD_OUT_SEEDS]
+        print(
+            "\n1. Retention: each later question asked as the newest user turn, budget = 1/10 of "
+            "the conversation; share of the questions the full history answers that each "
+            "context answers (answer's words in it)"
         )
-    print(
-        _table(
-            [
-                "",
-                "p50, turns 100-300",
-                f"p50, last 200 of {args.turns:,}",
-                "late / early",
-                "mean 100-300",
-                "mean, last 200",
-                "mean at 1,000",
-            ],
-            rows,
-        )
-    )
-    print(f"   trim_messages + tiktoken at 1,000 turns: {trim_ms:.3f} ms per turn (p50)")
-    print("   goals: late / early <= 1.5x, p50 at the last turns < 1 ms")
+        print("\nDEV split (recall settings chosen on it)")
+        print(_table(RETENTION_HEADER, _retention_rows(dev)))
+        print("\nHELD-OUT split (never tuned on)")
+        print(_table(RETENTION_HEADER, _retention_rows(held)))
+        print("   goals: ours / full >= 80%, ours / trim >= 2x")
 
-    print("\n3. Invariants (tool calls every third turn, budget 600)")
-    print(
-        _table(
-            ["path", "views", "over budget", "orphaned tool msgs", "lost msgs", "recalled"],
-            [
+    if args.only in (None, "per-turn"):
+        pairs = _turn_pairs(prose, max(args.turns, 1200))
+        with_recall = speed(pairs, args.turns, args.model, recall=True)
+        without = speed(pairs, args.turns, args.model, recall=False)
+        trim_ms = trim_at_1000(pairs, args.model)
+        print(
+            f"\n2. Per-turn CPU time (add the user message, read the view, add the answer), "
+            f"budget 2,000, {args.model}"
+        )
+        rows = []
+        for result in (with_recall, without):
+            label = "with recall" if result.recall else "without recall"
+            rows.append(
                 [
-                    r.path,
-                    str(r.views),
-                    str(r.over_budget),
-                    str(r.orphaned),
-                    str(r.lost),
-                    str(r.recalled),
+                    label,
+                    f"{result.early_p50_ms:.3f} ms",
+                    f"{result.late_p50_ms:.3f} ms",
+                    f"{result.late_p50_ms / result.early_p50_ms:.2f}x",
+                    f"{result.early_mean_ms:.3f} ms",
+                    f"{result.late_mean_ms:.3f} ms",
+                    f"{result.at_1000_mean_ms:.3f} ms",
                 ]
-                for r in invariants(prose, counter)
-            ],
+            )
+        print(
+            _table(
+                [
+                    "",
+                    "p50, turns 100-300",
+                    f"p50, last 200 of {args.turns:,}",
+                    "late / early",
+                    "mean 100-300",
+                    "mean, last 200",
+                    "mean at 1,000",
+                ],
+                rows,
+            )
         )
-    )
+        print(f"   trim_messages + tiktoken at 1,000 turns: {trim_ms:.3f} ms per turn (p50)")
+        print("   goals: late / early <= 1.5x, p50 at the last turns < 1 ms")
+
+    if args.only in (None, "invariants"):
+        print("\n3. Invariants (tool calls every third turn, budget 600)")
+        print(
+            _table(
+                ["path", "views", "over budget", "orphaned tool msgs", "lost msgs", "recalled"],
+                [
+                    [
+                        r.path,
+                        str(r.views),
+                        str(r.over_budget),
+                        str(r.orphaned),
+                        str(r.lost),
+                        str(r.recalled),
+                    ]
+                    for r in invariants(prose, counter)
+                ],
+            )
+        )
     print(f"\nTotal time: {time.perf_counter() - started:.1f} s")
 
 

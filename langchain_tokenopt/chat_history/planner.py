@@ -51,6 +51,10 @@ MIN_BUDGET_TOKENS = 16
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
 #: The first line of the message that carries recalled text.
+# encodings whose pre-tokenizer never joins a newline to a following "[" (see
+# `ContextPlanner._recall_tokens`)
+_LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
+_LINE_MEMO_SIZE = 4096
 RECALL_HEADER = "Earlier messages recalled as relevant to the latest user message ([n]: position):"
 #: Room a recalled line needs besides the header, at least, when the share is smaller.
 _RECALL_MIN_LINE_TOKENS = 40
@@ -458,6 +462,12 @@ class ContextPlanner:
             token_counter.count_message(self.make_message(RECALL_HEADER))
         )
         self._summary_memo: tuple[str, BaseMessage | None, int] = ("", None, 0)
+        # Recall messages are counted from memoized per-line counts where that is exact
+        # (see `_recall_tokens`); the framing is what a message of this role adds to its text.
+        self._additive_lines = token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
+        header_tokens = int(token_counter.count_text(RECALL_HEADER))
+        self._recall_framing = self.recall_frame_tokens - header_tokens
+        self._line_counts: dict[str, int] = {}
 
     def make_message(self, text: str) -> BaseMessage:
         """A message of the summary's role (the summary and the recalled text use it)."""
@@ -657,12 +667,36 @@ class ContextPlanner:
                 used += tokens
         while lines:
             chosen = sorted(lines)
-            message = self.make_message("\n".join([RECALL_HEADER, *(lines[i] for i in chosen)]))
-            tokens = int(counter.count_message(message))
+            quoted = [lines[i] for i in chosen]
+            message = self.make_message("\n".join([RECALL_HEADER, *quoted]))
+            tokens = self._recall_tokens(message, quoted)
             if tokens <= room:
                 return message, chosen, tokens
             del lines[max(lines, key=positions.index)]  # drop the weakest match
         return None, [], 0
+
+    def _recall_tokens(self, message: BaseMessage, quoted: list[str]) -> int:
+        """Exact tokens of the recall `message` (its header and `quoted` lines joined by
+        newlines), from memoized counts of each line where that is exact.
+
+        With the cl100k/o200k pre-tokenizer no piece spans a newline followed by "[", and
+        BPE never merges across pieces, so the text's tokens are the sum of those of
+        header + "\\n", each line + "\\n" and the last line, when every line starts with
+        "[" (as `Ledger.line_head` makes it). Otherwise the message is counted whole.
+        """
+        if not self._additive_lines or not all(line.startswith("[") for line in quoted):
+            return int(self.token_counter.count_message(message))
+        units = [RECALL_HEADER + "\n", *(line + "\n" for line in quoted[:-1]), quoted[-1]]
+        return self._recall_framing + sum(self._line_tokens(unit) for unit in units)
+
+    def _line_tokens(self, text: str) -> int:
+        """Tokens of `text`, memoized (recalled lines come back turn after turn)."""
+        tokens = self._line_counts.get(text)
+        if tokens is None:
+            if len(self._line_counts) >= _LINE_MEMO_SIZE:
+                self._line_counts.clear()
+            tokens = self._line_counts[text] = int(self.token_counter.count_text(text))
+        return tokens
 
     def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> str:
         """The line of a long recalled message: its sentences that share most words

@@ -123,3 +123,43 @@ def test_views_fit_keep_tool_pairs_and_a_stable_prefix_and_nothing_is_lost(
         previous = (state.folds, head)
     # nothing lost: the folds saw every unpinned message before the boundary once, in order
     assert folded == [m for m in ledger.messages[: state.covered] if not ledger.is_pinned(m)]
+
+
+# text that stresses the pre-tokenizer around the newlines the recall message joins
+# lines with: whitespace runs, newlines, "/", punctuation, digits, letters of any script
+hostile_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(" \t\n\r/[]().:,'!?-_0123456789aZ")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(["gpt-4o", "gpt-4"]),
+    role=st.sampled_from(["system", "human", "ai"]),
+    lines=st.lists(st.tuples(st.integers(0, 10_000), hostile_text), min_size=1, max_size=6),
+)
+def test_recall_message_count_from_line_counts_is_exact(
+    model: str, role: str, lines: list[tuple[int, str]]
+) -> None:
+    """The recall message's tokens summed from memoized per-line counts equal a whole
+    recount, for o200k (gpt-4o) and cl100k (gpt-4), whatever the quoted text holds."""
+    counter = TokenCounter(model)
+    planner = ContextPlanner(counter, target_ratio=0.75, summary_role=role, recall=True)  # type: ignore[arg-type]
+    quoted = [f"[{position}] User: {text}" for position, text in lines]
+    message = planner.make_message("\n".join([RECALL_HEADER, *quoted]))
+    exact = int(counter.count_message(message))
+    assert planner._recall_tokens(message, quoted) == exact
+    assert planner._recall_tokens(message, quoted) == exact  # memoized lines, same answer
+
+
+def test_recall_message_without_line_heads_is_counted_whole() -> None:
+    """A line not starting with "[" (no proven split point) is counted exactly, whole."""
+    counter = TokenCounter("gpt-4o")
+    planner = ContextPlanner(counter, target_ratio=0.75, recall=True)
+    quoted = ["[1] User: x.", "\n\n  tail"]
+    message = planner.make_message("\n".join([RECALL_HEADER, *quoted]))
+    assert planner._recall_tokens(message, quoted) == int(counter.count_message(message))
