@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from langchain_tokenopt.core.validation import finite_number, shown
+from langchain_tokenopt.core.validation import finite_number, instance_of, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["TextIndex"]
@@ -275,6 +275,13 @@ class TextIndex:
     ) -> None:
         low, high = _check_range(word_ngram_range, "word_ngram_range")
         char_low, char_high = _check_range(char_ngram_range, "char_ngram_range")
+        # the analyzers are shared per configuration (an lru_cache), so its parts must be
+        # hashable: a flag that is not a bool is a typed error, not a TypeError from the cache
+        lowercase = bool(instance_of(lowercase, "lowercase", (bool, int), "a bool"))
+        if stop_words is not None and not isinstance(stop_words, str):
+            raise InvalidArgumentError(
+                f"stop_words must be None or 'english', got {shown(stop_words)}"
+            )
         if stop_words not in (None, "english"):
             raise InvalidArgumentError(
                 f"stop_words must be None or 'english', got {shown(stop_words)}"

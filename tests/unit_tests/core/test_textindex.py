@@ -12,6 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
 from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.errors import ArgumentTypeError
 
 CORPUS = {
     "weather": "What is the weather forecast for Paris tomorrow?",
@@ -552,3 +553,11 @@ def test_memory_follows_live_texts_when_only_writes_happen() -> None:
     fresh.add_many((i, texts[i]) for i in range(len(texts) - 100, len(texts)))
     query = texts[-1]
     assert long.query(query, k=3) == fresh.query(query, k=3)
+
+
+@pytest.mark.parametrize("flag", [[], {}, "yes", None])
+def test_a_lowercase_flag_that_is_not_a_bool_is_a_typed_error(flag: object) -> None:
+    """The analyzers are shared per configuration, so a bad flag must not reach the cache
+    as an unhashable key (an untyped TypeError)."""
+    with pytest.raises(ArgumentTypeError, match="lowercase must be a bool"):
+        TextIndex(lowercase=flag)  # type: ignore[arg-type]
