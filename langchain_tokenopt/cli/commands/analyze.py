@@ -113,8 +113,6 @@ def _budget(text: str | None) -> Decimal | None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so `tokenopt count` does not pay for the levers.
-    from langchain_tokenopt.analysis import analyze_log
-    from langchain_tokenopt.compression import CompressionLevel
 
     if args.max_tokens < 16:
         raise InputError(f"--max-tokens must be at least 16, not {args.max_tokens}")
@@ -128,7 +126,19 @@ def run(args: argparse.Namespace) -> int:
     html_target = _html_path(args.html)
     # The replay folds one summarizing history per conversation of the log; its warnings
     # about a turn too big for --max-tokens describe the replay, not the user's app.
-    logging.getLogger("langchain_tokenopt.chat_history").setLevel(logging.ERROR)
+    history_log = logging.getLogger("langchain_tokenopt.chat_history")
+    level = history_log.level
+    history_log.setLevel(logging.ERROR)
+    try:
+        return _analyze(args, budget, html_target)
+    finally:  # the command may run inside a larger process (tests, notebooks)
+        history_log.setLevel(level)
+
+
+def _analyze(args: argparse.Namespace, budget: Decimal | None, html_target: Path | None) -> int:
+    from langchain_tokenopt.analysis import analyze_log
+    from langchain_tokenopt.compression import CompressionLevel
+
     sample = args.sample if args.sample is not None or args.paths else "conversation"
     assert args.compression in get_args(CompressionLevel)
     try:
