@@ -66,10 +66,17 @@ _QUERY_CHARS = 2000
 #: message), or sooner when recall needs one that is not in yet.
 _INDEX_BATCH = 16
 #: The recall query is the question's rarest words in the conversation, at most this
-#: many: short posting lists, so a query costs about the same at turn 100 and 10,000.
+#: many, ...
 _QUERY_WORDS = 8
-#: Tokens of a recalled line's head ("[1234] Assistant: ") and newline, at most.
+#: ... each held by at most this many indexed messages: a word more common than that
+#: cannot pick out the few messages recall shows, and leaving it out keeps every
+#: posting list short, so a query costs about the same at turn 100 and 10,000.
+_QUERY_MAX_MESSAGES = 256
+#: Tokens of a recalled line's head ("[1234] Assistant:\n") and end, at most.
 _LINE_HEAD_TOKENS = 8
+#: What ends each recalled line. The space keeps the newline from joining the text's
+#: last piece (see `ContextPlanner._recall_tokens`).
+_LINE_END = " \n"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 
@@ -332,9 +339,11 @@ class Ledger:
         return [key for key, _ in hits if isinstance(key, int)]
 
     def _rare_words(self, question: str) -> str:
-        """The question's words that the fewest indexed messages hold (and some do)."""
+        """The question's words that the fewest indexed messages hold (some, and at most
+        `_QUERY_MAX_MESSAGES`)."""
         counts = self._word_counts
-        words = {w for w in _WORD.findall(question.lower()) if counts[w]}
+        found = _WORD.findall(question.lower())
+        words = {w for w in found if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES}
         return " ".join(sorted(words, key=lambda w: (counts[w], w))[:_QUERY_WORDS])
 
     def _index_upto(self, end: int) -> TextIndex | None:
@@ -361,12 +370,12 @@ class Ledger:
         The estimate (the message's count plus its head) is not exact: the recalled
         message is counted exactly once assembled.
         """
-        line = self.line_head(position) + message_to_text(self.messages[position])
+        line = self.line_head(position) + message_to_text(self.messages[position]) + _LINE_END
         return line, self.tokens[position] + _LINE_HEAD_TOKENS
 
     def line_head(self, position: int) -> str:
         """What a recalled line starts with: the message's position and speaker."""
-        return f"[{position}] {role_label(self.messages[position])}: "
+        return f"[{position}] {role_label(self.messages[position])}:\n"
 
 
 @dataclass(frozen=True)
@@ -468,6 +477,7 @@ class ContextPlanner:
         header_tokens = int(token_counter.count_text(RECALL_HEADER))
         self._recall_framing = self.recall_frame_tokens - header_tokens
         self._line_counts: dict[str, int] = {}
+        self._empty_message_tokens: dict[type[BaseMessage], int] = {}
 
     def make_message(self, text: str) -> BaseMessage:
         """A message of the summary's role (the summary and the recalled text use it)."""
@@ -655,39 +665,99 @@ class ContextPlanner:
         counter = self.token_counter
         budget = room - self.recall_frame_tokens
         part_cap = max(16, int(room * _RECALL_PART_SHARE))
-        lines: dict[int, str] = {}
+        lines: dict[int, tuple[str, int | None]] = {}
         used = 0
         for position in positions:  # best first
             line, tokens = ledger.recall_line(position)
+            exact = None
             if tokens > part_cap:
                 line = self._part(ledger, position, part_cap)
-                tokens = int(counter.count_text(line)) + 1
+                tokens = int(counter.count_text(line))
+            else:
+                exact = self._whole_line_tokens(ledger, position)
             if used + tokens <= budget:
-                lines[position] = line
+                lines[position] = (line, exact)
                 used += tokens
         while lines:
             chosen = sorted(lines)
             quoted = [lines[i] for i in chosen]
-            message = self.make_message("\n".join([RECALL_HEADER, *quoted]))
+            message = self.make_message(RECALL_HEADER + "\n" + "".join(line for line, _ in quoted))
             tokens = self._recall_tokens(message, quoted)
             if tokens <= room:
                 return message, chosen, tokens
             del lines[max(lines, key=positions.index)]  # drop the weakest match
         return None, [], 0
 
-    def _recall_tokens(self, message: BaseMessage, quoted: list[str]) -> int:
-        """Exact tokens of the recall `message` (its header and `quoted` lines joined by
-        newlines), from memoized counts of each line where that is exact.
+    def _recall_tokens(self, message: BaseMessage, quoted: list[tuple[str, int | None]]) -> int:
+        """Exact tokens of the recall `message` (its header, a newline and the `quoted`
+        lines, each given with its exact token count when known), summed per line.
 
         With the cl100k/o200k pre-tokenizer no piece spans a newline followed by "[", and
         BPE never merges across pieces, so the text's tokens are the sum of those of
-        header + "\\n", each line + "\\n" and the last line, when every line starts with
-        "[" (as `Ledger.line_head` makes it). Otherwise the message is counted whole.
+        header + "\\n" and of each line when every line starts with "[" (as
+        `Ledger.line_head` makes it) and ends with a newline. A line's count is the one
+        given, else counted (and memoized). Otherwise the message is counted whole.
         """
-        if not self._additive_lines or not all(line.startswith("[") for line in quoted):
+        if not self._additive_lines or not all(
+            line.startswith("[") and line.endswith("\n") for line, _ in quoted
+        ):
             return int(self.token_counter.count_message(message))
-        units = [RECALL_HEADER + "\n", *(line + "\n" for line in quoted[:-1]), quoted[-1]]
-        return self._recall_framing + sum(self._line_tokens(unit) for unit in units)
+        return (
+            self._recall_framing
+            + self._line_tokens(RECALL_HEADER + "\n")
+            + sum(self._line_tokens(line) if known is None else known for line, known in quoted)
+        )
+
+    def _whole_line_tokens(self, ledger: Ledger, position: int) -> int | None:
+        """Exact tokens of the line quoting message `position` whole, without encoding
+        its text again when the ledger's count of the message gives them; None when
+        they are not known without counting the line. `_LINE_END` (" \\n") is one token
+        in both encodings.
+
+        The line is head + text + `_LINE_END`, the head ending with a newline. When the
+        text starts and ends with something other than whitespace, no pre-tokenizer
+        piece of cl100k/o200k crosses either seam (a piece never continues past a
+        newline into a non-space, and the space of `_LINE_END` stops the text's last
+        piece), so the line's tokens are head + text + end. For a plain message (a str,
+        no name, tool calls or extra fields), the text's tokens are the message's count
+        less what an empty message of its type counts.
+        """
+        if not self._additive_lines:
+            return None
+        message = ledger.messages[position]
+        text = message.content
+        if (
+            type(message) not in (HumanMessage, AIMessage, SystemMessage)
+            or not isinstance(text, str)
+            or not text
+            or text[0].isspace()
+            or text[-1].isspace()
+            or message.name is not None
+            or message.additional_kwargs
+            or (
+                isinstance(message, AIMessage)
+                and bool(message.tool_calls or message.invalid_tool_calls)
+            )
+            or message_to_text(message) != text
+        ):
+            return None
+        framing = self._empty_message_tokens.get(type(message))
+        if framing is None:
+            framing = int(self.token_counter.count_message(type(message)(content="")))
+            self._empty_message_tokens[type(message)] = framing
+        return self._head_tokens(ledger, position) + ledger.tokens[position] - framing + 1
+
+    def _head_tokens(self, ledger: Ledger, position: int) -> int:
+        """Tokens of `Ledger.line_head(position)` plus the one of `_LINE_END`.
+
+        The position's digits are split into pieces of at most three, and cl100k and
+        o200k hold every string of one to three digits as one token (a test checks), so
+        the count depends on the number of digits, not on which: one count per speaker
+        and length serves every position.
+        """
+        digits = len(str(position))
+        shape = f"[{'1' * digits}] {role_label(ledger.messages[position])}:\n"
+        return self._line_tokens(shape)
 
     def _line_tokens(self, text: str) -> int:
         """Tokens of `text`, memoized (recalled lines come back turn after turn)."""
@@ -717,8 +787,9 @@ class ContextPlanner:
                 keep.append(i)
                 room -= tokens
         if not keep:
-            return head + self._shorten_text(sentences[ranked[0]] if sentences else "", room)
-        return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip()
+            shortened = self._shorten_text(sentences[ranked[0]] if sentences else "", room)
+            return head + shortened + _LINE_END
+        return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip() + _LINE_END
 
     def _fit(
         self,

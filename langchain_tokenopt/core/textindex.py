@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -55,6 +56,9 @@ _REFRESH_FRACTION = 0.1
 # ... or once the brute-force pending segment holds more than this many non-zero
 # weights (more with a larger main matrix, see `_pending_limit`).
 _MIN_PENDING_NNZ = 1 << 14
+# Pending entries past this many since the last merge are merged into the term-sorted
+# copy that queries search (see `_Pending`).
+_PENDING_TAIL = 2048
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
 # add_many vectorizes this many texts at a time.
@@ -142,7 +146,10 @@ class _Pending:
     """Texts added since the last refresh, kept flat for a brute-force scan.
 
     Their unit weights are computed lazily, in one batch per query, for the rows
-    added since the previous query.
+    added since the previous query. Once the unsorted tail of entries grows past
+    `_PENDING_TAIL`, it is merged into a copy of the entries sorted by term, so a query
+    finds most pending matches by binary search and scans only the short tail: a
+    query's cost follows its own terms, not the size of the pending segment.
     """
 
     def __init__(self) -> None:
@@ -156,6 +163,10 @@ class _Pending:
         self.entry_rows = _Growable(np.int64)
         self.weights = _Growable(np.float64)
         self.weighed_rows = 0
+        # entries [0, posted), sorted by term id (stable: by entry within a term)
+        self.posted = 0
+        self.posted_terms: _IntArray = np.empty(0, np.int64)
+        self.posted_entries: _IntArray = np.empty(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -171,6 +182,25 @@ class _Pending:
         self.values.extend(tf.values)
         self.is_char.extend(tf.is_char)
         self.entry_rows.extend(tf.rows() + first)
+
+    def post(self) -> None:
+        """Merge the entries added since the last call into the term-sorted arrays."""
+        new_terms = self.columns.view()[self.posted :]
+        order = np.argsort(new_terms, kind="stable")
+        sorted_terms = new_terms[order]
+        at = np.searchsorted(self.posted_terms, sorted_terms, side="right")
+        self.posted_terms = np.insert(self.posted_terms, at, sorted_terms)
+        self.posted_entries = np.insert(self.posted_entries, at, order + self.posted)
+        self.posted = self.columns.size
+
+    def posted_with(self, terms: _IntArray) -> tuple[_IntArray, _IntArray]:
+        """The posted entries holding each of `terms` (distinct), and how many per term."""
+        low = np.searchsorted(self.posted_terms, terms, side="left")
+        lengths = np.searchsorted(self.posted_terms, terms, side="right") - low
+        starts = np.cumsum(lengths) - lengths
+        at = np.repeat(low - starts, lengths) + np.arange(int(lengths.sum()))
+        entries: _IntArray = self.posted_entries[at]
+        return entries, lengths
 
     def vectors(self, start_row: int = 0) -> _Vectors:
         """Rows from `start_row` on, as term frequencies."""
@@ -311,7 +341,6 @@ class TextIndex:
         self._main_alive: _BoolArray = np.empty(0, np.bool_)
         self._main_dead = 0
         self._main_tf = _Vectors.empty()
-        self._main_by_term: Any = None  # scipy CSR (terms x texts) of unit weights
         self._main_indptr: _IntArray = np.zeros(1, np.int64)
         self._main_texts: _IntArray = np.empty(0, np.int64)
         self._main_weights: _FloatArray = np.empty(0)
@@ -545,10 +574,7 @@ class TextIndex:
         by_term = sp.csr_matrix(
             (weights, tf.columns, tf.indptr), shape=(n_docs, len(self._idf))
         ).tocsc()
-        self._main_by_term = sp.csr_matrix(
-            (by_term.data, by_term.indices, by_term.indptr), shape=(len(self._idf), n_docs)
-        )
-        # the same postings as flat arrays, for queries (see `_score_main`)
+        # the postings (term -> texts) as flat arrays, for queries (see `_matches`)
         self._main_indptr = np.asarray(by_term.indptr, np.int64)
         self._main_texts = np.asarray(by_term.indices, np.int64)
         self._main_weights = np.asarray(by_term.data, np.float64)
@@ -627,69 +653,89 @@ class TextIndex:
             self._maybe_refresh()
             tf = self._term_frequencies(texts, grow=False)
             weights, snapshot_rows = self._weigh(tf)
-            main_matches = self._score_main(tf, snapshot_rows, weights)
             results = []
             for i in range(len(texts)):
                 start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
-                scores, positions = self._candidates(
-                    main_matches[i] if main_matches is not None else None,
-                    tf.columns[start:end],
-                    weights[start:end],
-                    min_score,
+                scores, positions = self._matches(
+                    tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
                 )
                 results.append(self._select(scores, positions, k, where))
             return results
 
-    def _score_main(
-        self, tf: _Vectors, snapshot_rows: _IntArray, weights: _FloatArray
-    ) -> list[tuple[_IntArray, _FloatArray]] | None:
-        """For each query: (main rows sharing a term with it, their cosines).
+    def _matches(
+        self, columns: _IntArray, snapshot_rows: _IntArray, weights: _FloatArray, min_score: float
+    ) -> tuple[_FloatArray, _IntArray]:
+        """Cosine and position (main row, or main size + pending row) of every live text
+        that shares a term with one query and scores at least `min_score`.
 
-        A query has few terms, so its cosines are the sums of its terms' posting lists
-        (each scaled by the query's weight of the term), gathered straight from the
-        term -> texts arrays: no per-query sparse matrix is built.
+        The query is its term ids (`columns`), their rows in the IDF snapshot
+        (`snapshot_rows`, -1 when not there) and unit `weights`. A query has few terms,
+        so its cosines are the sums of its terms' postings, each scaled by the query's
+        weight of the term: main postings straight from the term -> texts arrays,
+        pending ones by binary search in their term-sorted copy plus a scan of the short
+        unsorted tail; everything is summed in one pass, no sparse matrix is built.
         """
-        if self._main_by_term is None or self._main_by_term.shape[1] == 0:
-            return None
-        indptr: _IntArray = self._main_indptr
-        n_docs = int(self._main_by_term.shape[1])
-        matches = []
-        for i in range(len(tf)):
-            start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
-            rows = snapshot_rows[start:end]
-            known = rows >= 0
-            terms = rows[known]
-            starts = indptr[terms]
-            lengths = indptr[terms + 1] - starts
-            total = int(lengths.sum())
-            if total == 0:
-                matches.append((np.empty(0, np.int64), np.empty(0)))
-                continue
-            bounds = zip(starts.tolist(), (starts + lengths).tolist(), strict=True)
-            spans = [slice(first, last) for first, last in bounds]
-            texts = np.concatenate([self._main_texts[span] for span in spans])
-            contributions = np.concatenate([self._main_weights[span] for span in spans])
-            contributions *= np.repeat(weights[start:end][known], lengths)
-            if 8 * total >= n_docs:
-                dense: _FloatArray = np.asarray(
-                    np.bincount(texts, weights=contributions, minlength=n_docs), np.float64
-                )
-                found = np.flatnonzero(dense)
-                matches.append((found.astype(np.int64, copy=False), dense[found]))
-            else:
-                found, inverse = np.unique(texts, return_inverse=True)
-                matches.append(
-                    (
-                        found.astype(np.int64, copy=False),
-                        np.asarray(np.bincount(inverse, weights=contributions), np.float64),
-                    )
-                )
-        return matches
+        n_main = len(self._main_keys)
+        texts: list[_IntArray] = []
+        contributions: list[_FloatArray] = []
+        in_main = snapshot_rows >= 0
+        terms = snapshot_rows[in_main]
+        if n_main and len(terms):
+            at, indptr = _entries_of(self._main_indptr, terms)
+            texts.append(self._main_texts[at])
+            contributions.append(
+                self._main_weights[at] * np.repeat(weights[in_main], np.diff(indptr))
+            )
+        pending = self._pending
+        if len(pending):
+            known = columns >= 0
+            terms, term_weights = columns[known], weights[known]
+            pending_weights = self._pending_weights()
+            entry_rows = pending.entry_rows.view()
+            if pending.columns.size - pending.posted > _PENDING_TAIL:
+                pending.post()
+            if pending.posted:
+                entries, lengths = pending.posted_with(terms)
+                texts.append(entry_rows[entries] + n_main)
+                contributions.append(pending_weights[entries] * np.repeat(term_weights, lengths))
+            if pending.posted < pending.columns.size:
+                table = self._scratch_table()
+                table[terms] = term_weights
+                tail_weights = table[pending.columns.view()[pending.posted :]]
+                table[terms] = 0.0
+                hits = np.flatnonzero(tail_weights)
+                texts.append(entry_rows[pending.posted + hits] + n_main)
+                contributions.append(pending_weights[pending.posted + hits] * tail_weights[hits])
+        if not texts:
+            return np.empty(0), np.empty(0, np.int64)
+        all_texts = texts[0] if len(texts) == 1 else np.concatenate(texts)
+        all_contributions = contributions[0] if len(texts) == 1 else np.concatenate(contributions)
+        n_docs = n_main + len(pending)
+        if 8 * len(all_texts) >= n_docs:
+            dense = np.asarray(
+                np.bincount(all_texts, weights=all_contributions, minlength=n_docs), np.float64
+            )
+            positions: _IntArray = np.flatnonzero(dense)
+            scores: _FloatArray = dense[positions]
+        else:
+            found, inverse = np.unique(all_texts, return_inverse=True)
+            positions = found.astype(np.int64, copy=False)
+            scores = np.asarray(np.bincount(inverse, weights=all_contributions), np.float64)
+        if self._dead:
+            alive = np.empty(len(positions), np.bool_)
+            main = positions < n_main
+            alive[main] = self._main_alive[positions[main]]
+            alive[~main] = pending.alive.view()[positions[~main] - n_main]
+            positions, scores = positions[alive], scores[alive]
+        if min_score > 0:
+            keep = scores >= min_score
+            positions, scores = positions[keep], scores[keep]
+        return scores, positions.astype(np.int64, copy=False)
 
     def _pending_limit(self) -> int:
         """Pending weights allowed before a refresh: a scan must stay cheap next to the
         main query, and a refresh (which costs about the main matrix's size) rare."""
-        return max(_MIN_PENDING_NNZ, int(64 * np.sqrt(len(self._main_tf.columns))))
+        return max(_MIN_PENDING_NNZ, int(64 * math.sqrt(len(self._main_tf.columns))))
 
     def _pending_weights(self) -> _FloatArray:
         """Unit weights of every pending entry, weighing the rows added since last time."""
@@ -707,58 +753,6 @@ class TextIndex:
         if len(self._query_table) < self._n_terms:
             self._query_table = np.zeros(max(self._n_terms, 2 * len(self._query_table)))
         return self._query_table
-
-    def _score_pending(self, query_columns: _IntArray, query_weights: _FloatArray) -> _FloatArray:
-        """Cosine of the query with every pending row (dead rows included)."""
-        weights = self._pending_weights()
-        known = query_columns >= 0
-        table = self._scratch_table()
-        table[query_columns[known]] = query_weights[known]
-        contributions = weights * table[self._pending.columns.view()]
-        table[query_columns[known]] = 0.0
-        scores: _FloatArray = np.asarray(
-            np.bincount(
-                self._pending.entry_rows.view(),
-                weights=contributions,
-                minlength=len(self._pending),
-            ),
-            np.float64,
-        )
-        return scores
-
-    def _candidates(
-        self,
-        main: tuple[_IntArray, _FloatArray] | None,
-        query_columns: _IntArray,
-        query_weights: _FloatArray,
-        min_score: float,
-    ) -> tuple[_FloatArray, _IntArray]:
-        """Cosine and position of every live match: main row, or main size + pending row."""
-        parts_scores: list[_FloatArray] = []
-        parts_positions: list[_IntArray] = []
-        if main is not None:
-            main_rows, main_scores = main
-            if self._main_dead:
-                alive = self._main_alive[main_rows]
-                main_rows, main_scores = main_rows[alive], main_scores[alive]
-            parts_positions.append(main_rows)
-            parts_scores.append(main_scores)
-        if len(self._pending) and len(query_columns):
-            scores = self._score_pending(query_columns, query_weights)
-            keep = (scores > 0) & self._pending.alive.view()
-            parts_positions.append(np.flatnonzero(keep) + len(self._main_keys))
-            parts_scores.append(scores[keep])
-        if not parts_scores:
-            return np.empty(0), np.empty(0, np.int64)
-        if len(parts_scores) == 1:
-            all_scores, all_positions = parts_scores[0], parts_positions[0]
-        else:
-            all_scores = np.concatenate(parts_scores)
-            all_positions = np.concatenate(parts_positions)
-        if min_score > 0:
-            keep = all_scores >= min_score
-            all_scores, all_positions = all_scores[keep], all_positions[keep]
-        return all_scores, all_positions
 
     def _key_at(self, position: int) -> Hashable:
         n_main = len(self._main_keys)

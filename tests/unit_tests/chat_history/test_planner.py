@@ -80,7 +80,7 @@ def test_recall_quotes_an_old_message_relevant_to_the_question() -> None:
     recalled = str(view.messages[1].content)
     assert (
         recalled.startswith(RECALL_HEADER)
-        and "[1] User: My locker code at the gym is 4417." in recalled
+        and "[1] User:\nMy locker code at the gym is 4417. \n" in recalled
     )
     assert view.tokens == COUNTER.count_messages(view.messages) <= 150
     assert view.messages[-1] is ledger.messages[-1]
@@ -148,3 +148,19 @@ def test_each_message_is_indexed_once_however_often_recall_runs() -> None:
         p.view(ledger, SummaryState(), budget=150)
     assert first.recalled == (1,)
     assert indexed <= ledger.indexed_count <= indexed + 10  # only the messages added since
+
+
+def test_recall_looks_for_rare_words_and_skips_words_most_messages_hold() -> None:
+    """A word held by more than 256 earlier messages cannot pick out a few of them: the
+    query leaves it out (its postings would grow with the conversation) and still finds
+    the message that shares the question's rare word."""
+    messages: list[BaseMessage] = []
+    for i in range(300):
+        messages.append(HumanMessage(f"note {i}: the weather report said rain again"))
+        messages.append(AIMessage("Noted."))
+    messages[401] = AIMessage("Your locker code is 4417; the weather report said rain.")
+    messages.append(HumanMessage("What did the weather report say about my locker?"))
+    ledger = ledger_of(messages)
+    positions = ledger.recall("What did the weather report say about my locker?", 590, 8, 0.05)
+    assert positions and positions[0] == 401
+    assert ledger._rare_words("weather report locker") == "locker"

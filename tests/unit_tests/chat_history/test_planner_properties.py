@@ -136,30 +136,83 @@ hostile_text = st.text(
 )
 
 
+def _quoted_message(kind: str, text: str) -> BaseMessage:
+    """A message to quote: plain ones take the path that reuses the ledger's count, the
+    others (a name, tool calls, a tool result) are counted as lines."""
+    if kind == "human":
+        return HumanMessage(text)
+    if kind == "ai":
+        return AIMessage(text)
+    if kind == "system":
+        return SystemMessage(text)
+    if kind == "named":
+        return HumanMessage(text, name="ana")
+    if kind == "tool_call":
+        return AIMessage(text, tool_calls=[{"name": "look", "args": {"q": text}, "id": "c1"}])
+    return ToolMessage(text, tool_call_id="c1", name="look")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     model=st.sampled_from(["gpt-4o", "gpt-4"]),
     role=st.sampled_from(["system", "human", "ai"]),
-    lines=st.lists(st.tuples(st.integers(0, 10_000), hostile_text), min_size=1, max_size=6),
+    quoted=st.lists(
+        st.tuples(
+            st.sampled_from(["human", "ai", "system", "named", "tool_call", "tool"]), hostile_text
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    room=st.integers(16, 2000),
 )
 def test_recall_message_count_from_line_counts_is_exact(
-    model: str, role: str, lines: list[tuple[int, str]]
+    model: str, role: str, quoted: list[tuple[str, str]], room: int
 ) -> None:
-    """The recall message's tokens summed from memoized per-line counts equal a whole
-    recount, for o200k (gpt-4o) and cl100k (gpt-4), whatever the quoted text holds."""
+    """The recall message's tokens, summed from the ledger's counts of plain messages and
+    memoized counts of the other lines, equal a whole recount, for o200k (gpt-4o) and
+    cl100k (gpt-4), whatever the quoted text holds (whole or shown in part)."""
     counter = TokenCounter(model)
     planner = ContextPlanner(counter, target_ratio=0.75, summary_role=role, recall=True)  # type: ignore[arg-type]
-    quoted = [f"[{position}] User: {text}" for position, text in lines]
-    message = planner.make_message("\n".join([RECALL_HEADER, *quoted]))
-    exact = int(counter.count_message(message))
-    assert planner._recall_tokens(message, quoted) == exact
-    assert planner._recall_tokens(message, quoted) == exact  # memoized lines, same answer
+    messages = [_quoted_message(kind, text) for kind, text in quoted]
+    ledger = Ledger.of([*messages, HumanMessage("and now?")], counter, pin_system=False)
+    positions = list(range(len(messages)))
+    for _ in range(2):  # the second time from memoized lines: the same answer
+        message, chosen, tokens = planner._recall_message(ledger, positions, room)
+        if message is None:
+            assert chosen == [] and tokens == 0
+        else:
+            assert tokens == int(counter.count_message(message)) <= room
+            assert str(message.content).startswith(RECALL_HEADER + "\n[")
 
 
 def test_recall_message_without_line_heads_is_counted_whole() -> None:
     """A line not starting with "[" (no proven split point) is counted exactly, whole."""
     counter = TokenCounter("gpt-4o")
     planner = ContextPlanner(counter, target_ratio=0.75, recall=True)
-    quoted = ["[1] User: x.", "\n\n  tail"]
-    message = planner.make_message("\n".join([RECALL_HEADER, *quoted]))
+    quoted: list[tuple[str, int | None]] = [("[1] User:\nx. \n", None), ("\n\n  tail", None)]
+    message = planner.make_message(RECALL_HEADER + "\n" + "".join(line for line, _ in quoted))
     assert planner._recall_tokens(message, quoted) == int(counter.count_message(message))
+
+
+def test_every_short_digit_run_and_the_line_end_are_one_token() -> None:
+    """What `ContextPlanner._head_tokens` relies on: one token per run of up to three
+    digits, so a line head's count depends on how many digits its position has."""
+    for model in ("gpt-4o", "gpt-4"):
+        counter = TokenCounter(model)
+        runs = [f"{i:0{width}d}" for width in (1, 2, 3) for i in range(10**width)]
+        assert {int(counter.count_text(run)) for run in runs} == {1}
+        assert int(counter.count_text(" \n")) == 1
+
+
+def test_recall_message_count_is_exact_for_positions_of_many_digits() -> None:
+    counter = TokenCounter("gpt-4o")
+    planner = ContextPlanner(counter, target_ratio=0.75, recall=True)
+    texts = ["The locker code is 4417.", "ok", "Lima, then Oslo!", "x" * 30, "(see above)"]
+    messages: list[BaseMessage] = [
+        (HumanMessage if i % 2 else AIMessage)(texts[i % len(texts)]) for i in range(12_000)
+    ]
+    ledger = Ledger.of([*messages, HumanMessage("and now?")], counter, pin_system=False)
+    positions = [7, 58, 999, 1_000, 1_003, 11_999]
+    message, chosen, tokens = planner._recall_message(ledger, positions, room=2_000)
+    assert message is not None and chosen == positions
+    assert tokens == int(counter.count_message(message))

@@ -293,6 +293,47 @@ def test_pending_and_folded_texts_score_alike() -> None:
     assert pending[45] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pending_matches_found_by_binary_search_score_like_a_full_scan(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pending entries merged into the term-sorted copy (a tiny tail limit merges at
+    almost every query) score exactly as a scan of every pending entry does, through
+    adds, replacements and removals between queries."""
+    from langchain_tokenopt.core import textindex
+
+    rng = random.Random(seed)
+    corpus = _synthetic_corpus(600, seed=seed)
+    operations: list[tuple[str, int]] = []
+    for _ in range(300):
+        roll = rng.random()
+        operations.append(
+            ("remove" if roll < 0.1 else "query" if roll < 0.4 else "add", rng.randrange(600))
+        )
+
+    def run(tail: int) -> list[dict[Hashable, float]]:
+        monkeypatch.setattr(textindex, "_PENDING_TAIL", tail)
+        index = TextIndex()
+        index.add_many(enumerate(corpus[:400]))
+        index.refresh()
+        answers = []
+        for op, i in operations:
+            if op == "add":
+                index.add(i, corpus[rng_texts[i]])
+            elif op == "remove":
+                index.remove(i)
+            else:
+                answers.append(dict(index.query(corpus[i], k=600)))
+        return answers
+
+    rng_texts = [rng.randrange(600) for _ in range(600)]
+    merged, scanned = run(tail=3), run(tail=1 << 30)
+    assert len(merged) == len(scanned) > 50
+    for a, b in zip(merged, scanned, strict=True):
+        assert a.keys() == b.keys()
+        assert all(a[key] == pytest.approx(b[key], abs=1e-12) for key in a)
+
+
 # ------------------------------------------------------------- filters
 
 
