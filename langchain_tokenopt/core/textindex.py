@@ -58,7 +58,7 @@ _REFRESH_FRACTION = 0.1
 _MIN_PENDING_NNZ = 1 << 14
 # Pending entries past this many since the last merge are merged into the term-sorted
 # copy that queries search (see `_Pending`).
-_PENDING_TAIL = 2048
+_PENDING_TAIL = 8192
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
 # add_many vectorizes this many texts at a time.
@@ -430,6 +430,12 @@ class TextIndex:
         Returns each row's scale of word and of character n-gram weights.
         """
         n_rows = len(tf)
+        if n_rows == 1 and self._char_analyzer is None:
+            # one query: the same sums in the same order as below, without the bookkeeping
+            norm = math.sqrt(sum((weights * weights).tolist()))
+            scale = 1.0 / norm if norm else math.inf
+            weights *= scale
+            return np.array([scale]), np.array([scale])
         rows = tf.rows()
         squares = weights * weights
         if self._char_analyzer is None:
