@@ -15,8 +15,9 @@ How it stays exact and fast while texts come and go:
   with the same snapshot, so scores are true cosines in [0, 1].
 - Stored vectors are kept pre-normalized in an inverted (term -> texts) sparse matrix:
   a query only touches the posting lists of its own terms.
-- New texts go to a small pending segment scored by brute force; removed texts are
-  tombstoned. A query folds both into the main matrix and refreshes the IDF once the
+- New texts go to a pending segment: its entries are found by binary search in a
+  copy sorted by term, and the few added since that copy was merged by a scan; removed
+  texts are tombstoned. A query folds both into the main matrix and refreshes the IDF once the
   changes reach 10% of the index (or the pending segment gets large), so refits are
   amortized and the IDF is never much more than 10% stale. ``refresh()`` makes it exact.
 - Writes fold too, once tombstones outnumber the live texts: memory stays proportional
