@@ -17,7 +17,8 @@ import heapq
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -305,6 +306,64 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | _CHAT_FILLER
 
 
+@functools.cache
+def _centrality_analyzer() -> Callable[[str], list[str]]:
+    """scikit-learn's word analyzer (English stop words), as `TextIndex` builds it."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyzer: Callable[[str], list[str]] = CountVectorizer(
+        analyzer="word", ngram_range=(1, 1), lowercase=True, stop_words="english"
+    ).build_analyzer()
+    return analyzer
+
+
+def _term_counts(text: str) -> Counter[str]:
+    return Counter(_centrality_analyzer()(text))
+
+
+def _centrality_scores(counts: Sequence[Counter[str]]) -> list[float]:
+    """Each text's cosine with all the texts joined, under TF-IDF fitted on the texts.
+
+    The numbers `TextIndex(stop_words="english", word_ngram_range=(1, 1))` gives for
+    `query(" ".join(texts))` after `add_many(texts)` (smooth IDF, sublinear TF, unit
+    rows, sums in the same order, so equal to the last bit; a test holds them equal),
+    computed from each text's counts: the joined text's counts are their sums, so no
+    text is analyzed twice and no index is built per summary.
+    """
+    import numpy as np  # with scikit-learn, on the first summary
+
+    ids: dict[str, int] = {}
+    columns: list[int] = []
+    values: list[int] = []
+    lengths: list[int] = []
+    for tally in counts:
+        for term, count in tally.items():
+            columns.append(ids.setdefault(term, len(ids)))
+            values.append(count)
+        lengths.append(len(tally))
+    n_docs = len(counts)
+    if not columns:
+        return [0.0] * n_docs
+    column = np.array(columns, np.int64)
+    rows = np.repeat(np.arange(n_docs), lengths)
+    tf = 1.0 + np.log(np.array(values, np.float64))
+    df = np.bincount(column, minlength=len(ids)).astype(np.int64)
+    idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
+    weights = tf * idf[column]
+    norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=n_docs))
+    with np.errstate(divide="ignore"):
+        weights *= (1.0 / norms)[rows]
+    # the joined text: every term, in order of first appearance (its ids), summed counts
+    query = (1.0 + np.log(np.bincount(column, weights=values, minlength=len(ids)))) * idf
+    query *= 1.0 / np.sqrt(np.bincount(np.zeros(len(ids), np.int64), weights=query * query))
+    # each text's terms in id order, as the index's posting lists add them up
+    order = np.argsort(column, kind="stable")
+    scores = np.bincount(
+        rows[order], weights=weights[order] * query[column[order]], minlength=n_docs
+    )
+    return [min(float(score), 1.0) for score in scores]
+
+
 _MONTHS_AND_DAYS = _words(
     """january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
@@ -395,6 +454,8 @@ class ExtractiveSummarizer(BaseSummarizer):
         # text -> (tokens, words) of a piece; summary -> its (role, text) pieces.
         self._analysis: LRUCache[str, tuple[int, tuple[str, ...]]] = LRUCache(cache_size)
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
+        # text -> its word counts for centrality (see `_term_counts`).
+        self._term_counts: LRUCache[str, Counter[str]] = LRUCache(cache_size)
 
     # -- splitting -----------------------------------------------------------
 
@@ -496,19 +557,25 @@ class ExtractiveSummarizer(BaseSummarizer):
                     terms.setdefault(low, _WEIGHT_WORD)
             piece.terms = terms
 
-    @staticmethod
-    def _mark_centrality(pieces: list[_Piece]) -> None:
-        from langchain_tokenopt.core.textindex import TextIndex  # numpy: on first use
-
-        index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
-        index.add_many((p.order, p.text) for p in pieces)
-        scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))
-        best = max((score for _, score in scores), default=0.0)
+    def _mark_centrality(self, pieces: list[_Piece]) -> None:
+        # Each piece's term counts are kept (a previous summary's pieces come back in
+        # every fold), and the joined text's counts are their sums.
+        counts = []
+        for piece in pieces:
+            with self._lock:
+                found = self._term_counts.get(piece.text)
+            if found is None:
+                found = _term_counts(piece.text)
+                with self._lock:
+                    self._term_counts[piece.text] = found
+            counts.append(found)
+        scores = _centrality_scores(counts)
+        best = max(scores, default=0.0)
         if best <= 0.0:
             return
-        for key, score in scores:
-            if isinstance(key, int) and 0 <= key < len(pieces):
-                pieces[key].centrality = score / best
+        for piece, score in zip(pieces, scores, strict=True):
+            if score > 0.0:
+                piece.centrality = score / best
 
     # -- selection -----------------------------------------------------------
 
