@@ -253,8 +253,9 @@ class Replayer:
             "_previous", [None] * self.chains
         )
         measures = []
+        sums: dict[tuple[int, str, Hashable], list[int]] = {}  # `sents` keep the ids alive
         for chain, sent in enumerate(sents):
-            measured, previous[chain] = measure(sent, previous[chain], self.counters)
+            measured, previous[chain] = measure(sent, previous[chain], self.counters, sums)
             measures.append(measured)
         record = Record(
             index,
