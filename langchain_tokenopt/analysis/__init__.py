@@ -14,6 +14,7 @@ from functools import partial
 
 from langchain_tokenopt.analysis.engine import LEVER_ORDER, analyze_requests, default_levers
 from langchain_tokenopt.analysis.levers import Lever, Step
+from langchain_tokenopt.analysis.meter import Meter, Progress
 from langchain_tokenopt.analysis.parallel import analyze_parallel
 from langchain_tokenopt.analysis.readers import LogFormat, LogReader
 from langchain_tokenopt.analysis.records import Request
@@ -25,6 +26,7 @@ __all__ = [
     "LEVER_ORDER",
     "Lever",
     "LogReader",
+    "Progress",
     "Report",
     "Request",
     "Step",
@@ -46,8 +48,12 @@ def analyze_log(
     compression: CompressionLevel = "lossless",
     budget_usd: Decimal | None = None,
     jobs: int = 1,
+    progress: Progress | None = None,
 ) -> Report:
     """Read `paths` (or a shipped `sample`) and replay them through every lever.
+
+    `progress(bytes_read, requests)` is called as the log is read and analysed, with
+    what was done since its previous call (`LogReader.size_bytes()` is the total).
 
     Example:
         >>> report = analyze_log(sample="requests")
@@ -67,28 +73,31 @@ def analyze_log(
         "budget_usd": budget_usd,
         "jobs": jobs,
     }
+    meter = Meter(progress, reader.stats, passes=1 if jobs == 1 else 2)
     make_levers = partial(
         default_levers, max_tokens=max_tokens, similarity=similarity, compression=compression
     )
     if jobs == 1:
         report = analyze_requests(
-            reader,
+            meter.reading(reader),
             default_model=default_model,
             levers=make_levers(),
             budget_usd=budget_usd,
             settings=settings,
+            on_analysed=meter.analysed,
         )
     else:
         # The parent's pass reads `reader` (its statistics are the report's); each
         # worker reads the files again with its own reader.
         report = analyze_parallel(
-            reader,
+            meter.reading(reader),
             partial(_open_log, list(paths), format, skip_invalid, sample),
             make_levers,
             jobs,
             default_model=default_model,
             budget_usd=budget_usd,
             settings=settings,
+            on_priced=meter.priced,
         )
     stats = reader.stats
     report.sources = stats.sources

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -253,8 +253,9 @@ class Replayer:
             "_previous", [None] * self.chains
         )
         measures = []
+        sums: dict[tuple[int, str, Hashable], list[int]] = {}  # `sents` keep the ids alive
         for chain, sent in enumerate(sents):
-            measured, previous[chain] = measure(sent, previous[chain], self.counters)
+            measured, previous[chain] = measure(sent, previous[chain], self.counters, sums)
             measures.append(measured)
         record = Record(
             index,
@@ -428,8 +429,12 @@ def analyze_requests(
     budget_usd: Decimal | None = None,
     max_open_conversations: int = 2000,
     settings: dict[str, Any] | None = None,
+    on_analysed: Callable[[], None] | None = None,
 ) -> Report:
-    """Replay `requests` (in log order) through the baseline, each lever and all combined."""
+    """Replay `requests` (in log order) through the baseline, each lever and all combined.
+
+    `on_analysed()` is called after each request (a progress bar's hook).
+    """
     levers = default_levers() if levers is None else levers
     replayer = Replayer(default_model, levers, frozenset())
     pricer = Pricer(replayer.chains, budget_usd)
@@ -445,6 +450,8 @@ def analyze_requests(
         conversation = grouper.assign(request, messages, reply)
         record, _ = replayer.replay(index, request, conversation, messages, reply)
         pricer.add(record)
+        if on_analysed is not None:
+            on_analysed()
     grouper.close_all()
     return pricer.report(index + 1, grouper, levers, settings)
 

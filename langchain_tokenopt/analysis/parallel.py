@@ -108,11 +108,13 @@ def analyze_parallel(
     budget_usd: Decimal | None = None,
     max_open_conversations: int = 2000,
     settings: dict[str, Any] | None = None,
+    on_priced: Callable[[int, int], None] | None = None,
 ) -> Report:
     """`analyze_requests(requests, levers=make_levers())` in `jobs` processes.
 
     Each worker calls `open_requests` for the same requests again (a `LogReader` of
-    files gives them).
+    files gives them). `on_priced(position, count)` is called after each request is
+    priced (a progress bar's hook).
     """
     levers = make_levers()
     cache = next((lever for lever in levers if isinstance(lever, CacheLever)), None)
@@ -181,6 +183,8 @@ def analyze_parallel(
         for position in range(count):
             record = next(streams[numbers[position] % jobs])
             pricer.add(record)
+            if on_priced is not None:
+                on_priced(position, count)
             for number, conversation_id in closes.get(position, ()):
                 pricer.close(number, conversation_id)
         for number, conversation_id in closes.get(count, ()):

@@ -390,6 +390,23 @@ class LogReader:
         self.sample = sample
         self.stats = ReadStats()
 
+    def size_bytes(self) -> int | None:
+        """The size of everything this reader will read, or None when unknown (stdin)."""
+        if self.sample is not None:
+            return len(
+                resources.files("langchain_tokenopt").joinpath(SAMPLES[self.sample]).read_bytes()
+            )
+        total = 0
+        for path in self.paths:
+            if path == "-":
+                return None
+            for file in _expand(path):
+                try:
+                    total += Path(file).stat().st_size
+                except OSError:  # reading it says why
+                    continue
+        return total
+
     # -- where the bytes come from
 
     def _files(self) -> Iterator[tuple[str, IO[bytes]]]:

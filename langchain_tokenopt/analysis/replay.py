@@ -265,17 +265,31 @@ class Measure:
     """Tokens up to the last `cache_control` block (Anthropic), None without one."""
 
 
-def measure(sent: Sent, previous: Sent | None, counters: Counters) -> tuple[Measure, Sent | None]:
-    """(`sent` measured against its conversation's `previous` request, the new previous)."""
+def measure(
+    sent: Sent,
+    previous: Sent | None,
+    counters: Counters,
+    sums: dict[tuple[int, str, Hashable], list[int]] | None = None,
+) -> tuple[Measure, Sent | None]:
+    """(`sent` measured against its conversation's `previous` request, the new previous).
+
+    `sums` may hold the running token sums of the chains of one request measured so
+    far: chains a lever left alone send the same messages, summed once.
+    """
     if sent.answered:
         return Measure(True, sent.model, 0, 0, None, None, 0, 0, None), previous
     counter = counters.counter(sent.model)
-    tools_tokens = counters.tools(counter, sent.tools, sent.tools_key)
-    cumulative = [tools_tokens]
-    total = tools_tokens
-    for message in sent.messages:
-        total += message.tokens(counter)
-        cumulative.append(total)
+    key = (id(sent.messages), counter.encoding_name, sent.tools_key)
+    cumulative = sums.get(key) if sums is not None else None
+    if cumulative is None:
+        total = counters.tools(counter, sent.tools, sent.tools_key)
+        cumulative = [total]
+        for message in sent.messages:
+            total += message.tokens(counter)
+            cumulative.append(total)
+        if sums is not None:
+            sums[key] = cumulative
+    total = cumulative[-1]
     provider = provider_of(sent.model)
     shared: Hashable | None = None
     common = 0

@@ -17,7 +17,8 @@ import heapq
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -305,6 +306,105 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | _CHAT_FILLER
 
 
+@functools.cache
+def _centrality_analyzer() -> Callable[[str], list[str]]:
+    """scikit-learn's word analyzer (English stop words), as `TextIndex` builds it."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    analyzer: Callable[[str], list[str]] = CountVectorizer(
+        analyzer="word", ngram_range=(1, 1), lowercase=True, stop_words="english"
+    ).build_analyzer()
+    return analyzer
+
+
+def _term_counts(text: str) -> Counter[str]:
+    return Counter(_centrality_analyzer()(text))
+
+
+def _centrality_scores(counts: Sequence[Counter[str]]) -> list[float]:
+    """Each text's cosine with all the texts joined, under TF-IDF fitted on the texts.
+
+    The numbers `TextIndex(stop_words="english", word_ngram_range=(1, 1))` gives for
+    `query(" ".join(texts))` after `add_many(texts)` (smooth IDF, sublinear TF, unit
+    rows, sums in the same order, so equal to the last bit; a test holds them equal),
+    computed from each text's counts: the joined text's counts are their sums, so no
+    text is analyzed twice and no index is built per summary.
+    """
+    import numpy as np  # with scikit-learn, on the first summary
+
+    ids: dict[str, int] = {}
+    columns: list[int] = []
+    values: list[int] = []
+    lengths: list[int] = []
+    for tally in counts:
+        for term, count in tally.items():
+            columns.append(ids.setdefault(term, len(ids)))
+            values.append(count)
+        lengths.append(len(tally))
+    n_docs = len(counts)
+    if not columns:
+        return [0.0] * n_docs
+    column = np.array(columns, np.int64)
+    rows = np.repeat(np.arange(n_docs), lengths)
+    tf = 1.0 + np.log(np.array(values, np.float64))
+    df = np.bincount(column, minlength=len(ids)).astype(np.int64)
+    idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
+    weights = tf * idf[column]
+    norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=n_docs))
+    with np.errstate(divide="ignore"):
+        weights *= (1.0 / norms)[rows]
+    # the joined text: every term, in order of first appearance (its ids), summed counts
+    query = (1.0 + np.log(np.bincount(column, weights=values, minlength=len(ids)))) * idf
+    query *= 1.0 / np.sqrt(np.bincount(np.zeros(len(ids), np.int64), weights=query * query))
+    # each text's terms in id order, as the index's posting lists add them up
+    order = np.argsort(column, kind="stable")
+    scores = np.bincount(
+        rows[order], weights=weights[order] * query[column[order]], minlength=n_docs
+    )
+    return [min(float(score), 1.0) for score in scores]
+
+
+def _name_features(
+    words: tuple[str, ...], stop_words: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(the names a piece makes: its mid-sentence capitalized words unless it is
+    title-cased, the lower-cased words whose weight depends on whether they are names)."""
+    capitalized = [w for w in words[1:] if w[0].isupper() and len(w) > 1]
+    candidates: frozenset[str] = frozenset()
+    if len(capitalized) * 2 <= len(words):
+        candidates = frozenset(w.lower() for w in capitalized if w.lower() not in stop_words)
+    nameable = set()
+    for word in words:
+        low = word.lower().rstrip("'’").lstrip("$")
+        if not (
+            low[:1].isdigit()
+            or (low in _MONTHS_AND_DAYS and (word[0].isupper() or low not in _AMBIGUOUS))
+            or low in _NUMBER_WORDS
+        ):
+            nameable.add(low)
+    return candidates, frozenset(nameable)
+
+
+def _piece_terms(
+    words: tuple[str, ...], names: set[str], stop_words: frozenset[str]
+) -> dict[str, float]:
+    """A piece's weighted terms: numbers, dates, number words, names, other words."""
+    terms: dict[str, float] = {}
+    for word in words:
+        low = word.lower().rstrip("'’").lstrip("$")
+        if low[:1].isdigit():
+            terms[low] = _WEIGHT_NUMBER
+        elif low in _MONTHS_AND_DAYS and (word[0].isupper() or low not in _AMBIGUOUS):
+            terms[low] = _WEIGHT_DATE
+        elif low in _NUMBER_WORDS:
+            terms[low] = max(terms.get(low, 0.0), _WEIGHT_NUMBER - 1.0)
+        elif low in names:
+            terms[low] = max(terms.get(low, 0.0), _WEIGHT_ENTITY)
+        elif len(low) > 2 and low not in stop_words:
+            terms.setdefault(low, _WEIGHT_WORD)
+    return terms
+
+
 _MONTHS_AND_DAYS = _words(
     """january february march april may june july august september october november
     december jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday
@@ -392,19 +492,32 @@ class ExtractiveSummarizer(BaseSummarizer):
         self.max_summary_tokens = max_summary_tokens
         self.max_sentence_tokens = max_sentence_tokens
         self._lock = threading.Lock()
-        # text -> (tokens, words) of a piece; summary -> its (role, text) pieces.
-        self._analysis: LRUCache[str, tuple[int, tuple[str, ...]]] = LRUCache(cache_size)
+        self._cache_size = cache_size
+        # Memos of pure values (plain dicts, emptied when full: a hit is the hot path,
+        # called for every sentence of every fold): text -> (tokens, words) of a piece,
+        # and text -> its word counts for centrality (see `_term_counts`).
+        self._analysis: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self._term_counts: dict[str, Counter[str]] = {}
+        # text -> (its candidate names, its words a name would weigh); (text, its words
+        # that are names) -> its terms (see `_mark_terms`).
+        self._name_features: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._terms: dict[tuple[str, frozenset[str]], dict[str, float]] = {}
+        # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
+
+    def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(memo) >= self._cache_size:
+            memo.clear()
+        if self._cache_size:
+            memo[key] = value
 
     # -- splitting -----------------------------------------------------------
 
     def _analyze(self, text: str) -> tuple[int, tuple[str, ...]]:
-        with self._lock:
-            found = self._analysis.get(text)
+        found = self._analysis.get(text)
         if found is None:
             found = (int(self.token_counter.count_text(text)), tuple(_WORD.findall(text)))
-            with self._lock:
-                self._analysis[text] = found
+            self._remember(self._analysis, text, found)
         return found
 
     def _sentences(self, text: str) -> list[str]:
@@ -470,45 +583,47 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     # -- scoring -------------------------------------------------------------
 
-    @staticmethod
-    def _mark_terms(pieces: list[_Piece]) -> None:
+    def _mark_terms(self, pieces: list[_Piece]) -> None:
         # A word capitalized in mid-sentence anywhere is a name everywhere, except in
         # title-cased pieces (headings), where capitals say nothing.
         stop_words = _stop_words()
+        features = []
+        for piece in pieces:
+            found = self._name_features.get(piece.text)
+            if found is None:
+                found = _name_features(piece.words, stop_words)
+                self._remember(self._name_features, piece.text, found)
+            features.append(found)
         names: set[str] = set()
-        for piece in pieces:
-            capitalized = [w for w in piece.words[1:] if w[0].isupper() and len(w) > 1]
-            if len(capitalized) * 2 <= len(piece.words):
-                names.update(w.lower() for w in capitalized if w.lower() not in stop_words)
-        for piece in pieces:
-            terms: dict[str, float] = {}
-            for word in piece.words:
-                low = word.lower().rstrip("'’").lstrip("$")
-                if low[:1].isdigit():
-                    terms[low] = _WEIGHT_NUMBER
-                elif low in _MONTHS_AND_DAYS and (word[0].isupper() or low not in _AMBIGUOUS):
-                    terms[low] = _WEIGHT_DATE
-                elif low in _NUMBER_WORDS:
-                    terms[low] = max(terms.get(low, 0.0), _WEIGHT_NUMBER - 1.0)
-                elif low in names:
-                    terms[low] = max(terms.get(low, 0.0), _WEIGHT_ENTITY)
-                elif len(low) > 2 and low not in stop_words:
-                    terms.setdefault(low, _WEIGHT_WORD)
+        for candidates, _ in features:
+            names.update(candidates)
+        # A piece's terms depend on the names only through its own words that may be
+        # names: the same piece with the same of them named has the same terms.
+        for piece, (_, nameable) in zip(pieces, features, strict=True):
+            key = (piece.text, nameable & names)
+            terms = self._terms.get(key)
+            if terms is None:
+                terms = _piece_terms(piece.words, names, stop_words)
+                self._remember(self._terms, key, terms)
             piece.terms = terms
 
-    @staticmethod
-    def _mark_centrality(pieces: list[_Piece]) -> None:
-        from langchain_tokenopt.core.textindex import TextIndex  # numpy: on first use
-
-        index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
-        index.add_many((p.order, p.text) for p in pieces)
-        scores = index.query(" ".join(p.text for p in pieces), k=len(pieces))
-        best = max((score for _, score in scores), default=0.0)
+    def _mark_centrality(self, pieces: list[_Piece]) -> None:
+        # Each piece's term counts are kept (a previous summary's pieces come back in
+        # every fold), and the joined text's counts are their sums.
+        counts = []
+        for piece in pieces:
+            found = self._term_counts.get(piece.text)
+            if found is None:
+                found = _term_counts(piece.text)
+                self._remember(self._term_counts, piece.text, found)
+            counts.append(found)
+        scores = _centrality_scores(counts)
+        best = max(scores, default=0.0)
         if best <= 0.0:
             return
-        for key, score in scores:
-            if isinstance(key, int) and 0 <= key < len(pieces):
-                pieces[key].centrality = score / best
+        for piece, score in zip(pieces, scores, strict=True):
+            if score > 0.0:
+                piece.centrality = score / best
 
     # -- selection -----------------------------------------------------------
 

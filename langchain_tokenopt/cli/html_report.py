@@ -281,14 +281,11 @@ def _models(report: Mapping[str, Any], charts: _Charts) -> str:
         return '<section id="models"><h2>Per model</h2><p class="note">No requests.</p></section>\n'
     lever_names = _lever_names(report)
     priced = _priced_rows(models)
-    chart = (
-        charts.draw(
-            "models",
-            "Spend per model as logged and with every lever (models with no price: table only).",
-            lambda: _spend_chart("Spend per model, dollars", priced, "model"),
-        )
-        if priced
-        else ""
+    chart = _spend_figure(
+        charts,
+        "models",
+        "Spend per model as logged and with every lever (models with no price: table only).",
+        ("Spend per model, dollars", priced, "model"),
     )
     table = _table(
         [
@@ -324,14 +321,11 @@ def _conversations(report: Mapping[str, Any], charts: _Charts) -> str:
         return f'<section id="conversations">{heading}{empty}</section>\n'
     lever_names = _lever_names(report)
     charted = _priced_rows(conversations)[:TOP_CONVERSATIONS_CHARTED]
-    chart = (
-        charts.draw(
-            "conversations",
-            f"The {len(charted)} most expensive conversations, as logged and with every lever.",
-            lambda: _spend_chart("Spend per conversation, dollars", charted, "id"),
-        )
-        if charted
-        else ""
+    chart = _spend_figure(
+        charts,
+        "conversations",
+        f"The {len(charted)} most expensive conversations, as logged and with every lever.",
+        ("Spend per conversation, dollars", charted, "id"),
     )
     table = _table(
         [
@@ -480,6 +474,17 @@ def _settings(report: Mapping[str, Any]) -> str:
 
 
 # --- pieces -----------------------------------------------------------------------------
+
+
+def _spend_figure(
+    charts: _Charts,
+    chart_id: str,
+    caption: str,
+    chart: tuple[str, Sequence[Mapping[str, Any]], str],
+) -> str:
+    """The figure of `_spend_chart(*chart)` (title, priced rows, label key), or nothing
+    when no row has a price."""
+    return charts.draw(chart_id, caption, lambda: _spend_chart(*chart)) if chart[1] else ""
 
 
 def _spend_chart(title: str, rows: Sequence[Mapping[str, Any]], key: str) -> str:

@@ -7,7 +7,7 @@ import logging
 import math
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from langchain_tokenopt.cli.commands._options import (
     add_command,
@@ -18,7 +18,13 @@ from langchain_tokenopt.cli.commands._options import (
 )
 from langchain_tokenopt.cli.transcript import InputError
 
+if TYPE_CHECKING:
+    from langchain_tokenopt.analysis import Report
+    from langchain_tokenopt.cli.progress import AnalyzeProgress
+
 _FORMATS = ("auto", "requests", "conversation", "langsmith")
+#: Inputs at least this big (or of unknown size, stdin) get a progress bar on a terminal.
+PROGRESS_MIN_BYTES = 1_000_000
 _SAMPLES = ("conversation", "requests")
 
 
@@ -93,6 +99,9 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="processes to analyze in, partitioned by conversation; same report (default: 1)",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar on stderr (shown on a terminal)"
+    )
     add_skip_invalid_option(parser, "records")
     add_output_options(parser, plot=False)
 
@@ -136,24 +145,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace, budget: Decimal | None, html_target: Path | None) -> int:
-    from langchain_tokenopt.analysis import analyze_log
+    from langchain_tokenopt.analysis import LogReader
+    from langchain_tokenopt.cli.progress import AnalyzeProgress
     from langchain_tokenopt.compression import CompressionLevel
 
     sample = args.sample if args.sample is not None or args.paths else "conversation"
     assert args.compression in get_args(CompressionLevel)
     try:
-        report = analyze_log(
-            args.paths,
-            sample=sample,
-            format=args.format,
-            skip_invalid=args.skip_invalid,
-            default_model=args.model,
-            max_tokens=args.max_tokens,
-            similarity=args.similarity,
-            compression=args.compression,
-            budget_usd=budget,
-            jobs=args.jobs,
-        )
+        size = LogReader(args.paths, sample=sample).size_bytes() if not args.quiet else 0
+        small = size is not None and size < PROGRESS_MIN_BYTES
+        with AnalyzeProgress(size, quiet=args.quiet or small) as progress:
+            report = _run_analysis(args, sample, budget, progress)
     except (TypeError, ValueError) as exc:  # InvalidRecordError and friends name the input
         raise InputError(str(exc)) from exc
     report_skipped(report.skipped_examples if report.skipped else [], total=report.skipped)
@@ -163,6 +165,32 @@ def _analyze(args: argparse.Namespace, budget: Decimal | None, html_target: Path
         _write_html(report.to_dict(), html_target)
     print_result(report, args)
     return 0
+
+
+def _run_analysis(
+    args: argparse.Namespace,
+    sample: str | None,
+    budget: Decimal | None,
+    progress: AnalyzeProgress,
+) -> Report:
+    from langchain_tokenopt.analysis import analyze_log
+
+    def advance(bytes_read: int, requests: int) -> None:
+        progress.advance(bytes_read=bytes_read, requests=requests)
+
+    return analyze_log(
+        args.paths,
+        sample=sample,
+        format=args.format,
+        skip_invalid=args.skip_invalid,
+        default_model=args.model,
+        max_tokens=args.max_tokens,
+        similarity=args.similarity,
+        compression=args.compression,
+        budget_usd=budget,
+        jobs=args.jobs,
+        progress=advance if progress.enabled else None,
+    )
 
 
 def _html_path(path: str | None) -> Path | None:

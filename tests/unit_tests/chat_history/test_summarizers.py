@@ -6,6 +6,8 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -235,3 +237,60 @@ def test_llm_summarizer_rejects_bad_configuration() -> None:
         LLMSummarizer(RunnableLambda(str), system_prompt="no placeholder")
     with pytest.raises(TypeError, match="must return a message or a string"):
         LLMSummarizer(RunnableLambda(lambda _: 42)).invoke(CHAT)
+
+
+def _index_centrality(texts: list[str]) -> list[float]:
+    """What the summarizer computed before: a `TextIndex` of the pieces, queried with
+    all of them joined (cosines, 0 for a piece sharing no term)."""
+    from langchain_tokenopt.core.textindex import TextIndex
+
+    index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
+    index.add_many(enumerate(texts))
+    scores = dict(index.query(" ".join(texts), k=len(texts)))
+    return [float(scores.get(i, 0.0)) for i in range(len(texts))]
+
+
+_PIECE_WORDS = st.lists(
+    st.sampled_from(
+        [
+            "Priya",
+            "desk",
+            "walnut",
+            "drawer",
+            "cracked",
+            "Denver",
+            "order",
+            "the",
+            "and",
+            "replacement",
+            "Friday",
+            "ticket",
+            "88213",
+            "$1,249",
+            "it",
+            "is",
+            "weather",
+            "über",
+        ]
+    ),
+    min_size=0,
+    max_size=14,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_PIECE_WORDS.map(" ".join), min_size=1, max_size=12))
+def test_centrality_is_bit_for_bit_the_text_index_cosine(texts: list[str]) -> None:
+    from langchain_tokenopt.chat_history.summarizers import _centrality_scores, _term_counts
+
+    assert _centrality_scores([_term_counts(t) for t in texts]) == _index_centrality(texts)
+
+
+def test_centrality_on_real_sentences_equals_the_text_index_cosine() -> None:
+    from langchain_tokenopt.chat_history.summarizers import _centrality_scores, _term_counts
+
+    summarizer = ExtractiveSummarizer(token_counter=COUNTER)
+    texts = [piece.text for piece in summarizer._pieces(CHAT, "")]
+
+    assert len(texts) > 5
+    assert _centrality_scores([_term_counts(t) for t in texts]) == _index_centrality(texts)
