@@ -771,7 +771,7 @@ class ContextPlanner:
     def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> str:
         """The line of a long recalled message: its sentences that share most words
         with the question, in their order, within about `cap_tokens`."""
-        count = self.token_counter.count_text
+        count = self._line_tokens  # memoized: a long message is cut again turn after turn
         head = ledger.line_head(position)
         words = set(_WORD.findall((ledger.question() or "").lower()))
         sentences = [s for s in _SENTENCE.split(message_to_text(ledger.messages[position])) if s]
@@ -779,10 +779,10 @@ class ContextPlanner:
             range(len(sentences)),
             key=lambda i: (-len(words & set(_WORD.findall(sentences[i].lower()))), i),
         )
-        room = cap_tokens - int(count(head)) - 1
+        room = cap_tokens - count(head) - 1
         keep: list[int] = []
         for i in ranked:
-            tokens = int(count(sentences[i])) + int(count(_TRUNCATION_MARK))
+            tokens = count(sentences[i]) + count(_TRUNCATION_MARK)
             if tokens <= room:
                 keep.append(i)
                 room -= tokens

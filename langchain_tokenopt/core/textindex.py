@@ -374,10 +374,17 @@ class TextIndex:
             for analyzer, ids, is_char in blocks:
                 tally = Counter(analyzer(text))
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
-                if -1 in found:
+                if -1 in found and grow:
                     for j, term in enumerate(tally):
                         if found[j] == -1:
-                            found[j] = self._term_id(ids, term, is_char, strangers, grow)
+                            found[j] = ids[term] = self._n_terms
+                            self._n_terms += 1
+                elif -1 in found:
+                    # a query's unknown terms: the same negative id for every occurrence in
+                    # one call, never a stored text's
+                    for j, term in enumerate(tally):
+                        if found[j] == -1:
+                            found[j] = strangers.setdefault((is_char, term), -2 - len(strangers))
                 columns.extend(found)
                 counts.extend(tally.values())
                 if self._char_analyzer is not None:
@@ -392,22 +399,6 @@ class TextIndex:
             values,
             np.array(flags, np.bool_) if flags else np.zeros(len(columns), np.bool_),
         )
-
-    def _term_id(
-        self,
-        ids: dict[str, int],
-        term: str,
-        is_char: bool,
-        strangers: dict[tuple[bool, str], int],
-        grow: bool,
-    ) -> int:
-        """Id of a term not in the vocabulary: a new one, or (queries) a negative one."""
-        if grow:
-            ids[term] = self._n_terms
-            self._n_terms += 1
-            return self._n_terms - 1
-        # the same negative id for every occurrence in one call, never a stored text's
-        return strangers.setdefault((is_char, term), -2 - len(strangers))
 
     def _weigh(self, tf: _Vectors) -> tuple[_FloatArray, _IntArray]:
         """Unit TF-IDF weights of `tf` under the IDF snapshot, and each entry's row in it.
@@ -434,9 +425,9 @@ class TextIndex:
         if n_rows == 1 and self._char_analyzer is None:
             # one query: the same sums in the same order as below, without the bookkeeping
             norm = math.sqrt(sum((weights * weights).tolist()))
-            scale = 1.0 / norm if norm else math.inf
-            weights *= scale
-            return np.array([scale]), np.array([scale])
+            row_scale = 1.0 / norm if norm else math.inf
+            weights *= row_scale
+            return np.array([row_scale]), np.array([row_scale])
         rows = tf.rows()
         squares = weights * weights
         if self._char_analyzer is None:
