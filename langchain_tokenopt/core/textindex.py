@@ -60,6 +60,10 @@ _MIN_PENDING_NNZ = 1 << 14
 # Pending entries past this many since the last merge are merged into the term-sorted
 # copy that queries search (see `_Pending`).
 _PENDING_TAIL = 8192
+# A query with at most this many terms gathers its main postings slice by slice.
+_FEW_TERMS = 16
+# Up to this many texts, a query's scores are summed in a dense array.
+_DENSE_DOCS = 1 << 16
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
 # add_many vectorizes this many texts at a time.
@@ -197,7 +201,13 @@ class _Pending:
     def posted_with(self, terms: _IntArray) -> tuple[_IntArray, _IntArray]:
         """The posted entries holding each of `terms` (distinct), and how many per term."""
         low = np.searchsorted(self.posted_terms, terms, side="left")
-        lengths = np.searchsorted(self.posted_terms, terms, side="right") - low
+        high = np.searchsorted(self.posted_terms, terms, side="right")
+        if len(terms) <= _FEW_TERMS:  # slice by slice (see `TextIndex._matches`)
+            spans = list(zip(low.tolist(), high.tolist(), strict=True))
+            found = [self.posted_entries[a:b] for a, b in spans]
+            joined: _IntArray = np.concatenate(found) if found else np.empty(0, np.int64)
+            return joined, high - low
+        lengths = high - low
         starts = np.cumsum(lengths) - lengths
         at = np.repeat(low - starts, lengths) + np.arange(int(lengths.sum()))
         entries: _IntArray = self.posted_entries[at]
@@ -343,6 +353,7 @@ class TextIndex:
         self._main_dead = 0
         self._main_tf = _Vectors.empty()
         self._main_indptr: _IntArray = np.zeros(1, np.int64)
+        self._main_bounds: list[int] = [0]  # the same, as a list (see `_matches`)
         self._main_texts: _IntArray = np.empty(0, np.int64)
         self._main_weights: _FloatArray = np.empty(0)
         # each main row's scale of word and of char n-gram weights (see `_normalize`)
@@ -574,6 +585,7 @@ class TextIndex:
         ).tocsc()
         # the postings (term -> texts) as flat arrays, for queries (see `_matches`)
         self._main_indptr = np.asarray(by_term.indptr, np.int64)
+        self._main_bounds = self._main_indptr.tolist()
         self._main_texts = np.asarray(by_term.indices, np.int64)
         self._main_weights = np.asarray(by_term.data, np.float64)
         self._main_tf = tf
@@ -678,7 +690,18 @@ class TextIndex:
         contributions: list[_FloatArray] = []
         in_main = snapshot_rows >= 0
         terms = snapshot_rows[in_main]
-        if n_main and len(terms):
+        if n_main and 0 < len(terms) <= _FEW_TERMS:
+            # a few terms: slice each posting list (views) and join once; every numpy
+            # call costs more than the few elements it would move
+            bounds = self._main_bounds
+            spans = [(bounds[t], bounds[t + 1]) for t in terms.tolist()]
+            lengths = [end - start for start, end in spans]
+            texts.append(np.concatenate([self._main_texts[a:b] for a, b in spans]))
+            contributions.append(
+                np.concatenate([self._main_weights[a:b] for a, b in spans])
+                * np.repeat(weights[in_main], lengths)
+            )
+        elif n_main and len(terms):
             at, indptr = _entries_of(self._main_indptr, terms)
             texts.append(self._main_texts[at])
             contributions.append(
@@ -709,7 +732,9 @@ class TextIndex:
         all_texts = texts[0] if len(texts) == 1 else np.concatenate(texts)
         all_contributions = contributions[0] if len(texts) == 1 else np.concatenate(contributions)
         n_docs = n_main + len(pending)
-        if 8 * len(all_texts) >= n_docs:
+        # summing into a dense array costs about n_docs cheap steps; sorting the matches
+        # (np.unique) costs many numpy calls: dense unless the index is large and few match
+        if n_docs <= _DENSE_DOCS or 8 * len(all_texts) >= n_docs:
             dense = np.asarray(
                 np.bincount(all_texts, weights=all_contributions, minlength=n_docs), np.float64
             )
