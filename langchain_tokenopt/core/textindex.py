@@ -695,11 +695,10 @@ class TextIndex:
             # call costs more than the few elements it would move
             bounds = self._main_bounds
             spans = [(bounds[t], bounds[t + 1]) for t in terms.tolist()]
-            lengths = [end - start for start, end in spans]
             texts.append(np.concatenate([self._main_texts[a:b] for a, b in spans]))
             contributions.append(
                 np.concatenate([self._main_weights[a:b] for a, b in spans])
-                * np.repeat(weights[in_main], lengths)
+                * np.repeat(weights[in_main], [end - start for start, end in spans])
             )
         elif n_main and len(terms):
             at, indptr = _entries_of(self._main_indptr, terms)
@@ -716,9 +715,9 @@ class TextIndex:
             if pending.columns.size - pending.posted > _PENDING_TAIL:
                 pending.post()
             if pending.posted:
-                entries, lengths = pending.posted_with(terms)
+                entries, per_term = pending.posted_with(terms)
                 texts.append(entry_rows[entries] + n_main)
-                contributions.append(pending_weights[entries] * np.repeat(term_weights, lengths))
+                contributions.append(pending_weights[entries] * np.repeat(term_weights, per_term))
             if pending.posted < pending.columns.size:
                 table = self._scratch_table()
                 table[terms] = term_weights
