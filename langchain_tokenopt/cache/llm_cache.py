@@ -40,7 +40,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from cachetools import LRUCache
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -89,7 +89,7 @@ from langchain_tokenopt.errors import (
     UnstorableValueError,
 )
 from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
-from langchain_tokenopt.stores.base import Number
+from langchain_tokenopt.stores.base import Number, Write, aset_many, set_many
 
 __all__ = ["CACHE_SIMILARITY_KEY", "TokenOptCache"]
 
@@ -122,13 +122,30 @@ def _flush_live_caches() -> None:
 atexit.register(_flush_live_caches)
 
 
-class _Decoded(NamedTuple):
-    """A decoded entry: the text it came from, its fields, its generations (marked)."""
+class _Decoded:
+    """A decoded entry: the text it came from, its fields, its generations (marked),
+    the counters an exact hit adds to and when the entry expires (epoch seconds, None
+    without a TTL or a creation time).
 
-    source: Any
-    entry: Any
-    frozen: FrozenGenerations
-    counts: tuple[tuple[str, int], ...]  # what an exact hit adds to the counters
+    Compared and hashed by identity: hits on one are counted under it and turned into
+    counter amounts when the buffer is flushed.
+    """
+
+    __slots__ = ("counts", "entry", "expires", "frozen", "source")
+
+    def __init__(
+        self,
+        source: Any,
+        entry: Any,
+        frozen: FrozenGenerations,
+        counts: tuple[tuple[str, int], ...],
+        expires: float | None,
+    ) -> None:
+        self.source = source
+        self.entry = entry
+        self.frozen = frozen
+        self.counts = counts
+        self.expires = expires
 
 
 class TokenOptCache(BaseCache):
@@ -288,6 +305,9 @@ class TokenOptCache(BaseCache):
 
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}
+        # Exact hits not yet added to `_pending`, by decoded entry (one dict update
+        # per hit; the counter amounts are summed when the buffer is taken).
+        self._hits: dict[_Decoded, int] = {}
         self._touches: dict[str, tuple[float, float | None]] = {}
         self._last_flush = time.monotonic()
         self._outage = OutageLog(
@@ -297,7 +317,9 @@ class TokenOptCache(BaseCache):
         # Recently decoded entries: a copy is far cheaper than reviving
         # langchain_core.load JSON, and comparing the text they were read from makes
         # a stale copy impossible to serve.
+        # A `MemoryStore` keeps them itself, with its entries (`get_decoded`).
         self._decoded: LRUCache[str, _Decoded] = LRUCache(_DECODED_ENTRIES)
+        self._memory = self.store if type(self.store) is MemoryStore else None
         # (prompt, llm_string) -> store key; emptied when it holds _KEY_MEMO_CHARS.
         self._keys: dict[tuple[str, str], str] = {}
         self._keys_chars = 0
@@ -387,11 +409,18 @@ class TokenOptCache(BaseCache):
                 return remembered.frozen.thaw()
         return self._remember(key, payload, entry).frozen.thaw()
 
+    def _new_decoded(self, source: Any, entry: Any, frozen: FrozenGenerations) -> _Decoded:
+        expires = None
+        created = entry.get("c")
+        if self.ttl_seconds is not None and isinstance(created, (int, float)):
+            expires = created + self.ttl_seconds
+        return _Decoded(source, entry, frozen, self._hit_counts(entry), expires)
+
     def _remember(self, key: str, source: Any, entry: Any) -> _Decoded:
         """Decode `entry` and keep it, keyed by `key` and checked against `source` (the
         text it was read from: a changed entry is never served from the memo)."""
         generations = self._mark(decode_generations(entry), None)
-        decoded = _Decoded(source, entry, FrozenGenerations(generations), self._hit_counts(entry))
+        decoded = self._new_decoded(source, entry, FrozenGenerations(generations))
         if isinstance(source, str):
             with self._lock:
                 self._decoded[key] = decoded
@@ -403,34 +432,29 @@ class TokenOptCache(BaseCache):
         with self._lock:
             remembered = self._decoded.get(key)
         if remembered is not None and remembered.source == payload:
-            return _Decoded(payload, entry, remembered.frozen, self._hit_counts(entry))
+            if remembered.entry == entry:
+                return remembered
+            decoded = self._new_decoded(payload, entry, remembered.frozen)
+            with self._lock:
+                self._decoded[key] = decoded
+            return decoded
         return self._remember(key, payload, entry)
 
-    def _memory_entry(self, key: str) -> _Decoded | None:
-        """The decoded entry at `key` of a `MemoryStore`, without decoding it again.
-
-        The store hands back the very text it holds, so an unchanged entry is
-        recognised at once and its decoded generations reused.
-        """
-        assert type(self.store) is MemoryStore
-        text = self.store.get_text(self._entry_prefix + key)
-        if text is None:
-            return None
-        with self._lock:
-            remembered = self._decoded.get(key)
-        if remembered is not None and remembered.source == text:
-            return remembered
+    def _decode_text(self, text: str) -> _Decoded:
+        """A `MemoryStore` entry's text decoded (`MemoryStore.get_decoded` keeps it with
+        the entry, so an entry written, expired or evicted is never served again)."""
         try:
             entry = loads_bounded(text)
         except ValueError as exc:
             raise CorruptEntryError(f"stored text is not JSON: {exc}") from None
-        return self._remember(key, text, entry)
+        generations = self._mark(decode_generations(entry), None)
+        return self._new_decoded(text, entry, FrozenGenerations(generations))
 
     def _exact_entry(self, key: str) -> _Decoded | None:
         """The decoded entry stored at `key`; None if missing, or unreadable (deleted)."""
         try:
-            if type(self.store) is MemoryStore:  # not a subclass that may add behaviour
-                return self._memory_entry(key)
+            if self._memory is not None:  # not a subclass that may add behaviour
+                return self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
             entry = self._get_entry(key)
             return None if entry is None else self._decoded_entry(key, entry)
         except CorruptEntryError as exc:
@@ -440,7 +464,7 @@ class TokenOptCache(BaseCache):
 
     async def _aexact_entry(self, key: str) -> _Decoded | None:
         """Async `_exact_entry` (a `MemoryStore` answers inline)."""
-        if type(self.store) is MemoryStore:  # not a subclass that may add behaviour
+        if self._memory is not None:
             return self._exact_entry(key)
         try:
             entry = await self._aget_entry(key)
@@ -591,18 +615,34 @@ class TokenOptCache(BaseCache):
                 expires = None if ttl is None else time.time() + ttl
                 self._touches[key] = (time.time(), expires)
 
+    def _record_exact_hit(self, key: str, decoded: _Decoded) -> None:
+        """`_record_hit` for an exact hit: one counter per decoded entry until a flush."""
+        with self._lock:
+            hits = self._hits
+            hits[decoded] = hits.get(decoded, 0) + 1
+            if self.max_entries is not None:
+                now = time.time()
+                expires = decoded.expires
+                if expires is None and self.ttl_seconds is not None:  # no creation time
+                    expires = now + self.ttl_seconds
+                self._touches[key] = (now, expires)
+
     def _record_miss(self) -> None:
         with self._lock:
             self._count(f"{self._stats_ns}:misses", 1)
 
     def _take_pending(self, force: bool) -> tuple[dict[str, int], dict[str, Any]] | None:
         with self._lock:
-            if not self._pending and not self._touches:
+            if not self._pending and not self._touches and not self._hits:
                 return None
             now = time.monotonic()
             if not force and now - self._last_flush < self.flush_interval_seconds:
                 return None
             pending, touches = self._pending, self._touches
+            for decoded, hits in self._hits.items():
+                for name, amount in decoded.counts:
+                    pending[name] = pending.get(name, 0) + amount * hits
+            self._hits = {}
             self._pending, self._touches = {}, {}
             self._last_flush = now
             return pending, touches
@@ -619,16 +659,14 @@ class TokenOptCache(BaseCache):
             for key, touch in touches.items():
                 self._touches.setdefault(key, touch)  # a newer access wins
 
-    def _touch_writes(
-        self, touches: Mapping[str, tuple[float, float | None]]
-    ) -> list[tuple[str, float, float | None]]:
-        """(entry key, access time, remaining ttl) of the touches whose entry is live."""
-        writes = []
+    def _touch_writes(self, touches: Mapping[str, tuple[float, float | None]]) -> list[Write]:
+        """(access key, access time, remaining ttl) of the touches whose entry is live."""
+        writes: list[Write] = []
         now = time.time()
         for key, (accessed, expires) in touches.items():
             ttl = None if expires is None else expires - now
             if ttl is None or ttl > 0:
-                writes.append((key, accessed, ttl))
+                writes.append((self._access_prefix + key, accessed, ttl))
         return writes
 
     def flush(self) -> None:
@@ -689,9 +727,9 @@ class TokenOptCache(BaseCache):
                 if amount:
                     self._add(key, amount)
                 counters.add(key)
-            for key, accessed, ttl in self._touch_writes(touches):
-                self.store.set(self._access_prefix + key, accessed, ttl_seconds=ttl)
-                touched.add(key)
+            writes = self._touch_writes(touches)
+            set_many(self.store, writes)  # one round trip on Redis, one transaction on SQLite
+            touched.update(touches)
         except Exception as exc:  # a flush must never fail the call that triggered it
             self._flush_failed(exc, pending, touches, (counters, touched))
             return
@@ -707,9 +745,8 @@ class TokenOptCache(BaseCache):
                 if amount:
                     await self._aadd(key, amount)
                 counters.add(key)
-            for key, accessed, ttl in self._touch_writes(touches):
-                await self.store.aset(self._access_prefix + key, accessed, ttl_seconds=ttl)
-                touched.add(key)
+            await aset_many(self.store, self._touch_writes(touches))
+            touched.update(touches)
         except Exception as exc:  # a flush must never fail the call that triggered it
             self._flush_failed(exc, pending, touches, (counters, touched))
             return
@@ -877,6 +914,10 @@ class TokenOptCache(BaseCache):
 
         None also when the store is unavailable (logged; see the class docstring).
         """
+        if self._memory is not None:
+            hit = self._memory_hit(prompt, llm_string)
+            if hit is not None:
+                return hit
         _check_prompt(prompt, llm_string)
         try:
             found = self._find(prompt, llm_string)
@@ -892,6 +933,29 @@ class TokenOptCache(BaseCache):
         self._flush(force=False)  # only when the buffer is due
         return found
 
+    def _memory_hit(self, prompt: Any, llm_string: Any) -> list[Generation] | None:
+        """`lookup` of a repeated request on a `MemoryStore` in a few steps: the key
+        from the memo, the decoded entry the store keeps with it, a copy, a hit
+        counted, a flush when due. None sends every other case (a new request, a
+        miss, an entry to decode or that cannot be read) through the full path."""
+        if type(prompt) is not str or type(llm_string) is not str:
+            return None  # `_check_prompt` on the full path says what is wrong
+        key = self._keys.get((prompt, llm_string))
+        if key is None:
+            return None
+        assert self._memory is not None
+        try:
+            decoded = self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
+        except CorruptEntryError:
+            return None  # the full path reads it again, logs it and deletes it
+        if decoded is None:
+            return None
+        found = decoded.frozen.thaw()  # already marked as a hit
+        self._record_exact_hit(key, decoded)
+        if time.monotonic() - self._last_flush >= self.flush_interval_seconds:
+            self._flush(force=False)
+        return found
+
     def _find(self, prompt: str, llm_string: str) -> list[Generation] | None:
         """`lookup` without the miss count and the flush; hits are recorded."""
         key = self._hash(prompt, llm_string)
@@ -899,7 +963,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if decoded is not None:
             found = decoded.frozen.thaw()  # already marked as a hit
-            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
+            self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = self._semantic_lookup(prompt, llm_string)
         return found
@@ -989,7 +1053,7 @@ class TokenOptCache(BaseCache):
         found: list[Generation] | None = None
         if decoded is not None:
             found = decoded.frozen.thaw()  # already marked as a hit
-            self._record_hit(key, decoded.entry, semantic=False, counts=decoded.counts)
+            self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = await self._asemantic_lookup(prompt, llm_string)
         return found
@@ -1142,6 +1206,7 @@ class TokenOptCache(BaseCache):
         """Forget hits, misses and savings (for every process sharing the store)."""
         with self._lock:
             self._pending.clear()
+            self._hits.clear()
         self.store.clear(self._stats_ns)
 
     def _split_model_key(self, key: str) -> tuple[str, str] | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import marshal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.load import dumps, loads
@@ -150,14 +151,16 @@ class FrozenGenerations:
     """Generations kept to be copied fast: one fresh, independent copy per `thaw()`.
 
     A cache hit must not hand out objects a caller could mutate into the cache, and
-    `model_copy(deep=True)` (`copy.deepcopy`) costs about as much as the rest of a
-    memory hit. Here each model's field values are frozen once with `marshal` (C
-    speed, builtin types only, in memory: nothing read from a store goes through
-    it) and each thaw builds the models as pydantic's own `__copy__` does (a new
-    `__dict__`, fields set, extra and private values; docs/internals.md). When a
-    value is not a builtin type (an object in `additional_kwargs`), or a first thaw
-    does not compare equal to the original (pydantic's layout changed), `thaw` falls
-    back to `model_copy(deep=True)`.
+    `model_copy(deep=True)` (`copy.deepcopy`) costs many times the rest of a memory
+    hit. Here each model is planned once: immutable field values (str, numbers,
+    None) are shared, a dict or list of such values is copied with its C `copy()`,
+    anything nested deeper is frozen with `marshal` (C speed, builtin types only, in
+    memory: nothing read from a store goes through it) and rebuilt per copy; each
+    thaw builds the models as pydantic's own `__copy__` does (a new `__dict__`,
+    fields set, extra and private values; docs/internals.md). When a value is not a
+    builtin type (an object in `additional_kwargs`), or a first thaw does not compare
+    equal to the original (pydantic's layout changed), `thaw` falls back to
+    `model_copy(deep=True)`.
 
     Example:
         >>> from langchain_core.outputs import Generation
@@ -183,73 +186,100 @@ class FrozenGenerations:
 
     def thaw(self) -> list[Generation]:
         """A fresh deep copy of the generations."""
-        if self._frozen is None:
+        frozen = self._frozen
+        if frozen is None:
             return [generation.model_copy(deep=True) for generation in self._pristine]
-        return [_thaw(frozen) for frozen in self._frozen]
+        if len(frozen) == 1:  # the usual response: no comprehension to set up
+            return [_thaw(frozen[0])]
+        return [_thaw(model) for model in frozen]
 
 
-# (class, shared immutable fields, marshalled fields, nested models by field, fields
-# set, extra, private)
+# Makes a fresh copy of one frozen value per call.
+_Copier = Callable[[], Any]
+# (class, `__dict__` with the shared values in place, (field, copier) of the other
+# values, nested models by field, fields set, copier of extra, copier of private)
 _FrozenModel = tuple[
     type[BaseModel],
-    tuple[tuple[str, Any], ...],
-    bytes,
+    dict[str, Any],
+    tuple[tuple[str, _Copier], ...],
     tuple[tuple[str, Any], ...],
     set[str],
-    bytes | dict[str, Any] | None,
-    bytes | None,
+    _Copier | None,
+    _Copier | None,
 ]
 # Values shared between copies: nothing can change them (str subclasses included,
 # such as langchain-core's TextAccessor).
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 
+def _copier(value: Any) -> _Copier:
+    """What makes a fresh copy of `value` (a private object nobody else mutates);
+    `ValueError` when it holds something other than builtin types."""
+    kind = type(value)
+    if kind is dict or kind is list:  # not a subclass: `copy()` keeps the type
+        if not value:
+            return kind  # a new empty one
+        items = value.values() if kind is dict else value
+        if all(isinstance(item, _IMMUTABLE) for item in items):
+            copy: _Copier = value.copy
+            return copy  # flat: a shallow copy shares only immutable values
+    return partial(marshal.loads, marshal.dumps(value))
+
+
 def _freeze(model: BaseModel) -> _FrozenModel:
     """`ValueError` when a value is not a builtin type; `AttributeError` for a layout
     other than pydantic 2's."""
-    shared: dict[str, Any] = {}
-    # Every field, in pydantic's order (`dumps` writes them in it); shared and nested
-    # values are put in place after the round trip, which keeps the order.
-    plain: dict[str, Any] = {}
-    nested: dict[str, Any] = {}
+    # Every field, in pydantic's order (`dumps` writes them in it); copied and nested
+    # values replace their placeholder in a copy of this dict, which keeps the order.
+    template: dict[str, Any] = {}
+    copied: list[tuple[str, _Copier]] = []
+    nested: list[tuple[str, Any]] = []
     for name, value in model.__dict__.items():
+        if isinstance(value, _IMMUTABLE):
+            template[name] = value
+            continue
+        template[name] = None
         if isinstance(value, BaseModel):  # ChatGeneration.message
-            nested[name] = _freeze(value)
-            plain[name] = None
-        elif isinstance(value, _IMMUTABLE):
-            shared[name] = value
-            plain[name] = None
+            nested.append((name, _freeze(value)))
         else:
-            plain[name] = value
+            copied.append((name, _copier(value)))
     extra = model.__pydantic_extra__
     private = model.__pydantic_private__
     return (
         type(model),
-        tuple(shared.items()),
-        marshal.dumps(plain),
-        tuple(nested.items()),
-        set(model.__pydantic_fields_set__),
-        marshal.dumps(extra) if extra else extra,  # None or {} are rebuilt, not copied
-        None if private is None else marshal.dumps(private),
+        template,
+        tuple(copied),
+        tuple(nested),
+        _shared_fields_set(type(model), model.__pydantic_fields_set__),
+        None if extra is None else _copier(extra),
+        None if private is None else _copier(private),
     )
+
+
+# One set per distinct (class, fields set), copied per thaw: entries of one kind of
+# response share it, so a hit reads a set that other hits keep in the CPU cache.
+_FIELDS_SETS: dict[tuple[type[BaseModel], frozenset[str]], set[str]] = {}
+
+
+def _shared_fields_set(cls: type[BaseModel], fields_set: set[str]) -> set[str]:
+    return _FIELDS_SETS.setdefault((cls, frozenset(fields_set)), set(fields_set))
+
+
+_new_object = object.__new__
+_set_slot = object.__setattr__
 
 
 def _thaw(frozen: _FrozenModel) -> Any:
-    cls, shared, plain, nested, fields_set, extra, private = frozen
-    values = marshal.loads(plain)
-    for name, value in shared:
-        values[name] = value
+    cls, template, copied, nested, fields_set, extra, private = frozen
+    values = template.copy()
+    for name, copy in copied:
+        values[name] = copy()
     for name, inner in nested:
         values[name] = _thaw(inner)
-    model = cls.__new__(cls)
+    model = _new_object(cls)
     # What pydantic's BaseModel.__copy__ sets, with values that share nothing.
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(fields_set))
-    if isinstance(extra, bytes):
-        object.__setattr__(model, "__pydantic_extra__", marshal.loads(extra))
-    else:  # None, or an empty dict: a new one
-        object.__setattr__(model, "__pydantic_extra__", None if extra is None else {})
-    object.__setattr__(
-        model, "__pydantic_private__", None if private is None else marshal.loads(private)
-    )
+    _set_slot(model, "__dict__", values)
+    _set_slot(model, "__pydantic_fields_set__", fields_set.copy())
+    _set_slot(model, "__pydantic_extra__", None if extra is None else extra())
+    _set_slot(model, "__pydantic_private__", None if private is None else private())
     return model

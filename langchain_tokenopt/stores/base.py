@@ -11,11 +11,13 @@ strings; a namespace is a key prefix followed by ":".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 JSON = Any  # a JSON-serializable value
 Number = int | float
+# (key, value, ttl_seconds) of one write in `set_many`.
+Write = tuple[str, JSON, float | None]
 
 
 @runtime_checkable
@@ -93,3 +95,33 @@ class Store(Protocol):
     ) -> Number | None: ...
     def ascan(self, prefix: str) -> AsyncIterator[tuple[str, JSON]]: ...
     async def aclear(self, namespace: str) -> int: ...
+
+
+def set_many(store: Store, writes: Sequence[Write]) -> None:
+    """`store.set(key, value, ttl_seconds)` for each write, through the store's own
+    `set_many` when it has one (the built-in stores: one lock, one transaction, one
+    Redis round trip). Not atomic: a failure may leave some of the writes done.
+
+    Example:
+        >>> from langchain_tokenopt.stores import MemoryStore
+        >>> store = MemoryStore()
+        >>> set_many(store, [("a", 1, None), ("b", 2, 60.0)])
+        >>> store.get("a"), store.get("b")
+        (1, 2)
+    """
+    native = getattr(store, "set_many", None)
+    if native is not None:
+        native(writes)
+        return
+    for key, value, ttl_seconds in writes:
+        store.set(key, value, ttl_seconds)
+
+
+async def aset_many(store: Store, writes: Sequence[Write]) -> None:
+    """Async `set_many`."""
+    native = getattr(store, "aset_many", None)
+    if native is not None:
+        await native(writes)
+        return
+    for key, value, ttl_seconds in writes:
+        await store.aset(key, value, ttl_seconds)

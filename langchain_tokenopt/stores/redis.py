@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -49,7 +49,7 @@ from langchain_tokenopt.stores._redis_cluster import (
     new_sync_cluster,
     prefix_hash_tag,
 )
-from langchain_tokenopt.stores.base import JSON, Number
+from langchain_tokenopt.stores.base import JSON, Number, Write
 
 __all__ = ["RedisStore"]
 
@@ -456,6 +456,26 @@ class RedisStore(ClosesOnExit):
         with self._errors():
             client.set(key, text, px=ttl_ms)
 
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """`set` for each (key, value, ttl_seconds) in one pipeline (one round trip per
+        master on a cluster), all checked before any is sent; not atomic."""
+        checked = self._checked_writes(writes)
+        if not checked:
+            return
+        client = self._sync_client()
+        with self._errors():
+            pipe = client.pipeline(transaction=False)
+            for key, text, ttl_ms in checked:
+                pipe.set(key, text, px=ttl_ms)
+            pipe.execute()
+
+    @staticmethod
+    def _checked_writes(writes: Sequence[Write]) -> list[tuple[str, str, int | None]]:
+        return [
+            (check_key(key), encode(value, key), _ttl_ms(check_ttl(ttl)))
+            for key, value, ttl in writes
+        ]
+
     def delete(self, key: str) -> bool:
         """Remove `key`; True if it existed."""
         check_key(key)
@@ -647,6 +667,22 @@ class RedisStore(ClosesOnExit):
         with self._errors():
             async with parts.turn():
                 await parts.client.set(key, text, px=ttl_ms)
+        return None
+
+    async def aset_many(self, writes: Sequence[Write]) -> None:
+        """Async `set_many`."""
+        parts = await self._aparts()
+        if parts is None:
+            return await asyncio.to_thread(self.set_many, writes)
+        checked = self._checked_writes(writes)
+        if not checked:
+            return None
+        with self._errors():
+            async with parts.turn():
+                pipe = parts.client.pipeline(transaction=False)
+                for key, text, ttl_ms in checked:
+                    pipe.set(key, text, px=ttl_ms)
+                await pipe.execute()
         return None
 
     async def adelete(self, key: str) -> bool:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_tokenopt.core.validation import MAX_TTL_SECONDS, finite_number, instance_of, shown
@@ -35,7 +35,7 @@ from langchain_tokenopt.stores._common import (
     stored_number,
     warn_skipped,
 )
-from langchain_tokenopt.stores.base import JSON, Number
+from langchain_tokenopt.stores.base import JSON, Number, Write
 
 __all__ = ["SQLiteStore"]
 
@@ -229,6 +229,19 @@ class SQLiteStore(ClosesOnExit):
             )
             self._maybe_purge(conn)
 
+    def set_many(self, writes: Sequence[Write]) -> None:
+        """`set` for each (key, value, ttl_seconds) in one transaction, all checked first."""
+        checked = [
+            (check_key(key), encode(value, key), check_ttl(ttl)) for key, value, ttl in writes
+        ]
+        with self._errors(), self._connection() as conn:
+            now = self._time()
+            conn.executemany(
+                f"INSERT OR REPLACE INTO {_TABLE} (key, value, expires_at) VALUES (?, ?, ?)",
+                [(key, text, None if ttl is None else now + ttl) for key, text, ttl in checked],
+            )
+            self._maybe_purge(conn)
+
     def delete(self, key: str) -> bool:
         """Remove `key`; True if it existed."""
         check_key(key)
@@ -340,6 +353,10 @@ class SQLiteStore(ClosesOnExit):
     async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Async `set`."""
         await asyncio.to_thread(self.set, key, value, ttl_seconds)
+
+    async def aset_many(self, writes: Sequence[Write]) -> None:
+        """Async `set_many`, on a worker thread."""
+        await asyncio.to_thread(self.set_many, writes)
 
     async def adelete(self, key: str) -> bool:
         """Async `delete`."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from langchain_tokenopt.errors import StoreUnavailableError
 from langchain_tokenopt.stores import MemoryStore
-from langchain_tokenopt.stores.base import JSON, Number
+from langchain_tokenopt.stores.base import JSON, Number, Write
 
 __all__ = ["SwitchableStore"]
 
@@ -43,6 +43,10 @@ class SwitchableStore(MemoryStore):
                 raise StoreUnavailableError("SwitchableStore", "one write failed for the test")
         super().set(key, value, ttl_seconds)
 
+    def set_many(self, writes: Sequence[Write]) -> None:
+        for key, value, ttl_seconds in writes:  # each write can fail, as with `set`
+            self.set(key, value, ttl_seconds)
+
     def delete(self, key: str) -> bool:
         self._check()
         return super().delete(key)
@@ -75,6 +79,9 @@ class SwitchableStore(MemoryStore):
 
     async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         self.set(key, value, ttl_seconds)
+
+    async def aset_many(self, writes: Sequence[Write]) -> None:
+        self.set_many(writes)
 
     async def adelete(self, key: str) -> bool:
         return self.delete(key)

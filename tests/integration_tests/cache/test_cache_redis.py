@@ -140,3 +140,24 @@ def test_semantic_true_on_redis_answers_rewordings_and_evicts_pointers(
         writer.update(dumps([HumanMessage(f"Fact {i}")]), "llm", [Generation(text=str(i))])
     pointers = list(redis_client.scan_iter(match="tokenopt:cache:w:*"))
     assert len(pointers) == len(entry_keys(redis_client)) <= 10
+
+
+def test_access_times_of_many_hits_reach_redis_in_one_flush_and_steer_eviction(
+    redis_client: Any, redis_url: str
+) -> None:
+    cache = TokenOptCache.redis(
+        redis_url, ttl_seconds=600, max_entries=20, flush_interval_seconds=60
+    )
+    for i in range(20):
+        cache.update(f"p{i}", "llm", [Generation(text=str(i))])
+    access = sorted(redis_client.scan_iter(match="tokenopt:cache:a:*"))
+    written = dict(zip(access, redis_client.mget(access), strict=True))
+    for i in range(10):
+        assert cache.lookup(f"p{i}", "llm") is not None
+    cache.flush()  # the ten access times, in one pipeline
+    now = dict(zip(access, redis_client.mget(access), strict=True))
+    assert sum(now[key] != written[key] for key in access) == 10
+    assert all(0 < redis_client.pttl(key) <= 600_000 for key in access)
+    cache.update("p20", "llm", [Generation(text="20")])  # 21 > 20: evicts down to 18
+    kept = [i for i in range(21) if cache.lookup(f"p{i}", "llm") is not None]
+    assert kept == [*range(10), *range(13, 21)]

@@ -64,13 +64,22 @@ def masters_holding(client: Any, keys: list[str]) -> set[str]:
     return {client.get_node_from_key(key).name for key in keys}
 
 
+@pytest.fixture
+async def cluster_store(redis_cluster_url: str, redis_cluster_client: Any) -> AsyncIterator[Any]:
+    """A cluster store on the session's cluster (emptied by `redis_cluster_client`), with
+    scan pages of 3 keys so scans take several pages per master; closed after the test."""
+    store = RedisStore(redis_cluster_url, cluster=True, scan_batch_size=3)
+    yield store
+    await store.aclose()
+
+
 # -- keys on every master ---------------------------------------------------------------
 
 
 def test_scan_and_clear_reach_the_keys_of_every_master(
-    redis_cluster_url: str, redis_cluster_client: Any
+    cluster_store: RedisStore, redis_cluster_client: Any
 ) -> None:
-    store = RedisStore(redis_cluster_url, cluster=True, scan_batch_size=7)
+    store = cluster_store
     keys = [f"ns:{i}" for i in range(60)]
     assert len(masters_holding(redis_cluster_client, keys)) == 3
     for i, key in enumerate(keys):
@@ -79,26 +88,24 @@ def test_scan_and_clear_reach_the_keys_of_every_master(
     assert dict(store.scan("ns:")) == {key: i for i, key in enumerate(keys)}
     assert store.clear("ns") == 60
     assert list(store.scan("")) == [("other:1", 1)]
-    store.close()
 
 
 async def test_async_scan_and_clear_reach_the_keys_of_every_master(
-    redis_cluster_url: str, redis_cluster_client: Any
+    cluster_store: RedisStore,
 ) -> None:
-    store = RedisStore(redis_cluster_url, cluster=True, scan_batch_size=7)
+    store = cluster_store
     keys = [f"ns:{i}" for i in range(60)]
     for i, key in enumerate(keys):
         await store.aset(key, i)
     assert dict([item async for item in store.ascan("ns:")]) == {k: i for i, k in enumerate(keys)}
     assert await store.aclear("ns") == 60
     assert [item async for item in store.ascan("")] == []
-    await store.aclose()
 
 
 def test_a_hash_tagged_prefix_keeps_its_keys_on_one_master_and_scans_them_all(
-    redis_cluster_url: str, redis_cluster_client: Any
+    cluster_store: RedisStore, redis_cluster_client: Any
 ) -> None:
-    store = RedisStore(redis_cluster_url, cluster=True, scan_batch_size=3)
+    store = cluster_store
     keys = [f"budget:{{alice}}:{i}" for i in range(20)]
     assert len(masters_holding(redis_cluster_client, keys)) == 1
     for i, key in enumerate(keys):
@@ -107,20 +114,17 @@ def test_a_hash_tagged_prefix_keeps_its_keys_on_one_master_and_scans_them_all(
     assert dict(store.scan("budget:{alice}:")) == {key: i for i, key in enumerate(keys)}
     assert sorted(k for k, _ in store.scan("budget:{")) == sorted([*keys, "budget:{bob}:0"])
     assert store.clear("budget:{alice}") == 20
-    store.close()
 
 
 def test_the_add_script_runs_on_the_master_of_its_key(
-    redis_cluster_url: str, redis_cluster_client: Any
+    cluster_store: RedisStore, redis_cluster_client: Any
 ) -> None:
-    store = RedisStore(redis_cluster_url, cluster=True)
     keys = [f"spent:{i}" for i in range(12)]
     assert len(masters_holding(redis_cluster_client, keys)) == 3
     for key in keys:
-        assert store.add(key, 1.5, max_value=2.0, ttl_seconds=60) == 1.5
-        assert store.add(key, 1.5, max_value=2.0) is None
+        assert cluster_store.add(key, 1.5, max_value=2.0, ttl_seconds=60) == 1.5
+        assert cluster_store.add(key, 1.5, max_value=2.0) is None
         assert 0 < redis_cluster_client.pttl(key) <= 60_000
-    store.close()
 
 
 # -- building one ------------------------------------------------------------------------
@@ -169,30 +173,29 @@ def test_building_a_cluster_store_does_not_connect() -> None:
 # -- one master stopped mid-test -----------------------------------------------------------
 
 
-def fast_cluster_store(cluster: RedisClusterServers) -> RedisStore:
-    """A cluster store that gives up on a dead or frozen master within a fraction of a second."""
-    return RedisStore(cluster.url, cluster=True, socket_timeout_seconds=0.3, retries=1)
-
-
-def split_by_master(
-    cluster: RedisClusterServers, keys: list[str], dead_index: int
-) -> tuple[list[str], list[str]]:
+def filled_cluster_store(
+    cluster: RedisClusterServers, dead_index: int
+) -> tuple[RedisStore, list[str], list[str]]:
+    """A store that gives up on a dead or frozen master within a fraction of a second,
+    with keys "k:0".."k:29" set to 1, and those keys split into the ones on master
+    `dead_index` (to be stopped) and the ones on the others."""
+    store = RedisStore(cluster.url, cluster=True, socket_timeout_seconds=0.3, retries=1)
+    keys = [f"k:{i}" for i in range(30)]
+    for key in keys:
+        store.set(key, 1)
     dead = [k for k in keys if cluster.node_of(k) is cluster.nodes[dead_index]]
     alive = [k for k in keys if cluster.node_of(k) is not cluster.nodes[dead_index]]
     assert dead and alive, "the test needs keys on the stopped master and on the others"
-    return dead, alive
+    return store, dead, alive
 
 
 async def test_a_killed_master_fails_its_slots_and_the_others_go_on(
     private_redis_cluster: RedisClusterServers,
 ) -> None:
     cluster = private_redis_cluster
-    store = fast_cluster_store(cluster)
-    keys = [f"k:{i}" for i in range(30)]
-    for key in keys:
-        store.set(key, 1)
-        await store.aset(key, 1)  # both clients know the cluster before it breaks
-    dead, alive = split_by_master(cluster, keys, dead_index=1)
+    store, dead, alive = filled_cluster_store(cluster, dead_index=1)
+    for key in dead + alive:
+        await store.aset(key, 1)  # the async client knows the cluster before it breaks
     tagged_alive = next(
         f"t:{{{i}}}:" for i in range(100) if cluster.node_of(f"{{{i}}}") is not cluster.nodes[1]
     )
@@ -228,11 +231,7 @@ def test_a_frozen_master_times_out_and_serves_again_once_it_resumes(
     private_redis_cluster: RedisClusterServers,
 ) -> None:
     cluster = private_redis_cluster
-    store = fast_cluster_store(cluster)
-    keys = [f"k:{i}" for i in range(30)]
-    for key in keys:
-        store.set(key, 1)
-    dead, alive = split_by_master(cluster, keys, dead_index=0)
+    store, dead, alive = filled_cluster_store(cluster, dead_index=0)
     cluster.nodes[0].pause()
     try:
         with pytest.raises(StoreUnavailableError):
@@ -250,11 +249,7 @@ def test_a_cluster_that_requires_full_coverage_refuses_everything_once_a_master_
     master failed, every node answers CLUSTERDOWN; the store says unavailable."""
     cluster = RedisClusterServers(tmp_path, full_coverage=True, node_timeout_ms=300).start()
     try:
-        store = fast_cluster_store(cluster)
-        keys = [f"k:{i}" for i in range(30)]
-        for key in keys:
-            store.set(key, 1)
-        _, alive = split_by_master(cluster, keys, dead_index=2)
+        store, _, alive = filled_cluster_store(cluster, dead_index=2)
         cluster.nodes[2].kill()
         cluster.wait_until_state(cluster.nodes[0], "fail")
         cluster.wait_until_state(cluster.nodes[1], "fail")

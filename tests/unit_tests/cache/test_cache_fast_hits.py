@@ -1,9 +1,11 @@
-"""Fast hits: decoded entries kept per cache, one independent copy per hit.
+"""Fast hits: decoded entries kept with the entry, one independent copy per hit.
 
-`FrozenGenerations` copies with `marshal` and builds models as pydantic's `__copy__`
-does (docs/internals.md): pinned here against `model_copy(deep=True)`, with its
-fallback. The memory store's decoded entries are recognised by the stored text, so
-an entry replaced, expired or cleared is never served from the memo.
+`FrozenGenerations` shares immutable values, copies flat containers and rebuilds
+nested ones with `marshal`, and builds models as pydantic's `__copy__` does
+(docs/internals.md): pinned here against `model_copy(deep=True)`, with its fallback.
+A `MemoryStore` keeps the decoded entry with the stored value, so an entry replaced,
+expired, evicted or cleared is never served from it; other stores' entries are
+recognised by the stored text.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
 from pydantic import BaseModel
 
+from langchain_tokenopt.cache import llm_cache, serialization
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.cache.serialization import FrozenGenerations
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
 from langchain_tokenopt.stores import MemoryStore
-from tests.unit_tests.cache.test_cache import FakeClock
+from tests.unit_tests.cache.test_cache import FakeClock, entry_keys
 
 
 class Parsed(BaseModel):
@@ -137,3 +140,149 @@ def test_a_model_layout_the_copy_does_not_know_falls_back_to_deep_copies(
     frozen = FrozenGenerations(GENERATIONS["chat"])
     (copy,) = frozen.thaw()
     assert copy == GENERATIONS["chat"][0] and copy is not GENERATIONS["chat"][0]
+
+
+def usage_answer(text: str) -> list[Generation]:
+    message = AIMessage(
+        text,
+        usage_metadata={"input_tokens": 1000, "output_tokens": 100, "total_tokens": 1100},
+        response_metadata={"model_name": "gpt-4o-mini", "finish_reason": "stop"},
+        tool_calls=[{"name": "f", "args": {"x": [1]}, "id": "c1"}],
+        id="run-1",
+    )
+    return [ChatGeneration(message=message, generation_info={"finish_reason": "stop"})]
+
+
+def bounded_cache(clock: FakeClock | None = None) -> TokenOptCache:
+    """A memory cache with TTL, LRU bound and statistics on: the fast hit path."""
+    store = MemoryStore() if clock is None else MemoryStore(time_func=clock)
+    return TokenOptCache(store, ttl_seconds=3600, max_entries=100, flush_interval_seconds=60)
+
+
+def test_a_caller_mutating_a_hit_does_not_change_the_next_hit() -> None:
+    cache = bounded_cache()
+    cache.update("p", "llm", usage_answer("Paris"))
+    before = cache.lookup("p", "llm")
+    assert before is not None and isinstance(before[0], ChatGeneration)
+    fields_set = set(before[0].message.model_fields_set)
+    assert "name" not in fields_set
+    first = cache.lookup("p", "llm")
+    assert first is not None and isinstance(first[0], ChatGeneration)
+    message = first[0].message
+    assert isinstance(message, AIMessage)
+    message.content = "changed"
+    message.response_metadata["model_name"] = "changed"
+    message.usage_metadata["input_tokens"] = 0  # type: ignore[index]
+    message.tool_calls[0]["args"]["x"].append(2)
+    message.tool_calls.append({"name": "g", "args": {}, "id": "c2", "type": "tool_call"})
+    message.additional_kwargs["added"] = True
+    message.id = "changed"
+    message.name = "set by the caller"  # pydantic adds "name" to this copy's fields set
+    first[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
+    first.append(Generation(text="appended"))  # type: ignore[attr-defined]
+    again = cache.lookup("p", "llm")
+    assert again == cache.lookup("p", "llm")
+    assert again is not None and len(again) == 1 and isinstance(again[0], ChatGeneration)
+    fresh = again[0].message
+    assert isinstance(fresh, AIMessage)
+    assert (fresh.content, fresh.id) == ("Paris", "run-1")
+    assert fresh.response_metadata == {
+        "model_name": "gpt-4o-mini",
+        "finish_reason": "stop",
+        CACHE_HIT_KEY: True,
+    }
+    assert fresh.usage_metadata == {
+        "input_tokens": 1000,
+        "output_tokens": 100,
+        "total_tokens": 1100,
+    }
+    assert fresh.tool_calls == [{"name": "f", "args": {"x": [1]}, "id": "c1", "type": "tool_call"}]
+    assert fresh.additional_kwargs == {}
+    assert again[0].generation_info == {"finish_reason": "stop"}
+    assert fresh.name is None and fresh.model_fields_set == fields_set
+
+
+def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded: list[int] = []
+    real = serialization.decode_generations
+
+    def counting(entry: Any) -> list[Generation]:
+        decoded.append(1)
+        return real(entry)
+
+    monkeypatch.setattr(llm_cache, "decode_generations", counting)
+    cache = bounded_cache()
+    cache.update("p", "llm", usage_answer("a"))
+    for _ in range(5):
+        assert cache.lookup("p", "llm") is not None
+    assert len(decoded) == 1
+    cache.update("p", "llm", usage_answer("b"))
+    assert cache.lookup("p", "llm")[0].text == "b"  # type: ignore[index]
+    assert cache.lookup("p", "llm")[0].text == "b"  # type: ignore[index]
+    assert len(decoded) == 2
+
+
+def test_fast_hits_are_counted_with_their_savings_before_and_after_a_flush() -> None:
+    cache = bounded_cache()
+    cache.update("p", "llm", usage_answer("a"))
+    cache.update("q", "llm", usage_answer("b"))
+    for _ in range(3):
+        cache.lookup("p", "llm")
+    cache.lookup("q", "llm")
+    cache.lookup("unknown", "llm")
+    stats = cache.stats()  # flushes the buffered hits
+    assert (stats.hits, stats.misses, stats.saved_input_tokens) == (4, 1, 4000)
+    assert stats.by_model["gpt-4o-mini"].hits == 4
+    assert stats.by_model["gpt-4o-mini"].saved_output_tokens == 400
+    cache.lookup("p", "llm")
+    assert cache.stats().hits == 5
+    cache.lookup("p", "llm")  # buffered, then dropped with the rest
+    cache.reset_stats()
+    assert (cache.stats().hits, cache.stats().saved_input_tokens) == (0, 0)
+
+
+def test_fast_hits_record_access_times_with_the_entry_expiry() -> None:
+    cache = bounded_cache()
+    cache.update("p", "llm", usage_answer("a"))
+    assert cache.lookup("p", "llm") is not None
+    ((key, (accessed, expires)),) = cache._touches.items()
+    entry: Any = cache.store.get(cache._entry_prefix + key)
+    assert expires == entry["c"] + 3600 and accessed >= entry["c"]
+
+
+def test_a_fast_hit_expires_with_the_store_clock() -> None:
+    clock = FakeClock()
+    cache = bounded_cache(clock)
+    cache.update("p", "llm", usage_answer("a"))
+    assert cache.lookup("p", "llm") is not None
+    clock.now += 3599
+    assert cache.lookup("p", "llm") is not None
+    clock.now += 2
+    assert cache.lookup("p", "llm") is None
+    assert entry_keys(cache.store) == []
+
+
+def test_fast_hits_keep_entries_from_lru_eviction() -> None:
+    cache = TokenOptCache(max_entries=10, flush_interval_seconds=60)
+    for i in range(10):
+        cache.update(f"p{i}", "llm", [Generation(text=str(i))])
+    for i in range(5):  # the first five are now the most recently used
+        assert cache.lookup(f"p{i}", "llm") is not None
+    cache.update("p10", "llm", [Generation(text="10")])  # evicts down to 9
+    kept = [i for i in range(11) if cache.lookup(f"p{i}", "llm") is not None]
+    assert kept == [0, 1, 2, 3, 4, 7, 8, 9, 10]
+
+
+def test_an_unreadable_memory_entry_is_a_logged_miss_and_is_deleted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = bounded_cache()
+    cache.update("p", "llm", usage_answer("a"))
+    assert cache.lookup("p", "llm") is not None
+    (key,) = entry_keys(cache.store)
+    cache.store.set(key, {"v": 1, "g": "not langchain json"})
+    assert cache.lookup("p", "llm") is None
+    assert entry_keys(cache.store) == []
+    assert "Dropping unreadable cache entry" in caplog.text

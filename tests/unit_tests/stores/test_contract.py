@@ -71,14 +71,14 @@ def memory_harness() -> StoreHarness:
     short = 10.0
 
     def write_raw(key: str, text: str) -> None:
-        store._cache[key] = (text, None)
+        store._data[key] = (text, None, None)
 
     def read_raw(key: str) -> str | None:
-        entry = store._cache.get(key)
+        entry = store._data.get(key)
         return None if entry is None else entry[0]
 
     def ttl_remaining(key: str) -> float | None:
-        entry = store._cache.get(key)
+        entry = store._data.get(key)
         assert entry is not None, f"{key!r} is not stored"
         return None if entry[1] is None else entry[1] - clock.now
 
@@ -571,6 +571,35 @@ class StoreContract:
         harness.store.set("k", value)
         assert harness.store.get("k") == value
 
+    # -- several writes at once (what a cache flush sends) -------------------------
+
+    def test_set_many_writes_each_value_with_its_own_ttl(self, harness: StoreHarness) -> None:
+        store, short = harness.store, harness.short_ttl_seconds
+        store.set("kept", "old")
+        store.set_many([("kept", {"v": 1}, None), ("brief", [2], short), ("third", 3.5, None)])
+        assert (store.get("kept"), store.get("brief"), store.get("third")) == ({"v": 1}, [2], 3.5)
+        assert harness.ttl_remaining("kept") is None
+        remaining = harness.ttl_remaining("brief")
+        assert remaining is not None and 0 < remaining <= short
+        harness.expire("brief")
+        assert store.get("brief") is None and store.get("kept") == {"v": 1}
+
+    def test_set_many_refuses_a_bad_value_before_writing_any(self, harness: StoreHarness) -> None:
+        with pytest.raises(TypeError, match="JSON"):
+            harness.store.set_many([("a", 1, None), ("b", object(), None)])
+        with pytest.raises(ValueError, match="ttl_seconds"):
+            harness.store.set_many([("a", 1, None), ("b", 2, -1.0)])
+        assert harness.store.get("a") is None
+
+    def test_set_many_of_nothing_writes_nothing(self, harness: StoreHarness) -> None:
+        harness.store.set_many([])
+        assert list(harness.store.scan("")) == []
+
+    async def test_async_set_many(self, harness: StoreHarness) -> None:
+        await harness.store.aset_many([("a", 1, None), ("b", {"x": [2]}, None)])
+        assert await harness.store.aget("a") == 1
+        assert await harness.store.aget("b") == {"x": [2]}
+
     # -- async twins -------------------------------------------------------------
 
     async def test_async_set_get_delete(self, harness: StoreHarness) -> None:
@@ -667,6 +696,68 @@ def test_memory_store_evicts_the_least_recently_used_key_beyond_max_entries() ->
     store.set("c", 3)
     assert store.get("b") is None
     assert store.get("a") == 1 and store.get("c") == 3
+
+
+def test_memory_store_evicts_expired_keys_before_the_least_recently_used() -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_entries=2, time_func=clock)
+    store.set("old", 1)
+    store.set("short", 2, ttl_seconds=5)
+    clock.advance(6)
+    store.set("new", 3)
+    assert store.get("old") == 1 and store.get("new") == 3
+
+
+def test_memory_store_frees_expired_keys_that_are_never_read_again() -> None:
+    clock = FakeClock()
+    store = MemoryStore(time_func=clock)
+    for i in range(100):
+        store.set(f"k{i}", i, ttl_seconds=5)
+    for _ in range(100):  # rewrites leave stale expiry records behind
+        store.set("k0", 0, ttl_seconds=5)
+    clock.advance(6)
+    store.set("live", 1)
+    assert list(store._data) == ["live"]
+    assert len(store._expiries) <= 2 * len(store._data) + 64
+
+
+def test_memory_store_decodes_a_value_once_until_it_changes() -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_entries=10, time_func=clock)
+    calls: list[str] = []
+
+    def decode_text(text: str) -> Any:
+        calls.append(text)
+        return json.loads(text)
+
+    assert store.get_decoded("k", decode_text) is None
+    store.set("k", {"a": 1}, ttl_seconds=5)
+    first = store.get_decoded("k", decode_text)
+    assert first == {"a": 1} and store.get_decoded("k", decode_text) is first
+    assert calls == ['{"a":1}']
+    assert store.get_decoded("k", json.loads) == first  # another decoder: its own result
+    store.set("k", {"a": 2}, ttl_seconds=5)
+    assert store.get_decoded("k", decode_text) == {"a": 2}
+    store.add("n", 1)
+    store.add("n", 1)
+    assert store.get_decoded("n", decode_text) == 2
+    store.add("n", 1)
+    assert store.get_decoded("n", decode_text) == 3  # an add is a new value too
+    clock.advance(6)
+    assert store.get_decoded("k", decode_text) is None
+    assert len(calls) == 4
+
+
+def test_memory_store_keeps_nothing_when_decoding_fails() -> None:
+    store = MemoryStore()
+    store.set("k", [1])
+
+    def refuse(text: str) -> Any:
+        raise ValueError("unreadable")
+
+    with pytest.raises(ValueError, match="unreadable"):
+        store.get_decoded("k", refuse)
+    assert store.get_decoded("k", json.loads) == [1]
 
 
 @pytest.mark.parametrize("max_entries", [0, -1, 1.5, True])
