@@ -91,7 +91,9 @@ def test_lru_bound_on_redis(redis_client: Any, redis_url: str) -> None:
 
 
 async def test_async_hits_and_stats_on_redis(redis_client: Any, redis_url: str) -> None:
-    cache = TokenOptCache.redis(redis_url, ttl_seconds=60)
+    # no time-based flush during the test (a loaded machine can take over 1 s): only
+    # the explicit one below publishes the counters
+    cache = TokenOptCache.redis(redis_url, ttl_seconds=60, flush_interval_seconds=3600)
     message = AIMessage(
         "Paris",
         usage_metadata={"input_tokens": 100, "output_tokens": 5, "total_tokens": 105},
