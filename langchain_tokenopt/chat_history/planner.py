@@ -436,8 +436,8 @@ class ContextPlanner:
         >>> plan = planner.plan(ledger, SummaryState(), budget=250)
         >>> plan.fold.start, plan.view.tokens <= 250, plan.view.recalled
         (0, True, (0,))
-        >>> plan.view.messages[0].content.splitlines()[-1]
-        '[0] User: My locker code is 4417.'
+        >>> plan.view.messages[0].content.splitlines()[-2:]
+        ['[0] User:', 'My locker code is 4417. ']
     """
 
     def __init__(

@@ -25,7 +25,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.redis_server import RedisServer, _require_binary, _require_redis_py
+from tests.support.redis_server import (
+    RedisServer,
+    _require_binary,
+    _require_redis_py,
+    free_cluster_port,
+)
 
 SLOTS = 16384
 MASTERS = 3
@@ -67,7 +72,9 @@ class RedisClusterServers:
         for index in range(MASTERS):
             node_dir = workdir / f"node{index}"
             node_dir.mkdir(parents=True, exist_ok=True)
-            self.nodes.append(RedisServer(node_dir, binary, extra_args=args))
+            self.nodes.append(
+                RedisServer(node_dir, binary, extra_args=args, pick_port=free_cluster_port)
+            )
         # Slot range [first, last] of each node, in `nodes` order.
         step = SLOTS // MASTERS
         self.ranges = [

@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -51,6 +51,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A free port for a cluster node: redis-server also listens on port + 10000 (the
+    cluster bus), so the port must be at most 55535 with that one free too (an ephemeral
+    port from the OS can be higher)."""
+    for _ in range(1000):
+        port = int.from_bytes(os.urandom(2), "big") % (55535 - 20000) + 20000
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair (port, port + 10000) below 55536 on 127.0.0.1")
+
+
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
@@ -72,11 +92,16 @@ class RedisServer:
     """
 
     def __init__(
-        self, workdir: Path, binary: str | None = None, extra_args: Sequence[str] = ()
+        self,
+        workdir: Path,
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+        pick_port: Callable[[], int] = _free_port,
     ) -> None:
         self.binary = binary or redis_server_binary() or "redis-server"
         self.workdir = workdir
         self.extra_args = tuple(extra_args)
+        self.pick_port = pick_port
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -88,7 +113,7 @@ class RedisServer:
         """Start the server (on `port`, else a free one) and wait until it answers PING."""
         log = self.workdir / "redis.log"
         for _ in range(_START_ATTEMPTS):  # a free port can be taken before we bind it
-            self.port = port or _free_port()
+            self.port = port or self.pick_port()
             self.process = subprocess.Popen(
                 [
                     self.binary,
