@@ -77,6 +77,8 @@ _LINE_HEAD_TOKENS = 8
 #: What ends each recalled line. The space keeps the newline from joining the text's
 #: last piece (see `ContextPlanner._recall_tokens`).
 _LINE_END = " \n"
+# the message types whose recalled line is counted from the ledger (see `_whole_line_tokens`)
+_PLAIN_KINDS = frozenset({HumanMessage, AIMessage, SystemMessage})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 
@@ -477,7 +479,9 @@ class ContextPlanner:
         header_tokens = int(token_counter.count_text(RECALL_HEADER))
         self._recall_framing = self.recall_frame_tokens - header_tokens
         self._line_counts: dict[str, int] = {}
-        self._empty_message_tokens: dict[type[BaseMessage], int] = {}
+        # (message type, digits of the position) -> tokens of a line's head and end,
+        # less the message's framing (see `_whole_line_tokens`)
+        self._line_frames: dict[tuple[type[BaseMessage], int], int] = {}
 
     def make_message(self, text: str) -> BaseMessage:
         """A message of the summary's role (the summary and the recalled text use it)."""
@@ -726,8 +730,9 @@ class ContextPlanner:
             return None
         message = ledger.messages[position]
         text = message.content
+        kind = type(message)
         if (
-            type(message) not in (HumanMessage, AIMessage, SystemMessage)
+            kind not in _PLAIN_KINDS
             or not isinstance(text, str)
             or not text
             or text[0].isspace()
@@ -738,26 +743,27 @@ class ContextPlanner:
                 isinstance(message, AIMessage)
                 and bool(message.tool_calls or message.invalid_tool_calls)
             )
-            or message_to_text(message) != text
         ):
-            return None
-        framing = self._empty_message_tokens.get(type(message))
-        if framing is None:
-            framing = int(self.token_counter.count_message(type(message)(content="")))
-            self._empty_message_tokens[type(message)] = framing
-        return self._head_tokens(ledger, position) + ledger.tokens[position] - framing + 1
+            return None  # (the text of such a message is its content)
+        key = (kind, len(str(position)))
+        frame = self._line_frames.get(key)
+        if frame is None:
+            frame = self._line_frames[key] = self._line_frame_tokens(message, position)
+        return ledger.tokens[position] + frame
 
-    def _head_tokens(self, ledger: Ledger, position: int) -> int:
-        """Tokens of `Ledger.line_head(position)` plus the one of `_LINE_END`.
+    def _line_frame_tokens(self, message: BaseMessage, position: int) -> int:
+        """What the line of a plain `message` at `position` costs besides its text: the
+        head (`Ledger.line_head`) and `_LINE_END`, less what an empty message of its type
+        counts.
 
         The position's digits are split into pieces of at most three, and cl100k and
         o200k hold every string of one to three digits as one token (a test checks), so
-        the count depends on the number of digits, not on which: one count per speaker
-        and length serves every position.
+        the count depends on the number of digits, not on which: one count per message
+        type and length serves every position.
         """
-        digits = len(str(position))
-        shape = f"[{'1' * digits}] {role_label(ledger.messages[position])}:\n"
-        return self._line_tokens(shape)
+        shape = f"[{'1' * len(str(position))}] {role_label(message)}:\n"
+        empty = int(self.token_counter.count_message(type(message)(content="")))
+        return self._line_tokens(shape) + 1 - empty
 
     def _line_tokens(self, text: str) -> int:
         """Tokens of `text`, memoized (recalled lines come back turn after turn)."""

@@ -60,10 +60,13 @@ _MIN_PENDING_NNZ = 1 << 14
 # Pending entries past this many since the last merge are merged into the term-sorted
 # copy that queries search (see `_Pending`).
 _PENDING_TAIL = 8192
-# A query with at most this many terms gathers its main postings slice by slice.
+_PENDING_TAIL_MIN = 1024
+# A query with at most this many terms, whose posting lists hold at most this many
+# entries, is summed in Python (see `TextIndex._matches`).
 _FEW_TERMS = 16
-# Up to this many texts, a query's scores are summed in a dense array.
-_DENSE_DOCS = 1 << 16
+_FEW_POSTINGS = 2048
+# Up to this many matches, top-k selection sorts them all (one numpy call).
+_SORT_ALL = 512
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
 # add_many vectorizes this many texts at a time.
@@ -188,6 +191,11 @@ class _Pending:
         self.is_char.extend(tf.is_char)
         self.entry_rows.extend(tf.rows() + first)
 
+    def tail_limit(self) -> int:
+        """Unsorted entries a query may scan before they are merged in: a merge copies
+        every posted entry, so the tail may grow with them, up to `_PENDING_TAIL`."""
+        return min(_PENDING_TAIL, max(_PENDING_TAIL_MIN, self.posted // 8))
+
     def post(self) -> None:
         """Merge the entries added since the last call into the term-sorted arrays."""
         new_terms = self.columns.view()[self.posted :]
@@ -202,11 +210,6 @@ class _Pending:
         """The posted entries holding each of `terms` (distinct), and how many per term."""
         low = np.searchsorted(self.posted_terms, terms, side="left")
         high = np.searchsorted(self.posted_terms, terms, side="right")
-        if len(terms) <= _FEW_TERMS:  # slice by slice (see `TextIndex._matches`)
-            spans = list(zip(low.tolist(), high.tolist(), strict=True))
-            found = [self.posted_entries[a:b] for a, b in spans]
-            joined: _IntArray = np.concatenate(found) if found else np.empty(0, np.int64)
-            return joined, high - low
         lengths = high - low
         starts = np.cumsum(lengths) - lengths
         at = np.repeat(low - starts, lengths) + np.arange(int(lengths.sum()))
@@ -675,6 +678,91 @@ class TextIndex:
     def _matches(
         self, columns: _IntArray, snapshot_rows: _IntArray, weights: _FloatArray, min_score: float
     ) -> tuple[_FloatArray, _IntArray]:
+        """Cosine and position of every live text sharing a term with one query (see
+        `_summed_matches`): summed in Python when its terms have few postings, where
+        each numpy call would cost more than the elements it moves."""
+        if len(columns) <= _FEW_TERMS:
+            found = self._few_matches(columns.tolist(), snapshot_rows.tolist(), weights.tolist())
+            if found is not None:
+                return _filtered(found, min_score, self._alive_at if self._dead else None)
+        return self._summed_matches(columns, snapshot_rows, weights, min_score)
+
+    def _few_matches(
+        self, columns: list[int], snapshot_rows: list[int], weights: list[float]
+    ) -> dict[int, float] | None:
+        """The sums of `_summed_matches` (before its filters) by position, each summed in
+        the same order from the same products, so the same bit for bit; None when the
+        query's posting lists hold more than `_FEW_POSTINGS` entries."""
+        main_spans: list[tuple[int, int, float]] = []
+        if self._main_keys:
+            bounds = self._main_bounds
+            main_spans = [
+                (bounds[row], bounds[row + 1], weight)
+                for row, weight in zip(snapshot_rows, weights, strict=True)
+                if row >= 0
+            ]
+        size = sum(end - start for start, end, _ in main_spans)
+        pending = self._pending
+        known = [(term, weight) for term, weight in zip(columns, weights, strict=True) if term >= 0]
+        posted_spans: list[tuple[int, int, float]] = []
+        if len(pending) and known:
+            if pending.columns.size - pending.posted > pending.tail_limit():
+                pending.post()
+            if pending.posted:
+                # integer terms: the right end of term t is the left end of t + 1
+                ends = np.searchsorted(
+                    pending.posted_terms, [edge for term, _ in known for edge in (term, term + 1)]
+                ).tolist()
+                posted_spans = [
+                    (ends[2 * i], ends[2 * i + 1], weight) for i, (_, weight) in enumerate(known)
+                ]
+                size += sum(end - start for start, end, _ in posted_spans)
+        if size > _FEW_POSTINGS:
+            return None
+        sums: dict[int, float] = {}
+        get = sums.get
+        texts, text_weights = self._main_texts, self._main_weights
+        for start, end, weight in main_spans:
+            for text, text_weight in zip(
+                texts[start:end].tolist(), text_weights[start:end].tolist(), strict=True
+            ):
+                sums[text] = get(text, 0.0) + text_weight * weight
+        if not len(pending) or not known:
+            return sums
+        pending_weights = self._pending_weights()
+        entry_rows = pending.entry_rows.view()
+        n_main = len(self._main_keys)
+        for start, end, weight in posted_spans:
+            entries = pending.posted_entries[start:end]
+            for row, entry_weight in zip(
+                entry_rows[entries].tolist(), pending_weights[entries].tolist(), strict=True
+            ):
+                sums[row + n_main] = get(row + n_main, 0.0) + entry_weight * weight
+        if pending.posted < pending.columns.size:
+            table = self._scratch_table()
+            terms = [term for term, _ in known]
+            table[terms] = [weight for _, weight in known]
+            tail_weights = table[pending.columns.view()[pending.posted :]]
+            table[terms] = 0.0
+            hits = np.flatnonzero(tail_weights)
+            for row, entry_weight, weight in zip(
+                entry_rows[pending.posted + hits].tolist(),
+                pending_weights[pending.posted + hits].tolist(),
+                tail_weights[hits].tolist(),
+                strict=True,
+            ):
+                sums[row + n_main] = get(row + n_main, 0.0) + entry_weight * weight
+        return sums
+
+    def _alive_at(self, position: int) -> bool:
+        n_main = len(self._main_keys)
+        if position < n_main:
+            return bool(self._main_alive[position])
+        return bool(self._pending.alive.view()[position - n_main])
+
+    def _summed_matches(
+        self, columns: _IntArray, snapshot_rows: _IntArray, weights: _FloatArray, min_score: float
+    ) -> tuple[_FloatArray, _IntArray]:
         """Cosine and position (main row, or main size + pending row) of every live text
         that shares a term with one query and scores at least `min_score`.
 
@@ -690,17 +778,7 @@ class TextIndex:
         contributions: list[_FloatArray] = []
         in_main = snapshot_rows >= 0
         terms = snapshot_rows[in_main]
-        if n_main and 0 < len(terms) <= _FEW_TERMS:
-            # a few terms: slice each posting list (views) and join once; every numpy
-            # call costs more than the few elements it would move
-            bounds = self._main_bounds
-            spans = [(bounds[t], bounds[t + 1]) for t in terms.tolist()]
-            texts.append(np.concatenate([self._main_texts[a:b] for a, b in spans]))
-            contributions.append(
-                np.concatenate([self._main_weights[a:b] for a, b in spans])
-                * np.repeat(weights[in_main], [end - start for start, end in spans])
-            )
-        elif n_main and len(terms):
+        if n_main and len(terms):
             at, indptr = _entries_of(self._main_indptr, terms)
             texts.append(self._main_texts[at])
             contributions.append(
@@ -712,7 +790,7 @@ class TextIndex:
             terms, term_weights = columns[known], weights[known]
             pending_weights = self._pending_weights()
             entry_rows = pending.entry_rows.view()
-            if pending.columns.size - pending.posted > _PENDING_TAIL:
+            if pending.columns.size - pending.posted > pending.tail_limit():
                 pending.post()
             if pending.posted:
                 entries, per_term = pending.posted_with(terms)
@@ -730,19 +808,7 @@ class TextIndex:
             return np.empty(0), np.empty(0, np.int64)
         all_texts = texts[0] if len(texts) == 1 else np.concatenate(texts)
         all_contributions = contributions[0] if len(texts) == 1 else np.concatenate(contributions)
-        n_docs = n_main + len(pending)
-        # summing into a dense array costs about n_docs cheap steps; sorting the matches
-        # (np.unique) costs many numpy calls: dense unless the index is large and few match
-        if n_docs <= _DENSE_DOCS or 8 * len(all_texts) >= n_docs:
-            dense = np.asarray(
-                np.bincount(all_texts, weights=all_contributions, minlength=n_docs), np.float64
-            )
-            positions: _IntArray = np.flatnonzero(dense)
-            scores: _FloatArray = dense[positions]
-        else:
-            found, inverse = np.unique(all_texts, return_inverse=True)
-            positions = found.astype(np.int64, copy=False)
-            scores = np.asarray(np.bincount(inverse, weights=all_contributions), np.float64)
+        scores, positions = _sum_by_text(all_texts, all_contributions, n_main + len(pending))
         if self._dead:
             alive = np.empty(len(positions), np.bool_)
             main = positions < n_main
@@ -961,6 +1027,43 @@ def _entries_of(indptr: _IntArray, rows: _IntArray) -> tuple[_IntArray, _IntArra
     return entries.astype(np.int64, copy=False), sub_indptr
 
 
+def _filtered(
+    sums: dict[int, float], min_score: float, alive: Callable[[int], bool] | None
+) -> tuple[_FloatArray, _IntArray]:
+    """`sums` as the scores and positions `_summed_matches` returns: live positions
+    only (`alive`, when some texts are removed), scores of at least `min_score`, by
+    position."""
+    positions = sorted(
+        position
+        for position, score in sums.items()
+        if score >= min_score and (alive is None or alive(position))
+    )
+    return np.array([sums[p] for p in positions], np.float64), np.array(positions, np.int64)
+
+
+def _sum_by_text(
+    texts: _IntArray, contributions: _FloatArray, n_texts: int
+) -> tuple[_FloatArray, _IntArray]:
+    """The sum of `contributions` per distinct text of `texts` (positions in [0,
+    `n_texts`)), and those texts, ascending. Every contribution is positive.
+
+    Each text's contributions are added in their order in `texts` on both paths, so the
+    sums are the same bit for bit. Summing into a dense array costs passes over
+    `n_texts` numbers; a query usually matches far fewer texts, which are sorted instead.
+    """
+    if 8 * len(texts) >= n_texts:
+        dense = np.asarray(np.bincount(texts, weights=contributions, minlength=n_texts), np.float64)
+        positions: _IntArray = np.flatnonzero(dense)
+        return dense[positions], positions
+    order = np.argsort(texts, kind="stable")
+    ordered = texts[order]
+    first = np.empty(len(ordered), np.bool_)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    scores = np.asarray(np.bincount(np.cumsum(first) - 1, weights=contributions[order]), np.float64)
+    return scores, ordered[first]
+
+
 def _score(value: np.float64) -> float:
     return min(float(value), 1.0)
 
@@ -971,6 +1074,9 @@ def _rank(scores: _FloatArray, positions: _IntArray, k: int) -> _IntArray:
     Scores are clipped to 1.0 first (rounding can push a cosine a hair above it).
     """
     n = len(scores)
+    if n <= _SORT_ALL:
+        best: _IntArray = np.lexsort((positions, -np.minimum(scores, 1.0)))[:k]
+        return best
     candidates: _IntArray | None = None
     if n > _SAMPLE_MIN and k * 64 < n:
         # The k-th best of a sample is a lower bound of the k-th best overall: drop

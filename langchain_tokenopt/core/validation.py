@@ -189,7 +189,17 @@ def optional(check: Callable[..., T], value: Any, name: str, *args: Any, **bound
     return check(value, name, *args, **bounds)
 
 
+# what `check_depth` never walks into (bool is an int)
+_LEAVES = (str, bytes, int, float, type(None))
+_PLAIN_CONTAINERS = frozenset({dict, list, tuple})
+
+
 def _children(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:  # the usual cases first: an ABC check costs more than the walk
+        return value.values()
+    if kind in _PLAIN_CONTAINERS:
+        return value
     if isinstance(value, Mapping):
         return value.values()
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -216,12 +226,13 @@ def check_depth(value: Any, name: str, max_depth: int = MAX_DEPTH) -> None:
         langchain_tokenopt.errors.InvalidArgumentError: messages is nested more than 100 \
 levels deep; flatten it (real messages and tool schemas are far shallower)
     """
+    if isinstance(value, _LEAVES):
+        return
+    # only containers are stacked: a message's many str and None fields cost one check each
     stack: list[tuple[Any, int]] = [(value, 0)]
     seen: set[int] = set()
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (str, bytes, int, float, bool)) or item is None:
-            continue
         if depth > max_depth:
             raise InvalidArgumentError(
                 f"{name} is nested more than {max_depth} levels deep; flatten it (real "
@@ -230,7 +241,12 @@ levels deep; flatten it (real messages and tool schemas are far shallower)
         if id(item) in seen:  # a shared or self-referencing object: walk it once
             continue
         seen.add(id(item))
-        stack.extend((child, depth + 1) for child in _children(item))
+        for child in _children(item):
+            if isinstance(child, _LEAVES) or (
+                type(child) in _PLAIN_CONTAINERS and not child and depth < max_depth
+            ):
+                continue  # nothing below it, and not too deep itself
+            stack.append((child, depth + 1))
 
 
 @contextmanager

@@ -195,7 +195,7 @@ def test_recall_message_without_line_heads_is_counted_whole() -> None:
 
 
 def test_every_short_digit_run_and_the_line_end_are_one_token() -> None:
-    """What `ContextPlanner._head_tokens` relies on: one token per run of up to three
+    """What `ContextPlanner._line_frame_tokens` relies on: one token per run of up to three
     digits, so a line head's count depends on how many digits its position has."""
     for model in ("gpt-4o", "gpt-4"):
         counter = TokenCounter(model)

@@ -313,6 +313,7 @@ def test_pending_matches_found_by_binary_search_score_like_a_full_scan(
 
     def run(tail: int) -> list[dict[Hashable, float]]:
         monkeypatch.setattr(textindex, "_PENDING_TAIL", tail)
+        monkeypatch.setattr(textindex, "_PENDING_TAIL_MIN", tail)
         index = TextIndex()
         index.add_many(enumerate(corpus[:400]))
         index.refresh()
@@ -332,6 +333,45 @@ def test_pending_matches_found_by_binary_search_score_like_a_full_scan(
     for a, b in zip(merged, scanned, strict=True):
         assert a.keys() == b.keys()
         assert all(a[key] == pytest.approx(b[key], abs=1e-12) for key in a)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_few_postings_summed_in_python_score_exactly_as_numpy(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short query over short posting lists is summed in Python; the scores, the
+    order and the keys are those of the numpy path bit for bit, through adds,
+    replacements and removals (pending, merged and tail entries, tombstones)."""
+    from langchain_tokenopt.core import textindex
+
+    rng = random.Random(seed)
+    corpus = _synthetic_corpus(600, seed=seed)
+    operations: list[tuple[str, int, int]] = []
+    for _ in range(300):
+        roll = rng.random()
+        kind = "remove" if roll < 0.1 else "query" if roll < 0.45 else "add"
+        operations.append((kind, rng.randrange(600), rng.randint(1, 6)))
+
+    def run(few_postings: int) -> list[list[tuple[Hashable, float]]]:
+        monkeypatch.setattr(textindex, "_FEW_POSTINGS", few_postings)
+        monkeypatch.setattr(textindex, "_PENDING_TAIL_MIN", 64)
+        index = TextIndex(word_ngram_range=(1, 1))
+        index.add_many(enumerate(corpus[:400]))
+        index.refresh()
+        answers = []
+        for op, i, words in operations:
+            if op == "add":
+                index.add(i, corpus[(i * 7) % 600])
+            elif op == "remove":
+                index.remove(i)
+            else:
+                query = " ".join(corpus[i].split()[-words:])  # rare words come last
+                answers.append(index.query(query, k=50, min_score=0.01 * words))
+        return answers
+
+    in_python, in_numpy = run(few_postings=1 << 30), run(few_postings=-1)
+    assert sum(len(hits) for hits in in_python) > 500
+    assert in_python == in_numpy  # exact floats, same order
 
 
 # ------------------------------------------------------------- filters

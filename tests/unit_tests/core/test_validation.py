@@ -75,6 +75,21 @@ def test_check_depth_walks_100000_levels_without_recursion() -> None:
     check_depth(cyclic, "value")  # a cycle is walked once
 
 
+@pytest.mark.parametrize("innermost", [[], {}, (), ["x"], {"k": None}, set()])
+def test_check_depth_limit_is_exact_whatever_the_innermost_container(innermost: Any) -> None:
+    # the walk skips empty containers and leaves below the limit; at the limit it must not
+    def nested(levels: int) -> Any:
+        value = innermost
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    check_depth(nested(MAX_DEPTH), "value")  # innermost at depth MAX_DEPTH: allowed
+    with pytest.raises(InvalidArgumentError, match=f"more than {MAX_DEPTH} levels"):
+        check_depth(nested(MAX_DEPTH + 1), "value")
+    check_depth(nested(MAX_DEPTH + 1), "value", max_depth=MAX_DEPTH + 1)
+
+
 def test_json_too_deep_skips_brackets_in_strings_and_finds_the_offset() -> None:
     assert json_too_deep('["[[[[", {"a": "]]]"}]', max_depth=2) is None
     assert json_too_deep("[" * 100_000) == MAX_DEPTH
