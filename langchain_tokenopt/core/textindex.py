@@ -664,6 +664,13 @@ class TextIndex:
             if k == 0 or not self._texts:
                 return [[] for _ in texts]
             self._maybe_refresh()
+            if len(texts) == 1 and self._char_analyzer is None:
+                query = self._word_query(texts[0])
+                if len(query[0]) <= _FEW_TERMS:
+                    found = self._few_matches(*query)
+                    if found is not None:
+                        alive = self._alive_at if self._dead else None
+                        return [self._select(*_filtered(found, min_score, alive), k, where)]
             tf = self._term_frequencies(texts, grow=False)
             weights, snapshot_rows = self._weigh(tf)
             results = []
@@ -674,6 +681,32 @@ class TextIndex:
                 )
                 results.append(self._select(scores, positions, k, where))
             return results
+
+    def _word_query(self, text: str) -> tuple[list[int], list[int], list[float]]:
+        """One query's term ids, rows in the IDF snapshot and unit weights, as
+        `_term_frequencies` and `_weigh` give them (the same operations on the same
+        numbers), without their bookkeeping for many texts and character n-grams.
+        Must be called under the lock, for an index without character n-grams."""
+        tally = Counter(self._word_analyzer(text))
+        ids = self._word_ids
+        columns: list[int] = []
+        unknown = 0
+        for term in tally:
+            term_id = ids.get(term)
+            if term_id is None:  # an unknown term: its own negative id (see there)
+                term_id = -2 - unknown
+                unknown += 1
+            columns.append(term_id)
+        n_snapshot = len(self._idf)
+        snapshot_rows = [column if 0 <= column < n_snapshot else -1 for column in columns]
+        values = np.array(list(tally.values()), np.float64)
+        if self._sublinear_tf:
+            values = 1.0 + np.log(values)
+        idf = self._idf[[max(row, 0) for row in snapshot_rows]] if n_snapshot else values * 0.0
+        weights = values * np.where(np.array(snapshot_rows) >= 0, idf, self._unseen_idf)
+        norm = math.sqrt(sum((weights * weights).tolist()))
+        weights *= 1.0 / norm if norm else math.inf
+        return columns, snapshot_rows, weights.tolist()
 
     def _matches(
         self, columns: _IntArray, snapshot_rows: _IntArray, weights: _FloatArray, min_score: float

@@ -341,7 +341,8 @@ def test_few_postings_summed_in_python_score_exactly_as_numpy(
 ) -> None:
     """A short query over short posting lists is summed in Python; the scores, the
     order and the keys are those of the numpy path bit for bit, through adds,
-    replacements and removals (pending, merged and tail entries, tombstones)."""
+    replacements and removals (pending, merged and tail entries, tombstones), and a
+    query alone scores as it does in a batch."""
     from langchain_tokenopt.core import textindex
 
     rng = random.Random(seed)
@@ -366,7 +367,12 @@ def test_few_postings_summed_in_python_score_exactly_as_numpy(
                 index.remove(i)
             else:
                 query = " ".join(corpus[i].split()[-words:])  # rare words come last
-                answers.append(index.query(query, k=50, min_score=0.01 * words))
+                if words % 3 == 0:
+                    query += f" unseen{i} w{400 + words}"  # terms no text holds
+                hits = index.query(query, k=50, min_score=0.01 * words)
+                # one query alone takes a shorter way to its weights than a batch
+                assert index.query_many([query, "w1"], k=50, min_score=0.01 * words)[0] == hits
+                answers.append(hits)
         return answers
 
     in_python, in_numpy = run(few_postings=1 << 30), run(few_postings=-1)
