@@ -254,8 +254,16 @@ class Replayer:
         )
         measures = []
         sums: dict[tuple[int, str, Hashable], list[int]] = {}  # `sents` keep the ids alive
+        # chains that send the same request after the same previous one measure the same
+        # (`measure` is a pure function of both); `sents` and `before` keep the ids alive
+        done: dict[tuple[int, int], tuple[Measure, Sent | None]] = {}
+        before = list(previous)
         for chain, sent in enumerate(sents):
-            measured, previous[chain] = measure(sent, previous[chain], self.counters, sums)
+            pair = (id(sent), id(before[chain]))
+            found = done.get(pair)
+            if found is None:
+                found = done[pair] = measure(sent, before[chain], self.counters, sums)
+            measured, previous[chain] = found
             measures.append(measured)
         record = Record(
             index,

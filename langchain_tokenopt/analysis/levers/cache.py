@@ -47,6 +47,10 @@ class CacheLever(Lever):
         self._max = max_entries
         self._semantic = SemanticIndex() if similarity is not None else None
         self._semantic_keys: OrderedDict[str, str] = OrderedDict()
+        # Adds not yet made to the index, in order: made just before the index is next
+        # queried or forgets an entry, so it sees the same operations in the same order,
+        # and a log whose partitions never repeat (most) never indexes a text.
+        self._unindexed: list[tuple[str, str, str]] = []
         self._partitions: dict[str, int] = {}
         self._max_semantic = max_semantic_entries
         self.exact_hits = 0
@@ -88,21 +92,28 @@ class CacheLever(Lever):
             json.dumps(exactness_features(text), default=str),
         )[:32]
         # A query only sees its own partition: skip it when the partition is empty.
-        if self._partitions.get(partition) and self._semantic.candidates(
-            partition, text, self.similarity
-        ):
-            return True
+        if self._partitions.get(partition):
+            self._index_pending()
+            if self._semantic.candidates(partition, text, self.similarity):
+                return True
         entry = f"{partition}:{step.index}"
-        self._semantic.add(entry, partition, text)
+        self._unindexed.append((entry, partition, text))
         self._semantic_keys[entry] = partition
         self._partitions[partition] = self._partitions.get(partition, 0) + 1
         if len(self._semantic_keys) > self._max_semantic:
             oldest, old_partition = self._semantic_keys.popitem(last=False)
+            self._index_pending()
             self._semantic.forget(oldest)
             self._partitions[old_partition] -= 1
             if not self._partitions[old_partition]:
                 del self._partitions[old_partition]
         return False
+
+    def _index_pending(self) -> None:
+        assert self._semantic is not None
+        for entry, partition, text in self._unindexed:
+            self._semantic.add(entry, partition, text)
+        self._unindexed.clear()
 
     def apply(self, sent: Sent, step: Step) -> Sent:
         if step.notes.get(self.name):

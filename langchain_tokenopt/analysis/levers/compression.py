@@ -14,6 +14,8 @@ from langchain_tokenopt.compression import CompressionLevel, PromptCompressor
 
 __all__ = ["CompressionLever"]
 
+_UNSEEN: Any = object()
+
 
 class CompressionLever(Lever):
     """`PromptCompressor(level)` on each message (AI messages are left alone)."""
@@ -37,8 +39,8 @@ class CompressionLever(Lever):
     def _compress(self, message: Message) -> Message:
         if message.role == "assistant":
             return message
-        if message.key in self._smaller:
-            found = self._smaller[message.key]
+        found = self._smaller.get(message.key, _UNSEEN)
+        if found is not _UNSEEN:
             return message if found is None else found
         smaller = self._compressor.compress_message(message.base)
         result: Message | None = None
@@ -55,11 +57,15 @@ class CompressionLever(Lever):
         return message if result is None else result
 
     def observe(self, step: Step) -> None:
-        for message in step.baseline.messages:
-            self._compress(message)
+        # the baseline's messages compressed: `apply` reuses them for every chain that
+        # sends the baseline's messages (alone, and combined when no earlier lever changed them)
+        step.notes[self.name] = tuple(map(self._compress, step.baseline.messages))
 
     def apply(self, sent: Sent, step: Step) -> Sent:
-        messages = tuple(self._compress(message) for message in sent.messages)
+        if sent.messages is step.baseline.messages and self.name in step.notes:
+            messages: tuple[Message, ...] = step.notes[self.name]
+        else:
+            messages = tuple(map(self._compress, sent.messages))
         if all(a is b for a, b in zip(messages, sent.messages, strict=True)):
             return sent
         return sent.with_messages(messages)

@@ -33,14 +33,21 @@ def _look_alikes(message: Message, earlier: list[Message], threshold: float) -> 
     (Jaccard) with `message`: a cheap filter before the TF-IDF deduplicator, which only
     matches texts sharing most of their words."""
     words = message.words
-    if len(words) < 3:
+    mine = len(words)
+    if mine < 3:
         return []
+    half = threshold / 2
     found = []
     for other in earlier:
         if other.role != message.role:
             continue
         theirs = other.words
-        if theirs and len(words & theirs) >= threshold / 2 * len(words | theirs):
+        size = len(theirs)
+        # the shared words are at most the smaller set, the union at least the larger
+        if not size or min(mine, size) < half * max(mine, size):
+            continue
+        shared = len(words & theirs)
+        if shared >= half * (mine + size - shared):  # the union's size
             found.append(other)
     return found
 

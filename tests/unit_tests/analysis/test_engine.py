@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from langchain_tokenopt.analysis import Lever, Request, Step, analyze_requests
-from langchain_tokenopt.analysis.levers import CompressionLever
+from langchain_tokenopt.analysis.levers import CacheLever, CompressionLever
 from langchain_tokenopt.analysis.replay import Sent
 from langchain_tokenopt.core.pricing import price
 from langchain_tokenopt.core.tokens import TokenCounter
@@ -101,3 +101,38 @@ def test_a_model_without_a_price_is_counted_not_priced() -> None:
     assert report.to_dict()["models"][-1]["cost_usd"] is None or any(
         not row["priced"] for row in report.to_dict()["models"]
     )
+
+
+def _cache_hits(requests: list[Request], lever: CacheLever) -> tuple[int, int]:
+    analyze_requests(requests, levers=[lever])
+    return lever.exact_hits, lever.semantic_hits
+
+
+def test_the_cache_lever_matches_a_reworded_question_in_the_same_context_only() -> None:
+    asked = request("Bonjour", "What is the weather forecast for Paris tomorrow?")
+    reworded = request("Bonjour", "what is the weather forecast for paris tomorrow")
+    elsewhere = request("Salut", "what is the weather forecast for paris tomorrow")
+    assert _cache_hits([asked, asked, reworded, elsewhere], CacheLever(0.9)) == (1, 1)
+    assert _cache_hits([asked, reworded], CacheLever(None)) == (0, 0)
+
+
+def test_the_cache_lever_indexes_texts_only_once_a_partition_repeats() -> None:
+    lever = CacheLever(0.9)
+    requests = [request(f"Question {n} about the weather in Paris?") for n in range(5)]
+    assert _cache_hits(requests, lever) == (0, 0)
+    assert lever._semantic is not None and len(lever._semantic.index) == 0
+    # a repeated partition indexes everything before it, in order, and then matches
+    requests.append(request("question 4 about the weather in paris"))
+    lever = CacheLever(0.9)
+    assert _cache_hits(requests, lever) == (0, 1)
+    assert lever._semantic is not None and len(lever._semantic.index) == 5
+
+
+def test_the_cache_lever_forgets_its_oldest_entries_beyond_its_size() -> None:
+    first = request("Bonjour", "What is the weather forecast for Paris tomorrow?")
+    second = request("Salut", "Which museums open late in Lyon on Fridays?")
+    again = request("Bonjour", "what is the weather forecast for paris tomorrow")
+    assert _cache_hits([first, second, again], CacheLever(0.9, max_semantic_entries=2)) == (0, 1)
+    small = CacheLever(0.9, max_semantic_entries=1)
+    assert _cache_hits([first, second, again], small) == (0, 0)
+    assert small._semantic is not None and len(small._semantic.index) == 1
