@@ -88,7 +88,7 @@ from langchain_tokenopt.errors import (
     StoreUnavailableError,
     UnstorableValueError,
 )
-from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
+from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from langchain_tokenopt.stores.base import Number, Write, aset_many, set_many
 
 __all__ = ["CACHE_SIMILARITY_KEY", "TokenOptCache"]
@@ -320,8 +320,14 @@ class TokenOptCache(BaseCache):
         # A `MemoryStore` keeps them itself, with its entries (`get_decoded`).
         self._decoded: LRUCache[str, _Decoded] = LRUCache(_DECODED_ENTRIES)
         self._memory = self.store if type(self.store) is MemoryStore else None
-        # (prompt, llm_string) -> store key; emptied when it holds _KEY_MEMO_CHARS.
-        self._keys: dict[tuple[str, str], str] = {}
+        # Redis hits compare the stored text with the memo's: an unchanged entry is not
+        # decoded again (`_decoded_text`).
+        self._redis = self.store if type(self.store) is RedisStore else None
+        # One bound method, so that `get_decoded` recognises it by identity.
+        self._decode_memory_text = self._decode_text
+        # (prompt, llm_string) -> (key, the entry's store key); emptied when it holds
+        # _KEY_MEMO_CHARS.
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
         self._keys_chars = 0
         _LIVE_CACHES.add(self)
 
@@ -362,7 +368,7 @@ class TokenOptCache(BaseCache):
         pair = (prompt, llm_string)
         known = self._keys.get(pair)  # one dict read: atomic under the GIL
         if known is not None:
-            return known
+            return known[0]
         key = request_key(prompt, llm_string, self.key)
         size = len(prompt) + len(llm_string)
         if size <= _KEY_MEMO_CHARS // 16:  # a huge prompt would flush the memo
@@ -370,7 +376,7 @@ class TokenOptCache(BaseCache):
                 if self._keys_chars + size > _KEY_MEMO_CHARS:
                     self._keys.clear()  # cheaper than LRU upkeep on every hit
                     self._keys_chars = 0
-                self._keys[pair] = key
+                self._keys[pair] = (key, self._entry_prefix + key)
                 self._keys_chars += size
         return key
 
@@ -440,6 +446,17 @@ class TokenOptCache(BaseCache):
             return decoded
         return self._remember(key, payload, entry)
 
+    def _decoded_text(self, key: str, text: str) -> _Decoded:
+        """An entry's stored text decoded, from the memo while the text is unchanged."""
+        with self._lock:
+            remembered = self._decoded.get(key)
+        if remembered is not None and remembered.source == text:
+            return remembered
+        decoded = self._decode_text(text)
+        with self._lock:
+            self._decoded[key] = decoded
+        return decoded
+
     def _decode_text(self, text: str) -> _Decoded:
         """A `MemoryStore` entry's text decoded (`MemoryStore.get_decoded` keeps it with
         the entry, so an entry written, expired or evicted is never served again)."""
@@ -454,10 +471,13 @@ class TokenOptCache(BaseCache):
         """The decoded entry stored at `key`; None if missing, or unreadable (deleted)."""
         try:
             if self._memory is not None:  # not a subclass that may add behaviour
-                return self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
+                return self._memory.get_decoded(self._entry_prefix + key, self._decode_memory_text)
+            if self._redis is not None:  # one GET, no decoding of an unchanged entry
+                text = self._redis.get_text(self._entry_prefix + key)
+                return None if text is None else self._decoded_text(key, text)
             entry = self._get_entry(key)
             return None if entry is None else self._decoded_entry(key, entry)
-        except CorruptEntryError as exc:
+        except (CorruptEntryError, CorruptStateError) as exc:
             self._corrupt(key, exc)
             self._delete_keys(key)
             return None
@@ -467,9 +487,12 @@ class TokenOptCache(BaseCache):
         if self._memory is not None:
             return self._exact_entry(key)
         try:
+            if self._redis is not None:
+                text = await self._redis.aget_text(self._entry_prefix + key)
+                return None if text is None else self._decoded_text(key, text)
             entry = await self._aget_entry(key)
             return None if entry is None else self._decoded_entry(key, entry)
-        except CorruptEntryError as exc:
+        except (CorruptEntryError, CorruptStateError) as exc:
             self._corrupt(key, exc)
             await self._adelete_keys(key)
             return None
@@ -940,18 +963,18 @@ class TokenOptCache(BaseCache):
         miss, an entry to decode or that cannot be read) through the full path."""
         if type(prompt) is not str or type(llm_string) is not str:
             return None  # `_check_prompt` on the full path says what is wrong
-        key = self._keys.get((prompt, llm_string))
-        if key is None:
+        keys = self._keys.get((prompt, llm_string))
+        if keys is None:
             return None
         assert self._memory is not None
         try:
-            decoded = self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
+            decoded = self._memory.get_decoded(keys[1], self._decode_memory_text)
         except CorruptEntryError:
             return None  # the full path reads it again, logs it and deletes it
         if decoded is None:
             return None
         found = decoded.frozen.thaw()  # already marked as a hit
-        self._record_exact_hit(key, decoded)
+        self._record_exact_hit(keys[0], decoded)
         if time.monotonic() - self._last_flush >= self.flush_interval_seconds:
             self._flush(force=False)
         return found

@@ -191,7 +191,7 @@ class MemoryStore(ClosesOnExit):
             if self._max_entries is not None:
                 self._data.move_to_end(key)
         memo = entry[2]
-        if memo is not None and memo[0] == decode_text:
+        if memo is not None and (memo[0] is decode_text or memo[0] == decode_text):
             kept: _T = memo[1]
             return kept
         value = decode_text(entry[0])

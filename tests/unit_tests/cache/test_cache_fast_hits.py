@@ -47,6 +47,14 @@ GENERATIONS: dict[str, list[Generation]] = {
     "chunk": [ChatGenerationChunk(message=AIMessageChunk(content="partial", id="c"))],
     "text": [Generation(text="plain", generation_info={"logprobs": [0.1]})],
     "extra field": [ChatGeneration(message=AIMessage("x", custom_extra={"k": [1]}))],
+    # Extra names are data, never source of the compiled copy.
+    "odd extra names": [
+        ChatGeneration(message=AIMessage("x", **{"a'b": {"c": 1}, 'x"): 1#': None}))
+    ],
+    "two generations": [
+        ChatGeneration(message=AIMessage("one", id="a")),
+        ChatGeneration(message=AIMessage("two", response_metadata={"n": [1, {"m": 2}]})),
+    ],
 }
 
 
@@ -54,15 +62,17 @@ GENERATIONS: dict[str, list[Generation]] = {
 def test_a_thawed_copy_equals_a_pydantic_deep_copy(name: str) -> None:
     """Pins the pydantic model layout `FrozenGenerations` builds (docs/internals.md)."""
     original = GENERATIONS[name]
-    (thawed,), (deep,) = FrozenGenerations(original).thaw(), [original[0].model_copy(deep=True)]
-    assert type(thawed) is type(deep)
-    assert dumps(thawed) == dumps(deep)
-    assert thawed == deep
-    assert thawed.model_fields_set == deep.model_fields_set
-    message = getattr(thawed, "message", None)
-    if message is not None:
-        assert message.model_fields_set == deep.message.model_fields_set  # type: ignore[attr-defined]
-        assert message.__pydantic_extra__ == deep.message.__pydantic_extra__  # type: ignore[attr-defined]
+    copies = FrozenGenerations(original).thaw()
+    assert len(copies) == len(original)
+    for thawed, deep in zip(copies, [g.model_copy(deep=True) for g in original], strict=True):
+        assert type(thawed) is type(deep)
+        assert dumps(thawed) == dumps(deep)
+        assert thawed == deep
+        assert thawed.model_fields_set == deep.model_fields_set
+        message = getattr(thawed, "message", None)
+        if message is not None:
+            assert message.model_fields_set == deep.message.model_fields_set  # type: ignore[attr-defined]
+            assert message.__pydantic_extra__ == deep.message.__pydantic_extra__  # type: ignore[attr-defined]
 
 
 def test_thawed_copies_share_no_mutable_state() -> None:
@@ -129,14 +139,19 @@ def test_a_model_layout_the_copy_does_not_know_falls_back_to_deep_copies(
     """If pydantic kept state the thaw does not rebuild, copies must stay complete."""
     from langchain_tokenopt.cache import serialization
 
-    real_thaw = serialization._thaw
+    real_freeze = serialization._freeze
 
-    def incomplete(frozen: Any) -> Any:
-        model = real_thaw(frozen)
-        object.__setattr__(model, "__dict__", {})  # state the thaw failed to rebuild
-        return model
+    def incomplete(model: Any) -> Any:
+        copy = real_freeze(model)
 
-    monkeypatch.setattr(serialization, "_thaw", incomplete)
+        def copy_missing_fields() -> Any:
+            made = copy()
+            object.__setattr__(made, "__dict__", {})  # state the copy failed to rebuild
+            return made
+
+        return copy_missing_fields
+
+    monkeypatch.setattr(serialization, "_freeze", incomplete)
     frozen = FrozenGenerations(GENERATIONS["chat"])
     (copy,) = frozen.thaw()
     assert copy == GENERATIONS["chat"][0] and copy is not GENERATIONS["chat"][0]
@@ -202,9 +217,8 @@ def test_a_caller_mutating_a_hit_does_not_change_the_next_hit() -> None:
     assert fresh.name is None and fresh.model_fields_set == fields_set
 
 
-def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item each time the cache decodes a stored entry."""
     decoded: list[int] = []
     real = serialization.decode_generations
 
@@ -213,6 +227,13 @@ def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
         return real(entry)
 
     monkeypatch.setattr(llm_cache, "decode_generations", counting)
+    return decoded
+
+
+def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded = count_decodes(monkeypatch)
     cache = bounded_cache()
     cache.update("p", "llm", usage_answer("a"))
     for _ in range(5):
