@@ -10,9 +10,12 @@ recognised by the stored text.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
@@ -86,6 +89,50 @@ def test_thawed_copies_share_no_mutable_state() -> None:
     assert second.message.response_metadata["logprobs"]["tokens"] == ["Paris"]
     assert second.message.tool_calls[0]["args"]["x"] == [1, 2]
     assert second.generation_info == {"finish_reason": "stop"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+JSON_DICTS = st.dictionaries(st.text(), JSON_VALUES, max_size=4)
+
+
+def mutate_everything(value: Any) -> None:
+    """Change every dict and list reachable from `value`, in place."""
+    if isinstance(value, dict):
+        for item in list(value.values()):
+            mutate_everything(item)
+        value["mutated by the caller"] = True
+    elif isinstance(value, list):
+        for item in value:
+            mutate_everything(item)
+        value.append("mutated by the caller")
+
+
+@settings(max_examples=60, deadline=None)
+@given(JSON_DICTS, JSON_DICTS, st.none() | JSON_DICTS, st.text())
+def test_any_json_fields_copy_equal_and_independent(
+    response_metadata: dict[str, Any],
+    additional_kwargs: dict[str, Any],
+    generation_info: dict[str, Any] | None,
+    content: str,
+) -> None:
+    message = AIMessage(
+        content, response_metadata=response_metadata, additional_kwargs=additional_kwargs
+    )
+    original = ChatGeneration(message=message, generation_info=generation_info)
+    frozen = FrozenGenerations([original])
+    expected = copy.deepcopy(original)
+    first = frozen.thaw()[0]
+    assert first == expected and first.model_fields_set == expected.model_fields_set
+    assert isinstance(first, ChatGeneration)
+    mutate_everything(first.message.response_metadata)
+    mutate_everything(first.message.additional_kwargs)
+    mutate_everything(first.generation_info)
+    first.message.content = "changed"
+    assert frozen.thaw()[0] == expected
 
 
 def test_a_value_marshal_cannot_copy_falls_back_to_deep_copies() -> None:
