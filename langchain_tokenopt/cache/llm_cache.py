@@ -100,6 +100,8 @@ CACHE_SIMILARITY_KEY = "tokenopt_cache_similarity"
 
 # Decoded entries kept per process to skip deserialization on repeated hits.
 _DECODED_ENTRIES = 4096
+# Models whose counter keys a cache keeps (beyond it they are built per entry).
+_MODEL_COUNTER_NAMES = 1024
 # Store keys of recent (prompt, llm_string) pairs, bounded by the characters they
 # hold: a repeated request skips parsing and normalizing its prompt.
 _KEY_MEMO_CHARS = 4_000_000
@@ -131,7 +133,7 @@ class _Decoded:
     counter amounts when the buffer is flushed.
     """
 
-    __slots__ = ("counts", "entry", "expires", "frozen", "source")
+    __slots__ = ("counts", "entry", "expires", "frozen", "source", "thaw")
 
     def __init__(
         self,
@@ -144,6 +146,7 @@ class _Decoded:
         self.source = source
         self.entry = entry
         self.frozen = frozen
+        self.thaw = frozen.thaw  # a fresh copy of the (marked) generations per call
         self.counts = counts
         self.expires = expires
 
@@ -309,6 +312,8 @@ class TokenOptCache(BaseCache):
         # per hit; the counter amounts are summed when the buffer is taken).
         self._hits: dict[_Decoded, int] = {}
         self._touches: dict[str, tuple[float, float | None]] = {}
+        self._hits_counter = f"{self._stats_ns}:hits"
+        self._counter_names: dict[str, tuple[str, str, str, str, str]] = {}
         self._last_flush = time.monotonic()
         self._outage = OutageLog(
             logger, "TokenOptCache store", interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS
@@ -603,20 +608,34 @@ class TokenOptCache(BaseCache):
         """The counters one exact hit on `entry` adds to (computed once per entry)."""
         model = entry.get("m")
         model = model if isinstance(model, str) and model else UNKNOWN_MODEL
-        prefix = f"{self._model_prefix}{model}:"
+        hits, tokens_in, tokens_out, usd_name, unpriced = self._model_counters(model)
         usd = entry.get("u")
         dollars = (
-            (prefix + "usd", usd)
-            if isinstance(usd, int) and not isinstance(usd, bool)
-            else (prefix + "unpriced", 1)
+            (usd_name, usd) if isinstance(usd, int) and not isinstance(usd, bool) else (unpriced, 1)
         )
         return (
-            (f"{self._stats_ns}:hits", 1),
-            (prefix + "hits", 1),
-            (prefix + "in", int_or_zero(entry.get("i"))),
-            (prefix + "out", int_or_zero(entry.get("o"))),
+            (self._hits_counter, 1),
+            (hits, 1),
+            (tokens_in, int_or_zero(entry.get("i"))),
+            (tokens_out, int_or_zero(entry.get("o"))),
             dollars,
         )
+
+    def _model_counters(self, model: str) -> tuple[str, str, str, str, str]:
+        """The counter keys of `model`: hits, in, out, usd, unpriced. The same string
+        objects for every entry of a model (up to `_MODEL_COUNTER_NAMES` models), so
+        a flush sums the hits of many entries with identity-equal keys."""
+        known = self._counter_names.get(model)
+        if known is not None:
+            return known
+        prefix = f"{self._model_prefix}{model}:"
+        hits, tokens_in, tokens_out, usd, unpriced = (
+            prefix + name for name in ("hits", "in", "out", "usd", "unpriced")
+        )
+        names = (hits, tokens_in, tokens_out, usd, unpriced)
+        if len(self._counter_names) < _MODEL_COUNTER_NAMES:
+            names = self._counter_names.setdefault(model, names)
+        return names
 
     def _record_hit(
         self,
@@ -973,7 +992,7 @@ class TokenOptCache(BaseCache):
             return None  # the full path reads it again, logs it and deletes it
         if decoded is None:
             return None
-        found = decoded.frozen.thaw()  # already marked as a hit
+        found = decoded.thaw()  # already marked as a hit
         self._record_exact_hit(keys[0], decoded)
         if time.monotonic() - self._last_flush >= self.flush_interval_seconds:
             self._flush(force=False)
@@ -985,7 +1004,7 @@ class TokenOptCache(BaseCache):
         decoded = self._exact_entry(key)
         found: list[Generation] | None = None
         if decoded is not None:
-            found = decoded.frozen.thaw()  # already marked as a hit
+            found = decoded.thaw()  # already marked as a hit
             self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = self._semantic_lookup(prompt, llm_string)
@@ -1075,7 +1094,7 @@ class TokenOptCache(BaseCache):
         decoded = await self._aexact_entry(key)
         found: list[Generation] | None = None
         if decoded is not None:
-            found = decoded.frozen.thaw()  # already marked as a hit
+            found = decoded.thaw()  # already marked as a hit
             self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = await self._asemantic_lookup(prompt, llm_string)
