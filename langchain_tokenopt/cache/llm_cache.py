@@ -88,7 +88,7 @@ from langchain_tokenopt.errors import (
     StoreUnavailableError,
     UnstorableValueError,
 )
-from langchain_tokenopt.stores import MemoryStore, SQLiteStore, Store
+from langchain_tokenopt.stores import MemoryStore, RedisStore, SQLiteStore, Store
 from langchain_tokenopt.stores.base import Number, Write, aset_many, set_many
 
 __all__ = ["CACHE_SIMILARITY_KEY", "TokenOptCache"]
@@ -100,6 +100,8 @@ CACHE_SIMILARITY_KEY = "tokenopt_cache_similarity"
 
 # Decoded entries kept per process to skip deserialization on repeated hits.
 _DECODED_ENTRIES = 4096
+# Models whose counter keys a cache keeps (beyond it they are built per entry).
+_MODEL_COUNTER_NAMES = 1024
 # Store keys of recent (prompt, llm_string) pairs, bounded by the characters they
 # hold: a repeated request skips parsing and normalizing its prompt.
 _KEY_MEMO_CHARS = 4_000_000
@@ -131,7 +133,7 @@ class _Decoded:
     counter amounts when the buffer is flushed.
     """
 
-    __slots__ = ("counts", "entry", "expires", "frozen", "source")
+    __slots__ = ("counts", "entry", "expires", "frozen", "source", "thaw")
 
     def __init__(
         self,
@@ -144,6 +146,7 @@ class _Decoded:
         self.source = source
         self.entry = entry
         self.frozen = frozen
+        self.thaw = frozen.thaw  # a fresh copy of the (marked) generations per call
         self.counts = counts
         self.expires = expires
 
@@ -309,6 +312,8 @@ class TokenOptCache(BaseCache):
         # per hit; the counter amounts are summed when the buffer is taken).
         self._hits: dict[_Decoded, int] = {}
         self._touches: dict[str, tuple[float, float | None]] = {}
+        self._hits_counter = f"{self._stats_ns}:hits"
+        self._counter_names: dict[str, tuple[str, str, str, str, str]] = {}
         self._last_flush = time.monotonic()
         self._outage = OutageLog(
             logger, "TokenOptCache store", interval_seconds=_OUTAGE_WARNING_INTERVAL_SECONDS
@@ -320,8 +325,14 @@ class TokenOptCache(BaseCache):
         # A `MemoryStore` keeps them itself, with its entries (`get_decoded`).
         self._decoded: LRUCache[str, _Decoded] = LRUCache(_DECODED_ENTRIES)
         self._memory = self.store if type(self.store) is MemoryStore else None
-        # (prompt, llm_string) -> store key; emptied when it holds _KEY_MEMO_CHARS.
-        self._keys: dict[tuple[str, str], str] = {}
+        # Redis hits compare the stored text with the memo's: an unchanged entry is not
+        # decoded again (`_decoded_text`).
+        self._redis = self.store if type(self.store) is RedisStore else None
+        # One bound method, so that `get_decoded` recognises it by identity.
+        self._decode_memory_text = self._decode_text
+        # (prompt, llm_string) -> (key, the entry's store key); emptied when it holds
+        # _KEY_MEMO_CHARS.
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
         self._keys_chars = 0
         _LIVE_CACHES.add(self)
 
@@ -362,7 +373,7 @@ class TokenOptCache(BaseCache):
         pair = (prompt, llm_string)
         known = self._keys.get(pair)  # one dict read: atomic under the GIL
         if known is not None:
-            return known
+            return known[0]
         key = request_key(prompt, llm_string, self.key)
         size = len(prompt) + len(llm_string)
         if size <= _KEY_MEMO_CHARS // 16:  # a huge prompt would flush the memo
@@ -370,7 +381,7 @@ class TokenOptCache(BaseCache):
                 if self._keys_chars + size > _KEY_MEMO_CHARS:
                     self._keys.clear()  # cheaper than LRU upkeep on every hit
                     self._keys_chars = 0
-                self._keys[pair] = key
+                self._keys[pair] = (key, self._entry_prefix + key)
                 self._keys_chars += size
         return key
 
@@ -440,6 +451,17 @@ class TokenOptCache(BaseCache):
             return decoded
         return self._remember(key, payload, entry)
 
+    def _decoded_text(self, key: str, text: str) -> _Decoded:
+        """An entry's stored text decoded, from the memo while the text is unchanged."""
+        with self._lock:
+            remembered = self._decoded.get(key)
+        if remembered is not None and remembered.source == text:
+            return remembered
+        decoded = self._decode_text(text)
+        with self._lock:
+            self._decoded[key] = decoded
+        return decoded
+
     def _decode_text(self, text: str) -> _Decoded:
         """A `MemoryStore` entry's text decoded (`MemoryStore.get_decoded` keeps it with
         the entry, so an entry written, expired or evicted is never served again)."""
@@ -454,10 +476,13 @@ class TokenOptCache(BaseCache):
         """The decoded entry stored at `key`; None if missing, or unreadable (deleted)."""
         try:
             if self._memory is not None:  # not a subclass that may add behaviour
-                return self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
+                return self._memory.get_decoded(self._entry_prefix + key, self._decode_memory_text)
+            if self._redis is not None:  # one GET, no decoding of an unchanged entry
+                text = self._redis.get_text(self._entry_prefix + key)
+                return None if text is None else self._decoded_text(key, text)
             entry = self._get_entry(key)
             return None if entry is None else self._decoded_entry(key, entry)
-        except CorruptEntryError as exc:
+        except (CorruptEntryError, CorruptStateError) as exc:
             self._corrupt(key, exc)
             self._delete_keys(key)
             return None
@@ -467,9 +492,12 @@ class TokenOptCache(BaseCache):
         if self._memory is not None:
             return self._exact_entry(key)
         try:
+            if self._redis is not None:
+                text = await self._redis.aget_text(self._entry_prefix + key)
+                return None if text is None else self._decoded_text(key, text)
             entry = await self._aget_entry(key)
             return None if entry is None else self._decoded_entry(key, entry)
-        except CorruptEntryError as exc:
+        except (CorruptEntryError, CorruptStateError) as exc:
             self._corrupt(key, exc)
             await self._adelete_keys(key)
             return None
@@ -580,20 +608,34 @@ class TokenOptCache(BaseCache):
         """The counters one exact hit on `entry` adds to (computed once per entry)."""
         model = entry.get("m")
         model = model if isinstance(model, str) and model else UNKNOWN_MODEL
-        prefix = f"{self._model_prefix}{model}:"
+        hits, tokens_in, tokens_out, usd_name, unpriced = self._model_counters(model)
         usd = entry.get("u")
         dollars = (
-            (prefix + "usd", usd)
-            if isinstance(usd, int) and not isinstance(usd, bool)
-            else (prefix + "unpriced", 1)
+            (usd_name, usd) if isinstance(usd, int) and not isinstance(usd, bool) else (unpriced, 1)
         )
         return (
-            (f"{self._stats_ns}:hits", 1),
-            (prefix + "hits", 1),
-            (prefix + "in", int_or_zero(entry.get("i"))),
-            (prefix + "out", int_or_zero(entry.get("o"))),
+            (self._hits_counter, 1),
+            (hits, 1),
+            (tokens_in, int_or_zero(entry.get("i"))),
+            (tokens_out, int_or_zero(entry.get("o"))),
             dollars,
         )
+
+    def _model_counters(self, model: str) -> tuple[str, str, str, str, str]:
+        """The counter keys of `model`: hits, in, out, usd, unpriced. The same string
+        objects for every entry of a model (up to `_MODEL_COUNTER_NAMES` models), so
+        a flush sums the hits of many entries with identity-equal keys."""
+        known = self._counter_names.get(model)
+        if known is not None:
+            return known
+        prefix = f"{self._model_prefix}{model}:"
+        hits, tokens_in, tokens_out, usd, unpriced = (
+            prefix + name for name in ("hits", "in", "out", "usd", "unpriced")
+        )
+        names = (hits, tokens_in, tokens_out, usd, unpriced)
+        if len(self._counter_names) < _MODEL_COUNTER_NAMES:
+            names = self._counter_names.setdefault(model, names)
+        return names
 
     def _record_hit(
         self,
@@ -940,18 +982,18 @@ class TokenOptCache(BaseCache):
         miss, an entry to decode or that cannot be read) through the full path."""
         if type(prompt) is not str or type(llm_string) is not str:
             return None  # `_check_prompt` on the full path says what is wrong
-        key = self._keys.get((prompt, llm_string))
-        if key is None:
+        keys = self._keys.get((prompt, llm_string))
+        if keys is None:
             return None
         assert self._memory is not None
         try:
-            decoded = self._memory.get_decoded(self._entry_prefix + key, self._decode_text)
+            decoded = self._memory.get_decoded(keys[1], self._decode_memory_text)
         except CorruptEntryError:
             return None  # the full path reads it again, logs it and deletes it
         if decoded is None:
             return None
-        found = decoded.frozen.thaw()  # already marked as a hit
-        self._record_exact_hit(key, decoded)
+        found = decoded.thaw()  # already marked as a hit
+        self._record_exact_hit(keys[0], decoded)
         if time.monotonic() - self._last_flush >= self.flush_interval_seconds:
             self._flush(force=False)
         return found
@@ -962,7 +1004,7 @@ class TokenOptCache(BaseCache):
         decoded = self._exact_entry(key)
         found: list[Generation] | None = None
         if decoded is not None:
-            found = decoded.frozen.thaw()  # already marked as a hit
+            found = decoded.thaw()  # already marked as a hit
             self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = self._semantic_lookup(prompt, llm_string)
@@ -1052,7 +1094,7 @@ class TokenOptCache(BaseCache):
         decoded = await self._aexact_entry(key)
         found: list[Generation] | None = None
         if decoded is not None:
-            found = decoded.frozen.thaw()  # already marked as a hit
+            found = decoded.thaw()  # already marked as a hit
             self._record_exact_hit(key, decoded)
         if found is None and self.semantic:
             found = await self._asemantic_lookup(prompt, llm_string)

@@ -155,9 +155,12 @@ class FrozenGenerations:
     hit. Here each model is planned once: immutable field values (str, numbers,
     None) are shared, a dict or list of such values is copied with its C `copy()`,
     anything nested deeper is frozen with `marshal` (C speed, builtin types only, in
-    memory: nothing read from a store goes through it) and rebuilt per copy; each
-    thaw builds the models as pydantic's own `__copy__` does (a new `__dict__`,
-    fields set, extra and private values; docs/internals.md). When a value is not a
+    memory: nothing read from a store goes through it) and rebuilt per copy. A copy
+    is one call of a builder compiled once per model layout (class, field names,
+    how each value is copied), as `dataclasses` compiles an `__init__`: it sets the
+    state pydantic's own `__copy__` sets (a new `__dict__`, fields set, extra and
+    private values; docs/internals.md) from the entry's values, which a
+    `functools.partial` holds, so a hit reads few objects. When a value is not a
     builtin type (an object in `additional_kwargs`), or a first thaw does not compare
     equal to the original (pydantic's layout changed), `thaw` falls back to
     `model_copy(deep=True)`.
@@ -171,89 +174,73 @@ class FrozenGenerations:
         {'n': 1}
     """
 
-    __slots__ = ("_frozen", "_pristine")
+    __slots__ = ("_copiers", "_pristine")
 
     def __init__(self, generations: Sequence[Generation]) -> None:
         self._pristine = [generation.model_copy(deep=True) for generation in generations]
         try:
-            self._frozen: list[_FrozenModel] | None = [_freeze(g) for g in self._pristine]
+            self._copiers: list[_Copier] | None = [_freeze(g) for g in self._pristine]
             # A pydantic whose models hold more than the copied state fails here, once
             # per entry, instead of handing out incomplete copies.
-            if [_thaw(frozen) for frozen in self._frozen] != self._pristine:
-                self._frozen = None
+            if [copy() for copy in self._copiers] != self._pristine:
+                self._copiers = None
         except (ValueError, TypeError, AttributeError):  # fall back to deep copies
-            self._frozen = None
+            self._copiers = None
 
     def thaw(self) -> list[Generation]:
         """A fresh deep copy of the generations."""
-        frozen = self._frozen
-        if frozen is None:
+        copiers = self._copiers
+        if copiers is None:
             return [generation.model_copy(deep=True) for generation in self._pristine]
-        if len(frozen) == 1:  # the usual response: no comprehension to set up
-            return [_thaw(frozen[0])]
-        return [_thaw(model) for model in frozen]
+        if len(copiers) == 1:  # the usual response: no comprehension to set up
+            return [copiers[0]()]
+        return [copy() for copy in copiers]
 
 
-# Makes a fresh copy of one frozen value per call.
+# Makes a fresh copy of one frozen value (or model) per call.
 _Copier = Callable[[], Any]
-# (class, `__dict__` with the shared values in place, (field, copier) of the other
-# values, nested models by field, fields set, copier of extra, copier of private)
-_FrozenModel = tuple[
-    type[BaseModel],
-    dict[str, Any],
-    tuple[tuple[str, _Copier], ...],
-    tuple[tuple[str, Any], ...],
-    set[str],
-    _Copier | None,
-    _Copier | None,
-]
+# Sets one part of a model's state on a new instance (a slot descriptor's `__set__`).
+_Setter = Callable[[Any, Any], None]
 # Values shared between copies: nothing can change them (str subclasses included,
 # such as langchain-core's TextAccessor).
 _IMMUTABLE = (str, int, float, bool, type(None))
+# How a builder gets each value of a copy: the expression it compiles, from the
+# entry's value (a builder parameter, "{}" in the template) or from nothing.
+_FROM_VALUE = {"shared": "{}", "copy": "{}.copy()", "call": "{}()"}
+_FROM_NOTHING = {"none": "None", "empty dict": "{}", "empty list": "[]"}
+_NO_VALUE = object()
 
 
-def _copier(value: Any) -> _Copier:
-    """What makes a fresh copy of `value` (a private object nobody else mutates);
+def _plan(value: Any) -> tuple[str, Any]:
+    """(how a copy gets `value`, what the builder is given for it, or _NO_VALUE);
     `ValueError` when it holds something other than builtin types."""
+    if value is None:
+        return "none", _NO_VALUE
+    if isinstance(value, _IMMUTABLE):
+        return "shared", value
+    if isinstance(value, BaseModel):  # ChatGeneration.message
+        return "call", _freeze(value)
     kind = type(value)
     if kind is dict or kind is list:  # not a subclass: `copy()` keeps the type
         if not value:
-            return kind  # a new empty one
+            return f"empty {kind.__name__}", _NO_VALUE
         items = value.values() if kind is dict else value
         if all(isinstance(item, _IMMUTABLE) for item in items):
-            copy: _Copier = value.copy
-            return copy  # flat: a shallow copy shares only immutable values
-    return partial(marshal.loads, marshal.dumps(value))
+            return "copy", value  # flat: a shallow copy shares only immutable values
+    return "call", partial(marshal.loads, marshal.dumps(value))
 
 
-def _freeze(model: BaseModel) -> _FrozenModel:
-    """`ValueError` when a value is not a builtin type; `AttributeError` for a layout
-    other than pydantic 2's."""
-    # Every field, in pydantic's order (`dumps` writes them in it); copied and nested
-    # values replace their placeholder in a copy of this dict, which keeps the order.
-    template: dict[str, Any] = {}
-    copied: list[tuple[str, _Copier]] = []
-    nested: list[tuple[str, Any]] = []
-    for name, value in model.__dict__.items():
-        if isinstance(value, _IMMUTABLE):
-            template[name] = value
-            continue
-        template[name] = None
-        if isinstance(value, BaseModel):  # ChatGeneration.message
-            nested.append((name, _freeze(value)))
-        else:
-            copied.append((name, _copier(value)))
+def _freeze(model: BaseModel) -> _Copier:
+    """What makes a fresh copy of `model` per call. `ValueError` when a value is not a
+    builtin type; `AttributeError` for a layout other than pydantic 2's."""
+    names = tuple(model.__dict__)
     extra = model.__pydantic_extra__
     private = model.__pydantic_private__
-    return (
-        type(model),
-        template,
-        tuple(copied),
-        tuple(nested),
-        _shared_fields_set(type(model), model.__pydantic_fields_set__),
-        None if extra is None else _copier(extra),
-        None if private is None else _copier(private),
-    )
+    plans = [_plan(value) for value in model.__dict__.values()]
+    plans.append(("copy", _shared_fields_set(type(model), model.__pydantic_fields_set__)))
+    plans += [_plan(extra), _plan(private)]
+    build = _builder(type(model), names, tuple(kind for kind, _ in plans))
+    return partial(build, *(value for _, value in plans if value is not _NO_VALUE))
 
 
 # One set per distinct (class, fields set), copied per thaw: entries of one kind of
@@ -265,21 +252,92 @@ def _shared_fields_set(cls: type[BaseModel], fields_set: set[str]) -> set[str]:
     return _FIELDS_SETS.setdefault((cls, frozenset(fields_set)), set(fields_set))
 
 
-_new_object = object.__new__
-_set_slot = object.__setattr__
+# Builders by (class, field names, kinds of the values); the allowed classes have few
+# layouts, the bound only guards against a flood of odd ones (they are built anew).
+_BUILDERS: dict[tuple[type[BaseModel], tuple[str, ...], tuple[str, ...]], Callable[..., Any]] = {}
+_MAX_BUILDERS = 1024
 
 
-def _thaw(frozen: _FrozenModel) -> Any:
-    cls, template, copied, nested, fields_set, extra, private = frozen
-    values = template.copy()
-    for name, copy in copied:
-        values[name] = copy()
-    for name, inner in nested:
-        values[name] = _thaw(inner)
-    model = _new_object(cls)
-    # What pydantic's BaseModel.__copy__ sets, with values that share nothing.
-    _set_slot(model, "__dict__", values)
-    _set_slot(model, "__pydantic_fields_set__", fields_set.copy())
-    _set_slot(model, "__pydantic_extra__", None if extra is None else extra())
-    _set_slot(model, "__pydantic_private__", None if private is None else private())
-    return model
+def _builder(
+    cls: type[BaseModel], names: tuple[str, ...], kinds: tuple[str, ...]
+) -> Callable[..., Any]:
+    """The function that builds a `cls` with fields `names` from the values of one
+    entry: `kinds` says how it gets each field, then the fields set, extra and
+    private values (`_FROM_VALUE`, `_FROM_NOTHING`). For an `AIMessage` it reads::
+
+        def build(v0, v1, v2, v3, v4, v5):
+            model = new(cls)
+            set_dict(model, {'content': v0, 'additional_kwargs': {}, ...,
+                             'response_metadata': v1.copy(), ...})
+            set_fields_set(model, v4.copy())
+            set_extra(model, {})
+            set_private(model, None)
+            return model
+
+    Only the field names (as `repr` literals) come from the model; its values are
+    arguments, never source.
+    """
+    key = (cls, names, kinds)
+    known = _BUILDERS.get(key)
+    if known is not None:
+        return known
+    if not all(type(name) is str for name in names):
+        raise TypeError(f"{cls.__name__} has a field name that is not a str")
+    params: list[str] = []
+    expressions = []
+    for kind in kinds:
+        if kind in _FROM_NOTHING:
+            expressions.append(_FROM_NOTHING[kind])
+        else:
+            params.append(f"v{len(params)}")
+            expressions.append(_FROM_VALUE[kind].format(params[-1]))
+    *fields, fields_set, extra, private = expressions
+    items = ", ".join(f"{name!r}: {value}" for name, value in zip(names, fields, strict=True))
+    source = (
+        f"def build({', '.join(params)}):\n"
+        "    model = new(cls)\n"
+        f"    set_dict(model, {{{items}}})\n"
+        f"    set_fields_set(model, {fields_set})\n"
+        f"    set_extra(model, {extra})\n"
+        f"    set_private(model, {private})\n"
+        "    return model\n"
+    )
+    set_dict, set_fields_set, set_extra, set_private = _state_setters(cls)
+    namespace: dict[str, Any] = {
+        "new": object.__new__,
+        "cls": cls,
+        "set_dict": set_dict,
+        "set_fields_set": set_fields_set,
+        "set_extra": set_extra,
+        "set_private": set_private,
+    }
+    exec(source, namespace)  # source made of the literals and names above
+    build: Callable[..., Any] = namespace["build"]
+    if len(_BUILDERS) < _MAX_BUILDERS:
+        _BUILDERS[key] = build
+    return build
+
+
+# Where pydantic 2 keeps a model's state, in the order `__copy__` sets it.
+_STATE_SLOTS = (
+    "__dict__",
+    "__pydantic_fields_set__",
+    "__pydantic_extra__",
+    "__pydantic_private__",
+)
+
+
+def _state_setters(cls: type[BaseModel]) -> tuple[_Setter, _Setter, _Setter, _Setter]:
+    """The `__set__` of the descriptors holding `cls`'s state: what
+    `object.__setattr__` calls, without looking the descriptor up on every copy.
+    `AttributeError` when one is missing or cannot be set (another layout)."""
+    found = [_descriptor(cls, name).__set__ for name in _STATE_SLOTS]
+    return found[0], found[1], found[2], found[3]
+
+
+def _descriptor(cls: type, name: str) -> Any:
+    """The attribute `name` as the first class of `cls.__mro__` defining it holds it."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AttributeError(f"{cls.__name__} has no {name} slot")

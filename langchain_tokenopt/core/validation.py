@@ -118,22 +118,33 @@ def finite_number(
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentTypeError(f"{name} must be a number, got {type(value).__name__}{_hint(hint)}")
-    bounds = _bound_text(minimum, maximum, above)
-    wanted = f"a finite number {bounds}" if bounds else "a finite number"
     try:
         number = float(value)
     except OverflowError:  # an int too large for a float
-        raise InvalidArgumentError(
-            f"{name} must be {wanted}, got {shown(value)}{_hint(hint)}"
-        ) from None
+        raise _out_of_bounds(value, name, minimum, above, maximum, hint) from None
     if (
         not math.isfinite(number)
         or (minimum is not None and number < minimum)
         or (above is not None and number <= above)
         or (maximum is not None and number > maximum)
     ):
-        raise InvalidArgumentError(f"{name} must be {wanted}, got {shown(value)}{_hint(hint)}")
+        raise _out_of_bounds(value, name, minimum, above, maximum, hint)
     return number
+
+
+def _out_of_bounds(
+    value: Any,
+    name: str,
+    minimum: float | None,
+    above: float | None,
+    maximum: float | None,
+    hint: str | None,
+) -> InvalidArgumentError:
+    """The error for a number outside the bounds (its text is built only when raised:
+    stores check every TTL they are given)."""
+    bounds = _bound_text(minimum, maximum, above)
+    wanted = f"a finite number {bounds}" if bounds else "a finite number"
+    return InvalidArgumentError(f"{name} must be {wanted}, got {shown(value)}{_hint(hint)}")
 
 
 def positive_number(

@@ -181,17 +181,18 @@ class MemoryStore(ClosesOnExit):
         """
         if type(key) is not str:
             check_key(key)
-        with self._lock:  # `_live`, inline: this is the cache's hit path
-            entry = self._data.get(key)
+        # The cache's hit path: one dict read (a single C call, atomic under the GIL)
+        # needs no lock; dropping an expired entry or marking one used does.
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if self._max_entries is not None or (entry[1] is not None and entry[1] <= self._time()):
+            with self._lock:
+                entry = self._live(key)
             if entry is None:
                 return None
-            if entry[1] is not None and entry[1] <= self._time():
-                del self._data[key]
-                return None
-            if self._max_entries is not None:
-                self._data.move_to_end(key)
         memo = entry[2]
-        if memo is not None and memo[0] == decode_text:
+        if memo is not None and (memo[0] is decode_text or memo[0] == decode_text):
             kept: _T = memo[1]
             return kept
         value = decode_text(entry[0])

@@ -436,14 +436,37 @@ class RedisStore(ClosesOnExit):
 
     def get(self, key: str) -> JSON | None:
         """The value at `key`, or None if absent or expired."""
+        text = self.get_text(key)
+        return None if text is None else self._decoded(key, text)
+
+    def get_text(self, key: str) -> str | None:
+        """The JSON text stored at `key`, undecoded (one GET), or None if absent or expired.
+
+        A caller that keeps what it decoded from a value can tell, by comparing
+        texts, whether it is still the same, and skip decoding it again (the cache's
+        hit path). `CorruptStateError` if the stored bytes are not UTF-8 text; whether
+        the text is JSON is the caller's to check.
+
+        Example (with a server running)::
+
+            store.set("k", {"a": 1})
+            store.get_text("k")  # '{"a":1}'
+        """
         check_key(key)
         client = self._sync_client()
         with self._errors():
             raw = client.get(key)
-        if raw is None:
-            return None
+        return None if raw is None else self._text(key, raw)
+
+    def _text(self, key: str, raw: Any) -> str:
         try:
-            return decode(raw)
+            return _as_text(raw)
+        except UnicodeDecodeError as exc:
+            raise corrupt_error(self._name, key, f"not UTF-8 text: {exc}") from None
+
+    def _decoded(self, key: str, text: str) -> JSON:
+        try:
+            return decode(text)
         except CorruptValue as exc:
             raise corrupt_error(self._name, key, str(exc)) from None
 
@@ -642,19 +665,19 @@ class RedisStore(ClosesOnExit):
 
     async def aget(self, key: str) -> JSON | None:
         """Async `get`."""
+        text = await self.aget_text(key)
+        return None if text is None else self._decoded(key, text)
+
+    async def aget_text(self, key: str) -> str | None:
+        """Async `get_text`."""
         parts = await self._aparts()
         if parts is None:
-            return await asyncio.to_thread(self.get, key)
+            return await asyncio.to_thread(self.get_text, key)
         check_key(key)
         with self._errors():
             async with parts.turn():
                 raw = await parts.client.get(key)
-        if raw is None:
-            return None
-        try:
-            return decode(raw)
-        except CorruptValue as exc:
-            raise corrupt_error(self._name, key, str(exc)) from None
+        return None if raw is None else self._text(key, raw)
 
     async def aset(self, key: str, value: JSON, ttl_seconds: float | None = None) -> None:
         """Async `set`."""

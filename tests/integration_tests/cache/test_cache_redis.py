@@ -16,6 +16,7 @@ from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCac
 
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
+from tests.unit_tests.cache.test_cache_fast_hits import count_decodes, usage_answer
 
 pytestmark = pytest.mark.redis
 
@@ -163,3 +164,59 @@ def test_access_times_of_many_hits_reach_redis_in_one_flush_and_steer_eviction(
     cache.update("p20", "llm", [Generation(text="20")])  # 21 > 20: evicts down to 18
     kept = [i for i in range(21) if cache.lookup(f"p{i}", "llm") is not None]
     assert kept == [*range(10), *range(13, 21)]
+
+
+def commands_since_reset(redis_client: Any) -> dict[str, int]:
+    """Calls per command since CONFIG RESETSTAT, without the test's own INFO."""
+    stats = redis_client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(stat["calls"])
+        for name, stat in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))
+    }
+
+
+def test_a_redis_hit_is_one_get_and_an_unchanged_entry_is_not_decoded_again(
+    redis_client: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = count_decodes(monkeypatch)
+    cache = TokenOptCache.redis(
+        redis_url, ttl_seconds=600, max_entries=100, flush_interval_seconds=3600
+    )
+    cache.update("p", "llm", usage_answer("first"))
+    assert cache.lookup("p", "llm") is not None
+    redis_client.config_resetstat()
+    hits = [cache.lookup("p", "llm") for _ in range(5)]
+    # one GET each; access times and counters wait for the flush
+    assert commands_since_reset(redis_client) == {"get": 5}
+    assert len(decoded) == 1 and all(h is not None and h[0].text == "first" for h in hits)
+    TokenOptCache.redis(redis_url).update("p", "llm", usage_answer("second"))
+    assert cache.lookup("p", "llm")[0].text == "second"  # type: ignore[index]
+    assert len(decoded) == 2
+    cache.flush()  # the access time in one pipeline, counters by INCRBY
+    stats = cache.stats()
+    assert (stats.hits, stats.saved_input_tokens) == (7, 7000)
+
+
+def test_a_caller_mutating_a_redis_hit_does_not_change_the_next_hit(
+    redis_client: Any, redis_url: str
+) -> None:
+    cache = TokenOptCache.redis(redis_url, ttl_seconds=600, max_entries=100)
+    cache.update("p", "llm", usage_answer("Paris"))
+    first = cache.lookup("p", "llm")
+    assert first is not None and isinstance(first[0], ChatGeneration)
+    message = first[0].message
+    assert isinstance(message, AIMessage)
+    message.content = "changed"
+    message.response_metadata["model_name"] = "changed"
+    message.tool_calls[0]["args"]["x"].append(2)
+    message.name = "set by the caller"
+    first[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
+    again = cache.lookup("p", "llm")
+    assert again is not None and isinstance(again[0], ChatGeneration)
+    fresh = again[0].message
+    assert isinstance(fresh, AIMessage)
+    assert (fresh.content, fresh.response_metadata["model_name"]) == ("Paris", "gpt-4o-mini")
+    assert fresh.tool_calls[0]["args"] == {"x": [1]}
+    assert fresh.name is None and "name" not in fresh.model_fields_set
+    assert again[0].generation_info == {"finish_reason": "stop"}

@@ -10,9 +10,12 @@ recognised by the stored text.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation
@@ -47,6 +50,14 @@ GENERATIONS: dict[str, list[Generation]] = {
     "chunk": [ChatGenerationChunk(message=AIMessageChunk(content="partial", id="c"))],
     "text": [Generation(text="plain", generation_info={"logprobs": [0.1]})],
     "extra field": [ChatGeneration(message=AIMessage("x", custom_extra={"k": [1]}))],
+    # Extra names are data, never source of the compiled copy.
+    "odd extra names": [
+        ChatGeneration(message=AIMessage("x", **{"a'b": {"c": 1}, 'x"): 1#': None}))
+    ],
+    "two generations": [
+        ChatGeneration(message=AIMessage("one", id="a")),
+        ChatGeneration(message=AIMessage("two", response_metadata={"n": [1, {"m": 2}]})),
+    ],
 }
 
 
@@ -54,15 +65,17 @@ GENERATIONS: dict[str, list[Generation]] = {
 def test_a_thawed_copy_equals_a_pydantic_deep_copy(name: str) -> None:
     """Pins the pydantic model layout `FrozenGenerations` builds (docs/internals.md)."""
     original = GENERATIONS[name]
-    (thawed,), (deep,) = FrozenGenerations(original).thaw(), [original[0].model_copy(deep=True)]
-    assert type(thawed) is type(deep)
-    assert dumps(thawed) == dumps(deep)
-    assert thawed == deep
-    assert thawed.model_fields_set == deep.model_fields_set
-    message = getattr(thawed, "message", None)
-    if message is not None:
-        assert message.model_fields_set == deep.message.model_fields_set  # type: ignore[attr-defined]
-        assert message.__pydantic_extra__ == deep.message.__pydantic_extra__  # type: ignore[attr-defined]
+    copies = FrozenGenerations(original).thaw()
+    assert len(copies) == len(original)
+    for thawed, deep in zip(copies, [g.model_copy(deep=True) for g in original], strict=True):
+        assert type(thawed) is type(deep)
+        assert dumps(thawed) == dumps(deep)
+        assert thawed == deep
+        assert thawed.model_fields_set == deep.model_fields_set
+        message = getattr(thawed, "message", None)
+        if message is not None:
+            assert message.model_fields_set == deep.message.model_fields_set  # type: ignore[attr-defined]
+            assert message.__pydantic_extra__ == deep.message.__pydantic_extra__  # type: ignore[attr-defined]
 
 
 def test_thawed_copies_share_no_mutable_state() -> None:
@@ -76,6 +89,50 @@ def test_thawed_copies_share_no_mutable_state() -> None:
     assert second.message.response_metadata["logprobs"]["tokens"] == ["Paris"]
     assert second.message.tool_calls[0]["args"]["x"] == [1, 2]
     assert second.generation_info == {"finish_reason": "stop"}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+JSON_DICTS = st.dictionaries(st.text(), JSON_VALUES, max_size=4)
+
+
+def mutate_everything(value: Any) -> None:
+    """Change every dict and list reachable from `value`, in place."""
+    if isinstance(value, dict):
+        for item in list(value.values()):
+            mutate_everything(item)
+        value["mutated by the caller"] = True
+    elif isinstance(value, list):
+        for item in value:
+            mutate_everything(item)
+        value.append("mutated by the caller")
+
+
+@settings(max_examples=60, deadline=None)
+@given(JSON_DICTS, JSON_DICTS, st.none() | JSON_DICTS, st.text())
+def test_any_json_fields_copy_equal_and_independent(
+    response_metadata: dict[str, Any],
+    additional_kwargs: dict[str, Any],
+    generation_info: dict[str, Any] | None,
+    content: str,
+) -> None:
+    message = AIMessage(
+        content, response_metadata=response_metadata, additional_kwargs=additional_kwargs
+    )
+    original = ChatGeneration(message=message, generation_info=generation_info)
+    frozen = FrozenGenerations([original])
+    expected = copy.deepcopy(original)
+    first = frozen.thaw()[0]
+    assert first == expected and first.model_fields_set == expected.model_fields_set
+    assert isinstance(first, ChatGeneration)
+    mutate_everything(first.message.response_metadata)
+    mutate_everything(first.message.additional_kwargs)
+    mutate_everything(first.generation_info)
+    first.message.content = "changed"
+    assert frozen.thaw()[0] == expected
 
 
 def test_a_value_marshal_cannot_copy_falls_back_to_deep_copies() -> None:
@@ -129,14 +186,19 @@ def test_a_model_layout_the_copy_does_not_know_falls_back_to_deep_copies(
     """If pydantic kept state the thaw does not rebuild, copies must stay complete."""
     from langchain_tokenopt.cache import serialization
 
-    real_thaw = serialization._thaw
+    real_freeze = serialization._freeze
 
-    def incomplete(frozen: Any) -> Any:
-        model = real_thaw(frozen)
-        object.__setattr__(model, "__dict__", {})  # state the thaw failed to rebuild
-        return model
+    def incomplete(model: Any) -> Any:
+        copy = real_freeze(model)
 
-    monkeypatch.setattr(serialization, "_thaw", incomplete)
+        def copy_missing_fields() -> Any:
+            made = copy()
+            object.__setattr__(made, "__dict__", {})  # state the copy failed to rebuild
+            return made
+
+        return copy_missing_fields
+
+    monkeypatch.setattr(serialization, "_freeze", incomplete)
     frozen = FrozenGenerations(GENERATIONS["chat"])
     (copy,) = frozen.thaw()
     assert copy == GENERATIONS["chat"][0] and copy is not GENERATIONS["chat"][0]
@@ -202,9 +264,8 @@ def test_a_caller_mutating_a_hit_does_not_change_the_next_hit() -> None:
     assert fresh.name is None and fresh.model_fields_set == fields_set
 
 
-def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item each time the cache decodes a stored entry."""
     decoded: list[int] = []
     real = serialization.decode_generations
 
@@ -213,6 +274,13 @@ def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
         return real(entry)
 
     monkeypatch.setattr(llm_cache, "decode_generations", counting)
+    return decoded
+
+
+def test_a_memory_entry_is_decoded_once_then_again_only_when_rewritten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decoded = count_decodes(monkeypatch)
     cache = bounded_cache()
     cache.update("p", "llm", usage_answer("a"))
     for _ in range(5):

@@ -748,6 +748,22 @@ def test_memory_store_decodes_a_value_once_until_it_changes() -> None:
     assert len(calls) == 4
 
 
+@pytest.mark.parametrize("max_entries", [None, 2])
+def test_memory_store_get_decoded_expires_and_marks_used_like_get(
+    max_entries: int | None,
+) -> None:
+    clock = FakeClock()
+    store = MemoryStore(max_entries=max_entries, time_func=clock)
+    store.set("old", 1, ttl_seconds=5)
+    store.set("new", 2)
+    assert store.get_decoded("old", json.loads) == 1  # now the most recently used
+    store.set("third", 3)  # bounded: evicts "new", the least recently used
+    assert (store.get("new") is None) == (max_entries == 2)
+    clock.advance(6)
+    assert store.get_decoded("old", json.loads) is None
+    assert "old" not in store._data  # dropped on read, as `get` drops it
+
+
 def test_memory_store_keeps_nothing_when_decoding_fails() -> None:
     store = MemoryStore()
     store.set("k", [1])
