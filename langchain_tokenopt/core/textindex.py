@@ -669,8 +669,7 @@ class TextIndex:
                 if len(query[0]) <= _FEW_TERMS:
                     found = self._few_matches(*query)
                     if found is not None:
-                        alive = self._alive_at if self._dead else None
-                        return [self._select(*_filtered(found, min_score, alive), k, where)]
+                        return [self._top_few(found, k, min_score, where)]
             tf = self._term_frequencies(texts, grow=False)
             weights, snapshot_rows = self._weigh(tf)
             results = []
@@ -786,6 +785,31 @@ class TextIndex:
             ):
                 sums[row + n_main] = get(row + n_main, 0.0) + entry_weight * weight
         return sums
+
+    def _top_few(
+        self,
+        sums: dict[int, float],
+        k: int,
+        min_score: float,
+        where: Callable[[Hashable], bool] | None,
+    ) -> list[tuple[Hashable, float]]:
+        """What `_select` picks from `_filtered(sums, ...)`, without building arrays for
+        a few matches: the `k` best scores (capped at 1.0), earlier position first on
+        ties, among live keys passing `where`."""
+        dead = self._dead
+        ranked = sorted(
+            (-min(score, 1.0), position)
+            for position, score in sums.items()
+            if score >= min_score and (not dead or self._alive_at(position))
+        )
+        accepted: list[tuple[Hashable, float]] = []
+        for negative_score, position in ranked:
+            key = self._key_at(position)
+            if where is None or where(key):
+                accepted.append((key, -negative_score))
+                if len(accepted) == k:
+                    break
+        return accepted
 
     def _alive_at(self, position: int) -> bool:
         n_main = len(self._main_keys)
