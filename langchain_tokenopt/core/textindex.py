@@ -752,24 +752,30 @@ class TextIndex:
         if size > _FEW_POSTINGS:
             return None
         sums: dict[int, float] = {}
-        get = sums.get
-        texts, text_weights = self._main_texts, self._main_weights
-        for start, end, weight in main_spans:
-            for text, text_weight in zip(
-                texts[start:end].tolist(), text_weights[start:end].tolist(), strict=True
-            ):
-                sums[text] = get(text, 0.0) + text_weight * weight
+        if main_spans:
+            texts, text_weights = self._main_texts, self._main_weights
+            _add_spans(
+                sums,
+                main_spans,
+                np.concatenate([texts[start:end] for start, end, _ in main_spans]).tolist(),
+                np.concatenate([text_weights[start:end] for start, end, _ in main_spans]).tolist(),
+            )
         if not len(pending) or not known:
             return sums
         pending_weights = self._pending_weights()
         entry_rows = pending.entry_rows.view()
         n_main = len(self._main_keys)
-        for start, end, weight in posted_spans:
-            entries = pending.posted_entries[start:end]
-            for row, entry_weight in zip(
-                entry_rows[entries].tolist(), pending_weights[entries].tolist(), strict=True
-            ):
-                sums[row + n_main] = get(row + n_main, 0.0) + entry_weight * weight
+        if posted_spans:
+            entries = np.concatenate(
+                [pending.posted_entries[start:end] for start, end, _ in posted_spans]
+            )
+            _add_spans(
+                sums,
+                posted_spans,
+                (entry_rows[entries] + n_main).tolist(),
+                pending_weights[entries].tolist(),
+            )
+        get = sums.get
         if pending.posted < pending.columns.size:
             table = self._scratch_table()
             terms = [term for term, _ in known]
@@ -796,17 +802,20 @@ class TextIndex:
         """What `_select` picks from `_filtered(sums, ...)`, without building arrays for
         a few matches: the `k` best scores (capped at 1.0), earlier position first on
         ties, among live keys passing `where`."""
-        dead = self._dead
-        ranked = sorted(
-            (-min(score, 1.0), position)
-            for position, score in sums.items()
-            if score >= min_score and (not dead or self._alive_at(position))
-        )
+        if sums and max(sums.values()) > 1.0:  # rounding: capped scores tie
+            sums = {position: min(score, 1.0) for position, score in sums.items()}
+        # by score, best first; a stable sort keeps ascending positions among ties
+        ranked = sorted(sorted(sums), key=sums.__getitem__, reverse=True)
         accepted: list[tuple[Hashable, float]] = []
-        for negative_score, position in ranked:
+        for position in ranked:
+            score = sums[position]
+            if score < min_score:
+                break
+            if self._dead and not self._alive_at(position):
+                continue
             key = self._key_at(position)
             if where is None or where(key):
-                accepted.append((key, -negative_score))
+                accepted.append((key, score))
                 if len(accepted) == k:
                     break
         return accepted
@@ -1082,6 +1091,23 @@ def _entries_of(indptr: _IntArray, rows: _IntArray) -> tuple[_IntArray, _IntArra
     sub_indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
     entries = np.repeat(starts - sub_indptr[:-1], lengths) + np.arange(int(sub_indptr[-1]))
     return entries.astype(np.int64, copy=False), sub_indptr
+
+
+def _add_spans(
+    sums: dict[int, float],
+    spans: list[tuple[int, int, float]],
+    texts: list[int],
+    weights: list[float],
+) -> None:
+    """Add to `sums` each of `texts` (the spans' entries, joined in order) times its
+    weight and its span's query weight, in order."""
+    get = sums.get
+    at = 0
+    for start, end, query_weight in spans:
+        following = at + end - start
+        for text, weight in zip(texts[at:following], weights[at:following], strict=True):
+            sums[text] = get(text, 0.0) + weight * query_weight
+        at = following
 
 
 def _filtered(

@@ -382,6 +382,23 @@ def test_few_postings_summed_in_python_score_exactly_as_numpy(
     assert in_python == in_numpy  # exact floats, same order
 
 
+def test_few_matches_top_k_caps_scores_and_breaks_ties_like_select() -> None:
+    """Scores a hair above 1.0 (rounding) are capped, so they tie with 1.0 and the
+    earlier text wins, as in `_select`; scores under `min_score` and removed texts are
+    left out."""
+    from langchain_tokenopt.core.textindex import _filtered
+
+    index = TextIndex()
+    index.add_many((f"k{i}", f"text number {i}") for i in range(8))
+    index.refresh()
+    index.remove("k2")
+    sums = {5: 1.0 + 2e-16, 3: 1.0, 2: 0.9, 7: 0.5, 1: 0.01}
+    expected = [("k3", 1.0), ("k5", 1.0), ("k7", 0.5)]
+    assert index._top_few(sums, 5, 0.02, None) == expected
+    assert index._select(*_filtered(sums, 0.02, index._alive_at), 5, None) == expected
+    assert index._top_few(sums, 5, 0.02, lambda key: key != "k3") == expected[1:]
+
+
 # ------------------------------------------------------------- filters
 
 
