@@ -65,6 +65,8 @@ _PENDING_TAIL_MIN = 1024
 # entries, is summed in Python (see `TextIndex._matches`).
 _FEW_TERMS = 16
 _FEW_POSTINGS = 2048
+# Up to this many texts, a query's scores are summed in a dense array.
+_DENSE_DOCS = 1 << 16
 # Up to this many matches, top-k selection sorts them all (one numpy call).
 _SORT_ALL = 512
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
@@ -1130,21 +1132,18 @@ def _sum_by_text(
     """The sum of `contributions` per distinct text of `texts` (positions in [0,
     `n_texts`)), and those texts, ascending. Every contribution is positive.
 
-    Each text's contributions are added in their order in `texts` on both paths, so the
-    sums are the same bit for bit. Summing into a dense array costs passes over
-    `n_texts` numbers; a query usually matches far fewer texts, which are sorted instead.
+    Both paths add each text's contributions in their order in `texts` (`bincount`
+    visits them in order), so the sums are the same bit for bit. Summing into a dense
+    array costs a pass over `n_texts` numbers; in a large index that few texts match,
+    sorting the matches (`np.unique`) costs less.
     """
-    if 8 * len(texts) >= n_texts:
+    if n_texts <= _DENSE_DOCS or 8 * len(texts) >= n_texts:
         dense = np.asarray(np.bincount(texts, weights=contributions, minlength=n_texts), np.float64)
         positions: _IntArray = np.flatnonzero(dense)
         return dense[positions], positions
-    order = np.argsort(texts, kind="stable")
-    ordered = texts[order]
-    first = np.empty(len(ordered), np.bool_)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    scores = np.asarray(np.bincount(np.cumsum(first) - 1, weights=contributions[order]), np.float64)
-    return scores, ordered[first]
+    found, inverse = np.unique(texts, return_inverse=True)
+    scores = np.asarray(np.bincount(inverse, weights=contributions), np.float64)
+    return scores, found.astype(np.int64, copy=False)
 
 
 def _score(value: np.float64) -> float:
