@@ -16,7 +16,11 @@ from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCac
 
 from langchain_tokenopt.cache.llm_cache import TokenOptCache
 from langchain_tokenopt.core.markers import CACHE_HIT_KEY
-from tests.unit_tests.cache.test_cache_fast_hits import count_decodes, usage_answer
+from tests.unit_tests.cache.test_cache_fast_hits import (
+    count_decodes,
+    scribble_on_hit,
+    usage_answer,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -203,15 +207,7 @@ def test_a_caller_mutating_a_redis_hit_does_not_change_the_next_hit(
 ) -> None:
     cache = TokenOptCache.redis(redis_url, ttl_seconds=600, max_entries=100)
     cache.update("p", "llm", usage_answer("Paris"))
-    first = cache.lookup("p", "llm")
-    assert first is not None and isinstance(first[0], ChatGeneration)
-    message = first[0].message
-    assert isinstance(message, AIMessage)
-    message.content = "changed"
-    message.response_metadata["model_name"] = "changed"
-    message.tool_calls[0]["args"]["x"].append(2)
-    message.name = "set by the caller"
-    first[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
+    scribble_on_hit(cache.lookup("p", "llm"))
     again = cache.lookup("p", "llm")
     assert again is not None and isinstance(again[0], ChatGeneration)
     fresh = again[0].message

@@ -11,6 +11,7 @@ recognised by the stored text.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -221,6 +222,21 @@ def bounded_cache(clock: FakeClock | None = None) -> TokenOptCache:
     return TokenOptCache(store, ttl_seconds=3600, max_entries=100, flush_interval_seconds=60)
 
 
+def scribble_on_hit(hit: Sequence[Generation] | None) -> AIMessage:
+    """Change what a caller can reach of a `usage_answer` hit (its message's content,
+    metadata, tool call arguments and name, the generation's info); the message, for
+    more."""
+    assert hit is not None and isinstance(hit[0], ChatGeneration)
+    message = hit[0].message
+    assert isinstance(message, AIMessage)
+    message.content = "changed"
+    message.response_metadata["model_name"] = "changed"
+    message.tool_calls[0]["args"]["x"].append(2)
+    message.name = "set by the caller"  # pydantic adds "name" to this copy's fields set
+    hit[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
+    return message
+
+
 def test_a_caller_mutating_a_hit_does_not_change_the_next_hit() -> None:
     cache = bounded_cache()
     cache.update("p", "llm", usage_answer("Paris"))
@@ -229,19 +245,12 @@ def test_a_caller_mutating_a_hit_does_not_change_the_next_hit() -> None:
     fields_set = set(before[0].message.model_fields_set)
     assert "name" not in fields_set
     first = cache.lookup("p", "llm")
-    assert first is not None and isinstance(first[0], ChatGeneration)
-    message = first[0].message
-    assert isinstance(message, AIMessage)
-    message.content = "changed"
-    message.response_metadata["model_name"] = "changed"
+    message = scribble_on_hit(first)
     message.usage_metadata["input_tokens"] = 0  # type: ignore[index]
-    message.tool_calls[0]["args"]["x"].append(2)
     message.tool_calls.append({"name": "g", "args": {}, "id": "c2", "type": "tool_call"})
     message.additional_kwargs["added"] = True
     message.id = "changed"
-    message.name = "set by the caller"  # pydantic adds "name" to this copy's fields set
-    first[0].generation_info["finish_reason"] = "changed"  # type: ignore[index]
-    first.append(Generation(text="appended"))  # type: ignore[attr-defined]
+    first.append(Generation(text="appended"))  # type: ignore[union-attr]
     again = cache.lookup("p", "llm")
     assert again == cache.lookup("p", "llm")
     assert again is not None and len(again) == 1 and isinstance(again[0], ChatGeneration)
