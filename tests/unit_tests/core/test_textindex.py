@@ -667,3 +667,82 @@ def test_a_lowercase_flag_that_is_not_a_bool_is_a_typed_error(flag: object) -> N
     as an unhashable key (an untyped TypeError)."""
     with pytest.raises(ArgumentTypeError, match="lowercase must be a bool"):
         TextIndex(lowercase=flag)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------- text analysis (issue 17 speed)
+
+_ANALYSIS_PIECES = [
+    *("Paris", "tomorrow?", "a", "ab", "abc", "İstanbul", "ǅemal", "ΣΑΣ", "東京。駅に", "x\u00a0y"),
+    *(" ", "  ", "\t", "\n\n", "\r\n", "\u3000", "\u2028", "\x1c", "\x85", "-", "e-mail", "42.5"),
+]
+
+
+@pytest.mark.parametrize("ngram_range", [(3, 5), (4, 5), (1, 1), (2, 7)])
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_char_analyzer_gives_scikit_learns_char_wb_ngrams_in_order(
+    ngram_range: tuple[int, int], lowercase: bool
+) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from langchain_tokenopt.core import textindex
+
+    reference = CountVectorizer(
+        analyzer="char_wb", ngram_range=ngram_range, lowercase=lowercase
+    ).build_analyzer()
+    ours = textindex._CharWbAnalyzer(ngram_range, lowercase)
+    rng = random.Random(17)
+    for round_ in range(600):
+        text = "".join(rng.choice(_ANALYSIS_PIECES) for _ in range(rng.randint(0, 25)))
+        if round_ % 97 == 0:
+            ours.words.clear()  # as when the memo is full: computed again, the same
+        assert ours(text) == reference(text), text
+    assert ours.words  # the words are memoized
+
+
+def test_char_analyzer_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_tokenopt.core import textindex
+
+    monkeypatch.setattr(textindex, "_MAX_MEMO_WORDS", 50)
+    ours = textindex._CharWbAnalyzer((3, 5), True)
+    for start in range(0, 1000, 10):
+        ours(" ".join(f"word{n}" for n in range(start, start + 10)))
+        assert len(ours.words) <= 60  # emptied once over 50, before a call's words
+
+
+def test_unknown_query_terms_share_one_negative_id_per_call_in_first_seen_order() -> None:
+    index = TextIndex(char_ngrams=True)
+    index.add_many([(1, "red apples"), (2, "green pears")])
+    with index._lock:
+        before = dict(index._word_ids), dict(index._char_ids)
+        tf = index._term_frequencies(["plums red plums", "kiwis plums"], grow=False)
+        assert (dict(index._word_ids), dict(index._char_ids)) == before  # no term added
+    words = TextIndex()._word_analyzer
+    texts = ["plums red plums", "kiwis plums"]
+    ids: list[dict[str, int]] = [
+        # a row's word terms come first, in order of first occurrence; char n-grams follow
+        dict(
+            zip(
+                dict.fromkeys(words(text)),
+                tf.columns[tf.indptr[i] : tf.indptr[i + 1]].tolist(),
+                strict=False,
+            )
+        )
+        for i, text in enumerate(texts)
+    ]
+    assert ids[0]["red"] == index._word_ids["red"] >= 0
+    # unknown: numbered -2, -3, ... in order of first occurrence (word terms of the first
+    # text, then its char n-grams, then the next text's), the same id again later
+    assert ids[0]["plums"] == -2 and ids[0]["plums red"] == -3 and ids[0]["red plums"] == -4
+    assert ids[1]["plums"] == -2
+    assert ids[1]["kiwis"] < min(tf.columns[tf.indptr[0] : tf.indptr[1]])
+    # shared ids make the pairwise cosine of two queries count their common unknown terms
+    assert index.pairwise(["plums kiwis", "kiwis plums"])[0, 1] > 0.5
+
+
+def test_grown_terms_are_numbered_in_order_of_first_occurrence() -> None:
+    index = TextIndex()
+    index.add_many([(1, "red apples red")])
+    assert index._word_ids == {"red": 0, "apples": 1, "red apples": 2, "apples red": 3}
+    index.add_many([(2, "green apples"), (3, "green pears")])
+    assert index._word_ids["green"] == 4 and index._word_ids["green apples"] == 5
+    assert index._word_ids["pears"] == 6 and index._word_ids["green pears"] == 7
