@@ -156,6 +156,11 @@ _DATA_BLOCK_TYPES = frozenset({"image", "audio", "file", "video", "text-plain", 
 _ASSUMED_IMAGE_SIZE = (1024, 1024)
 _KEY_DIGEST_CHARS = 1024  # longer key parts are replaced by a digest
 _PREFIX_MEMO_SLOTS = 8
+# `count_text` memoizes the last texts of between these many characters (shorter ones
+# cost less to count than to look up; the memo holds at most a few MB of text)
+_TEXT_MEMO_SLOTS = 256
+_TEXT_MEMO_MIN_CHARS = 100
+_TEXT_MEMO_MAX_CHARS = 20_000
 
 
 @dataclass(frozen=True)
@@ -603,6 +608,9 @@ class TokenCounter:
         self._lock = threading.Lock()
         self._message_cache: LRUCache[Hashable, tuple[int, bool]] = LRUCache(max(cache_size, 1))
         self._tool_cache: LRUCache[Hashable, tuple[Any, int, bool]] = LRUCache(1024)
+        # A text is often counted again soon after (a summary when it is written, then
+        # when it is capped; a recall message when it is built, then when it is sent).
+        self._text_cache: LRUCache[str, int] = LRUCache(_TEXT_MEMO_SLOTS)
         self._memos: list[_PrefixMemo] = []
         if self.approximate:
             log_once(
@@ -632,9 +640,17 @@ class TokenCounter:
         return str(self._encoding.decode(list(tokens)))
 
     def count_text(self, text: str) -> TokenCount:
-        """Tokens of a plain string."""
+        """Tokens of a plain string (the last few long texts memoized)."""
         _check_text(text)
-        return TokenCount(len(self._encoding.encode_ordinary(text)), self.approximate)
+        if not _TEXT_MEMO_MIN_CHARS <= len(text) <= _TEXT_MEMO_MAX_CHARS or not self._cache_size:
+            return TokenCount(len(self._encoding.encode_ordinary(text)), self.approximate)
+        with self._lock:
+            tokens = self._text_cache.get(text)
+        if tokens is None:
+            tokens = len(self._encoding.encode_ordinary(text))
+            with self._lock:
+                self._text_cache[text] = tokens
+        return TokenCount(tokens, self.approximate)
 
     def _tokens(self, text: str) -> int:
         return len(self._encoding.encode_ordinary(text)) if text else 0

@@ -871,3 +871,26 @@ def test_an_encoding_that_cannot_be_loaded_offline_is_a_typed_error_naming_the_f
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_count_text_memo_gives_the_same_counts_and_stays_bounded() -> None:
+    from langchain_tokenopt.core import tokens as tokens_module
+
+    counter = TokenCounter("gpt-4o")
+    plain = TokenCounter("gpt-4o", cache_size=0)
+    rng = random.Random(17)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+    texts = [" ".join(rng.choices(words, k=rng.randint(1, 60))) for _ in range(400)]
+    for text in texts + texts[::-1]:
+        expected = len(counter.encode(text))
+        assert counter.count_text(text) == expected == plain.count_text(text)
+    memo = counter._text_cache
+    assert 0 < len(memo) <= tokens_module._TEXT_MEMO_SLOTS
+    assert all(
+        tokens_module._TEXT_MEMO_MIN_CHARS <= len(text) <= tokens_module._TEXT_MEMO_MAX_CHARS
+        for text in memo
+    )
+    assert not plain._text_cache  # cache_size=0 memoizes nothing
+    huge = "word " * tokens_module._TEXT_MEMO_MAX_CHARS
+    assert counter.count_text(huge) == len(counter.encode(huge))
+    assert huge not in memo
