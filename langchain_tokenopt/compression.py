@@ -182,14 +182,22 @@ _FENCE = re.compile(
     r"^[ \t]*(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)\n.*?(?:^[ \t]*(?P=fence)[ \t]*$|\Z)",
     re.MULTILINE | re.DOTALL,
 )
-_INLINE = re.compile(
-    r"(?P<code>``[^\n]+?``|`[^`\n]+`)"
-    r"|(?P<url>\b(?:https?|ftp|file)://[^\s<>\"'`]+|\bwww\.[^\s<>\"'`]+"
-    r"|\b[\w.+-]+@[\w-]+\.[\w.-]+)"
+_INLINE_CODE = r"(?P<code>``[^\n]+?``|`[^`\n]+`)"
+_INLINE_URL = r"\b(?:https?|ftp|file)://[^\s<>\"'`]+|\bwww\.[^\s<>\"'`]+"
+_INLINE_EMAIL = r"\b[\w.+-]+@[\w-]+\.[\w.-]+"
+_INLINE_REST = (
     r"|(?P<placeholder>\$\{[^{}\n]*\}|\{\{[^{}\n]*\}\}|\{[^{}\n]*\}"
     r"|\[[^\[\]\n]{1,80}\]|<[^<>\n]{1,80}>)"
     r"|(?P<quote>\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|(?<![\w'’])'[^'\n]*'(?![\w'’]))"
     r"|(?P<number>[-+]?\d+(?:[.,:/_-]\d+)*(?:[eE][-+]?\d+)?%?)"
+)
+_INLINE = re.compile(f"{_INLINE_CODE}|(?P<url>{_INLINE_URL}|{_INLINE_EMAIL}){_INLINE_REST}")
+# The same matches in a text without "@" (no e-mail address), found several times
+# faster: every other alternative starts with one of the lookahead's characters, so
+# the engine skips the other positions at once (an e-mail can start at any word).
+_INLINE_NO_EMAIL = re.compile(
+    r"(?=[`hfw${\[<\"“«'+\-]|\d)"
+    f"(?:{_INLINE_CODE}|(?P<url>{_INLINE_URL}){_INLINE_REST})"
 )
 _INDENTED = re.compile(r"^(?: {2,}|\t)\S")
 _CODE_LINE = re.compile(
@@ -295,7 +303,8 @@ def _find_code_blocks(text: str) -> list[tuple[int, int, bool]]:
 
 
 def _find_inline(text: str) -> list[tuple[int, int, bool]]:
-    return [(m.start(), m.end(), False) for m in _INLINE.finditer(text)]
+    inline = _INLINE if "@" in text else _INLINE_NO_EMAIL
+    return [(m.start(), m.end(), False) for m in inline.finditer(text)]
 
 
 def protected_spans(text: str) -> list[str]:
