@@ -7,8 +7,7 @@ they share this one index instead of each fitting its own vectorizer.
 How it stays exact and fast while texts come and go:
 
 - Texts are split into terms by scikit-learn's own analyzers (word n-grams and
-  optionally ``char_wb`` 3-5 grams, built by ``CountVectorizer.build_analyzer``; the
-  ``char_wb`` one re-implemented with memoized words, pinned to scikit-learn's) and
+  optionally ``char_wb`` 3-5 grams, built by ``CountVectorizer.build_analyzer``) and
   weighted exactly as ``TfidfVectorizer`` weights them (smooth IDF, optional sublinear
   TF, unit length). The vocabulary only grows on add, so no refit is ever needed to
   index a text, and there are no hash collisions.
@@ -30,13 +29,12 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, count, filterfalse, repeat
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -258,67 +256,12 @@ def _check_text(text: object, what: str = "text") -> str:
     return text
 
 
-# scikit-learn's `_white_spaces` of `CountVectorizer` (runs of whitespace, before char_wb)
-_WHITE_SPACES = re.compile(r"\s\s+")
-# distinct words whose char n-grams are kept (emptied when full: about 5 MB)
-_MAX_MEMO_WORDS = 4096
-
-
-class _WordGrams(dict[str, list[str]]):
-    """word -> its char_wb n-grams, computed on first use (scikit-learn's
-    `_char_wb_ngrams` for one word)."""
-
-    def __init__(self, low: int, high: int) -> None:
-        super().__init__()
-        self.low = low
-        self.high = high
-
-    def __missing__(self, word: str) -> list[str]:
-        padded = f" {word} "
-        size = len(padded)
-        grams: list[str] = []
-        for n in range(self.low, self.high + 1):
-            offset = 0
-            grams.append(padded[offset : offset + n])
-            while offset + n < size:
-                offset += 1
-                grams.append(padded[offset : offset + n])
-            if offset == 0:  # a short word (shorter than n) counts once
-                break
-        self[word] = grams
-        return grams
-
-
-class _CharWbAnalyzer:
-    """scikit-learn's ``char_wb`` analyzer (the same n-grams in the same order) with each
-    word's n-grams memoized: natural text repeats its words, and a text analysed whole
-    and again by sentence (ToolRetriever) finds every word known the second time.
-    tests/unit_tests/core/test_textindex.py pins it to scikit-learn's."""
-
-    def __init__(self, ngram_range: tuple[int, int], lowercase: bool) -> None:
-        self.lowercase = lowercase
-        self.words = _WordGrams(*ngram_range)
-
-    def __call__(self, text: str) -> list[str]:
-        if self.lowercase:
-            text = text.lower()
-        words = self.words
-        if len(words) > _MAX_MEMO_WORDS:
-            words.clear()
-        return list(
-            chain.from_iterable(map(words.__getitem__, _WHITE_SPACES.sub(" ", text).split()))
-        )
-
-
 @functools.lru_cache(maxsize=32)
 def _analyzer(
     kind: str, ngram_range: tuple[int, int], lowercase: bool, stop_words: str | None
 ) -> _Analyzer:
     """scikit-learn's analyzer for one configuration, built once per process (building
-    one checks the stop words every time; the analyzer itself keeps no state), or for
-    ``char_wb`` the same analysis with memoized words (`_CharWbAnalyzer`)."""
-    if kind == "char_wb":
-        return _CharWbAnalyzer(ngram_range, lowercase)
+    one checks the stop words every time; the analyzer itself keeps no state)."""
     # scikit-learn loads with the first index, not with the package.
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -438,10 +381,7 @@ class TextIndex:
         ]
         if self._char_analyzer is not None:
             blocks.append((self._char_analyzer, self._char_ids, True))
-        # a query's unknown terms, word and char apart: the same negative id for every
-        # occurrence in one call, never a stored text's (numbered -2, -3, ... in order of
-        # first occurrence across both kinds)
-        strangers: dict[bool, dict[str, int]] = {False: {}, True: {}}
+        strangers: dict[tuple[bool, str], int] = {}
         columns: list[int] = []
         counts: list[int] = []
         flags: list[bool] = []
@@ -450,21 +390,17 @@ class TextIndex:
             for analyzer, ids, is_char in blocks:
                 tally = Counter(analyzer(text))
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
-                if -1 in found:
-                    # number the unknown terms in order without a Python loop over all
-                    # terms (a query is mostly unknown char n-grams for a small index)
-                    unknown = list(compress(tally, map((-1).__eq__, found)))
-                    if grow:
-                        ids.update(zip(unknown, count(self._n_terms)))
-                        self._n_terms += len(unknown)
-                        found = list(map(ids.__getitem__, tally))
-                    else:
-                        known = strangers[is_char]
-                        numbered = len(strangers[False]) + len(strangers[True])
-                        known.update(
-                            zip(filterfalse(known.__contains__, unknown), count(-2 - numbered, -1))
-                        )
-                        found = list(map(known.get, tally, found))
+                if -1 in found and grow:
+                    for j, term in enumerate(tally):
+                        if found[j] == -1:
+                            found[j] = ids[term] = self._n_terms
+                            self._n_terms += 1
+                elif -1 in found:
+                    # a query's unknown terms: the same negative id for every occurrence in
+                    # one call, never a stored text's
+                    for j, term in enumerate(tally):
+                        if found[j] == -1:
+                            found[j] = strangers.setdefault((is_char, term), -2 - len(strangers))
                 columns.extend(found)
                 counts.extend(tally.values())
                 if self._char_analyzer is not None:
