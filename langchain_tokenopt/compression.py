@@ -358,10 +358,17 @@ def _tidy_whitespace(text: str, at_line_start: bool) -> str:
 
 def _strip_markdown_decoration(text: str) -> str:
     """Drop emphasis markers and the dash padding of table separator rows."""
-    text = _BOLD.sub(r"\1", text)
-    text = _UNDERSCORE_BOLD.sub(r"\1", text)
-    text = _ITALIC.sub(r"\1", text)
-    return _TABLE_RULE.sub(_short_table_rule, text)
+    # each pattern needs its marker characters: a text without them is left as it is
+    # without running the pattern (most text has no markdown)
+    if "**" in text:
+        text = _BOLD.sub(r"\1", text)
+    if "__" in text:
+        text = _UNDERSCORE_BOLD.sub(r"\1", text)
+    if "*" in text:
+        text = _ITALIC.sub(r"\1", text)
+    if "--" in text and "|" in text:
+        text = _TABLE_RULE.sub(_short_table_rule, text)
+    return text
 
 
 def _short_table_rule(match: re.Match[str]) -> str:

@@ -377,3 +377,28 @@ def test_inline_spans_without_an_at_sign_are_found_by_the_faster_pattern() -> No
         "42",
     ]
     assert compression._find_inline(with_mail)[0][:2] == (9, 24)
+
+
+def test_markdown_decoration_is_stripped_as_by_all_four_patterns() -> None:
+    """Skipping a pattern whose marker characters a text lacks changes no output."""
+    from langchain_tokenopt import compression
+
+    def every_pattern(text: str) -> str:
+        text = compression._BOLD.sub(r"\1", text)
+        text = compression._UNDERSCORE_BOLD.sub(r"\1", text)
+        text = compression._ITALIC.sub(r"\1", text)
+        return compression._TABLE_RULE.sub(compression._short_table_rule, text)
+
+    pieces = ["**", "*", "__", "_", "--", "-", "|", ":", " ", "\n", "\t", "word", "two words", "x"]
+    rng = random.Random(17)
+    changed = 0
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        stripped = compression._strip_markdown_decoration(text)
+        assert stripped == every_pattern(text), text
+        changed += stripped != text
+    assert changed > 100  # the random texts do exercise the patterns
+    assert (
+        compression._strip_markdown_decoration("a **bold** and *it* word") == "a bold and it word"
+    )
+    assert compression._strip_markdown_decoration("|:-----|----:|") == "|:-|-:|"
