@@ -643,11 +643,11 @@ class TokenCounter:
         """Tokens of a plain string (the last few long texts memoized)."""
         _check_text(text)
         if not _TEXT_MEMO_MIN_CHARS <= len(text) <= _TEXT_MEMO_MAX_CHARS or not self._cache_size:
-            return TokenCount(len(self._encoding.encode_ordinary(text)), self.approximate)
+            return TokenCount(self._tokens(text), self.approximate)
         with self._lock:
             tokens = self._text_cache.get(text)
         if tokens is None:
-            tokens = len(self._encoding.encode_ordinary(text))
+            tokens = self._tokens(text)
             with self._lock:
                 self._text_cache[text] = tokens
         return TokenCount(tokens, self.approximate)
@@ -691,6 +691,7 @@ class TokenCounter:
             self._message_cache.clear()
             self._tool_cache.clear()
             self._memos.clear()
+            self._text_cache.clear()
 
     def _count_items(self, items: list[Any]) -> tuple[int, bool]:
         with self._lock:
