@@ -68,10 +68,14 @@ _INDEX_BATCH = 16
 #: The recall query is the question's rarest words in the conversation, at most this
 #: many, ...
 _QUERY_WORDS = 8
-#: ... each held by at most this many indexed messages: a word more common than that
-#: cannot pick out the few messages recall shows, and leaving it out keeps every
-#: posting list short, so a query costs about the same at turn 100 and 10,000.
+#: ... each held by at most this many indexed messages (a word more common than that
+#: cannot pick out the few messages recall shows), ...
 _QUERY_MAX_MESSAGES = 256
+#: ... and, after the rarest, only while the words' messages number at most this many
+#: together: the query's posting lists stay short, so it costs about the same at turn
+#: 100 and 10,000, and common words do not drown the rare ones' matches
+#: (docs/benchmarks.md, "Memory": chosen on the DEV split).
+_QUERY_MAX_POSTINGS = 32
 #: Tokens of a recalled line's head ("[1234] Assistant:\n") and end, at most.
 _LINE_HEAD_TOKENS = 8
 #: What ends each recalled line. The space keeps the newline from joining the text's
@@ -200,6 +204,7 @@ class Ledger:
         self._index: TextIndex | None = None
         self._indexed = 0  # messages [0, _indexed) went to the index
         self._word_counts: Counter[str] = Counter()  # in how many indexed messages
+        self._stop_words: frozenset[str] = frozenset()  # the index's, which it never holds
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -341,19 +346,34 @@ class Ledger:
         return [key for key, _ in hits if isinstance(key, int)]
 
     def _rare_words(self, question: str) -> str:
-        """The question's words that the fewest indexed messages hold (some, and at most
-        `_QUERY_MAX_MESSAGES`)."""
+        """The question's words that the fewest indexed messages hold: the rarest, then
+        the next rarest while the words' messages number at most `_QUERY_MAX_POSTINGS`
+        together (at most `_QUERY_WORDS` words, each held by at most
+        `_QUERY_MAX_MESSAGES` messages)."""
         counts = self._word_counts
         found = _WORD.findall(question.lower())
-        words = {w for w in found if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES}
-        return " ".join(sorted(words, key=lambda w: (counts[w], w))[:_QUERY_WORDS])
+        words = sorted(
+            {w for w in found if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},
+            key=lambda w: (counts[w], w),
+        )
+        chosen: list[str] = []
+        postings = 0
+        for word in words[:_QUERY_WORDS]:
+            postings += counts[word]
+            if chosen and postings > _QUERY_MAX_POSTINGS:
+                break
+            chosen.append(word)
+        return " ".join(chosen)
 
     def _index_upto(self, end: int) -> TextIndex | None:
         if self._index is None or self._indexed < end:
             if self._index is None:
+                from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
                 from langchain_tokenopt.core.textindex import TextIndex
 
                 self._index = TextIndex(stop_words="english", word_ngram_range=(1, 1))
+                self._stop_words = frozenset(ENGLISH_STOP_WORDS)
             items = [
                 (i, text)
                 for i in range(self._indexed, end)
@@ -362,7 +382,7 @@ class Ledger:
             ]
             self._index.add_many(items)
             for _, text in items:
-                self._word_counts.update(set(_WORD.findall(text.lower())))
+                self._word_counts.update(set(_WORD.findall(text.lower())) - self._stop_words)
             self._indexed = end
         return self._index
 

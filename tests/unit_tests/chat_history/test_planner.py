@@ -164,3 +164,27 @@ def test_recall_looks_for_rare_words_and_skips_words_most_messages_hold() -> Non
     positions = ledger.recall("What did the weather report say about my locker?", 590, 8, 0.05)
     assert positions and positions[0] == 401
     assert ledger._rare_words("weather report locker") == "locker"
+
+
+def test_recall_query_keeps_the_rarest_words_while_their_messages_stay_few() -> None:
+    """After the rarest word, the query takes the next rarest only while the words'
+    messages number at most 32 together, so its posting lists stay short however long
+    the conversation; the rarest word is kept even when more messages hold it."""
+    messages: list[BaseMessage] = []
+    for i in range(60):
+        words = ["harbor"] if i < 20 else []
+        words += ["lantern"] if i % 6 == 0 else []  # 10 messages
+        words += ["violet"] if i % 12 == 0 else []  # 5 messages
+        words += ["meadow"] * (i < 40)  # 40 messages
+        messages.append(HumanMessage(f"note {i}: " + " ".join(words)))
+        messages.append(AIMessage("Noted."))
+    messages[33] = AIMessage("Your locker is by the violet lantern at the harbor.")
+    question = "Which locker sits by the harbor lantern, the violet one?"
+    messages.append(HumanMessage(question))
+    ledger = ledger_of(messages)
+    positions = ledger.recall(question, len(messages) - 1, 8, 0.05)
+    assert positions and positions[0] == 33
+    # locker 1 message, violet 6, lantern 11 (18 together); harbor's 21 would make 39
+    assert ledger._rare_words(question) == "locker violet lantern"
+    assert ledger._rare_words("meadow harbor") == "harbor"  # 21 + 40 > 32
+    assert ledger._rare_words("meadow") == "meadow"  # the rarest, though 40 > 32
