@@ -18,7 +18,10 @@ One command prints every figure (the machine may be loaded: CPU time, medians):
 2. Per-turn cost: add a user message, read the view, add the answer, along one
    10,000-turn conversation at a 2,000-token budget: CPU time (process_time) p50 and
    mean around turn 100 and at the last 200 turns, with and without recall, and
-   `trim_messages` with a tiktoken counter at 1,000 turns.
+   `trim_messages` with a tiktoken counter at 1,000 turns. Then paired, so that the
+   machine's speed changing during the run (another job on the other core) weighs on
+   both alike: 200 more turns of the long conversation, each right after a turn
+   100-300 of a new one.
 3. Invariants: a conversation with tool calls through the history over the memory,
    SQLite and Redis state stores and through `SummaryRecallMiddleware` in `create_agent`
    over the in-memory and SQLite LangGraph checkpointers: views over budget, orphaned
@@ -311,6 +314,8 @@ class SpeedResult:
     early_mean_ms: float
     late_mean_ms: float
     at_1000_mean_ms: float
+    paired_early_p50_ms: float
+    paired_late_p50_ms: float
 
 
 def _turn_pairs(prose: list[str], turns: int, seed: int = 1) -> list[list[BaseMessage]]:
@@ -327,20 +332,44 @@ def _turn_pairs(prose: list[str], turns: int, seed: int = 1) -> list[list[BaseMe
 def speed(
     pairs: list[list[BaseMessage]], turns: int, model: str, recall: bool, budget: int = 2000
 ) -> SpeedResult:
-    """CPU time of one turn (add the user message, read the view, add the answer)."""
-    counter = TokenCounter(model)
-    history = SummarizingChatMessageHistory(max_tokens=budget, token_counter=counter, recall=recall)
+    """CPU time of one turn (add the user message, read the view, add the answer).
+
+    First along one conversation of `turns` turns, then paired: 200 more turns of it
+    (`pairs` must hold `turns + 200`), each after a turn 100-300 of a second, new
+    conversation, so a change in the machine's speed during the run (another job on
+    the other core) weighs on early and late turns alike.
+    """
+
+    def history() -> SummarizingChatMessageHistory:
+        # each its own counter: neither conversation finds counts the other made
+        return SummarizingChatMessageHistory(
+            max_tokens=budget, token_counter=TokenCounter(model), recall=recall
+        )
+
     clock = time.process_time
-    per_turn = []
-    for user, answer in pairs[:turns]:
+
+    def turn(memory: SummarizingChatMessageHistory, pair: list[BaseMessage]) -> float:
+        user, answer = pair
         start = clock()
-        history.add_messages([user])
-        view = history.view()
-        history.add_messages([answer])
-        per_turn.append(clock() - start)
+        memory.add_messages([user])
+        view = memory.view()
+        memory.add_messages([answer])
+        elapsed = clock() - start
         assert view.tokens <= budget
+        return elapsed
+
+    long = history()
+    per_turn = [turn(long, pair) for pair in pairs[:turns]]
     early = per_turn[100:300]
     late = per_turn[turns - 200 : turns]
+    short = history()
+    fresh = [[message.model_copy(deep=True) for message in pair] for pair in pairs[:300]]
+    for pair in fresh[:100]:
+        turn(short, pair)
+    paired_early, paired_late = [], []
+    for offset in range(200):
+        paired_early.append(turn(short, fresh[100 + offset]))
+        paired_late.append(turn(long, pairs[turns + offset]))
     return SpeedResult(
         turns=turns,
         recall=recall,
@@ -349,6 +378,8 @@ def speed(
         early_mean_ms=statistics.fmean(early) * 1e3,
         late_mean_ms=statistics.fmean(late) * 1e3,
         at_1000_mean_ms=statistics.fmean(per_turn[1000:1200]) * 1e3 if turns >= 1200 else 0.0,
+        paired_early_p50_ms=statistics.median(paired_early) * 1e3,
+        paired_late_p50_ms=statistics.median(paired_late) * 1e3,
     )
 
 
@@ -611,7 +642,7 @@ def main(argv: list[str] | None = None) -> None:
         print("   goals: ours / full >= 80%, ours / trim >= 2x")
 
     if args.only in (None, "per-turn"):
-        pairs = _turn_pairs(prose, max(args.turns, 1200))
+        pairs = _turn_pairs(prose, max(args.turns, 1200) + 200)
         with_recall = speed(pairs, args.turns, args.model, recall=True)
         without = speed(pairs, args.turns, args.model, recall=False)
         trim_ms = trim_at_1000(pairs, args.model)
@@ -631,6 +662,9 @@ def main(argv: list[str] | None = None) -> None:
                     f"{result.early_mean_ms:.3f} ms",
                     f"{result.late_mean_ms:.3f} ms",
                     f"{result.at_1000_mean_ms:.3f} ms",
+                    f"{result.paired_early_p50_ms:.3f} ms",
+                    f"{result.paired_late_p50_ms:.3f} ms",
+                    f"{result.paired_late_p50_ms / result.paired_early_p50_ms:.2f}x",
                 ]
             )
         print(
@@ -643,11 +677,18 @@ def main(argv: list[str] | None = None) -> None:
                     "mean 100-300",
                     "mean, last 200",
                     "mean at 1,000",
+                    "paired: p50 100-300",
+                    f"p50 {args.turns:,}+",
+                    "late / early",
                 ],
                 rows,
             )
         )
         print(f"   trim_messages + tiktoken at 1,000 turns: {trim_ms:.3f} ms per turn (p50)")
+        print(
+            "   paired: turns 100-300 of a new conversation, each followed by one of "
+            f"turns {args.turns:,}-{args.turns + 200:,} of the long one"
+        )
         print("   goals: late / early <= 1.5x, p50 at the last turns < 1 ms")
 
     if args.only in (None, "invariants"):
