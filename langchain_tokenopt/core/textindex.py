@@ -700,14 +700,22 @@ class TextIndex:
             columns.append(term_id)
         n_snapshot = len(self._idf)
         snapshot_rows = [column if 0 <= column < n_snapshot else -1 for column in columns]
-        values = np.array(list(tally.values()), np.float64)
         if self._sublinear_tf:
-            values = 1.0 + np.log(values)
-        idf = self._idf[[max(row, 0) for row in snapshot_rows]] if n_snapshot else values * 0.0
-        weights = values * np.where(np.array(snapshot_rows) >= 0, idf, self._unseen_idf)
-        norm = math.sqrt(sum((weights * weights).tolist()))
-        weights *= 1.0 / norm if norm else math.inf
-        return columns, snapshot_rows, weights.tolist()
+            values: list[float] = (
+                1.0 + np.log(np.array(list(tally.values()), np.float64))
+            ).tolist()
+        else:
+            values = [float(count) for count in tally.values()]
+        # float64 products in Python are numpy's, bit for bit: a few terms cost less so
+        idf = self._idf
+        unseen = self._unseen_idf
+        weights = [
+            value * (float(idf[row]) if row >= 0 else unseen)
+            for value, row in zip(values, snapshot_rows, strict=True)
+        ]
+        norm = math.sqrt(sum([weight * weight for weight in weights]))
+        scale = 1.0 / norm if norm else math.inf
+        return columns, snapshot_rows, [weight * scale for weight in weights]
 
     def _matches(
         self, columns: _IntArray, snapshot_rows: _IntArray, weights: _FloatArray, min_score: float

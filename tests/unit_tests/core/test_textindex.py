@@ -335,9 +335,9 @@ def test_pending_matches_found_by_binary_search_score_like_a_full_scan(
         assert all(a[key] == pytest.approx(b[key], abs=1e-12) for key in a)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(("seed", "sublinear"), [(0, True), (1, True), (2, False), (3, False)])
 def test_few_postings_summed_in_python_score_exactly_as_numpy(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, sublinear: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A short query over short posting lists is summed in Python; the scores, the
     order and the keys are those of the numpy path bit for bit, through adds,
@@ -356,7 +356,7 @@ def test_few_postings_summed_in_python_score_exactly_as_numpy(
     def run(few_postings: int) -> list[list[tuple[Hashable, float]]]:
         monkeypatch.setattr(textindex, "_FEW_POSTINGS", few_postings)
         monkeypatch.setattr(textindex, "_PENDING_TAIL_MIN", 64)
-        index = TextIndex(word_ngram_range=(1, 1))
+        index = TextIndex(word_ngram_range=(1, 1), sublinear_tf=sublinear)
         index.add_many(enumerate(corpus[:400]))
         index.refresh()
         answers = []
