@@ -55,6 +55,7 @@ _TRUNCATION_MARK = " …[truncated]… "
 # `ContextPlanner._recall_tokens`)
 _LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 _LINE_MEMO_SIZE = 4096
+_SENTENCE_MEMO_SIZE = 256
 RECALL_HEADER = "Earlier messages recalled as relevant to the latest user message ([n]: position):"
 #: Room a recalled line needs besides the header, at least, when the share is smaller.
 _RECALL_MIN_LINE_TOKENS = 40
@@ -502,6 +503,8 @@ class ContextPlanner:
         # (message type, digits of the position) -> tokens of a line's head and end,
         # less the message's framing (see `_whole_line_tokens`)
         self._line_frames: dict[tuple[type[BaseMessage], int], int] = {}
+        # a long recalled message's text -> its sentences and the words of each
+        self._sentences: dict[str, tuple[list[str], list[frozenset[str]]]] = {}
 
     def make_message(self, text: str) -> BaseMessage:
         """A message of the summary's role (the summary and the recalled text use it)."""
@@ -800,11 +803,8 @@ class ContextPlanner:
         count = self._line_tokens  # memoized: a long message is cut again turn after turn
         head = ledger.line_head(position)
         words = set(_WORD.findall((ledger.question() or "").lower()))
-        sentences = [s for s in _SENTENCE.split(message_to_text(ledger.messages[position])) if s]
-        ranked = sorted(
-            range(len(sentences)),
-            key=lambda i: (-len(words & set(_WORD.findall(sentences[i].lower()))), i),
-        )
+        sentences, sentence_words = self._split(message_to_text(ledger.messages[position]))
+        ranked = sorted(range(len(sentences)), key=lambda i: (-len(words & sentence_words[i]), i))
         room = cap_tokens - count(head) - 1
         keep: list[int] = []
         for i in ranked:
@@ -816,6 +816,18 @@ class ContextPlanner:
             shortened = self._shorten_text(sentences[ranked[0]] if sentences else "", room)
             return head + shortened + _LINE_END
         return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip() + _LINE_END
+
+    def _split(self, text: str) -> tuple[list[str], list[frozenset[str]]]:
+        """The sentences of `text` and the words of each (memoized: a long message
+        is cut again turn after turn)."""
+        found = self._sentences.get(text)
+        if found is None:
+            if len(self._sentences) >= _SENTENCE_MEMO_SIZE:
+                self._sentences.clear()
+            sentences = [s for s in _SENTENCE.split(text) if s]
+            words = [frozenset(_WORD.findall(sentence.lower())) for sentence in sentences]
+            found = self._sentences[text] = (sentences, words)
+        return found
 
     def _fit(
         self,

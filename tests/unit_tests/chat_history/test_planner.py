@@ -138,6 +138,36 @@ def test_a_long_recalled_message_is_shown_in_part() -> None:
     assert len(recalled) < len(str(messages[0].content)) / 2
 
 
+def test_a_long_message_recalled_again_is_cut_the_same_way_for_another_question() -> None:
+    """The sentences of a long message are split once (memoized by text), and a later
+    question still picks its own sentences from them."""
+    filler = " ".join(f"Sentence {i} is about weather in town number {i}." for i in range(60))
+    fact = "My locker code at the gym is 4417. My bike lock code at the station is 9021."
+    messages: list[BaseMessage] = [HumanMessage(f"{filler} {fact} {filler}"), AIMessage("Noted.")]
+    for i in range(20):
+        messages += [HumanMessage(f"Note {i}: room {100 + i} is free."), AIMessage("Ok.")]
+    p = planner()
+    first = p.view(
+        ledger_of([*messages, HumanMessage("What is my locker code at the gym?")]),
+        SummaryState(),
+        budget=300,
+    )
+    second = p.view(
+        ledger_of([*messages, HumanMessage("What is the bike lock code at the station?")]),
+        SummaryState(),
+        budget=300,
+    )
+    assert "locker code at the gym is 4417" in str(first.messages[0].content)
+    assert "bike lock code at the station is 9021" in str(second.messages[0].content)
+    assert len(p._sentences) == 1  # one long message, split once
+    fresh = planner().view(
+        ledger_of([*messages, HumanMessage("What is the bike lock code at the station?")]),
+        SummaryState(),
+        budget=300,
+    )
+    assert fresh.messages == second.messages
+
+
 def test_each_message_is_indexed_once_however_often_recall_runs() -> None:
     p = planner()
     ledger = ledger_of(chat_with_a_fact("What is my locker code at the gym?", notes=40))
