@@ -1,9 +1,9 @@
 """How far an analysis has got, for a progress bar: bytes of the log read, requests done.
 
 One process reads and analyses each request in one pass. Under `--jobs` the parent
-passes over the log twice: it reads and groups it first, then prices the workers'
-records in log order; each pass moves the bar over half of the log's bytes, so the bar
-fills once, at the end.
+passes over the log twice: it reads it first (for its statistics and the number of
+requests), then prices the workers' records in log order; each pass moves the bar over
+half of the log's bytes, so the bar fills once, at the end.
 """
 
 from __future__ import annotations

@@ -1,29 +1,32 @@
 """`--jobs N`: the analysis in several processes, partitioned by conversation, with the
-same report as one process.
+same report as one process, in memory bounded as one process's is.
 
-The parent reads the log once to group it into conversations and to decide the
-levers that span the whole log (the cache: a hit may repeat a request of another
-conversation). Each worker reads the log again, replays its share of the
-conversations (conversation number modulo N) through every lever with the parent's
-cache decisions, and streams one `Record` per request back. The parent charges and
-prices the records in log order (the provider's prefix cache shared across
+Each worker reads the whole log and makes the decisions that span it as one process
+does: it groups every request into conversations (`Grouper`, deterministic, so every
+worker numbers them alike) and runs the cache lever over every request (a hit may
+repeat a request of another conversation). It replays its share of the conversations
+(conversation number modulo N) through every lever and streams, in log order, one
+`Record` per request and the closing of each of its conversations. The parent reads the
+log once for its statistics and the progress bar, merges the workers' streams by
+position and prices them in log order (the provider's prefix cache shared across
 conversations, the budget and the per-call series depend on it), then adds the
-workers' lever counts.
+workers' lever counts. Nothing the parent or a worker keeps grows with the log: open
+conversations are bounded as in one process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import multiprocessing
 import queue
-from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from langchain_tokenopt.analysis.engine import Grouper, Pricer, Record, Replayer
+from langchain_tokenopt.analysis.engine import Grouper, Pricer, Replayer
 from langchain_tokenopt.analysis.levers import (
     CacheLever,
     CompressionLever,
@@ -49,51 +52,79 @@ def _digest(key: Hashable, memo: OrderedDict[Hashable, bytes]) -> bytes:
     return found
 
 
+# An event of a worker's stream: (position in the log, 0 and a `Record`) for a request,
+# (position, 1 + k, (number, id)) for the k-th conversation closed at that request.
+_Event = tuple[int, int, Any]
+
+
 def _worker(
     part: int,
     jobs: int,
     open_requests: Callable[[], Iterable[Request]],
     make_levers: Callable[[], list[Lever]],
     default_model: str,
-    numbers: array[int],
-    hits: set[int],
-    last: dict[int, int],
+    max_open_conversations: int,
     out: Any,
 ) -> None:
     try:
         levers = make_levers()
-        preset = frozenset(lever.name for lever in levers if isinstance(lever, CacheLever))
+        cache = next((lever for lever in levers if isinstance(lever, CacheLever)), None)
+        preset = frozenset({cache.name}) if cache is not None else frozenset()
         for lever in levers:
             if isinstance(lever, CompressionLever):
                 lever.digests = set()
         replayer = Replayer(default_model, levers, preset)
-        conversations: dict[int, Conversation] = {}
+        closing: list[Conversation] = []
+        grouper = Grouper(max_open_conversations, closing.append)
         memo: OrderedDict[Hashable, bytes] = OrderedDict()
-        chunk: list[Record] = []
+        chunk: list[_Event] = []
+
+        def closed(position: int) -> None:
+            for k, conversation in enumerate(closing):
+                conversation.state.clear()
+                if conversation.number % jobs == part:
+                    chunk.append((position, 1 + k, (conversation.number, conversation.id)))
+            closing.clear()
+
+        index = -1
         for index, request in enumerate(open_requests()):
-            number = numbers[index]
-            if number % jobs != part:
-                continue
-            conversation = conversations.get(number)
-            if conversation is None:
-                conversation = conversations[number] = Conversation(str(number), False, number)
             messages, reply = replayer.intern(request)
-            notes = {name: True for name in preset} if index in hits else None
-            record, _ = replayer.replay(index, request, conversation, messages, reply, notes)
-            record.measures = [
-                m if m.shared is None else replace(m, shared=_digest(m.shared, memo))
-                for m in record.measures
-            ]
-            chunk.append(record)
-            if last[number] == index:
-                del conversations[number]
+            conversation = grouper.assign(request, messages, reply)
+            notes = None
+            if cache is not None:  # every request: the cache spans the whole log
+                baseline, _ = replayer.baseline(request, messages, reply)
+                step = Step(
+                    index,
+                    request,
+                    conversation,
+                    baseline,
+                    reply,
+                    replayer.counters,
+                    replayer.interner,
+                )
+                cache.observe(step)
+                if step.notes.get(cache.name):
+                    notes = {cache.name: True}
+            if conversation.number % jobs == part:
+                record, _ = replayer.replay(index, request, conversation, messages, reply, notes)
+                record.measures = [
+                    m if m.shared is None else replace(m, shared=_digest(m.shared, memo))
+                    for m in record.measures
+                ]
+                chunk.append((index, 0, record))
+            closed(index)
             if len(chunk) >= _CHUNK:
-                out.put(("records", chunk))
+                out.put(("events", chunk))
                 chunk = []
+        count = index + 1
+        grouper.close_all()  # conversations still open close after the last request
+        closed(count)
         if chunk:
-            out.put(("records", chunk))
-        summaries = [None if lever.name in preset else lever.summary() for lever in levers]
-        out.put(("done", summaries))
+            out.put(("events", chunk))
+        # the cache's counts (the whole log's, alike in every worker) come from the first
+        summaries = [None if lever is cache and part else lever.summary() for lever in levers]
+        grouping = (grouper.count, grouper.by_id, grouper.by_prefix)
+        out.put(("done", (count, summaries, grouping)))
     except BaseException as exc:  # reported to the parent, which raises it
         out.put(("error", exc))
 
@@ -113,47 +144,10 @@ def analyze_parallel(
     """`analyze_requests(requests, levers=make_levers())` in `jobs` processes.
 
     Each worker calls `open_requests` for the same requests again (a `LogReader` of
-    files gives them). `on_priced(position, count)` is called after each request is
-    priced (a progress bar's hook).
+    files gives them); the parent only counts `requests`. `on_priced(position, count)`
+    is called after each request is priced (a progress bar's hook).
     """
     levers = make_levers()
-    cache = next((lever for lever in levers if isinstance(lever, CacheLever)), None)
-    replayer = Replayer(default_model, [cache] if cache is not None else [], frozenset())
-    numbers: array[int] = array("q")
-    hits: set[int] = set()
-    last: dict[int, int] = {}
-    closes: dict[int, list[tuple[int, str]]] = {}
-    index = -1
-
-    def close(conversation: Conversation) -> None:
-        closes.setdefault(index, []).append((conversation.number, conversation.id))
-
-    grouper = Grouper(max_open_conversations, close)
-    for index, request in enumerate(requests):
-        messages, reply = replayer.intern(request)
-        conversation = grouper.assign(request, messages, reply)
-        numbers.append(conversation.number)
-        last[conversation.number] = index
-        if cache is not None:
-            baseline, _ = replayer.baseline(request, messages, reply)
-            step = Step(
-                index,
-                request,
-                conversation,
-                baseline,
-                reply,
-                replayer.counters,
-                replayer.interner,
-            )
-            cache.observe(step)
-            if step.notes.get(cache.name):
-                hits.add(index)
-    count = index + 1
-    index = count  # conversations still open close after the last request
-    grouper.close_all()
-    del replayer
-
-    pricer = Pricer(2 + len(levers), budget_usd)
     context: Any = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -167,9 +161,7 @@ def analyze_parallel(
                 open_requests,
                 make_levers,
                 default_model,
-                numbers,
-                hits,
-                last,
+                max_open_conversations,
                 outs[part],
             ),
             daemon=True,
@@ -178,41 +170,48 @@ def analyze_parallel(
     ]
     for worker in workers:
         worker.start()
+    pricer = Pricer(2 + len(levers), budget_usd)
     try:
-        streams = [_records(out, worker) for out, worker in zip(outs, workers, strict=True)]
-        for position in range(count):
-            record = next(streams[numbers[position] % jobs])
-            pricer.add(record)
+        count = sum(1 for _ in requests)  # the reader's statistics and the bar's first half
+        ends: list[tuple[int, list[dict[str, Any] | None], tuple[int, int, int]]] = []
+        streams = [_events(out, worker, ends) for out, worker in zip(outs, workers, strict=True)]
+        priced = 0
+        for position, order, payload in heapq.merge(*streams, key=lambda e: (e[0], e[1])):
+            if order:
+                pricer.close(*payload)
+                continue
+            if position != priced:
+                raise RuntimeError(f"analysis workers sent request {position} for {priced}")
+            pricer.add(payload)
+            priced += 1
             if on_priced is not None:
                 on_priced(position, count)
-            for number, conversation_id in closes.get(position, ()):
-                pricer.close(number, conversation_id)
-        for number, conversation_id in closes.get(count, ()):
-            pricer.close(number, conversation_id)
-        summaries = [_summaries(stream) for stream in streams]
+        if priced != count or any(end[0] != count for end in ends):
+            raise RuntimeError(
+                f"analysis workers read {sorted({end[0] for end in ends})} requests and "
+                f"priced {priced}, the log holds {count}"
+            )
     finally:
         for worker in workers:
             if worker.is_alive():
                 worker.terminate()
             worker.join()
     for n, lever in enumerate(levers):
-        if lever is cache:
-            continue
-        for found in summaries:
-            summary = found[n]
+        for _, summaries, _ in ends:
+            summary = summaries[n]
             if summary is not None:
                 lever.absorb(summary)
+    grouper = Grouper(max_open_conversations, None)
+    grouper.count, grouper.by_id, grouper.by_prefix = ends[0][2]
     return pricer.report(count, grouper, levers, settings)
 
 
-class _Done(Exception):
-    def __init__(self, summaries: list[dict[str, Any] | None]) -> None:
-        super().__init__("worker done")
-        self.summaries = summaries
-
-
-def _records(out: Any, worker: Any) -> Iterator[Record]:
-    """A worker's records in order; its lever summaries when done (as `_Done`)."""
+def _events(
+    out: Any,
+    worker: Any,
+    ends: list[tuple[int, list[dict[str, Any] | None], tuple[int, int, int]]],
+) -> Iterator[_Event]:
+    """A worker's events in log order; what it sends when done goes to `ends`."""
     while True:
         try:
             kind, payload = out.get(timeout=1.0)
@@ -222,17 +221,10 @@ def _records(out: Any, worker: Any) -> Iterator[Record]:
                     f"an analysis worker stopped (exit code {worker.exitcode})"
                 ) from None
             continue
-        if kind == "records":
+        if kind == "events":
             yield from payload
         elif kind == "done":
-            raise _Done(payload)
+            ends.append(payload)
+            return
         else:
             raise payload
-
-
-def _summaries(stream: Iterator[Record]) -> list[dict[str, Any] | None]:
-    try:
-        extra = next(stream)
-    except _Done as done:
-        return done.summaries
-    raise RuntimeError(f"an analysis worker sent request {extra.index} no one asked for")

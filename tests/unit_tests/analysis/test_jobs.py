@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from langchain_tokenopt.analysis import analyze_log
+from langchain_tokenopt.analysis.levers import CacheLever
+from langchain_tokenopt.analysis.parallel import analyze_parallel
+from langchain_tokenopt.analysis.records import Request
 from langchain_tokenopt.cli.app import main
 
 _WORDS = [
@@ -123,3 +128,50 @@ def test_the_command_takes_jobs_and_refuses_zero(
     assert outputs[0] == outputs[1]
     assert main(["analyze", str(path), "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def _requests(count: int) -> Iterator[Request]:
+    """`count` requests, four per conversation (found by id), made as they are read."""
+    for i in range(count):
+        number, turn = divmod(i, 4)
+        messages = [
+            {"role": "system", "content": "You answer questions about invoices."},
+            *(
+                {"role": role, "content": f"turn {t} of conversation {number}: {role}"}
+                for t in range(turn + 1)
+                for role in ("user", "assistant")
+            ),
+        ][:-1]
+        yield Request("log", i + 1, "gpt-4o-mini", messages, conversation_id=f"c{number}")
+
+
+def _parent_peak(count: int) -> tuple[int, int]:
+    """(peak bytes the parent allocated during `--jobs 2`, requests in its report)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        report = analyze_parallel(
+            _requests(count),
+            partial(_requests, count),
+            lambda: [CacheLever(similarity=None)],
+            2,
+            default_model="gpt-4o-mini",
+            max_open_conversations=20,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, report.requests
+
+
+def test_the_parent_of_two_jobs_keeps_nothing_per_request() -> None:
+    """Workers group the log and decide the cache themselves: the parent's memory does
+    not grow with the log (it used to keep a conversation number per request, each
+    cache hit and each conversation's last request)."""
+    _parent_peak(200)  # warm-up: imports and first-use caches
+    small, small_requests = _parent_peak(1_000)
+    large, large_requests = _parent_peak(6_000)
+    assert (small_requests, large_requests) == (1_000, 6_000)
+    # (before: 1.8 MB and 8.6 MB, about 1.4 kB more per request)
+    assert large < small * 1.25 + 100_000, (small, large)
