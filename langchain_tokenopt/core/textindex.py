@@ -89,7 +89,9 @@ class _Vectors:
     """Sparse rows in CSR layout: term ids, values, and which entries are char n-grams.
 
     Term ids are the vocabulary's; a term the vocabulary does not hold (only in
-    queries) gets a negative id, the same one for every occurrence in one call.
+    queries) gets a negative id, the same one for every occurrence in one call
+    (`_query_frequencies`, for queries that never compare two unknown terms, gives
+    every unknown term -1).
     """
 
     indptr: _IntArray
@@ -419,8 +421,9 @@ class TextIndex:
     def _query_frequencies(self, texts: Sequence[str]) -> _Vectors:
         """`_term_frequencies(texts, grow=False)` with id -1 for every term the vocabulary
         does not hold: a query scored against stored texts never tells its unknown terms
-        apart (they only count in its norm), and numbering them one by one was most of
-        the analysis of a long query (a request against a dozen tools).
+        apart (they only count in its norm), and numbering them one by one is a large
+        part of analysing a long query against a small vocabulary (a request against a
+        dozen tools).
 
         Must be called under the lock: it reads the vocabulary.
         """
