@@ -526,6 +526,48 @@ def test_query_many_answers_like_query(index: TextIndex) -> None:
 
 
 @pytest.mark.parametrize("char_ngrams", [False, True])
+def test_query_analysis_is_the_term_frequencies_with_unknown_terms_left_unnumbered(
+    char_ngrams: bool,
+) -> None:
+    # query_many and similarities analyse queries without numbering unknown terms; every
+    # number they use must be the one the numbered analysis gives.
+    rng = random.Random(5)
+    corpus = _synthetic_corpus(40, seed=2)
+    index = TextIndex(char_ngrams=char_ngrams)
+    index.add_many(enumerate(corpus[:37]))
+    index.refresh()
+    index.add_many(enumerate(corpus[37:], start=37))  # pending, too few to refresh
+    strange = [f"x{i}y" for i in range(50)]
+    queries = [
+        " ".join(rng.choices([*corpus[rng.randrange(40)].split(), *strange], k=rng.randint(0, 30)))
+        for _ in range(60)
+    ]
+    with index._lock:
+        numbered = index._term_frequencies(queries, grow=False)
+        plain = index._query_frequencies(queries)
+    assert (plain.indptr == numbered.indptr).all()
+    assert (plain.values == numbered.values).all()
+    assert (plain.is_char == numbered.is_char).all()
+    known = numbered.columns >= 0
+    assert (plain.columns[known] == numbered.columns[known]).all()
+    assert (plain.columns[~known] == -1).all()
+    assert (~known).sum() > 100  # the queries do hold unknown terms
+    # and the scores are the numbered analysis's, bit for bit
+    with index._lock:
+        weights, rows = index._weigh(numbered)
+        for i, query in enumerate(queries):
+            start, end = int(numbered.indptr[i]), int(numbered.indptr[i + 1])
+            scores, positions = index._summed_matches(
+                numbered.columns[start:end], rows[start:end], weights[start:end], 0.0
+            )
+            expected = sorted(
+                zip(positions.tolist(), np.minimum(scores, 1.0).tolist(), strict=True),
+                key=lambda hit: (-hit[1], hit[0]),
+            )[:40]
+            assert index.query(query, k=40) == expected
+
+
+@pytest.mark.parametrize("char_ngrams", [False, True])
 def test_similarities_equal_query_scores_over_folded_pending_and_removed_keys(
     char_ngrams: bool,
 ) -> None:
