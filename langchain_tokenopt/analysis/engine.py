@@ -219,15 +219,16 @@ class Replayer:
         sent = Sent(model, messages, tuple(request.tools), tools_key(request.tools), output)
         return sent, counted_output
 
-    def replay(
+    def step(
         self,
         index: int,
         request: Request,
         conversation: Conversation,
         messages: tuple[Message, ...],
         reply: Message | None,
-        notes: dict[str, Any] | None = None,
-    ) -> tuple[Record, Step]:
+        new_messages: tuple[Message, ...] = (),
+    ) -> tuple[Step, int]:
+        """(the step of `request` as logged, its reply's counted output tokens)."""
         baseline, counted_output = self.baseline(request, messages, reply)
         step = Step(
             index,
@@ -237,8 +238,24 @@ class Replayer:
             reply,
             self.counters,
             self.interner,
-            _new_messages(conversation, messages, reply),
+            new_messages,
         )
+        return step, counted_output
+
+    def replay(
+        self,
+        index: int,
+        request: Request,
+        conversation: Conversation,
+        messages: tuple[Message, ...],
+        reply: Message | None,
+        notes: dict[str, Any] | None = None,
+    ) -> tuple[Record, Step]:
+        new_messages = _new_messages(conversation, messages, reply)
+        step, counted_output = self.step(
+            index, request, conversation, messages, reply, new_messages
+        )
+        baseline = step.baseline
         if notes:
             step.notes.update(notes)
         for lever in self.observed:

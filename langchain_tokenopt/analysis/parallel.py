@@ -32,7 +32,6 @@ from langchain_tokenopt.analysis.levers import (
     CompressionLever,
     Conversation,
     Lever,
-    Step,
 )
 from langchain_tokenopt.analysis.records import Request
 from langchain_tokenopt.analysis.report import Report
@@ -92,16 +91,7 @@ def _worker(
             conversation = grouper.assign(request, messages, reply)
             notes = None
             if cache is not None:  # every request: the cache spans the whole log
-                baseline, _ = replayer.baseline(request, messages, reply)
-                step = Step(
-                    index,
-                    request,
-                    conversation,
-                    baseline,
-                    reply,
-                    replayer.counters,
-                    replayer.interner,
-                )
+                step, _ = replayer.step(index, request, conversation, messages, reply)
                 cache.observe(step)
                 if step.notes.get(cache.name):
                     notes = {cache.name: True}

@@ -90,8 +90,8 @@ class _Vectors:
 
     Term ids are the vocabulary's; a term the vocabulary does not hold (only in
     queries) gets a negative id, the same one for every occurrence in one call
-    (`_query_frequencies`, for queries that never compare two unknown terms, gives
-    every unknown term -1).
+    (`_term_frequencies(number_unknown=False)`, for queries that never compare two
+    unknown terms, gives every unknown term -1).
     """
 
     indptr: _IntArray
@@ -373,8 +373,16 @@ class TextIndex:
         self._dead = 0  # tombstoned rows, main and pending
 
     # ------------------------------------------------------------ vectorizing
-    def _term_frequencies(self, texts: Sequence[str], *, grow: bool) -> _Vectors:
+    def _term_frequencies(
+        self, texts: Sequence[str], *, grow: bool, number_unknown: bool = True
+    ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
+
+        Without `grow`, a term the vocabulary does not hold gets its own negative id, or
+        -1 for all of them without `number_unknown`: a query scored against stored texts
+        never tells its unknown terms apart (they only count in its norm), and numbering
+        them one by one is a large part of analysing a long query against a small
+        vocabulary (a request against a dozen tools).
 
         Must be called under the lock: it reads (and with `grow`, changes) the vocabulary.
         """
@@ -397,7 +405,7 @@ class TextIndex:
                         if found[j] == -1:
                             found[j] = ids[term] = self._n_terms
                             self._n_terms += 1
-                elif -1 in found:
+                elif number_unknown and -1 in found:
                     # a query's unknown terms: the same negative id for every occurrence in
                     # one call, never a stored text's
                     for j, term in enumerate(tally):
@@ -407,42 +415,6 @@ class TextIndex:
                 counts.extend(tally.values())
                 if self._char_analyzer is not None:
                     flags.extend([is_char] * len(tally))
-            indptr.append(len(columns))
-        values = np.array(counts, np.float64)
-        if self._sublinear_tf:
-            values = 1.0 + np.log(values)
-        return _Vectors(
-            np.array(indptr, np.int64),
-            np.array(columns, np.int64),
-            values,
-            np.array(flags, np.bool_) if flags else np.zeros(len(columns), np.bool_),
-        )
-
-    def _query_frequencies(self, texts: Sequence[str]) -> _Vectors:
-        """`_term_frequencies(texts, grow=False)` with id -1 for every term the vocabulary
-        does not hold: a query scored against stored texts never tells its unknown terms
-        apart (they only count in its norm), and numbering them one by one is a large
-        part of analysing a long query against a small vocabulary (a request against a
-        dozen tools).
-
-        Must be called under the lock: it reads the vocabulary.
-        """
-        blocks: list[tuple[_Analyzer, dict[str, int], bool]] = [
-            (self._word_analyzer, self._word_ids, False)
-        ]
-        if self._char_analyzer is not None:
-            blocks.append((self._char_analyzer, self._char_ids, True))
-        columns: list[int] = []
-        counts: list[int] = []
-        flags: list[bool] = []
-        indptr = [0]
-        for text in texts:
-            for analyzer, ids, is_char in blocks:
-                tally = Counter(analyzer(text))
-                columns.extend(map(ids.get, tally, repeat(-1)))
-                counts.extend(tally.values())
-                if self._char_analyzer is not None:
-                    flags.extend(repeat(is_char, len(tally)))
             indptr.append(len(columns))
         values = np.array(counts, np.float64)
         if self._sublinear_tf:
@@ -710,7 +682,7 @@ class TextIndex:
                     found = self._few_matches(*query)
                     if found is not None:
                         return [self._top_few(found, k, min_score, where)]
-            tf = self._query_frequencies(texts)
+            tf = self._term_frequencies(texts, grow=False, number_unknown=False)
             weights, snapshot_rows = self._weigh(tf)
             results = []
             for i in range(len(texts)):
@@ -1017,7 +989,7 @@ class TextIndex:
             return result
         with self._lock:
             self._maybe_refresh()
-            query_tf = self._query_frequencies(texts)
+            query_tf = self._term_frequencies(texts, grow=False, number_unknown=False)
             query_weights, _ = self._weigh(query_tf)
             main_positions, main_rows, pending_positions, pending_rows = [], [], [], []
             for position, key in enumerate(keys):

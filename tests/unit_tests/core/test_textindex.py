@@ -544,7 +544,7 @@ def test_query_analysis_is_the_term_frequencies_with_unknown_terms_left_unnumber
     ]
     with index._lock:
         numbered = index._term_frequencies(queries, grow=False)
-        plain = index._query_frequencies(queries)
+        plain = index._term_frequencies(queries, grow=False, number_unknown=False)
     assert (plain.indptr == numbered.indptr).all()
     assert (plain.values == numbered.values).all()
     assert (plain.is_char == numbered.is_char).all()
