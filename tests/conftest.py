@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 # tiktoken cannot download here: use the offline cache next to the repository when
@@ -25,3 +27,19 @@ pytest_plugins = [
     "tests.support.redis_cluster",
     "tests.support.openai_server",
 ]
+
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _leaves_the_checkout_as_it_found_it() -> Iterator[None]:
+    """A test writes its files under tmp_path, never into the checkout's root (a store
+    named "x" was once left there and committed)."""
+    before = set(os.listdir(_CHECKOUT))
+    yield
+    added = set(os.listdir(_CHECKOUT)) - before - _TOOL_FILES
+    assert not added, f"the test left {sorted(added)} in {_CHECKOUT}"
+
+
+# made by the tools that run the tests, not by a test
+_TOOL_FILES = {".pytest_cache", ".hypothesis", ".coverage", "__pycache__"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,12 +12,20 @@ PROBE = Path(__file__).with_name("probe_hostile.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_probe_reports_zero_failures_across_the_api_and_every_command() -> None:
+def test_the_probe_reports_zero_failures_across_the_api_and_every_command(
+    tmp_path: Path,
+) -> None:
+    # in a scratch folder: hostile values include "x", a valid path for a store
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     run = subprocess.run(
         [sys.executable, str(PROBE)],
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=tmp_path,
+        env=environment,
         timeout=900,
         check=False,
     )
