@@ -75,7 +75,7 @@ _QUERY_MAX_MESSAGES = 256
 #: ... and, after the rarest, only while the words' messages number at most this many
 #: together: the query's posting lists stay short, so it costs about the same at turn
 #: 100 and 10,000, and common words do not drown the rare ones' matches
-#: (docs/benchmarks.md, "Memory": chosen on the DEV split).
+#: (docs/benchmarks.md, "Chat history", stop 26: chosen on the DEV split).
 _QUERY_MAX_POSTINGS = 32
 #: Tokens of a recalled line's head ("[1234] Assistant:\n") and end, at most.
 _LINE_HEAD_TOKENS = 8
