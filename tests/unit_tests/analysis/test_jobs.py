@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from langchain_tokenopt.analysis import analyze_log
-from langchain_tokenopt.analysis.levers import CacheLever
+from langchain_tokenopt.analysis.levers import CacheLever, Lever, Step
 from langchain_tokenopt.analysis.parallel import analyze_parallel
 from langchain_tokenopt.analysis.records import Request
+from langchain_tokenopt.analysis.replay import Sent
 from langchain_tokenopt.cli.app import main
 
 _WORDS = [
@@ -175,3 +176,31 @@ def test_the_parent_of_two_jobs_keeps_nothing_per_request() -> None:
     assert (small_requests, large_requests) == (1_000, 6_000)
     # (before: 1.8 MB and 8.6 MB, about 1.4 kB more per request)
     assert large < small * 1.25 + 100_000, (small, large)
+
+
+class _Breaks(Lever):
+    """A lever that fails on request 5 (in whichever worker replays it)."""
+
+    name = "breaks"
+
+    @property
+    def label(self) -> str:
+        return "breaks"
+
+    def observe(self, step: Step) -> None:
+        if step.index == 5:
+            raise ValueError("lever broke on request 5")
+
+    def apply(self, sent: Sent, step: Step) -> Sent:
+        return sent
+
+
+def test_a_failing_worker_fails_the_analysis_with_its_error() -> None:
+    with pytest.raises(ValueError, match="lever broke on request 5"):
+        analyze_parallel(
+            _requests(40),
+            partial(_requests, 40),
+            lambda: [CacheLever(similarity=None), _Breaks()],
+            2,
+            default_model="gpt-4o-mini",
+        )
