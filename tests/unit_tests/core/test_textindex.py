@@ -709,3 +709,29 @@ def test_a_lowercase_flag_that_is_not_a_bool_is_a_typed_error(flag: object) -> N
     as an unhashable key (an untyped TypeError)."""
     with pytest.raises(ArgumentTypeError, match="lowercase must be a bool"):
         TextIndex(lowercase=flag)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_posting_lists_are_what_scipy_gives_for_the_same_rows(seed: int) -> None:
+    import scipy.sparse as sp
+
+    from langchain_tokenopt.core.textindex import _postings, _Vectors
+
+    rng = np.random.default_rng(seed)
+    n_terms = int(rng.integers(1, 60))
+    rows = []
+    for _ in range(int(rng.integers(0, 25))):  # a row never repeats a term; order is free
+        rows.append(rng.permutation(n_terms)[: int(rng.integers(0, n_terms + 1))])
+    lengths = [len(row) for row in rows]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    columns = np.concatenate([*rows, np.empty(0, np.int64)]).astype(np.int64)
+    weights = rng.random(len(columns))
+    tf = _Vectors(indptr, columns, np.ones(len(columns)), np.zeros(len(columns), np.bool_))
+
+    starts, texts, posted = _postings(tf, weights, n_terms)
+
+    by_term = sp.csr_matrix((weights, columns, indptr), shape=(len(rows), n_terms)).tocsc()
+    assert starts.tolist() == by_term.indptr.tolist()
+    assert texts.tolist() == by_term.indices.tolist()
+    assert posted.tolist() == by_term.data.tolist()  # the same floats, bit for bit
+    assert starts.dtype == texts.dtype == np.int64
