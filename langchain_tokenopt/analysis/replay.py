@@ -101,6 +101,11 @@ class Message:
             count = self._tokens[name] = int(counter.count_message(self.base))
         return count
 
+    def know_tokens(self, counter: TokenCounter, tokens: int) -> None:
+        """Take `tokens` as its count under `counter` (exact, computed elsewhere) unless
+        it was counted already."""
+        self._tokens.setdefault(counter.encoding_name, tokens)
+
     @property
     def base(self) -> BaseMessage:
         if self._base is None:

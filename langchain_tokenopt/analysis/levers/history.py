@@ -29,6 +29,7 @@ class HistoryLever(Lever):
     def __init__(self, max_tokens: int = 1000) -> None:
         self.max_tokens = max_tokens
         self.folded = 0
+        self._framing: dict[str, int] = {}  # a request's framing per encoding
 
     @property
     def label(self) -> str:
@@ -49,13 +50,27 @@ class HistoryLever(Lever):
             self.folded += state.history.folded_message_count - before
             for message in new:
                 state.by_id[id(message.base)] = message
-        view = state.history.messages
-        messages = tuple(
-            state.by_id.get(id(base)) or step.interner.add(Message.from_base(base)) for base in view
-        )
+        view = state.history.view()
+        messages: list[Message] = []
+        made: list[Message] = []  # the summary, the recall message, a truncated turn
+        for base in view.messages:
+            kept = state.by_id.get(id(base))
+            if kept is None:
+                kept = step.interner.add(Message.from_base(base))
+                made.append(kept)
+            messages.append(kept)
+        if made:
+            # The view's count is exact (`ContextView.tokens`): the last message it made
+            # (the recall message, quoted lines whose counts the planner summed) takes
+            # what the others leave instead of being encoded again.
+            framing = self._framing.get(counter.encoding_name)
+            if framing is None:
+                framing = self._framing[counter.encoding_name] = int(counter.count_messages([]))
+            others = sum(m.tokens(counter) for m in messages if m is not made[-1])
+            made[-1].know_tokens(counter, view.tokens - framing - others)
         baseline_tokens = sum(m.tokens(counter) for m in step.baseline.messages)
         if sum(m.tokens(counter) for m in messages) < baseline_tokens:
-            step.notes[self.name] = messages
+            step.notes[self.name] = tuple(messages)
 
     def apply(self, sent: Sent, step: Step) -> Sent:
         view: tuple[Message, ...] | None = step.notes.get(self.name)

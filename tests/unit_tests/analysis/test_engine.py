@@ -7,6 +7,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from langchain_tokenopt.analysis import Lever, Request, Step, analyze_requests
 from langchain_tokenopt.analysis.levers import CacheLever, CompressionLever
 from langchain_tokenopt.analysis.replay import Sent
@@ -136,3 +138,42 @@ def test_the_cache_lever_forgets_its_oldest_entries_beyond_its_size() -> None:
     small = CacheLever(0.9, max_semantic_entries=1)
     assert _cache_hits([first, second, again], small) == (0, 0)
     assert small._semantic is not None and len(small._semantic.index) == 1
+
+
+def test_the_history_lever_takes_the_recall_message_count_from_the_exact_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_tokenopt.analysis.levers import HistoryLever
+    from langchain_tokenopt.analysis.replay import Message
+    from langchain_tokenopt.chat_history.planner import RECALL_HEADER
+
+    known: list[tuple[Message, int]] = []
+    original = Message.know_tokens
+
+    def spy(self: Message, counter: TokenCounter, tokens: int) -> None:
+        known.append((self, tokens))
+        original(self, counter, tokens)
+
+    monkeypatch.setattr(Message, "know_tokens", spy)
+    facts = [
+        f"Note {n}: the {animal} in room {n} eats {food} at {n + 6} o'clock every day."
+        for n, (animal, food) in enumerate(
+            [("otter", "fish"), ("parrot", "seeds"), ("tortoise", "lettuce"), ("ferret", "eggs")]
+            * 4
+        )
+    ]
+    texts: list[str] = []
+    requests = []
+    for fact in [*facts, "What does the parrot in room 1 eat, and when?"]:
+        texts.append(fact)
+        requests.append(request(*texts, conversation="c1"))
+    lever = HistoryLever(max_tokens=300)
+    report = analyze_requests(requests, levers=[lever])
+    assert lever.folded > 0
+    counter = TokenCounter("gpt-4o-mini")
+    recalled = [m for m, _ in known if m.text.startswith(RECALL_HEADER)]
+    assert recalled, "the last question recalls the parrot's note"
+    for message, tokens in known:
+        assert tokens == counter.count_message(message.base)
+        assert message.tokens(counter) == tokens
+    assert report.requests == len(requests)
