@@ -499,6 +499,7 @@ class ContextPlanner:
         self._additive_lines = token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
         header_tokens = int(token_counter.count_text(RECALL_HEADER))
         self._recall_framing = self.recall_frame_tokens - header_tokens
+        self._summary_head_tokens: int | None = None  # framing + prefix, once needed
         self._line_counts: dict[str, int] = {}
         # (message type, digits of the position) -> tokens of a line's head and end,
         # less the message's framing (see `_whole_line_tokens`)
@@ -522,9 +523,28 @@ class ContextPlanner:
         text, message, tokens = self._summary_memo
         if summary != text or (summary and message is None):
             message = self.make_message(self.summary_prefix + summary) if summary else None
-            tokens = int(self.token_counter.count_message(message)) if message else 0
+            tokens = self._summary_tokens(message, summary) if message else 0
             self._summary_memo = (summary, message, tokens)
         return message, tokens
+
+    def _summary_tokens(self, message: BaseMessage, summary: str) -> int:
+        """Exact tokens of the summary `message`, from the count of the `summary` text
+        (which the summarizer has just counted, so memoized) where that is exact.
+
+        When the prefix ends with a newline and the summary starts with something other
+        than whitespace, no cl100k/o200k pre-tokenizer piece crosses the seam (a piece
+        never continues past a newline into a non-space; see `_whole_line_tokens`), so
+        the text's tokens are the prefix's plus the summary's. Otherwise the message is
+        counted whole.
+        """
+        if not (self._additive_lines and self.summary_prefix.endswith("\n")) or (
+            summary[0].isspace()
+        ):
+            return int(self.token_counter.count_message(message))
+        if self._summary_head_tokens is None:
+            prefix = int(self.token_counter.count_text(self.summary_prefix))
+            self._summary_head_tokens = self._recall_framing + prefix
+        return self._summary_head_tokens + int(self.token_counter.count_text(summary))
 
     # ------------------------------------------------------------- budget
 

@@ -5,7 +5,7 @@ is lost: each message is folded exactly once, in order, or still shown."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
@@ -216,3 +216,32 @@ def test_recall_message_count_is_exact_for_positions_of_many_digits() -> None:
     message, chosen, tokens = planner._recall_message(ledger, positions, room=2_000)
     assert message is not None and chosen == positions
     assert tokens == int(counter.count_message(message))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(["gpt-4o", "gpt-4", "claude-3-5-haiku-latest"]),
+    role=st.sampled_from(["system", "human", "ai"]),
+    prefix=st.sampled_from(["Summary of the earlier conversation:\n", "Earlier:\n\n", "S: ", ""]),
+    summary=hostile_text.filter(bool),
+)
+# a summary starting with a newline: ":\n\n" is one token, ":\n" + "\n" two
+@example(model="gpt-4o", role="system", prefix="Earlier:\n", summary="\nfoo")
+@example(model="gpt-4", role="human", prefix="Earlier:\n", summary="\n\nfoo")
+def test_summary_message_count_from_the_summary_text_count_is_exact(
+    model: str, role: str, prefix: str, summary: str
+) -> None:
+    """The summary message's tokens, taken from the (memoized) count of its text where the
+    prefix ends with a newline, equal a whole recount, whatever the summary starts with."""
+    counter = TokenCounter(model)
+    planner = ContextPlanner(
+        counter,
+        target_ratio=0.75,
+        summary_role=role,  # type: ignore[arg-type]
+        summary_prefix=prefix,
+    )
+    for _ in range(2):  # the second time from the memo: the same answer
+        message, tokens = planner.summary_message(summary)
+        assert message is not None and message.content == prefix + summary
+        assert tokens == int(counter.count_message(message))
+        planner.summary_message(summary + "!")  # a fold between
