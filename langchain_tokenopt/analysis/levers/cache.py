@@ -27,6 +27,32 @@ def identical_request_key(sent: Sent) -> Hashable:
     return hash((sent.model, sent.tools_key, tuple(message.key for message in sent.messages)))
 
 
+class _Entry:
+    """A user turn remembered by the semantic cache: its context, text and (once
+    settled) partition."""
+
+    __slots__ = ("context", "index", "partition", "text")
+
+    def __init__(self, index: int, context: tuple[str, str, str], text: str) -> None:
+        self.index = index
+        self.context = context
+        self.text = text
+        self.partition = ""
+
+    @property
+    def name(self) -> str:
+        """Its key in the semantic index."""
+        return f"{self.partition}:{self.index}"
+
+
+def _partition(context: tuple[str, str, str], text: str) -> str:
+    """The semantic cache's partition of a user turn `text` after `context`: what a
+    match must share exactly (cache/keys.py)."""
+    model, tools, messages = context
+    features = json.dumps(exactness_features(text), default=str)
+    return digest(model, tools, messages, features)[:32]
+
+
 class CacheLever(Lever):
     """Exact cache, plus semantic matching at `similarity` (None: exact only), across the log.
 
@@ -46,12 +72,17 @@ class CacheLever(Lever):
         self._exact: OrderedDict[Hashable, None] = OrderedDict()
         self._max = max_entries
         self._semantic = SemanticIndex() if similarity is not None else None
-        self._semantic_keys: OrderedDict[str, str] = OrderedDict()
+        self._semantic_keys: OrderedDict[int, _Entry] = OrderedDict()
         # Adds not yet made to the index, in order: made just before the index is next
         # queried or forgets an entry, so it sees the same operations in the same order,
         # and a log whose partitions never repeat (most) never indexes a text.
-        self._unindexed: list[tuple[str, str, str]] = []
-        self._partitions: dict[str, int] = {}
+        self._unindexed: list[_Entry] = []
+        # A partition is the context (model, tools, earlier messages) and the user
+        # turn's exactness features; the features are only worked out once the context
+        # comes again (`_settle`), so a log whose contexts never repeat never computes them.
+        self._contexts: dict[tuple[str, str, str], int] = {}  # live entries per context
+        self._unsettled: dict[tuple[str, str, str], list[_Entry]] = {}
+        self._partitions: dict[str, int] = {}  # live entries per settled partition
         self._max_semantic = max_semantic_entries
         self.exact_hits = 0
         self.semantic_hits = 0
@@ -84,35 +115,49 @@ class CacheLever(Lever):
             return False
         text = messages[-1].text
         # Only this process's index sees the partition: the messages' hash stands for them.
-        context = str(hash(tuple(m.key for m in messages[:-1])))
-        partition = digest(
+        context = (
             str(step.baseline.model),
             str(step.baseline.tools_key),
-            context,
-            json.dumps(exactness_features(text), default=str),
-        )[:32]
+            str(hash(tuple(m.key for m in messages[:-1]))),
+        )
+        entry = _Entry(step.index, context, text)
         # A query only sees its own partition: skip it when the partition is empty.
-        if self._partitions.get(partition):
-            self._index_pending()
-            if self._semantic.candidates(partition, text, self.similarity):
-                return True
-        entry = f"{partition}:{step.index}"
-        self._unindexed.append((entry, partition, text))
-        self._semantic_keys[entry] = partition
-        self._partitions[partition] = self._partitions.get(partition, 0) + 1
+        if self._contexts.get(context):
+            self._settle(context)
+            entry.partition = _partition(context, text)
+            if self._partitions.get(entry.partition):
+                self._index_pending()
+                if self._semantic.candidates(entry.partition, text, self.similarity):
+                    return True
+            self._partitions[entry.partition] = self._partitions.get(entry.partition, 0) + 1
+        else:
+            self._unsettled.setdefault(context, []).append(entry)
+        self._unindexed.append(entry)
+        self._semantic_keys[step.index] = entry
+        self._contexts[context] = self._contexts.get(context, 0) + 1
         if len(self._semantic_keys) > self._max_semantic:
-            oldest, old_partition = self._semantic_keys.popitem(last=False)
+            _, oldest = self._semantic_keys.popitem(last=False)
             self._index_pending()
-            self._semantic.forget(oldest)
-            self._partitions[old_partition] -= 1
-            if not self._partitions[old_partition]:
-                del self._partitions[old_partition]
+            self._semantic.forget(oldest.name)
+            self._contexts[oldest.context] -= 1
+            if not self._contexts[oldest.context]:
+                del self._contexts[oldest.context]
+            self._partitions[oldest.partition] -= 1
+            if not self._partitions[oldest.partition]:
+                del self._partitions[oldest.partition]
         return False
+
+    def _settle(self, context: tuple[str, str, str]) -> None:
+        """Work out the partitions of the live entries of `context` not counted yet."""
+        for entry in self._unsettled.pop(context, ()):
+            entry.partition = _partition(context, entry.text)
+            self._partitions[entry.partition] = self._partitions.get(entry.partition, 0) + 1
 
     def _index_pending(self) -> None:
         assert self._semantic is not None
-        for entry, partition, text in self._unindexed:
-            self._semantic.add(entry, partition, text)
+        for entry in self._unindexed:
+            self._settle(entry.context)
+            self._semantic.add(entry.name, entry.partition, entry.text)
         self._unindexed.clear()
 
     def apply(self, sent: Sent, step: Step) -> Sent:

@@ -177,3 +177,33 @@ def test_the_history_lever_takes_the_recall_message_count_from_the_exact_view(
         assert tokens == counter.count_message(message.base)
         assert message.tokens(counter) == tokens
     assert report.requests == len(requests)
+
+
+def test_the_cache_lever_works_out_exactness_features_only_when_a_context_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_tokenopt.analysis.levers import cache
+
+    seen: list[str] = []
+    original = cache.exactness_features  # type: ignore[attr-defined]
+
+    def spy(text: str) -> tuple[Any, ...]:
+        seen.append(text)
+        return original(text)
+
+    monkeypatch.setattr(cache, "exactness_features", spy)
+    fresh = [request(f"Hello {n}", f"What is {n} plus {n}?") for n in range(4)]
+    assert _cache_hits(fresh, CacheLever(0.9)) == (0, 0)
+    assert seen == []  # no context came twice: no partition was needed
+    again = [
+        *fresh,
+        request("Hello 2", "what is 2 plus 2"),
+        request("Hello 2", "What is 2 plus 3?"),
+    ]
+    seen.clear()
+    assert _cache_hits(again, CacheLever(0.9)) == (0, 1)
+    # the repeated context's query indexes every earlier turn, in order (so each one's
+    # partition is worked out then), and each turn is worked out once
+    assert sorted(seen) == sorted(
+        [f"What is {n} plus {n}?" for n in range(4)] + ["what is 2 plus 2", "What is 2 plus 3?"]
+    )
