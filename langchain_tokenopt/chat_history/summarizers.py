@@ -438,6 +438,22 @@ _CENTRALITY_BOOST = 0.25
 _PIECE_OVERHEAD_TOKENS = 2
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a piece's text alone says, worked out once per text (see `_mark_terms`)."""
+
+    tokens: int
+    words: tuple[str, ...]
+    #: the names it makes, and its words whose weight depends on whether they are names
+    #: (`_name_features`)
+    candidates: frozenset[str]
+    nameable: frozenset[str]
+    #: its word counts for centrality (`_term_counts`)
+    counts: Counter[str]
+    #: its terms, by which of its nameable words are names
+    terms: dict[frozenset[str], dict[str, float]] = field(default_factory=dict)
+
+
 @dataclass
 class _Piece:
     """One selectable sentence (or clause of a long sentence)."""
@@ -445,8 +461,8 @@ class _Piece:
     order: int
     role: str
     text: str
+    facts: _Facts
     tokens: int
-    words: tuple[str, ...]
     terms: dict[str, float] = field(default_factory=dict)
     centrality: float = 0.0
 
@@ -494,14 +510,10 @@ class ExtractiveSummarizer(BaseSummarizer):
         self._lock = threading.Lock()
         self._cache_size = cache_size
         # Memos of pure values (plain dicts, emptied when full: a hit is the hot path,
-        # called for every sentence of every fold): text -> (tokens, words) of a piece,
-        # and text -> its word counts for centrality (see `_term_counts`).
-        self._analysis: dict[str, tuple[int, tuple[str, ...]]] = {}
-        self._term_counts: dict[str, Counter[str]] = {}
-        # text -> (its candidate names, its words a name would weigh); (text, its words
-        # that are names) -> its terms (see `_mark_terms`).
-        self._name_features: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self._terms: dict[tuple[str, frozenset[str]], dict[str, float]] = {}
+        # called for every sentence of every fold): text -> its tokens, and the text of
+        # a piece -> what it alone says (see `_facts`).
+        self._token_counts: dict[str, int] = {}
+        self._facts_memo: dict[str, tuple[str, _Facts]] = {}
         # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
 
@@ -513,11 +525,11 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     # -- splitting -----------------------------------------------------------
 
-    def _analyze(self, text: str) -> tuple[int, tuple[str, ...]]:
-        found = self._analysis.get(text)
+    def _tokens(self, text: str) -> int:
+        found = self._token_counts.get(text)
         if found is None:
-            found = (int(self.token_counter.count_text(text)), tuple(_WORD.findall(text)))
-            self._remember(self._analysis, text, found)
+            found = int(self.token_counter.count_text(text))
+            self._remember(self._token_counts, text, found)
         return found
 
     def _sentences(self, text: str) -> list[str]:
@@ -541,7 +553,7 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     def _clauses(self, sentence: str) -> list[str]:
         """Split a long sentence at clause punctuation into pieces of similar size."""
-        if self._analyze(sentence)[0] <= self.max_sentence_tokens:
+        if self._tokens(sentence) <= self.max_sentence_tokens:
             return [sentence]
         target = self.max_sentence_tokens // 2
         pieces: list[str] = []
@@ -550,7 +562,7 @@ class ExtractiveSummarizer(BaseSummarizer):
             if not part or not part.strip():
                 continue
             candidate = f"{current} {part}" if current else part
-            if current and self._analyze(candidate)[0] > target:
+            if current and self._tokens(candidate) > target:
                 pieces.append(current)
                 current = part
             else:
@@ -574,50 +586,53 @@ class ExtractiveSummarizer(BaseSummarizer):
             role = role_label(message)
             parts.extend((role, s) for s in self._sentences(message_to_text(message)))
         pieces: list[_Piece] = []
-        for role, text in parts:
-            text = _LEADING_MARKS.sub("", text).strip()
-            tokens, words = self._analyze(text)
-            if len(words) >= _MIN_PIECE_WORDS:
-                pieces.append(_Piece(len(pieces), role, text, tokens, words))
+        for role, part in parts:
+            text, facts = self._facts(part)
+            if len(facts.words) >= _MIN_PIECE_WORDS:
+                pieces.append(_Piece(len(pieces), role, text, facts, facts.tokens))
         return pieces
+
+    def _facts(self, part: str) -> tuple[str, _Facts]:
+        """The piece a sentence or clause makes (its text without list marks) and what
+        that text alone says: one pass over its words, memoized."""
+        found = self._facts_memo.get(part)
+        if found is None:
+            text = _LEADING_MARKS.sub("", part).strip()
+            words = tuple(_WORD.findall(text))
+            candidates, nameable = _name_features(words, _stop_words())
+            facts = _Facts(
+                tokens=self._tokens(text),
+                words=words,
+                candidates=candidates,
+                nameable=nameable,
+                counts=_term_counts(text) if len(words) >= _MIN_PIECE_WORDS else Counter(),
+            )
+            found = (text, facts)
+            self._remember(self._facts_memo, part, found)
+        return found
 
     # -- scoring -------------------------------------------------------------
 
     def _mark_terms(self, pieces: list[_Piece]) -> None:
         # A word capitalized in mid-sentence anywhere is a name everywhere, except in
         # title-cased pieces (headings), where capitals say nothing.
-        stop_words = _stop_words()
-        features = []
-        for piece in pieces:
-            found = self._name_features.get(piece.text)
-            if found is None:
-                found = _name_features(piece.words, stop_words)
-                self._remember(self._name_features, piece.text, found)
-            features.append(found)
         names: set[str] = set()
-        for candidates, _ in features:
-            names.update(candidates)
+        for piece in pieces:
+            names.update(piece.facts.candidates)
         # A piece's terms depend on the names only through its own words that may be
         # names: the same piece with the same of them named has the same terms.
-        for piece, (_, nameable) in zip(pieces, features, strict=True):
-            key = (piece.text, nameable & names)
-            terms = self._terms.get(key)
+        for piece in pieces:
+            facts = piece.facts
+            named = facts.nameable & names
+            terms = facts.terms.get(named)
             if terms is None:
-                terms = _piece_terms(piece.words, names, stop_words)
-                self._remember(self._terms, key, terms)
+                terms = facts.terms[named] = _piece_terms(facts.words, names, _stop_words())
             piece.terms = terms
 
     def _mark_centrality(self, pieces: list[_Piece]) -> None:
         # Each piece's term counts are kept (a previous summary's pieces come back in
         # every fold), and the joined text's counts are their sums.
-        counts = []
-        for piece in pieces:
-            found = self._term_counts.get(piece.text)
-            if found is None:
-                found = _term_counts(piece.text)
-                self._remember(self._term_counts, piece.text, found)
-            counts.append(found)
-        scores = _centrality_scores(counts)
+        scores = _centrality_scores([piece.facts.counts for piece in pieces])
         best = max(scores, default=0.0)
         if best <= 0.0:
             return
@@ -659,7 +674,7 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     @staticmethod
     def _value(piece: _Piece, covered: set[str]) -> float:
-        gain = sum(w for term, w in piece.terms.items() if term not in covered)
+        gain = sum([w for term, w in piece.terms.items() if term not in covered])
         cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
         return gain * (1.0 + _CENTRALITY_BOOST * piece.centrality) / cost
 
@@ -667,19 +682,29 @@ class ExtractiveSummarizer(BaseSummarizer):
         covered: set[str] = set()
         chosen: list[_Piece] = []
         used = 0
-        # Lazy greedy: a piece's value only drops as terms get covered.
-        heap = [(-self._value(p, covered), p.order) for p in pieces]
+        # Lazy greedy: a piece's value only drops as terms get covered. A value is
+        # worked out again only when terms were covered since (`covered` only grows, so
+        # its size tells); with nothing covered, it is the sum of all its weights.
+        boosts = [1.0 + _CENTRALITY_BOOST * p.centrality for p in pieces]
+        heap = [
+            (-(sum(p.terms.values()) * boost / (p.tokens + _PIECE_OVERHEAD_TOKENS)), p.order, 0)
+            for p, boost in zip(pieces, boosts, strict=True)
+        ]
         heapq.heapify(heap)
         while heap:
-            _, order = heapq.heappop(heap)
+            negative, order, seen = heapq.heappop(heap)
             piece = pieces[order]
-            value = self._value(piece, covered)
+            cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
+            if seen == len(covered):
+                value = -negative
+            else:
+                gain = sum([w for term, w in piece.terms.items() if term not in covered])
+                value = gain * boosts[order] / cost
             if value <= 0.0:
                 continue
             if heap and value < -heap[0][0]:
-                heapq.heappush(heap, (-value, order))
+                heapq.heappush(heap, (-value, order, len(covered)))
                 continue
-            cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
             if used + cost > cap:
                 continue
             chosen.append(piece)
