@@ -436,6 +436,9 @@ _WEIGHT_WORD = 0.5
 _CENTRALITY_BOOST = 0.25
 #: Role label, separator and newline cost about this much on top of a piece's text.
 _PIECE_OVERHEAD_TOKENS = 2
+# encodings whose pre-tokenizer starts a piece after every non-space followed by a space
+# and every newline followed by a non-space (see `ExtractiveSummarizer._rendered_tokens`)
+_LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 
 
 @dataclass(frozen=True)
@@ -514,6 +517,8 @@ class ExtractiveSummarizer(BaseSummarizer):
         # a piece -> what it alone says (see `_facts`).
         self._token_counts: dict[str, int] = {}
         self._facts_memo: dict[str, tuple[str, _Facts]] = {}
+        # whether a summary's tokens are its parts' (see `_rendered_tokens`)
+        self._line_additive = self.token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
         # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
 
@@ -661,7 +666,7 @@ class ExtractiveSummarizer(BaseSummarizer):
         chosen = self._select(pieces, cap)
         text = self._render(chosen)
         # Joined text can count differently from its parts: drop the weakest until it fits.
-        while chosen and self.token_counter.count_text(text) > cap:
+        while chosen and self._rendered_tokens(chosen, text) > cap:
             weakest = min(chosen, key=lambda p: (self._value(p, set()), -p.order))
             chosen.remove(weakest)
             text = self._render(chosen)
@@ -724,6 +729,38 @@ class ExtractiveSummarizer(BaseSummarizer):
                 lines.append(f"{piece.role}: {piece.text}" if piece.role else piece.text)
             role = piece.role
         return "\n".join(lines)
+
+    def _rendered_tokens(self, chosen: Sequence[_Piece], text: str) -> int:
+        """Tokens of `text`, `_render(chosen)`, summed from memoized counts of its parts
+        so that a previous summary's pieces are not encoded again in every fold.
+
+        The parts are each line's head ("Role:") and each piece with what precedes it on
+        its line (" " after a head or a piece) and follows it ("\n" ending a line but
+        the last). With the cl100k/o200k pre-tokenizer no piece continues from a
+        non-space into a space, nor from a newline into a non-space (a space or newline
+        only starts a piece or is in one of whitespace only), and BPE never merges across
+        pieces: as pieces and heads start and end with non-spaces (they are stripped),
+        every seam between parts is a seam between pre-tokenizer pieces, so the text's
+        tokens are the sum of its parts' (a test holds it on arbitrary text). Otherwise
+        (another encoding, a role starting with a space) the text is counted whole.
+        """
+        ordered = sorted(chosen, key=lambda p: p.order)
+        if not self._line_additive or any(p.role[:1].isspace() for p in ordered):
+            return int(self.token_counter.count_text(text))
+        total = 0
+        last = len(ordered) - 1
+        for i, piece in enumerate(ordered):
+            same_line = i > 0 and piece.role == ordered[i - 1].role
+            if same_line or piece.role:
+                part = " " + piece.text
+                if not same_line:
+                    total += self._tokens(piece.role + ":")
+            else:
+                part = piece.text
+            if i < last and ordered[i + 1].role != piece.role:
+                part += "\n"
+            total += self._tokens(part)
+        return total
 
     def _truncate(self, text: str, cap: int) -> str:
         tokens = self.token_counter.encode(text)

@@ -117,3 +117,25 @@ def test_summaries_equal_the_reference_on_real_prose(seed: int) -> None:
         folds.append((messages, rng.choice([60, 250, 1000])))
     assert len(folds) > 3
     _assert_same_folds(folds)
+
+
+_PIECE_TEXT = st.one_of(_TEXT, st.text(min_size=1, max_size=80)).map(str.strip).filter(bool)
+_ROLE = st.sampled_from(["User", "Assistant", "", "Tool lookup", "Foo ", "Ünal", "1x", " x"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_ROLE, _PIECE_TEXT), min_size=1, max_size=8),
+    st.sampled_from(["gpt-4o", "gpt-4"]),
+)
+def test_a_summary_counts_as_the_sum_of_its_parts(parts: list[tuple[str, str]], model: str) -> None:
+    """`_rendered_tokens` (summed per head and piece) is the summary's count."""
+    from langchain_tokenopt.chat_history.summarizers import _Piece
+
+    summarizer = ExtractiveSummarizer(token_counter=COUNTERS[model])
+    pieces = []
+    for order, (role, text) in enumerate(parts):
+        facts = summarizer._facts(text)[1]
+        pieces.append(_Piece(order, role, text, facts, facts.tokens))
+    text = summarizer._render(pieces)
+    assert summarizer._rendered_tokens(pieces, text) == COUNTERS[model].count_text(text)
