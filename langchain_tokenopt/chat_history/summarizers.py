@@ -436,6 +436,25 @@ _WEIGHT_WORD = 0.5
 _CENTRALITY_BOOST = 0.25
 #: Role label, separator and newline cost about this much on top of a piece's text.
 _PIECE_OVERHEAD_TOKENS = 2
+# encodings whose pre-tokenizer starts a piece after every non-space followed by a space
+# and every newline followed by a non-space (see `ExtractiveSummarizer._rendered_tokens`)
+_LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a piece's text alone says, worked out once per text (see `_mark_terms`)."""
+
+    tokens: int
+    words: tuple[str, ...]
+    #: the names it makes, and its words whose weight depends on whether they are names
+    #: (`_name_features`)
+    candidates: frozenset[str]
+    nameable: frozenset[str]
+    #: its word counts for centrality (`_term_counts`)
+    counts: Counter[str]
+    #: its terms, by which of its nameable words are names
+    terms: dict[frozenset[str], dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -445,8 +464,8 @@ class _Piece:
     order: int
     role: str
     text: str
+    facts: _Facts
     tokens: int
-    words: tuple[str, ...]
     terms: dict[str, float] = field(default_factory=dict)
     centrality: float = 0.0
 
@@ -494,14 +513,12 @@ class ExtractiveSummarizer(BaseSummarizer):
         self._lock = threading.Lock()
         self._cache_size = cache_size
         # Memos of pure values (plain dicts, emptied when full: a hit is the hot path,
-        # called for every sentence of every fold): text -> (tokens, words) of a piece,
-        # and text -> its word counts for centrality (see `_term_counts`).
-        self._analysis: dict[str, tuple[int, tuple[str, ...]]] = {}
-        self._term_counts: dict[str, Counter[str]] = {}
-        # text -> (its candidate names, its words a name would weigh); (text, its words
-        # that are names) -> its terms (see `_mark_terms`).
-        self._name_features: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self._terms: dict[tuple[str, frozenset[str]], dict[str, float]] = {}
+        # called for every sentence of every fold): text -> its tokens, and the text of
+        # a piece -> what it alone says (see `_facts`).
+        self._token_counts: dict[str, int] = {}
+        self._facts_memo: dict[str, tuple[str, _Facts]] = {}
+        # whether a summary's tokens are its parts' (see `_rendered_tokens`)
+        self._line_additive = self.token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
         # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
 
@@ -513,11 +530,11 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     # -- splitting -----------------------------------------------------------
 
-    def _analyze(self, text: str) -> tuple[int, tuple[str, ...]]:
-        found = self._analysis.get(text)
+    def _tokens(self, text: str) -> int:
+        found = self._token_counts.get(text)
         if found is None:
-            found = (int(self.token_counter.count_text(text)), tuple(_WORD.findall(text)))
-            self._remember(self._analysis, text, found)
+            found = int(self.token_counter.count_text(text))
+            self._remember(self._token_counts, text, found)
         return found
 
     def _sentences(self, text: str) -> list[str]:
@@ -541,7 +558,7 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     def _clauses(self, sentence: str) -> list[str]:
         """Split a long sentence at clause punctuation into pieces of similar size."""
-        if self._analyze(sentence)[0] <= self.max_sentence_tokens:
+        if self._tokens(sentence) <= self.max_sentence_tokens:
             return [sentence]
         target = self.max_sentence_tokens // 2
         pieces: list[str] = []
@@ -550,7 +567,7 @@ class ExtractiveSummarizer(BaseSummarizer):
             if not part or not part.strip():
                 continue
             candidate = f"{current} {part}" if current else part
-            if current and self._analyze(candidate)[0] > target:
+            if current and self._tokens(candidate) > target:
                 pieces.append(current)
                 current = part
             else:
@@ -574,50 +591,53 @@ class ExtractiveSummarizer(BaseSummarizer):
             role = role_label(message)
             parts.extend((role, s) for s in self._sentences(message_to_text(message)))
         pieces: list[_Piece] = []
-        for role, text in parts:
-            text = _LEADING_MARKS.sub("", text).strip()
-            tokens, words = self._analyze(text)
-            if len(words) >= _MIN_PIECE_WORDS:
-                pieces.append(_Piece(len(pieces), role, text, tokens, words))
+        for role, part in parts:
+            text, facts = self._facts(part)
+            if len(facts.words) >= _MIN_PIECE_WORDS:
+                pieces.append(_Piece(len(pieces), role, text, facts, facts.tokens))
         return pieces
+
+    def _facts(self, part: str) -> tuple[str, _Facts]:
+        """The piece a sentence or clause makes (its text without list marks) and what
+        that text alone says: one pass over its words, memoized."""
+        found = self._facts_memo.get(part)
+        if found is None:
+            text = _LEADING_MARKS.sub("", part).strip()
+            words = tuple(_WORD.findall(text))
+            candidates, nameable = _name_features(words, _stop_words())
+            facts = _Facts(
+                tokens=self._tokens(text),
+                words=words,
+                candidates=candidates,
+                nameable=nameable,
+                counts=_term_counts(text) if len(words) >= _MIN_PIECE_WORDS else Counter(),
+            )
+            found = (text, facts)
+            self._remember(self._facts_memo, part, found)
+        return found
 
     # -- scoring -------------------------------------------------------------
 
     def _mark_terms(self, pieces: list[_Piece]) -> None:
         # A word capitalized in mid-sentence anywhere is a name everywhere, except in
         # title-cased pieces (headings), where capitals say nothing.
-        stop_words = _stop_words()
-        features = []
-        for piece in pieces:
-            found = self._name_features.get(piece.text)
-            if found is None:
-                found = _name_features(piece.words, stop_words)
-                self._remember(self._name_features, piece.text, found)
-            features.append(found)
         names: set[str] = set()
-        for candidates, _ in features:
-            names.update(candidates)
+        for piece in pieces:
+            names.update(piece.facts.candidates)
         # A piece's terms depend on the names only through its own words that may be
         # names: the same piece with the same of them named has the same terms.
-        for piece, (_, nameable) in zip(pieces, features, strict=True):
-            key = (piece.text, nameable & names)
-            terms = self._terms.get(key)
+        for piece in pieces:
+            facts = piece.facts
+            named = facts.nameable & names
+            terms = facts.terms.get(named)
             if terms is None:
-                terms = _piece_terms(piece.words, names, stop_words)
-                self._remember(self._terms, key, terms)
+                terms = facts.terms[named] = _piece_terms(facts.words, names, _stop_words())
             piece.terms = terms
 
     def _mark_centrality(self, pieces: list[_Piece]) -> None:
         # Each piece's term counts are kept (a previous summary's pieces come back in
         # every fold), and the joined text's counts are their sums.
-        counts = []
-        for piece in pieces:
-            found = self._term_counts.get(piece.text)
-            if found is None:
-                found = _term_counts(piece.text)
-                self._remember(self._term_counts, piece.text, found)
-            counts.append(found)
-        scores = _centrality_scores(counts)
+        scores = _centrality_scores([piece.facts.counts for piece in pieces])
         best = max(scores, default=0.0)
         if best <= 0.0:
             return
@@ -646,7 +666,7 @@ class ExtractiveSummarizer(BaseSummarizer):
         chosen = self._select(pieces, cap)
         text = self._render(chosen)
         # Joined text can count differently from its parts: drop the weakest until it fits.
-        while chosen and self.token_counter.count_text(text) > cap:
+        while chosen and self._rendered_tokens(chosen, text) > cap:
             weakest = min(chosen, key=lambda p: (self._value(p, set()), -p.order))
             chosen.remove(weakest)
             text = self._render(chosen)
@@ -659,7 +679,7 @@ class ExtractiveSummarizer(BaseSummarizer):
 
     @staticmethod
     def _value(piece: _Piece, covered: set[str]) -> float:
-        gain = sum(w for term, w in piece.terms.items() if term not in covered)
+        gain = sum([w for term, w in piece.terms.items() if term not in covered])
         cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
         return gain * (1.0 + _CENTRALITY_BOOST * piece.centrality) / cost
 
@@ -667,19 +687,29 @@ class ExtractiveSummarizer(BaseSummarizer):
         covered: set[str] = set()
         chosen: list[_Piece] = []
         used = 0
-        # Lazy greedy: a piece's value only drops as terms get covered.
-        heap = [(-self._value(p, covered), p.order) for p in pieces]
+        # Lazy greedy: a piece's value only drops as terms get covered. A value is
+        # worked out again only when terms were covered since (`covered` only grows, so
+        # its size tells); with nothing covered, it is the sum of all its weights.
+        boosts = [1.0 + _CENTRALITY_BOOST * p.centrality for p in pieces]
+        heap = [
+            (-(sum(p.terms.values()) * boost / (p.tokens + _PIECE_OVERHEAD_TOKENS)), p.order, 0)
+            for p, boost in zip(pieces, boosts, strict=True)
+        ]
         heapq.heapify(heap)
         while heap:
-            _, order = heapq.heappop(heap)
+            negative, order, seen = heapq.heappop(heap)
             piece = pieces[order]
-            value = self._value(piece, covered)
+            cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
+            if seen == len(covered):
+                value = -negative
+            else:
+                gain = sum([w for term, w in piece.terms.items() if term not in covered])
+                value = gain * boosts[order] / cost
             if value <= 0.0:
                 continue
             if heap and value < -heap[0][0]:
-                heapq.heappush(heap, (-value, order))
+                heapq.heappush(heap, (-value, order, len(covered)))
                 continue
-            cost = piece.tokens + _PIECE_OVERHEAD_TOKENS
             if used + cost > cap:
                 continue
             chosen.append(piece)
@@ -699,6 +729,38 @@ class ExtractiveSummarizer(BaseSummarizer):
                 lines.append(f"{piece.role}: {piece.text}" if piece.role else piece.text)
             role = piece.role
         return "\n".join(lines)
+
+    def _rendered_tokens(self, chosen: Sequence[_Piece], text: str) -> int:
+        """Tokens of `text`, `_render(chosen)`, summed from memoized counts of its parts
+        so that a previous summary's pieces are not encoded again in every fold.
+
+        The parts are each line's head ("Role:") and each piece with what precedes it on
+        its line (" " after a head or a piece) and follows it ("\n" ending a line but
+        the last). With the cl100k/o200k pre-tokenizer no piece continues from a
+        non-space into a space, nor from a newline into a non-space (a space or newline
+        only starts a piece or is in one of whitespace only), and BPE never merges across
+        pieces: as pieces and heads start and end with non-spaces (they are stripped),
+        every seam between parts is a seam between pre-tokenizer pieces, so the text's
+        tokens are the sum of its parts' (a test holds it on arbitrary text). Otherwise
+        (another encoding, a role starting with a space) the text is counted whole.
+        """
+        ordered = sorted(chosen, key=lambda p: p.order)
+        if not self._line_additive or any(p.role[:1].isspace() for p in ordered):
+            return int(self.token_counter.count_text(text))
+        total = 0
+        last = len(ordered) - 1
+        for i, piece in enumerate(ordered):
+            same_line = i > 0 and piece.role == ordered[i - 1].role
+            if same_line or piece.role:
+                part = " " + piece.text
+                if not same_line:
+                    total += self._tokens(piece.role + ":")
+            else:
+                part = piece.text
+            if i < last and ordered[i + 1].role != piece.role:
+                part += "\n"
+            total += self._tokens(part)
+        return total
 
     def _truncate(self, text: str, cap: int) -> str:
         tokens = self.token_counter.encode(text)
