@@ -252,6 +252,18 @@ def _check_range(value: object, what: str) -> tuple[int, int]:
     )
 
 
+def _check_query_arguments(
+    k: object, min_score: object, where: Callable[[Hashable], bool] | None
+) -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
+    if k < 0:
+        raise InvalidArgumentError(f"k must be >= 0, got {k}")
+    finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
+    if where is not None and not callable(where):
+        raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
+
+
 def _check_text(text: object, what: str = "text") -> str:
     if not isinstance(text, str):
         raise ArgumentTypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
@@ -369,14 +381,25 @@ class TextIndex:
         self._pending = _Pending()
         # scratch: the query's weights by term id, zero between queries
         self._query_table: _FloatArray = np.zeros(0)
+        # the character n-grams of the last `query_joined` parts, by part (they do not
+        # depend on the vocabulary), for a `similarities` call over the same parts
+        self._part_grams: dict[str, list[str]] = {}
         self._changes = 0  # adds + removes since the IDF snapshot
         self._dead = 0  # tombstoned rows, main and pending
 
     # ------------------------------------------------------------ vectorizing
     def _term_frequencies(
-        self, texts: Sequence[str], *, grow: bool, number_unknown: bool = True
+        self,
+        texts: Sequence[str],
+        *,
+        grow: bool,
+        number_unknown: bool = True,
+        char_grams: Sequence[list[str] | None] = (),
     ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
+
+        `char_grams[i]`, when given and not None, is text i's character n-grams as the
+        analyzer gives them (read before, see `query_joined`).
 
         Without `grow`, a term the vocabulary does not hold gets its own negative id, or
         -1 for all of them without `number_unknown`: a query scored against stored texts
@@ -396,9 +419,10 @@ class TextIndex:
         counts: list[int] = []
         flags: list[bool] = []
         indptr = [0]
-        for text in texts:
+        for i, text in enumerate(texts):
+            grams = char_grams[i] if i < len(char_grams) else None
             for analyzer, ids, is_char in blocks:
-                tally = Counter(analyzer(text))
+                tally = Counter(grams if is_char and grams is not None else analyzer(text))
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
                 if -1 in found and grow:
                     for j, term in enumerate(tally):
@@ -665,13 +689,7 @@ class TextIndex:
         if isinstance(texts, str):
             raise ArgumentTypeError("query_many takes a sequence of str, not one str; use query()")
         texts = [_check_text(text, "query") for text in texts]
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
-        if k < 0:
-            raise InvalidArgumentError(f"k must be >= 0, got {k}")
-        finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
-        if where is not None and not callable(where):
-            raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
+        _check_query_arguments(k, min_score, where)
         with self._lock:
             if k == 0 or not self._texts:
                 return [[] for _ in texts]
@@ -683,15 +701,64 @@ class TextIndex:
                     if found is not None:
                         return [self._top_few(found, k, min_score, where)]
             tf = self._term_frequencies(texts, grow=False, number_unknown=False)
-            weights, snapshot_rows = self._weigh(tf)
-            results = []
-            for i in range(len(texts)):
-                start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
-                scores, positions = self._matches(
-                    tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
-                )
-                results.append(self._select(scores, positions, k, where))
-            return results
+            return self._top_k_of(tf, k, min_score, where)
+
+    def query_joined(
+        self,
+        parts: Sequence[str],
+        k: int = 5,
+        *,
+        min_score: float = 0.0,
+        where: Callable[[Hashable], bool] | None = None,
+    ) -> list[tuple[Hashable, float]]:
+        """`query(" ".join(parts))`, reading each part's character n-grams once: a
+        `similarities(parts, keys)` call that follows reuses them (ToolRetriever scores
+        a request whole, then sentence by sentence).
+
+        A `char_wb` n-gram never spans whitespace, so the joined text's n-grams are its
+        parts' one after the other; the results are `query`'s, bit for bit.
+
+        Example:
+            >>> index = TextIndex(char_ngrams=True)
+            >>> index.add_many([(1, "red apples"), (2, "green pears")])
+            >>> index.query_joined(["green", "pears"]) == index.query("green pears")
+            True
+        """
+        if isinstance(parts, str):
+            raise ArgumentTypeError("query_joined takes a sequence of str, not one str")
+        parts = [_check_text(part, "query part") for part in parts]
+        _check_query_arguments(k, min_score, where)
+        analyzer = self._char_analyzer
+        if analyzer is None:  # words are the joined text's own: nothing to reuse
+            return self.query_many([" ".join(parts)], k, min_score=min_score, where=where)[0]
+        with self._lock:
+            if k == 0 or not self._texts:
+                return []
+            self._maybe_refresh()
+            self._part_grams = {part: analyzer(part) for part in parts}
+            grams = [gram for part in parts for gram in self._part_grams[part]]
+            tf = self._term_frequencies(
+                [" ".join(parts)], grow=False, number_unknown=False, char_grams=[grams]
+            )
+            return self._top_k_of(tf, k, min_score, where)[0]
+
+    def _top_k_of(
+        self,
+        tf: _Vectors,
+        k: int,
+        min_score: float,
+        where: Callable[[Hashable], bool] | None,
+    ) -> list[list[tuple[Hashable, float]]]:
+        """The top `k` keys of each query row of `tf`. Must be called under the lock."""
+        weights, snapshot_rows = self._weigh(tf)
+        results = []
+        for i in range(len(tf)):
+            start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
+            scores, positions = self._matches(
+                tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
+            )
+            results.append(self._select(scores, positions, k, where))
+        return results
 
     def _word_query(self, text: str) -> tuple[list[int], list[int], list[float]]:
         """One query's term ids, rows in the IDF snapshot and unit weights, as
@@ -989,7 +1056,14 @@ class TextIndex:
             return result
         with self._lock:
             self._maybe_refresh()
-            query_tf = self._term_frequencies(texts, grow=False, number_unknown=False)
+            query_tf = self._term_frequencies(
+                texts,
+                grow=False,
+                number_unknown=False,
+                char_grams=[self._part_grams.get(text) for text in texts]
+                if self._part_grams
+                else (),
+            )
             query_weights, _ = self._weigh(query_tf)
             main_positions, main_rows, pending_positions, pending_rows = [], [], [], []
             for position, key in enumerate(keys):

@@ -557,7 +557,14 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         texts = [(_clip(text), weight) for text, weight in queries if text.strip() and weight > 0]
         if not texts:
             return [], True
-        results = self._index.query_many([text for text, _ in texts], k=fetch)
+        parts = _request_parts(request)
+        if len(parts) > 1 and " ".join(parts).split() == request.split():
+            # the same words as the request: the index reads them once, part by part
+            results = [self._index.query_joined(parts, k=fetch)]
+            if len(texts) > 1:
+                results += self._index.query_many([text for text, _ in texts[1:]], k=fetch)
+        else:
+            results = self._index.query_many([text for text, _ in texts], k=fetch)
         whole: dict[str, float] = {}
         for (_, weight), hits in zip(texts, results, strict=True):
             for key, score in hits:
@@ -581,7 +588,6 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         factor = np.array([(entries[name].length / longest) ** _LENGTH_EXPONENT for name in names])
         whole_scores = np.array([whole.get(name, 0.0) for name in names]) * factor
         first = [position[name] for name in named]
-        parts = _request_parts(request)
         if len(parts) > 1:
             part_scores = self._index.similarities(parts, names) * factor
             order = _cover(part_scores, whole_scores, first, picks)
