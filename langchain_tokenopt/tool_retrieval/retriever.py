@@ -74,6 +74,10 @@ _COVERAGE = 0.8
 # the budget still has candidates to choose from.
 _MIN_FETCH = 32
 
+# Up to this many tools, a request is searched for their names as plain substrings
+# before it is read for identifiers (most requests name none).
+_NAME_SEARCH_TOOLS = 64
+
 # Iterable, but one tool (or name) rather than a list of them.
 _NOT_A_LIST = (str, bytes, Mapping, BaseModel, type)
 
@@ -132,6 +136,17 @@ def _named_tools(text: str) -> list[str]:
         if "_" in word or "." in word or "-" in word or _CAMEL_BOUNDARY.search(word):
             found[word] = None
     return list(found)
+
+
+def _registered_names(text: str, registered: Mapping[str, object]) -> list[str]:
+    """`_named_tools(text)` that are `registered`, in the same order.
+
+    A name found there is part of `text`, so with none of a few registered names in it
+    as a substring, nothing needs reading.
+    """
+    if len(registered) <= _NAME_SEARCH_TOOLS and not any(name in text for name in registered):
+        return []
+    return [name for name in _named_tools(text) if name in registered]
 
 
 def _by_score(scores: NDArray[np.float64], first: Sequence[int]) -> list[int]:
@@ -574,7 +589,7 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         if self._longest is None:
             self._longest = max(self._lengths, default=1)
         longest = self._longest
-        named = [name for name in _named_tools(request) if name in entries]
+        named = _registered_names(request, entries)
         names = sorted(
             {name for name in whole if name in entries} | set(named),
             key=lambda name: entries[name].order,

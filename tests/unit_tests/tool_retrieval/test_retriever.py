@@ -379,6 +379,22 @@ def test_a_request_read_part_by_part_ranks_exactly_as_read_whole(request: str) -
     assert [(match.name, match.score) for match in fast.select(request, k=4)] == expected
 
 
+@given(
+    request=REQUEST_PIECES,
+    registered=st.lists(
+        st.sampled_from(["get_weather", "sendEmail", "send_email", "e-mail", "a.b", "x"])
+    ),
+)
+def test_registered_names_are_the_named_tools_that_are_registered(
+    request: str, registered: list[str]
+) -> None:
+    from langchain_tokenopt.tool_retrieval import retriever as tools_module
+
+    names = dict.fromkeys(registered)
+    expected = [name for name in tools_module._named_tools(request) if name in names]
+    assert tools_module._registered_names(request, names) == expected
+
+
 def test_a_request_is_read_once_when_its_parts_hold_all_its_words(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
