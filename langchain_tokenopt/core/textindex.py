@@ -417,7 +417,7 @@ class TextIndex:
         strangers: dict[tuple[bool, str], int] = {}
         columns: list[int] = []
         counts: list[int] = []
-        flags: list[bool] = []
+        block_sizes: list[int] = []  # entries of each text's blocks, in `blocks` order
         indptr = [0]
         for i, text in enumerate(texts):
             grams = char_grams[i] if i < len(char_grams) else None
@@ -437,17 +437,17 @@ class TextIndex:
                             found[j] = strangers.setdefault((is_char, term), -2 - len(strangers))
                 columns.extend(found)
                 counts.extend(tally.values())
-                if self._char_analyzer is not None:
-                    flags.extend([is_char] * len(tally))
+                block_sizes.append(len(tally))
             indptr.append(len(columns))
-        values = np.array(counts, np.float64)
+        values = np.fromiter(counts, np.float64, len(counts))
         if self._sublinear_tf:
             values = 1.0 + np.log(values)
+        block_is_char = np.array([is_char for _, _, is_char in blocks] * len(texts), np.bool_)
         return _Vectors(
             np.array(indptr, np.int64),
-            np.array(columns, np.int64),
+            np.fromiter(columns, np.int64, len(columns)),
             values,
-            np.array(flags, np.bool_) if flags else np.zeros(len(columns), np.bool_),
+            np.repeat(block_is_char, block_sizes),
         )
 
     def _weigh(self, tf: _Vectors) -> tuple[_FloatArray, _IntArray]:

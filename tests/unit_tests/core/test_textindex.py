@@ -6,6 +6,7 @@ import random
 import re
 import sys
 import threading
+from collections import Counter
 from collections.abc import Hashable
 
 import numpy as np
@@ -569,6 +570,30 @@ def _joined_index(char_ngrams: bool) -> TextIndex:
 
 
 JOINED_INDEXES = {flag: _joined_index(flag) for flag in (False, True)}
+
+
+@given(texts=st.lists(JOIN_PIECES, max_size=4), char_ngrams=st.booleans())
+def test_term_frequencies_are_the_analyzers_counts_in_order(
+    texts: list[str], char_ngrams: bool
+) -> None:
+    index = JOINED_INDEXES[char_ngrams]
+    analyzers = [(index._word_analyzer, index._word_ids, False)]
+    if char_ngrams:
+        analyzers.append((_analyzer("char_wb", (4, 5), True, None), index._char_ids, True))
+    entries = [
+        [(ids.get(term, -1), count, is_char) for term, count in Counter(analyzer(text)).items()]
+        for text in texts
+        for analyzer, ids, is_char in analyzers
+    ]
+    flat = [entry for block in entries for entry in block]
+    with index._lock:
+        tf = index._term_frequencies(texts, grow=False, number_unknown=False)
+    assert tf.columns.tolist() == [column for column, _, _ in flat]
+    assert tf.values.tolist() == (1.0 + np.log([float(n) for _, n, _ in flat])).tolist()
+    assert tf.is_char.tolist() == [is_char for _, _, is_char in flat]
+    sizes = [len(block) for block in entries]
+    per_text = [sum(sizes[i : i + len(analyzers)]) for i in range(0, len(sizes), len(analyzers))]
+    assert tf.indptr.tolist() == [0, *np.cumsum(per_text, dtype=int).tolist()]
 
 
 @given(parts=st.lists(JOIN_PIECES, max_size=6), char_ngrams=st.booleans())
