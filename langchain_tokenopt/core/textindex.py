@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,8 @@ _DENSE_DOCS = 1 << 16
 _SORT_ALL = 512
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
+# Queries keep the character n-grams of up to this many distinct words (`_char_grams`).
+_GRAM_MEMO_WORDS = 4096
 # add_many vectorizes this many texts at a time.
 _ADD_CHUNK = 2048
 # Forget terms no text uses any more once they are most of the vocabulary.
@@ -353,6 +355,8 @@ class TextIndex:
             _analyzer("char_wb", (char_low, char_high), lowercase, None) if char_ngrams else None
         )
         self._lock = threading.RLock()
+        # each word's character n-grams, for queries (they do not depend on the vocabulary)
+        self._word_grams: dict[str, list[str]] = {}
         self._reset()
 
     # ----------------------------------------------------------------- state
@@ -735,12 +739,28 @@ class TextIndex:
             if k == 0 or not self._texts:
                 return []
             self._maybe_refresh()
-            self._part_grams = {part: analyzer(part) for part in parts}
+            self._part_grams = {part: self._char_grams(part) for part in parts}
             grams = [gram for part in parts for gram in self._part_grams[part]]
             tf = self._term_frequencies(
                 [" ".join(parts)], grow=False, number_unknown=False, char_grams=[grams]
             )
             return self._top_k_of(tf, k, min_score, where)[0]
+
+    def _char_grams(self, text: str) -> list[str]:
+        """The character n-grams of `text` as its analyzer gives them: its words' n-grams
+        one after the other (a `char_wb` n-gram never spans whitespace), each word read
+        once until the memo fills (`_GRAM_MEMO_WORDS`) and starts over. Under the lock."""
+        analyzer = self._char_analyzer
+        assert analyzer is not None
+        memo = self._word_grams
+        words = text.split()
+        missing = set(words).difference(memo)
+        if len(memo) + len(missing) > _GRAM_MEMO_WORDS:
+            memo.clear()
+            missing = set(words)
+        for word in missing:
+            memo[word] = analyzer(word)
+        return list(chain.from_iterable(map(memo.__getitem__, words)))
 
     def _top_k_of(
         self,

@@ -610,6 +610,29 @@ def test_query_joined_answers_like_query_and_keeps_similarities_exact(
     assert np.array_equal(index.similarities(parts, keys), expected)
 
 
+@given(texts=st.lists(JOIN_PIECES, max_size=8))
+def test_char_grams_read_word_by_word_are_the_analyzers(texts: list[str]) -> None:
+    index = TextIndex(char_ngrams=True, char_ngram_range=(4, 5))
+    analyzer = _analyzer("char_wb", (4, 5), True, None)
+    with index._lock:
+        for text in texts:  # later texts meet words of earlier ones in the memo
+            assert index._char_grams(text) == analyzer(text)
+            assert set(text.split()) <= set(index._word_grams)
+
+
+def test_the_word_memo_of_char_grams_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_tokenopt.core import textindex
+
+    monkeypatch.setattr(textindex, "_GRAM_MEMO_WORDS", 8)
+    index = TextIndex(char_ngrams=True)
+    analyzer = _analyzer("char_wb", (3, 5), True, None)
+    with index._lock:
+        for i in range(20):
+            text = f"word{i} again{i} shared Shared {i}"
+            assert index._char_grams(text) == analyzer(text)
+            assert len(index._word_grams) <= 8
+
+
 def test_query_joined_of_nothing_and_bad_input() -> None:
     index = TextIndex(char_ngrams=True)
     assert index.query_joined(["red"]) == []  # empty index
