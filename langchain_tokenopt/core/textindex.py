@@ -287,6 +287,16 @@ def _analyzer(
     return analyzer
 
 
+@functools.lru_cache(maxsize=32)
+def _reads_word_by_word(analyzer: _Analyzer) -> bool:
+    """Whether `analyzer`'s n-grams of a text are its whitespace-separated words'
+    n-grams in a row, as scikit-learn's `char_wb` gives them (docs/internals.md): a
+    probe of tricky words (context lowercasing, mixed whitespace) checks it."""
+    words = ["Word", "ΟΔΟΣ.", "İx", "a", "--", "e-mail", "x" * 9]
+    text = " \t\n".join(words) + "\u3000end"
+    return analyzer(text) == [gram for word in [*words, "end"] for gram in analyzer(word)]
+
+
 class TextIndex:
     """Incremental TF-IDF index with top-k cosine queries.
 
@@ -353,6 +363,10 @@ class TextIndex:
         self._word_analyzer: _Analyzer = _analyzer("word", (low, high), lowercase, stop_words)
         self._char_analyzer: _Analyzer | None = (
             _analyzer("char_wb", (char_low, char_high), lowercase, None) if char_ngrams else None
+        )
+        # queries may read character n-grams word by word (`query_joined`, `_char_grams`)
+        self._char_by_word = self._char_analyzer is not None and _reads_word_by_word(
+            self._char_analyzer
         )
         self._lock = threading.RLock()
         # each word's character n-grams, for queries (they do not depend on the vocabulary)
@@ -720,7 +734,9 @@ class TextIndex:
         a request whole, then sentence by sentence).
 
         A `char_wb` n-gram never spans whitespace, so the joined text's n-grams are its
-        parts' one after the other; the results are `query`'s, bit for bit.
+        parts' one after the other (checked once per analyzer; without character
+        n-grams, or should that not hold, the joined text is read as `query` reads it):
+        the results are `query`'s, bit for bit.
 
         Example:
             >>> index = TextIndex(char_ngrams=True)
@@ -732,8 +748,7 @@ class TextIndex:
             raise ArgumentTypeError("query_joined takes a sequence of str, not one str")
         parts = [_check_text(part, "query part") for part in parts]
         _check_query_arguments(k, min_score, where)
-        analyzer = self._char_analyzer
-        if analyzer is None:  # words are the joined text's own: nothing to reuse
+        if not self._char_by_word:  # nothing to reuse: read the joined text
             return self.query_many([" ".join(parts)], k, min_score=min_score, where=where)[0]
         with self._lock:
             if k == 0 or not self._texts:

@@ -633,6 +633,24 @@ def test_the_word_memo_of_char_grams_stays_bounded(monkeypatch: pytest.MonkeyPat
             assert len(index._word_grams) <= 8
 
 
+def test_char_grams_are_read_word_by_word_only_where_the_analyzer_allows_it() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from langchain_tokenopt.core import textindex
+
+    assert textindex._reads_word_by_word(_analyzer("char_wb", (4, 5), True, None))
+    spanning = CountVectorizer(analyzer="char", ngram_range=(2, 3)).build_analyzer()
+    assert not textindex._reads_word_by_word(spanning)  # its n-grams span spaces
+    index = TextIndex(char_ngrams=True)
+    index.add_many(enumerate(CORPUS.values()))
+    assert index._char_by_word
+    index._char_by_word = False  # as with an analyzer whose n-grams span words
+    parts = ["weather in", "Paris tomorrow?"]
+    assert index.query_joined(parts, k=3) == index.query(" ".join(parts), k=3)
+    assert not index._part_grams  # read whole
+    assert not TextIndex()._char_by_word  # words only
+
+
 def test_query_joined_of_nothing_and_bad_input() -> None:
     index = TextIndex(char_ngrams=True)
     assert index.query_joined(["red"]) == []  # empty index
