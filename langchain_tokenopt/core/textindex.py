@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,8 @@ _DENSE_DOCS = 1 << 16
 _SORT_ALL = 512
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
 _SAMPLE_MIN = 4096
+# Queries keep the character n-grams of up to this many distinct words (`_char_grams`).
+_GRAM_MEMO_WORDS = 4096
 # add_many vectorizes this many texts at a time.
 _ADD_CHUNK = 2048
 # Forget terms no text uses any more once they are most of the vocabulary.
@@ -269,6 +271,18 @@ def _check_range(value: object, what: str) -> tuple[int, int]:
     )
 
 
+def _check_query_arguments(
+    k: object, min_score: object, where: Callable[[Hashable], bool] | None
+) -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
+    if k < 0:
+        raise InvalidArgumentError(f"k must be >= 0, got {k}")
+    finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
+    if where is not None and not callable(where):
+        raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
+
+
 def _check_text(text: object, what: str = "text") -> str:
     if not isinstance(text, str):
         raise ArgumentTypeError(f"TextIndex {what} must be a str, got {type(text).__name__}")
@@ -288,6 +302,16 @@ def _analyzer(
         analyzer=kind, ngram_range=ngram_range, lowercase=lowercase, stop_words=stop_words
     ).build_analyzer()
     return analyzer
+
+
+@functools.lru_cache(maxsize=32)
+def _reads_word_by_word(analyzer: _Analyzer) -> bool:
+    """Whether `analyzer`'s n-grams of a text are its whitespace-separated words'
+    n-grams in a row, as scikit-learn's `char_wb` gives them (docs/internals.md): a
+    probe of tricky words (context lowercasing, mixed whitespace) checks it."""
+    words = ["Word", "ΟΔΟΣ.", "İx", "a", "--", "e-mail", "x" * 9]
+    text = " \t\n".join(words) + "\u3000end"
+    return analyzer(text) == [gram for word in [*words, "end"] for gram in analyzer(word)]
 
 
 class TextIndex:
@@ -357,7 +381,13 @@ class TextIndex:
         self._char_analyzer: _Analyzer | None = (
             _analyzer("char_wb", (char_low, char_high), lowercase, None) if char_ngrams else None
         )
+        # queries may read character n-grams word by word (`query_joined`, `_char_grams`)
+        self._char_by_word = self._char_analyzer is not None and _reads_word_by_word(
+            self._char_analyzer
+        )
         self._lock = threading.RLock()
+        # each word's character n-grams, for queries (they do not depend on the vocabulary)
+        self._word_grams: dict[str, list[str]] = {}
         self._reset()
 
     # ----------------------------------------------------------------- state
@@ -386,14 +416,25 @@ class TextIndex:
         self._pending = _Pending()
         # scratch: the query's weights by term id, zero between queries
         self._query_table: _FloatArray = np.zeros(0)
+        # the character n-grams of the last `query_joined` parts, by part (they do not
+        # depend on the vocabulary), for a `similarities` call over the same parts
+        self._part_grams: dict[str, list[str]] = {}
         self._changes = 0  # adds + removes since the IDF snapshot
         self._dead = 0  # tombstoned rows, main and pending
 
     # ------------------------------------------------------------ vectorizing
     def _term_frequencies(
-        self, texts: Sequence[str], *, grow: bool, number_unknown: bool = True
+        self,
+        texts: Sequence[str],
+        *,
+        grow: bool,
+        number_unknown: bool = True,
+        char_grams: Sequence[list[str] | None] = (),
     ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
+
+        `char_grams[i]`, when given and not None, is text i's character n-grams as the
+        analyzer gives them (read before, see `query_joined`).
 
         Without `grow`, a term the vocabulary does not hold gets its own negative id, or
         -1 for all of them without `number_unknown`: a query scored against stored texts
@@ -411,11 +452,12 @@ class TextIndex:
         strangers: dict[tuple[bool, str], int] = {}
         columns: list[int] = []
         counts: list[int] = []
-        flags: list[bool] = []
+        block_sizes: list[int] = []  # entries of each text's blocks, in `blocks` order
         indptr = [0]
-        for text in texts:
+        for i, text in enumerate(texts):
+            grams = char_grams[i] if i < len(char_grams) else None
             for analyzer, ids, is_char in blocks:
-                tally = Counter(analyzer(text))
+                tally = Counter(grams if is_char and grams is not None else analyzer(text))
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
                 if -1 in found and grow:
                     for j, term in enumerate(tally):
@@ -430,17 +472,17 @@ class TextIndex:
                             found[j] = strangers.setdefault((is_char, term), -2 - len(strangers))
                 columns.extend(found)
                 counts.extend(tally.values())
-                if self._char_analyzer is not None:
-                    flags.extend([is_char] * len(tally))
+                block_sizes.append(len(tally))
             indptr.append(len(columns))
-        values = np.array(counts, np.float64)
+        values = np.fromiter(counts, np.float64, len(counts))
         if self._sublinear_tf:
             values = 1.0 + np.log(values)
+        block_is_char = np.array([is_char for _, _, is_char in blocks] * len(texts), np.bool_)
         return _Vectors(
             np.array(indptr, np.int64),
-            np.array(columns, np.int64),
+            np.fromiter(columns, np.int64, len(columns)),
             values,
-            np.array(flags, np.bool_) if flags else np.zeros(len(columns), np.bool_),
+            np.repeat(block_is_char, block_sizes),
         )
 
     def _weigh(self, tf: _Vectors) -> tuple[_FloatArray, _IntArray]:
@@ -677,13 +719,7 @@ class TextIndex:
         if isinstance(texts, str):
             raise ArgumentTypeError("query_many takes a sequence of str, not one str; use query()")
         texts = [_check_text(text, "query") for text in texts]
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise ArgumentTypeError(f"k must be an int, got {type(k).__name__}")
-        if k < 0:
-            raise InvalidArgumentError(f"k must be >= 0, got {k}")
-        finite_number(min_score, "min_score", hint="a similarity such as 0.2, or 0")
-        if where is not None and not callable(where):
-            raise ArgumentTypeError(f"where must be a function of a key, got {shown(where)}")
+        _check_query_arguments(k, min_score, where)
         with self._lock:
             if k == 0 or not self._texts:
                 return [[] for _ in texts]
@@ -695,15 +731,81 @@ class TextIndex:
                     if found is not None:
                         return [self._top_few(found, k, min_score, where)]
             tf = self._term_frequencies(texts, grow=False, number_unknown=False)
-            weights, snapshot_rows = self._weigh(tf)
-            results = []
-            for i in range(len(texts)):
-                start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
-                scores, positions = self._matches(
-                    tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
-                )
-                results.append(self._select(scores, positions, k, where))
-            return results
+            return self._top_k_of(tf, k, min_score, where)
+
+    def query_joined(
+        self,
+        parts: Sequence[str],
+        k: int = 5,
+        *,
+        min_score: float = 0.0,
+        where: Callable[[Hashable], bool] | None = None,
+    ) -> list[tuple[Hashable, float]]:
+        """`query(" ".join(parts))`, reading each part's character n-grams once: a
+        `similarities(parts, keys)` call that follows reuses them (ToolRetriever scores
+        a request whole, then sentence by sentence).
+
+        A `char_wb` n-gram never spans whitespace, so the joined text's n-grams are its
+        parts' one after the other (checked once per analyzer; without character
+        n-grams, or should that not hold, the joined text is read as `query` reads it):
+        the results are `query`'s, bit for bit.
+
+        Example:
+            >>> index = TextIndex(char_ngrams=True)
+            >>> index.add_many([(1, "red apples"), (2, "green pears")])
+            >>> index.query_joined(["green", "pears"]) == index.query("green pears")
+            True
+        """
+        if isinstance(parts, str):
+            raise ArgumentTypeError("query_joined takes a sequence of str, not one str")
+        parts = [_check_text(part, "query part") for part in parts]
+        _check_query_arguments(k, min_score, where)
+        if not self._char_by_word:  # nothing to reuse: read the joined text
+            return self.query_many([" ".join(parts)], k, min_score=min_score, where=where)[0]
+        with self._lock:
+            if k == 0 or not self._texts:
+                return []
+            self._maybe_refresh()
+            self._part_grams = {part: self._char_grams(part) for part in parts}
+            grams = [gram for part in parts for gram in self._part_grams[part]]
+            tf = self._term_frequencies(
+                [" ".join(parts)], grow=False, number_unknown=False, char_grams=[grams]
+            )
+            return self._top_k_of(tf, k, min_score, where)[0]
+
+    def _char_grams(self, text: str) -> list[str]:
+        """The character n-grams of `text` as its analyzer gives them: its words' n-grams
+        one after the other (a `char_wb` n-gram never spans whitespace), each word read
+        once until the memo fills (`_GRAM_MEMO_WORDS`) and starts over. Under the lock."""
+        analyzer = self._char_analyzer
+        assert analyzer is not None
+        memo = self._word_grams
+        words = text.split()
+        missing = set(words).difference(memo)
+        if len(memo) + len(missing) > _GRAM_MEMO_WORDS:
+            memo.clear()
+            missing = set(words)
+        for word in missing:
+            memo[word] = analyzer(word)
+        return list(chain.from_iterable(map(memo.__getitem__, words)))
+
+    def _top_k_of(
+        self,
+        tf: _Vectors,
+        k: int,
+        min_score: float,
+        where: Callable[[Hashable], bool] | None,
+    ) -> list[list[tuple[Hashable, float]]]:
+        """The top `k` keys of each query row of `tf`. Must be called under the lock."""
+        weights, snapshot_rows = self._weigh(tf)
+        results = []
+        for i in range(len(tf)):
+            start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
+            scores, positions = self._matches(
+                tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
+            )
+            results.append(self._select(scores, positions, k, where))
+        return results
 
     def _word_query(self, text: str) -> tuple[list[int], list[int], list[float]]:
         """One query's term ids, rows in the IDF snapshot and unit weights, as
@@ -1001,7 +1103,14 @@ class TextIndex:
             return result
         with self._lock:
             self._maybe_refresh()
-            query_tf = self._term_frequencies(texts, grow=False, number_unknown=False)
+            query_tf = self._term_frequencies(
+                texts,
+                grow=False,
+                number_unknown=False,
+                char_grams=[self._part_grams.get(text) for text in texts]
+                if self._part_grams
+                else (),
+            )
             query_weights, _ = self._weigh(query_tf)
             main_positions, main_rows, pending_positions, pending_rows = [], [], [], []
             for position, key in enumerate(keys):

@@ -74,6 +74,10 @@ _COVERAGE = 0.8
 # the budget still has candidates to choose from.
 _MIN_FETCH = 32
 
+# Up to this many tools, a request is searched for their names as plain substrings
+# before it is read for identifiers (most requests name none).
+_NAME_SEARCH_TOOLS = 64
+
 # Iterable, but one tool (or name) rather than a list of them.
 _NOT_A_LIST = (str, bytes, Mapping, BaseModel, type)
 
@@ -132,6 +136,17 @@ def _named_tools(text: str) -> list[str]:
         if "_" in word or "." in word or "-" in word or _CAMEL_BOUNDARY.search(word):
             found[word] = None
     return list(found)
+
+
+def _registered_names(text: str, registered: Mapping[str, object]) -> list[str]:
+    """`_named_tools(text)` that are `registered`, in the same order.
+
+    A name found there is part of `text`, so with none of a few registered names in it
+    as a substring, nothing needs reading.
+    """
+    if len(registered) <= _NAME_SEARCH_TOOLS and not any(name in text for name in registered):
+        return []
+    return [name for name in _named_tools(text) if name in registered]
 
 
 def _by_score(scores: NDArray[np.float64], first: Sequence[int]) -> list[int]:
@@ -557,7 +572,14 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         texts = [(_clip(text), weight) for text, weight in queries if text.strip() and weight > 0]
         if not texts:
             return [], True
-        results = self._index.query_many([text for text, _ in texts], k=fetch)
+        parts = _request_parts(request)
+        if len(parts) > 1 and " ".join(parts).split() == request.split():
+            # the same words as the request: the index reads them once, part by part
+            results = [self._index.query_joined(parts, k=fetch)]
+            if len(texts) > 1:
+                results += self._index.query_many([text for text, _ in texts[1:]], k=fetch)
+        else:
+            results = self._index.query_many([text for text, _ in texts], k=fetch)
         whole: dict[str, float] = {}
         for (_, weight), hits in zip(texts, results, strict=True):
             for key, score in hits:
@@ -567,7 +589,7 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         if self._longest is None:
             self._longest = max(self._lengths, default=1)
         longest = self._longest
-        named = [name for name in _named_tools(request) if name in entries]
+        named = _registered_names(request, entries)
         names = sorted(
             {name for name in whole if name in entries} | set(named),
             key=lambda name: entries[name].order,
@@ -581,7 +603,6 @@ class ToolRetriever(TypedValidationModel, BaseRetriever):
         factor = np.array([(entries[name].length / longest) ** _LENGTH_EXPONENT for name in names])
         whole_scores = np.array([whole.get(name, 0.0) for name in names]) * factor
         first = [position[name] for name in named]
-        parts = _request_parts(request)
         if len(parts) > 1:
             part_scores = self._index.similarities(parts, names) * factor
             order = _cover(part_scores, whole_scores, first, picks)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
+import re
+import sys
 import threading
+from collections import Counter
 from collections.abc import Hashable
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics.pairwise import linear_kernel
 
-from langchain_tokenopt.core.textindex import TextIndex
+from langchain_tokenopt.core.textindex import TextIndex, _analyzer
 from langchain_tokenopt.errors import ArgumentTypeError
 
 CORPUS = {
@@ -523,6 +528,141 @@ def test_query_many_answers_like_query(index: TextIndex) -> None:
     index.add("pending", "weather forecast for Rome")  # exercise the pending segment too
     queries = ["weather in Paris", "python list", "", "refund for a flight"]
     assert index.query_many(queries, k=3) == [index.query(q, k=3) for q in queries]
+
+
+# Text pieces for the joined-query properties: words of the corpus, unknown words,
+# every kind of whitespace scikit-learn and str.split see, a final sigma (lowercased by
+# context), a capital I with dot (lowercased to two characters), sentence ends, no-space
+# full stops, punctuation-only and one-letter words.
+JOIN_WORDS = "weather forecast Paris python list refund flight pasta stock unseen ΟΔΟΣ İstanbul"
+JOIN_MARKS = "a x 42 --- ... e-mail tool_name ! ; 。 ？ ，"
+JOIN_SPACES = [" ", "  ", "\n", "\n\n", "\t", "\r\n", "\u3000", "\xa0", "\x1c", "\u2028", "\x85"]
+JOIN_PIECES = st.lists(
+    st.sampled_from([*JOIN_WORDS.split(), *JOIN_MARKS.split(), *JOIN_SPACES, ". ", "? "]),
+    max_size=30,
+).map("".join)
+
+
+def test_whitespace_is_the_same_to_the_analyzers_as_to_str_split() -> None:
+    # what makes a char_wb analysis of joined texts their parts' analyses in a row:
+    # scikit-learn's whitespace regex and str.split agree on every character, and
+    # lowercasing neither makes nor removes whitespace
+    chars = [chr(code) for code in range(sys.maxunicode + 1)]
+    spaces = {char for char in chars if char.isspace()}
+    assert set(re.findall(r"\s", "".join(chars))) == spaces
+    assert all(char.lower() == char for char in spaces)
+    lowered = "".join(char.lower() for char in chars if char not in spaces)
+    assert not spaces.intersection(lowered)
+
+
+@given(parts=st.lists(JOIN_PIECES, max_size=6))
+def test_char_grams_of_joined_texts_are_their_parts_grams_in_order(parts: list[str]) -> None:
+    analyzer = _analyzer("char_wb", (4, 5), True, None)
+    assert analyzer(" ".join(parts)) == [gram for part in parts for gram in analyzer(part)]
+
+
+def _joined_index(char_ngrams: bool) -> TextIndex:
+    index = TextIndex(char_ngrams=char_ngrams, char_ngram_range=(4, 5))
+    index.add_many(enumerate(CORPUS.values()))
+    index.refresh()
+    index.add("pending", "weather forecast for Rome")  # the pending segment too
+    return index
+
+
+JOINED_INDEXES = {flag: _joined_index(flag) for flag in (False, True)}
+
+
+@given(texts=st.lists(JOIN_PIECES, max_size=4), char_ngrams=st.booleans())
+def test_term_frequencies_are_the_analyzers_counts_in_order(
+    texts: list[str], char_ngrams: bool
+) -> None:
+    index = JOINED_INDEXES[char_ngrams]
+    analyzers = [(index._word_analyzer, index._word_ids, False)]
+    if char_ngrams:
+        analyzers.append((_analyzer("char_wb", (4, 5), True, None), index._char_ids, True))
+    entries = [
+        [(ids.get(term, -1), count, is_char) for term, count in Counter(analyzer(text)).items()]
+        for text in texts
+        for analyzer, ids, is_char in analyzers
+    ]
+    flat = [entry for block in entries for entry in block]
+    with index._lock:
+        tf = index._term_frequencies(texts, grow=False, number_unknown=False)
+    assert tf.columns.tolist() == [column for column, _, _ in flat]
+    assert tf.values.tolist() == (1.0 + np.log([float(n) for _, n, _ in flat])).tolist()
+    assert tf.is_char.tolist() == [is_char for _, _, is_char in flat]
+    sizes = [len(block) for block in entries]
+    per_text = [sum(sizes[i : i + len(analyzers)]) for i in range(0, len(sizes), len(analyzers))]
+    assert tf.indptr.tolist() == [0, *np.cumsum(per_text, dtype=int).tolist()]
+
+
+@given(parts=st.lists(JOIN_PIECES, max_size=6), char_ngrams=st.booleans())
+def test_query_joined_answers_like_query_and_keeps_similarities_exact(
+    parts: list[str], char_ngrams: bool
+) -> None:
+    index = JOINED_INDEXES[char_ngrams]
+    keys = index.keys()
+    expected = index.similarities(parts, keys)  # read afresh
+    assert index.query_joined(parts, k=20) == index.query(" ".join(parts), k=20)
+    if char_ngrams:
+        assert set(index._part_grams) == set(parts)
+    # reusing the parts' character n-grams changes no bit
+    assert np.array_equal(index.similarities(parts, keys), expected)
+
+
+@given(texts=st.lists(JOIN_PIECES, max_size=8))
+def test_char_grams_read_word_by_word_are_the_analyzers(texts: list[str]) -> None:
+    index = TextIndex(char_ngrams=True, char_ngram_range=(4, 5))
+    analyzer = _analyzer("char_wb", (4, 5), True, None)
+    with index._lock:
+        for text in texts:  # later texts meet words of earlier ones in the memo
+            assert index._char_grams(text) == analyzer(text)
+            assert set(text.split()) <= set(index._word_grams)
+
+
+def test_the_word_memo_of_char_grams_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_tokenopt.core import textindex
+
+    monkeypatch.setattr(textindex, "_GRAM_MEMO_WORDS", 8)
+    index = TextIndex(char_ngrams=True)
+    analyzer = _analyzer("char_wb", (3, 5), True, None)
+    with index._lock:
+        for i in range(20):
+            text = f"word{i} again{i} shared Shared {i}"
+            assert index._char_grams(text) == analyzer(text)
+            assert len(index._word_grams) <= 8
+
+
+def test_char_grams_are_read_word_by_word_only_where_the_analyzer_allows_it() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from langchain_tokenopt.core import textindex
+
+    assert textindex._reads_word_by_word(_analyzer("char_wb", (4, 5), True, None))
+    spanning = CountVectorizer(analyzer="char", ngram_range=(2, 3)).build_analyzer()
+    assert not textindex._reads_word_by_word(spanning)  # its n-grams span spaces
+    index = TextIndex(char_ngrams=True)
+    index.add_many(enumerate(CORPUS.values()))
+    assert index._char_by_word
+    index._char_by_word = False  # as with an analyzer whose n-grams span words
+    parts = ["weather in", "Paris tomorrow?"]
+    assert index.query_joined(parts, k=3) == index.query(" ".join(parts), k=3)
+    assert not index._part_grams  # read whole
+    assert not TextIndex()._char_by_word  # words only
+
+
+def test_query_joined_of_nothing_and_bad_input() -> None:
+    index = TextIndex(char_ngrams=True)
+    assert index.query_joined(["red"]) == []  # empty index
+    index.add("x", "red apples")
+    assert index.query_joined([]) == index.query("") == []
+    assert index.query_joined(["red", "apples"], k=0) == []
+    with pytest.raises(TypeError, match="sequence of str"):
+        index.query_joined("red")
+    with pytest.raises(TypeError, match="must be a str"):
+        index.query_joined([b"red"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="k must be >= 0"):
+        index.query_joined(["red"], k=-1)
 
 
 @pytest.mark.parametrize("char_ngrams", [False, True])

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
@@ -351,6 +353,67 @@ def test_a_request_of_many_sentences_is_read_in_a_bounded_number_of_parts() -> N
     retriever = ToolRetriever(registry(), k=2)
     many = " ".join(sentences) + " Then convert 200 dollars to euros."
     assert set(names_of(retriever.select(many))) == {"get_weather", "convert_currency"}
+
+
+REQUEST_WORDS = "weather forecast Paris hourly alerts convert dollars euros email flights hotel"
+REQUEST_MARKS = "get_weather sendEmail ΟΔΟΣ İstanbul a 42 --- ... 。 ？"
+REQUEST_SPACES = [" ", "\n", "\n\n", "\t", "\u3000", "\xa0", ". ", "? ", "! ", "; "]
+REQUEST_PIECES = st.lists(
+    st.sampled_from([*REQUEST_WORDS.split(), *REQUEST_MARKS.split(), *REQUEST_SPACES]),
+    max_size=60,
+).map("".join)
+PIECE_RETRIEVERS = [ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=3) for _ in range(2)]
+
+
+@given(request=REQUEST_PIECES)
+def test_a_request_read_part_by_part_ranks_exactly_as_read_whole(request: str) -> None:
+    # the reference reads the request whole (`query`), as before `query_joined`
+    fast, reference = PIECE_RETRIEVERS
+    reference_index = reference._index
+    setattr(  # noqa: B010 (an instance attribute shadowing the method)
+        reference_index,
+        "query_joined",
+        lambda parts, k: reference_index.query(request, k=k),
+    )
+    expected = [(match.name, match.score) for match in reference.select(request, k=4)]
+    assert [(match.name, match.score) for match in fast.select(request, k=4)] == expected
+
+
+@given(
+    request=REQUEST_PIECES,
+    registered=st.lists(
+        st.sampled_from(["get_weather", "sendEmail", "send_email", "e-mail", "a.b", "x"])
+    ),
+)
+def test_registered_names_are_the_named_tools_that_are_registered(
+    request: str, registered: list[str]
+) -> None:
+    from langchain_tokenopt.tool_retrieval import retriever as tools_module
+
+    names = dict.fromkeys(registered)
+    expected = [name for name in tools_module._named_tools(request) if name in names]
+    assert tools_module._registered_names(request, names) == expected
+
+
+def test_a_request_is_read_once_when_its_parts_hold_all_its_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    retriever = ToolRetriever(registry(), k=2)
+    joined: list[list[str]] = []
+    read_joined = retriever._index.query_joined
+
+    def spy(parts: list[str], k: int) -> Any:
+        joined.append(parts)
+        return read_joined(parts, k=k)
+
+    monkeypatch.setattr(retriever._index, "query_joined", spy)
+    retriever.select("Weather in Paris?\n\nAlso convert 200 dollars to euros.")
+    assert joined == [["Weather in Paris?", "Also convert 200 dollars to euros."]]
+    # a line of dashes is no part, and a full-width stop joins words with no space
+    # between them: the request is read whole
+    for request in ("Weather in Paris?\n---\nConvert dollars.", "巴黎天气？把美元换成欧元。"):
+        retriever.select(request)
+    assert len(joined) == 1
 
 
 def test_get_tool_returns_the_registered_object() -> None:
