@@ -37,7 +37,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from typing_extensions import NotRequired
 
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
-from langchain_tokenopt.core.runnables import acall_in_run, call_in_run
+from langchain_tokenopt.core.runnables import acall_in_run, call_in_run, unobserved_config
 from langchain_tokenopt.core.tokens import TokenCounter
 from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
@@ -521,6 +521,21 @@ class ExtractiveSummarizer(BaseSummarizer):
         self._line_additive = self.token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
         # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
+
+    def invoke(
+        self, input: SummarizerInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> str:
+        """Summarize a list of messages or a `SummaryRequest`.
+
+        The summary is made inside a run of its own when a callback handler would see
+        it (given, inherited from a parent run, or a tracer); otherwise without one,
+        which spares langchain-core's per-run setup in every fold (it calls nothing).
+        """
+        plain = unobserved_config(config)
+        if plain is None:
+            return super().invoke(input, config, **kwargs)
+        messages, previous, max_tokens = _parse_request(input)
+        return self.summarize(messages, previous, max_tokens, config=plain)
 
     def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
         if len(memo) >= self._cache_size:

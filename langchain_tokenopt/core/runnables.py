@@ -28,7 +28,7 @@ from langchain_core.runnables.config import (
     patch_config,
 )
 
-__all__ = ["acall_in_run", "astream_one", "call_in_run", "stream_one"]
+__all__ = ["acall_in_run", "astream_one", "call_in_run", "stream_one", "unobserved_config"]
 
 Input = TypeVar("Input")
 Output = TypeVar("Output")
@@ -77,6 +77,27 @@ async def astream_one(
         return
     async for chunk in with_config(single(), transform, config, **kwargs):
         yield chunk
+
+
+def unobserved_config(config: RunnableConfig | None) -> RunnableConfig | None:
+    """The config a run would get (`ensure_config`: the given one merged with the one a
+    parent run passes down), or None when a callback handler would see the run: one
+    given or inherited through `callbacks`, or a tracer that tracing enables (LangSmith
+    environment variables, `tracing_v2_enabled`).
+
+    A runnable whose work calls no other runnable may skip making a run nobody sees.
+
+    Example:
+        >>> from langchain_core.callbacks import StdOutCallbackHandler
+        >>> unobserved_config({"tags": ["x"]})["tags"]
+        ['x']
+        >>> unobserved_config({"callbacks": [StdOutCallbackHandler()]}) is None
+        True
+    """
+    config = ensure_config(config)
+    if get_callback_manager_for_config(config).handlers:
+        return None
+    return config
 
 
 def call_in_run(

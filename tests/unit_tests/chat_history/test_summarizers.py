@@ -180,6 +180,53 @@ def test_content_placeholders() -> None:
     ) == ("Checking. [tool call: ping()]")
 
 
+class Runs(BaseCallbackHandler):
+    """The chain runs a callback handler sees: (name, parent run id)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Any, Any]] = []
+        self.ended = 0
+
+    def on_chain_start(self, serialized: Any, inputs: Any, **kwargs: Any) -> None:
+        self.started.append((kwargs.get("name"), kwargs.get("parent_run_id")))
+
+    def on_chain_end(self, outputs: Any, **kwargs: Any) -> None:
+        self.ended += 1
+
+
+def test_extractive_invoke_makes_a_run_when_a_handler_sees_it_and_none_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_core.runnables import Runnable
+
+    summarizer = ExtractiveSummarizer(token_counter=COUNTER)
+    request = {"messages": CHAT, "previous_summary": "", "max_tokens": 60}
+    expected = summarizer.summarize(CHAT, max_tokens=60)
+    runs_made: list[str] = []
+    original = Runnable._call_with_config
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        runs_made.append(type(self).__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runnable, "_call_with_config", spy)
+    # nobody sees a run: none is made, the same summary
+    assert summarizer.invoke(request) == expected
+    assert runs_made == []
+    # a handler given: the run is made and reported
+    seen = Runs()
+    assert summarizer.invoke(request, {"callbacks": [seen]}) == expected
+    assert seen.started == [("ExtractiveSummarizer", None)] and seen.ended == 1
+    # a handler of a parent run: the summary is its child run
+    parent = Runs()
+    outer: RunnableLambda[Any, str] = RunnableLambda(
+        lambda value: summarizer.invoke(value), name="outer"
+    )
+    assert outer.invoke(request, {"callbacks": [parent]}) == expected
+    names = [name for name, _ in parent.started]
+    assert names == ["outer", "ExtractiveSummarizer"] and parent.started[1][1] is not None
+
+
 # ------------------------------------------------------------------------- LLM
 
 
