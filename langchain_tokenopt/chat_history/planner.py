@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_tokenopt.core.messages import content_to_text, message_to_text, role_label
-from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import SEAM_ADDITIVE_ENCODINGS, TokenCounter
 
 if TYPE_CHECKING:
     from langchain_tokenopt.core.textindex import TextIndex
@@ -51,9 +51,6 @@ MIN_BUDGET_TOKENS = 16
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
 #: The first line of the message that carries recalled text.
-# encodings whose pre-tokenizer never joins a newline to a following "[" (see
-# `ContextPlanner._recall_tokens`)
-_LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 _LINE_MEMO_SIZE = 4096
 _SENTENCE_MEMO_SIZE = 256
 RECALL_HEADER = "Earlier messages recalled as relevant to the latest user message ([n]: position):"
@@ -496,7 +493,7 @@ class ContextPlanner:
         self._summary_memo: tuple[str, BaseMessage | None, int] = ("", None, 0)
         # Recall messages are counted from memoized per-line counts where that is exact
         # (see `_recall_tokens`); the framing is what a message of this role adds to its text.
-        self._additive_lines = token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
+        self._additive_lines = token_counter.encoding_name in SEAM_ADDITIVE_ENCODINGS
         header_tokens = int(token_counter.count_text(RECALL_HEADER))
         self._recall_framing = self.recall_frame_tokens - header_tokens
         self._summary_head_tokens: int | None = None  # framing + prefix, once needed

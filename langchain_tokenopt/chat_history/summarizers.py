@@ -38,7 +38,7 @@ from typing_extensions import NotRequired
 
 from langchain_tokenopt.core.messages import message_to_text, render_transcript, role_label
 from langchain_tokenopt.core.runnables import acall_in_run, call_in_run, unobserved_config
-from langchain_tokenopt.core.tokens import TokenCounter
+from langchain_tokenopt.core.tokens import SEAM_ADDITIVE_ENCODINGS, TokenCounter
 from langchain_tokenopt.core.validation import instance_of, int_in_range, optional, shown
 from langchain_tokenopt.errors import ArgumentTypeError, InvalidArgumentError
 
@@ -436,9 +436,6 @@ _WEIGHT_WORD = 0.5
 _CENTRALITY_BOOST = 0.25
 #: Role label, separator and newline cost about this much on top of a piece's text.
 _PIECE_OVERHEAD_TOKENS = 2
-# encodings whose pre-tokenizer starts a piece after every non-space followed by a space
-# and every newline followed by a non-space (see `ExtractiveSummarizer._rendered_tokens`)
-_LINE_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 
 
 @dataclass(frozen=True)
@@ -518,7 +515,7 @@ class ExtractiveSummarizer(BaseSummarizer):
         self._token_counts: dict[str, int] = {}
         self._facts_memo: dict[str, tuple[str, _Facts]] = {}
         # whether a summary's tokens are its parts' (see `_rendered_tokens`)
-        self._line_additive = self.token_counter.encoding_name in _LINE_ADDITIVE_ENCODINGS
+        self._line_additive = self.token_counter.encoding_name in SEAM_ADDITIVE_ENCODINGS
         # summary -> its (role, text) pieces.
         self._produced: LRUCache[str, tuple[tuple[str, str], ...]] = LRUCache(64)
 

@@ -159,6 +159,11 @@ _PREFIX_MEMO_SLOTS = 8
 # `count_text` memoizes the last texts of between these many characters (shorter ones
 # cost less to count than to look up; the memo holds at most a few MB of text)
 _TEXT_MEMO_SLOTS = 256
+#: Encodings whose pre-tokenizer starts a new piece after a non-space followed by a
+#: space and after a newline followed by a non-space, so the tokens of texts joined at
+#: such a seam are the sum of theirs (the history's planner and extractive summarizer
+#: count recall lines and summaries that way; their tests hold the sums exact).
+SEAM_ADDITIVE_ENCODINGS = frozenset({"cl100k_base", "o200k_base"})
 _TEXT_MEMO_MIN_CHARS = 100
 _TEXT_MEMO_MAX_CHARS = 20_000
 
