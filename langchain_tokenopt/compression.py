@@ -276,6 +276,37 @@ def _split_matches(
     return result
 
 
+def _lossless_leaves(text: str) -> bool:
+    """Whether "lossless" compression leaves `text` (not JSON) as it is, told without
+    splitting it: it has no fence (whose JSON would be minified), no markdown marker
+    `_strip_markdown_decoration` acts on, no run of spaces or tabs, no space before a
+    line break, no third line break in a row, no leading line break and no trailing
+    whitespace. Every free segment is a part of such a text, so `_tidy_whitespace` and
+    `_strip_markdown_decoration` change none of them, and neither the first segment's
+    `lstrip` nor the last one's `rstrip` finds anything (a property test holds it
+    against the segment-by-segment path).
+
+    Example:
+        >>> _lossless_leaves("Plain prose, one space apart.\\nA second line.")
+        True
+        >>> _lossless_leaves("Two  spaces.")
+        False
+    """
+    return not (
+        "  " in text
+        or "\t" in text
+        or " \n" in text
+        or "\n\n\n" in text
+        or "*" in text
+        or "__" in text
+        or "```" in text
+        or "~~~" in text
+        or ("--" in text and "|" in text)
+        or text[:1] == "\n"
+        or text[-1:].isspace()
+    )
+
+
 def _find_fences(text: str) -> list[tuple[int, int, bool]]:
     return [
         (m.start(), m.end(), m.group("info").strip().lower() == "json")
@@ -521,6 +552,12 @@ class PromptCompressor(
         minified = minify_json(text)
         if minified is not None:
             return minified
+        if self.level == "lossless" and _lossless_leaves(text):
+            return text
+        return self._compress_segments(text)
+
+    def _compress_segments(self, text: str) -> str:
+        """`compress_text` of a text that is not JSON: its free segments compressed."""
         segments = _segments(text)
         out: list[str] = []
         previous = ""  # the end of the compressed text so far

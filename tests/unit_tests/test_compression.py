@@ -7,6 +7,8 @@ import json
 import random
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
 from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
@@ -402,3 +404,66 @@ def test_markdown_decoration_is_stripped_as_by_all_four_patterns() -> None:
         compression._strip_markdown_decoration("a **bold** and *it* word") == "a bold and it word"
     )
     assert compression._strip_markdown_decoration("|:-----|----:|") == "|:-|-:|"
+
+
+_LOSSLESS_PIECES = [
+    " ", "  ", "\t", "\n", "\n\n", "\r", "\u00a0", "*", "**", "_", "__", "-", "--", "|",
+    "`", "```", "~~~", "json", "{", "}", "[", "]", '"', ":", ",", "1.50", "42", "@",
+    "https://x.io", "word", "Two words.", "  indented", "- item", "# Head", "a@b.io",
+]  # fmt: skip
+
+
+_PLAIN_PIECES = ["word", "Two words.", " ", "\n", "42", "-", "_", "|", ":", "`", '"', "\u00a0"]
+#: A text lossless compression changes for each condition of `_lossless_leaves`.
+_CHANGED_BY_LOSSLESS = [
+    "a  b", "a\t\nb", "word \nword", "a\n\n\nb", "*it* x", "**b** x", "__two words__ x",
+    "```json\n{ }\n```", "~~~json\n{ }\n~~~", "|---|---|\nrow", "\nword", "word ",
+]  # fmt: skip
+
+
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_LOSSLESS_PIECES), max_size=24),
+        st.lists(st.sampled_from(_PLAIN_PIECES), max_size=24),
+    ).map("".join)
+)
+@settings(max_examples=1500, deadline=None)
+@example("word \nword")
+@example("a\n\n\nb")
+@example("__two words__ x")
+@example("word ")
+def test_lossless_compression_takes_the_shortcut_only_for_a_text_it_leaves(text: str) -> None:
+    """`compress_text` returns a text `_lossless_leaves` accepts as it is, without splitting
+    it; the segment-by-segment path gives the same for every text."""
+    from langchain_tokenopt import compression
+
+    compressor = PromptCompressor(level="lossless")
+    if compression.minify_json(text) is None:
+        assert compressor.compress_text(text) == compressor._compress_segments(text)
+    if compression._lossless_leaves(text):
+        assert compressor._compress_segments(text) == text
+
+
+def test_lossless_compression_of_plain_prose_does_not_split_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_tokenopt import compression
+
+    prose = 'He said "wait" at 10:30, then left. See https://x.io for `make` and {name}.'
+    assert compression._lossless_leaves(prose)
+    monkeypatch.setattr(compression, "_segments", lambda text: pytest.fail("split"))
+    assert PromptCompressor(level="lossless").compress_text(prose) == prose
+    # other levels and texts lossless changes still go through the segments
+    with pytest.raises(pytest.fail.Exception):
+        PromptCompressor(level="light").compress_text(prose)
+    with pytest.raises(pytest.fail.Exception):
+        PromptCompressor(level="lossless").compress_text("Two  spaces.")
+
+
+def test_each_condition_of_the_lossless_shortcut_is_needed() -> None:
+    from langchain_tokenopt import compression
+
+    compressor = PromptCompressor(level="lossless")
+    for text in _CHANGED_BY_LOSSLESS:
+        assert compressor.compress_text(text) != text, text
+        assert not compression._lossless_leaves(text), text
