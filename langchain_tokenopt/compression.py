@@ -276,35 +276,39 @@ def _split_matches(
     return result
 
 
-def _lossless_leaves(text: str) -> bool:
-    """Whether "lossless" compression leaves `text` (not JSON) as it is, told without
-    splitting it: it has no fence (whose JSON would be minified), no markdown marker
-    `_strip_markdown_decoration` acts on, no run of spaces or tabs, no space before a
-    line break, no third line break in a row, no leading line break and no trailing
-    whitespace. Every free segment is a part of such a text, so `_tidy_whitespace` and
-    `_strip_markdown_decoration` change none of them, and neither the first segment's
-    `lstrip` nor the last one's `rstrip` finds anything (a property test holds it
-    against the segment-by-segment path).
+def _lossless_by_lines(text: str) -> str | None:
+    """`text` (not JSON) compressed "lossless", told without splitting it into segments,
+    or None when that needs the segments.
+
+    A text with no fence (whose JSON would be minified), no markdown marker
+    `_strip_markdown_decoration` acts on, and no run of spaces or tabs (so no indented
+    code block either) only loses the space before a line break, line breaks past the
+    second in a row, leading line breaks and trailing whitespace. No protected span
+    holds a line break, nor ends with a space, so each of those is in free text, where
+    `_tidy_whitespace` and the first and last segments' strips take them out alike (a
+    property test holds it against the segment-by-segment path).
 
     Example:
-        >>> _lossless_leaves("Plain prose, one space apart.\\nA second line.")
+        >>> _lossless_by_lines("Plain prose, one space apart. \\nA second line.\\n")
+        'Plain prose, one space apart.\\nA second line.'
+        >>> _lossless_by_lines("Two  spaces.") is None
         True
-        >>> _lossless_leaves("Two  spaces.")
-        False
     """
-    return not (
+    if (
         "  " in text
         or "\t" in text
-        or " \n" in text
-        or "\n\n\n" in text
         or "*" in text
         or "__" in text
         or "```" in text
         or "~~~" in text
         or ("--" in text and "|" in text)
-        or text[:1] == "\n"
-        or text[-1:].isspace()
-    )
+    ):
+        return None
+    if " \n" in text:
+        text = text.replace(" \n", "\n")
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.lstrip("\n").rstrip()
 
 
 def _find_fences(text: str) -> list[tuple[int, int, bool]]:
@@ -552,8 +556,10 @@ class PromptCompressor(
         minified = minify_json(text)
         if minified is not None:
             return minified
-        if self.level == "lossless" and _lossless_leaves(text):
-            return text
+        if self.level == "lossless":
+            by_lines = _lossless_by_lines(text)
+            if by_lines is not None:
+                return by_lines
         return self._compress_segments(text)
 
     def _compress_segments(self, text: str) -> str:
