@@ -67,6 +67,8 @@ _FEW_TERMS = 16
 _FEW_POSTINGS = 2048
 # Up to this many texts, a query's scores are summed in a dense array.
 _DENSE_DOCS = 1 << 16
+# `similarities` keeps the main texts' unit weights in one dense array up to this size.
+_DENSE_WEIGHTS = 1 << 18
 # Up to this many matches, top-k selection sorts them all (one numpy call).
 _SORT_ALL = 512
 # Above this many matches, top-k selection first prunes with a sampled lower bound.
@@ -154,6 +156,17 @@ class _Growable:
 
     def view(self) -> NDArray[Any]:
         return self._data[: self.size]
+
+
+@dataclass(frozen=True)
+class _WeighedParts:
+    """The query rows of `query_joined`'s parts, as `similarities` weighs them: each
+    entry's term id, its row (the part's position) and its unit weight."""
+
+    parts: tuple[str, ...]
+    columns: _IntArray
+    rows: _IntArray
+    weights: _FloatArray
 
 
 class _Pending:
@@ -314,6 +327,49 @@ def _reads_word_by_word(analyzer: _Analyzer) -> bool:
     return analyzer(text) == [gram for word in [*words, "end"] for gram in analyzer(word)]
 
 
+def _join_words(part_terms: list[list[str]], longest: int) -> list[str]:
+    """The word n-grams (of 1 to `longest` words, 1 or 2) of texts joined by spaces, from
+    each text's own (`part_terms`, as the analyzer gives them).
+
+    A text's n-grams are its k words, then its k - 1 pairs of neighbours; the joined
+    text's are every text's words, then their pairs, with a pair across each seam
+    between texts that have words.
+    """
+    if longest == 1:
+        return list(chain.from_iterable(part_terms))
+    singles: list[str] = []
+    pairs: list[str] = []
+    last: str | None = None
+    for terms in part_terms:
+        n_words = (len(terms) + 1) // 2
+        if not n_words:
+            continue
+        singles.extend(terms[:n_words])
+        if last is not None:
+            pairs.append(f"{last} {terms[0]}")
+        pairs.extend(terms[n_words:])
+        last = terms[n_words - 1]
+    return singles + pairs
+
+
+@functools.lru_cache(maxsize=32)
+def _word_join_size(analyzer: _Analyzer, ngram_range: tuple[int, int]) -> int | None:
+    """The longest word n-gram (1 or 2) when `analyzer`'s n-grams of texts joined by
+    spaces are `_join_words` of theirs, as scikit-learn's word analyzer gives them
+    (docs/internals.md), else None: n-grams of 1 to 1 or 2 words, checked once on
+    tricky parts (context lowercasing, stop words, parts without words)."""
+    if ngram_range not in ((1, 1), (1, 2)):
+        return None
+    longest = ngram_range[1]
+    parts = ["Word ΟΔΟΣ", "ΟΔΟΣ.", "", " ", "İx e-mail", "a", "the", "x" * 9 + " and the", "end"]
+    for start in range(len(parts)):
+        probe = parts[start:] + parts[:start]
+        joined = analyzer(" ".join(probe))
+        if joined != _join_words([analyzer(part) for part in probe], longest):
+            return None
+    return longest
+
+
 class TextIndex:
     """Incremental TF-IDF index with top-k cosine queries.
 
@@ -385,6 +441,9 @@ class TextIndex:
         self._char_by_word = self._char_analyzer is not None and _reads_word_by_word(
             self._char_analyzer
         )
+        # ... and word n-grams part by part (`_join_words`): the longest n-gram (1 or 2),
+        # or None when they cannot be
+        self._word_joins = _word_join_size(self._word_analyzer, (low, high))
         self._lock = threading.RLock()
         # each word's character n-grams, for queries (they do not depend on the vocabulary)
         self._word_grams: dict[str, list[str]] = {}
@@ -412,6 +471,8 @@ class TextIndex:
         self._main_weights: _FloatArray = np.empty(0)
         # each main row's scale of word and of char n-gram weights (see `_normalize`)
         self._main_scales: tuple[_FloatArray, _FloatArray] = (np.empty(0), np.empty(0))
+        # the main texts' unit weights as one dense array, when small (`_main_dense`)
+        self._main_dense_weights: _FloatArray | None = None
         # pending segment: texts added since, scored by brute force
         self._pending = _Pending()
         # scratch: the query's weights by term id, zero between queries
@@ -419,6 +480,9 @@ class TextIndex:
         # the character n-grams of the last `query_joined` parts, by part (they do not
         # depend on the vocabulary), for a `similarities` call over the same parts
         self._part_grams: dict[str, list[str]] = {}
+        # ... and those parts weighed (they do: `add_many`, which grows the vocabulary,
+        # and `_rebuild`, which refreshes the IDF, forget them)
+        self._weighed_parts: _WeighedParts | None = None
         self._changes = 0  # adds + removes since the IDF snapshot
         self._dead = 0  # tombstoned rows, main and pending
 
@@ -430,11 +494,13 @@ class TextIndex:
         grow: bool,
         number_unknown: bool = True,
         char_grams: Sequence[list[str] | None] = (),
+        word_terms: Sequence[list[str] | None] = (),
     ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
 
-        `char_grams[i]`, when given and not None, is text i's character n-grams as the
-        analyzer gives them (read before, see `query_joined`).
+        `char_grams[i]` and `word_terms[i]`, when given and not None, are text i's
+        character n-grams and word n-grams as the analyzers give them (read before, see
+        `query_joined`).
 
         Without `grow`, a term the vocabulary does not hold gets its own negative id, or
         -1 for all of them without `number_unknown`: a query scored against stored texts
@@ -456,8 +522,10 @@ class TextIndex:
         indptr = [0]
         for i, text in enumerate(texts):
             grams = char_grams[i] if i < len(char_grams) else None
+            words = word_terms[i] if i < len(word_terms) else None
             for analyzer, ids, is_char in blocks:
-                tally = Counter(grams if is_char and grams is not None else analyzer(text))
+                given = grams if is_char else words
+                tally = Counter(given if given is not None else analyzer(text))
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
                 if -1 in found and grow:
                     for j, term in enumerate(tally):
@@ -565,6 +633,7 @@ class TextIndex:
         keys = list(latest)
         texts = list(latest.values())
         with self._lock:
+            self._weighed_parts = None
             # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
             # per term occurrence at once
             chunks = [
@@ -663,6 +732,8 @@ class TextIndex:
         self._main_alive = np.ones(n_docs, np.bool_)
         self._main_dead = 0
         self._pending = _Pending()
+        self._weighed_parts = None
+        self._main_dense_weights = None
         self._changes = 0
         self._dead = 0
         logger.debug(
@@ -741,14 +812,16 @@ class TextIndex:
         min_score: float = 0.0,
         where: Callable[[Hashable], bool] | None = None,
     ) -> list[tuple[Hashable, float]]:
-        """`query(" ".join(parts))`, reading each part's character n-grams once: a
-        `similarities(parts, keys)` call that follows reuses them (ToolRetriever scores
-        a request whole, then sentence by sentence).
+        """`query(" ".join(parts))`, reading each part once: the parts are weighed with
+        the joined text, and a `similarities(parts, keys)` call that follows, with
+        nothing added or refreshed in between, reuses them (ToolRetriever scores a
+        request whole, then sentence by sentence).
 
         A `char_wb` n-gram never spans whitespace, so the joined text's n-grams are its
-        parts' one after the other (checked once per analyzer; without character
-        n-grams, or should that not hold, the joined text is read as `query` reads it):
-        the results are `query`'s, bit for bit.
+        parts' one after the other; its word n-grams are its parts' words, then their
+        pairs with one across each seam (each checked once per analyzer; without
+        character n-grams, or should that not hold, the joined text is read as `query`
+        reads it): the results are `query`'s, bit for bit.
 
         Example:
             >>> index = TextIndex(char_ngrams=True)
@@ -767,11 +840,26 @@ class TextIndex:
                 return []
             self._maybe_refresh()
             self._part_grams = {part: self._char_grams(part) for part in parts}
-            grams = [gram for part in parts for gram in self._part_grams[part]]
+            grams = [self._part_grams[part] for part in parts]
+            words = [self._word_analyzer(part) for part in parts]
+            # the joined text and its parts in one go: each row is weighed as it would be
+            # alone (a row's norms are summed over its own entries, in order)
             tf = self._term_frequencies(
-                [" ".join(parts)], grow=False, number_unknown=False, char_grams=[grams]
+                [" ".join(parts), *parts],
+                grow=False,
+                number_unknown=False,
+                char_grams=[list(chain.from_iterable(grams)), *grams],
+                word_terms=[
+                    _join_words(words, self._word_joins) if self._word_joins else None,
+                    *words,
+                ],
             )
-            return self._top_k_of(tf, k, min_score, where)[0]
+            weights, snapshot_rows = self._weigh(tf)
+            start = int(tf.indptr[1])
+            self._weighed_parts = _WeighedParts(
+                tuple(parts), tf.columns[start:], tf.rows()[start:] - 1, weights[start:]
+            )
+            return self._top_k_weighed(tf, weights, snapshot_rows, 1, k, min_score, where)[0]
 
     def _char_grams(self, text: str) -> list[str]:
         """The character n-grams of `text` as its analyzer gives them: its words' n-grams
@@ -798,8 +886,21 @@ class TextIndex:
     ) -> list[list[tuple[Hashable, float]]]:
         """The top `k` keys of each query row of `tf`. Must be called under the lock."""
         weights, snapshot_rows = self._weigh(tf)
+        return self._top_k_weighed(tf, weights, snapshot_rows, len(tf), k, min_score, where)
+
+    def _top_k_weighed(
+        self,
+        tf: _Vectors,
+        weights: _FloatArray,
+        snapshot_rows: _IntArray,
+        n_rows: int,
+        k: int,
+        min_score: float,
+        where: Callable[[Hashable], bool] | None,
+    ) -> list[list[tuple[Hashable, float]]]:
+        """`_top_k_of` for the first `n_rows` rows of `tf`, given what `_weigh` gives."""
         results = []
-        for i in range(len(tf)):
+        for i in range(n_rows):
             start, end = int(tf.indptr[i]), int(tf.indptr[i + 1])
             scores, positions = self._matches(
                 tf.columns[start:end], snapshot_rows[start:end], weights[start:end], min_score
@@ -1103,15 +1204,7 @@ class TextIndex:
             return result
         with self._lock:
             self._maybe_refresh()
-            query_tf = self._term_frequencies(
-                texts,
-                grow=False,
-                number_unknown=False,
-                char_grams=[self._part_grams.get(text) for text in texts]
-                if self._part_grams
-                else (),
-            )
-            query_weights, _ = self._weigh(query_tf)
+            query_columns, query_rows, query_weights = self._weighed_queries(texts)
             main_positions, main_rows, pending_positions, pending_rows = [], [], [], []
             for position, key in enumerate(keys):
                 row = self._main_row.get(key)
@@ -1124,43 +1217,96 @@ class TextIndex:
             columns = main_positions + pending_positions
             if not columns:
                 return result
-            # the stored unit weights of those texts: main rows from their term
-            # frequencies, IDF and row scales, pending rows as the pending scan has them
-            main = np.array(main_rows, np.int64)
-            entries, main_indptr = _entries_of(self._main_tf.indptr, main)
-            main_columns = self._main_tf.columns[entries]
-            word_scale, char_scale = self._main_scales
-            owner = np.repeat(main, np.diff(main_indptr))
-            main_weights = (
-                self._main_tf.values[entries]
-                * self._idf[main_columns]
-                * np.where(self._main_tf.is_char[entries], char_scale[owner], word_scale[owner])
-            )
-            pending_weights = self._pending_weights()
-            entries, pending_indptr = _entries_of(
-                self._pending.indptr.view(), np.array(pending_rows, np.int64)
-            )
-            key_columns = np.concatenate([main_columns, self._pending.columns.view()[entries]])
-            key_weights = np.concatenate([main_weights, pending_weights[entries]])
-            key_rows = np.repeat(
-                np.arange(len(columns)),
-                np.concatenate([np.diff(main_indptr), np.diff(pending_indptr)]),
-            )
-            # Dense over just the query's terms (a stored text never repeats a term, so
-            # each of its entries fills one cell), found through the scratch table.
-            known = query_tf.columns >= 0
-            terms, local = np.unique(query_tf.columns[known], return_inverse=True)
+            # Dense over just the query's terms.
+            known = query_columns >= 0
+            terms, local = np.unique(query_columns[known], return_inverse=True)
             queries = np.zeros((len(texts), len(terms)))
-            queries[query_tf.rows()[known], local] = query_weights[known]
-            table = self._scratch_table()
-            table[terms] = np.arange(1, len(terms) + 1)
-            found = table[key_columns].astype(np.int64) - 1
-            table[terms] = 0.0
-        shared = found >= 0
-        stored = np.zeros((len(columns), len(terms)))
-        stored[key_rows[shared], found[shared]] = key_weights[shared]
+            queries[query_rows[known], local] = query_weights[known]
+            stored = self._stored_weights(main_rows, pending_rows, terms)
         result[:, columns] = np.clip(queries @ stored.T, 0.0, 1.0)
         return result
+
+    def _stored_weights(
+        self, main_rows: list[int], pending_rows: list[int], terms: _IntArray
+    ) -> _FloatArray:
+        """The stored unit weights of main rows `main_rows` then pending rows
+        `pending_rows`, for `terms` (distinct, ascending), as a dense (rows, terms) array.
+
+        Main rows come from their term frequencies, IDF and row scales (through
+        `_main_dense` when it is small), pending rows as the pending scan has them.
+        Under the lock.
+        """
+        main = np.array(main_rows, np.int64)
+        if not len(self._pending):  # then every term is in the IDF snapshot
+            dense = self._main_dense()
+            if dense is not None:
+                gathered: _FloatArray = dense[np.ix_(main, terms)]
+                return gathered
+        entries, main_indptr = _entries_of(self._main_tf.indptr, main)
+        main_columns = self._main_tf.columns[entries]
+        word_scale, char_scale = self._main_scales
+        owner = np.repeat(main, np.diff(main_indptr))
+        main_weights = (
+            self._main_tf.values[entries]
+            * self._idf[main_columns]
+            * np.where(self._main_tf.is_char[entries], char_scale[owner], word_scale[owner])
+        )
+        pending_weights = self._pending_weights()
+        entries, pending_indptr = _entries_of(
+            self._pending.indptr.view(), np.array(pending_rows, np.int64)
+        )
+        key_columns = np.concatenate([main_columns, self._pending.columns.view()[entries]])
+        key_weights = np.concatenate([main_weights, pending_weights[entries]])
+        key_rows = np.repeat(
+            np.arange(len(main_rows) + len(pending_rows)),
+            np.concatenate([np.diff(main_indptr), np.diff(pending_indptr)]),
+        )
+        # a stored text never repeats a term, so each of its entries fills one cell,
+        # found through the scratch table
+        table = self._scratch_table()
+        table[terms] = np.arange(1, len(terms) + 1)
+        found = table[key_columns].astype(np.int64) - 1
+        table[terms] = 0.0
+        shared = found >= 0
+        stored = np.zeros((len(main_rows) + len(pending_rows), len(terms)))
+        stored[key_rows[shared], found[shared]] = key_weights[shared]
+        return stored
+
+    def _main_dense(self) -> _FloatArray | None:
+        """Each main text's unit weights by term id, as `_stored_weights` computes them,
+        in one dense (texts, snapshot terms) array made on first use after a refresh;
+        None when that holds more than `_DENSE_WEIGHTS` numbers. Under the lock."""
+        if self._main_dense_weights is None:
+            n_main, n_terms = len(self._main_keys), len(self._idf)
+            if n_main * n_terms > _DENSE_WEIGHTS:
+                return None
+            tf = self._main_tf
+            rows = tf.rows()
+            word_scale, char_scale = self._main_scales
+            dense = np.zeros((n_main, n_terms))
+            dense[rows, tf.columns] = (
+                tf.values
+                * self._idf[tf.columns]
+                * np.where(tf.is_char, char_scale[rows], word_scale[rows])
+            )
+            self._main_dense_weights = dense
+        return self._main_dense_weights
+
+    def _weighed_queries(self, texts: list[str]) -> tuple[_IntArray, _IntArray, _FloatArray]:
+        """Each entry's term id, row and unit weight in the query rows of `texts`: those
+        `query_joined` weighed when `texts` are its parts and nothing changed since, else
+        weighed now (the same numbers). Under the lock."""
+        weighed = self._weighed_parts
+        if weighed is not None and weighed.parts == tuple(texts):
+            return weighed.columns, weighed.rows, weighed.weights
+        tf = self._term_frequencies(
+            texts,
+            grow=False,
+            number_unknown=False,
+            char_grams=[self._part_grams.get(text) for text in texts] if self._part_grams else (),
+        )
+        weights, _ = self._weigh(tf)
+        return tf.columns, tf.rows(), weights
 
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two texts under this index's weighting."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import sys
 import threading
+import unittest.mock
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterator
 
 import numpy as np
 import pytest
@@ -663,6 +665,176 @@ def test_query_joined_of_nothing_and_bad_input() -> None:
         index.query_joined([b"red"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="k must be >= 0"):
         index.query_joined(["red"], k=-1)
+
+
+def _sample_user_texts() -> list[str]:
+    """The distinct user messages of the shipped sample requests (real text)."""
+    import json
+    from pathlib import Path
+
+    import langchain_tokenopt
+
+    path = Path(langchain_tokenopt.__file__).parent / "data" / "sample_requests.jsonl"
+    texts: dict[str, None] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for message in json.loads(line)["messages"]:
+            content = message["content"]
+            if message["role"] == "user":
+                blocks = [content] if isinstance(content, str) else content
+                for block in blocks:
+                    text = block if isinstance(block, str) else block.get("text")
+                    if isinstance(text, str) and text.strip():
+                        texts[text] = None
+    return list(texts)
+
+
+SAMPLE_TEXTS = _sample_user_texts()
+# a request's sentences, as ToolRetriever parts it
+SAMPLE_PARTS = [
+    [part.strip() for part in re.split(r"(?<=[.?!;])\s+|\n+", text) if part.strip()]
+    for text in SAMPLE_TEXTS
+]
+WORD_CONFIGURATIONS = [
+    ((1, 2), True, None),
+    ((1, 1), True, None),
+    ((1, 2), False, None),
+    ((1, 2), True, "english"),
+    ((1, 1), False, "english"),
+]
+
+
+@given(parts=st.lists(JOIN_PIECES, max_size=6), configuration=st.sampled_from(WORD_CONFIGURATIONS))
+def test_word_ngrams_of_joined_texts_are_their_parts_ngrams_joined(
+    parts: list[str], configuration: tuple[tuple[int, int], bool, str | None]
+) -> None:
+    from langchain_tokenopt.core import textindex
+
+    ngram_range, lowercase, stop_words = configuration
+    analyzer = _analyzer("word", ngram_range, lowercase, stop_words)
+    assert textindex._word_join_size(analyzer, ngram_range) == ngram_range[1]
+    joined = textindex._join_words([analyzer(part) for part in parts], ngram_range[1])
+    assert joined == analyzer(" ".join(parts))
+
+
+def test_word_ngrams_of_joined_real_requests_are_their_sentences_ngrams_joined() -> None:
+    from langchain_tokenopt.core import textindex
+
+    assert len(SAMPLE_PARTS) > 20 and sum(len(parts) > 1 for parts in SAMPLE_PARTS) > 10
+    for ngram_range, lowercase, stop_words in WORD_CONFIGURATIONS:
+        analyzer = _analyzer("word", ngram_range, lowercase, stop_words)
+        for parts in SAMPLE_PARTS:
+            joined = textindex._join_words([analyzer(part) for part in parts], ngram_range[1])
+            assert joined == analyzer(" ".join(parts))
+
+
+def test_word_ngrams_are_joined_only_where_the_analyzer_allows_it() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from langchain_tokenopt.core import textindex
+
+    for ngram_range in [(1, 3), (2, 2), (2, 3)]:
+        analyzer = _analyzer("word", ngram_range, True, None)
+        assert textindex._word_join_size(analyzer, ngram_range) is None
+    spanning = CountVectorizer(analyzer="char", ngram_range=(1, 2)).build_analyzer()
+    assert textindex._word_join_size(spanning, (1, 2)) is None  # not word n-grams
+    index = TextIndex(char_ngrams=True, word_ngram_range=(1, 3))
+    assert index._word_joins is None
+    index.add_many(enumerate(CORPUS.values()))
+    parts = ["weather in", "Paris tomorrow?", "a recipe for pasta"]
+    assert index.query_joined(parts, k=5) == index.query(" ".join(parts), k=5)
+
+
+def test_query_joined_reads_each_part_once() -> None:
+    index = TextIndex(char_ngrams=True)
+    index.add_many(enumerate(CORPUS.values()))
+    read: list[str] = []
+    word_analyzer = index._word_analyzer
+
+    def spy(text: str) -> list[str]:
+        read.append(text)
+        return word_analyzer(text)
+
+    index._word_analyzer = spy
+    parts = ["weather in Paris", "a recipe for pasta?", "and stock prices"]
+    expected = TextIndex(char_ngrams=True)
+    expected.add_many(enumerate(CORPUS.values()))
+    assert index.query_joined(parts, k=8) == expected.query(" ".join(parts), k=8)
+    assert read == parts  # the joined text's word n-grams are its parts'
+    keys = index.keys()
+    assert np.array_equal(index.similarities(parts, keys), expected.similarities(parts, keys))
+    assert read == parts  # and similarities reuses the parts' weights
+
+
+def test_the_weighed_parts_are_forgotten_when_the_vocabulary_or_the_idf_changes() -> None:
+    # twins: `index` is queried through query_joined, `fresh` never is
+    index, fresh = (TextIndex(char_ngrams=True) for _ in range(2))
+    parts = ["weather in Paris", "zebra crossings at night"]
+    texts = [*CORPUS.values(), *SAMPLE_TEXTS[:12]]
+    steps: list[Callable[[TextIndex], object]] = [
+        lambda built: built.add_many(enumerate(texts)),
+        lambda built: built.refresh(),
+        lambda built: built.add("new", "zebra crossings"),  # new terms, still pending
+        lambda built: built.refresh(),  # a new IDF
+        lambda built: built.remove(0),
+        lambda built: built.refresh(),
+    ]
+    for step in steps:
+        index.query_joined(parts, k=5)
+        step(index)
+        step(fresh)
+        keys = fresh.keys()
+        assert np.array_equal(index.similarities(parts, keys), fresh.similarities(parts, keys))
+    assert len(index._pending) == 0
+    assert index.similarities(parts, ["new"])[1, 0] > 0.5
+
+
+@contextlib.contextmanager
+def _main_weights_computed() -> Iterator[None]:
+    """`similarities` with the main texts' weights computed for each call, as before
+    `_main_dense` (the reference for its exactness)."""
+    from langchain_tokenopt.core import textindex
+
+    with unittest.mock.patch.object(textindex, "_DENSE_WEIGHTS", 0):
+        yield
+
+
+def _folded_index(texts: list[str]) -> TextIndex:
+    index = TextIndex(char_ngrams=True, char_ngram_range=(4, 5))
+    index.add_many(enumerate(texts))
+    index.refresh()
+    return index
+
+
+FOLDED_INDEXES = [_folded_index(list(CORPUS.values())), _folded_index(SAMPLE_TEXTS[:12])]
+
+
+@given(texts=st.lists(JOIN_PIECES, max_size=5), which=st.sampled_from([0, 1]))
+def test_similarities_from_the_dense_main_weights_are_the_computed_ones(
+    texts: list[str], which: int
+) -> None:
+    index = FOLDED_INDEXES[which]
+    keys = [*reversed(index.keys()), "absent", 0]
+    with _main_weights_computed():
+        expected = index.similarities(texts, keys)
+    assert np.array_equal(index.similarities(texts, keys), expected)
+
+
+def test_similarities_of_real_requests_from_the_dense_main_weights_are_the_computed_ones() -> None:
+    index = _folded_index(SAMPLE_TEXTS[-12:])
+    keys = index.keys()
+    for parts in SAMPLE_PARTS:
+        with _main_weights_computed():
+            expected = index.similarities(parts, keys)
+        assert np.array_equal(index.similarities(parts, keys), expected)
+    assert index._main_dense_weights is not None
+    index.add("new", SAMPLE_TEXTS[0])
+    index.refresh()  # a new IDF: the dense array is made again
+    assert index._main_dense_weights is None
+    keys = index.keys()
+    for parts in SAMPLE_PARTS[:5]:
+        with _main_weights_computed():
+            expected = index.similarities(parts, keys)
+        assert np.array_equal(index.similarities(parts, keys), expected)
 
 
 @pytest.mark.parametrize("char_ngrams", [False, True])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unittest.mock
 from collections.abc import Sequence
 from typing import Any
 
@@ -365,18 +366,57 @@ REQUEST_PIECES = st.lists(
 PIECE_RETRIEVERS = [ToolRetriever([*registry(), *WEATHER_LOOKALIKES], k=3) for _ in range(2)]
 
 
-@given(request=REQUEST_PIECES)
-def test_a_request_read_part_by_part_ranks_exactly_as_read_whole(request: str) -> None:
-    # the reference reads the request whole (`query`), as before `query_joined`
-    fast, reference = PIECE_RETRIEVERS
+def _select_as_read_whole(reference: ToolRetriever, request: str, k: int) -> list[Any]:
+    """`select` as before `query_joined` and the dense main weights of `similarities`:
+    the request read whole (`query`), the stored weights computed for each call."""
+    from langchain_tokenopt.core import textindex
+
     reference_index = reference._index
     setattr(  # noqa: B010 (an instance attribute shadowing the method)
         reference_index,
         "query_joined",
         lambda parts, k: reference_index.query(request, k=k),
     )
-    expected = [(match.name, match.score) for match in reference.select(request, k=4)]
+    with unittest.mock.patch.object(textindex, "_DENSE_WEIGHTS", 0):
+        return [(match.name, match.score) for match in reference.select(request, k=k)]
+
+
+@given(request=REQUEST_PIECES)
+def test_a_request_read_part_by_part_ranks_exactly_as_read_whole(request: str) -> None:
+    fast, reference = PIECE_RETRIEVERS
+    expected = _select_as_read_whole(reference, request, 4)
     assert [(match.name, match.score) for match in fast.select(request, k=4)] == expected
+
+
+def test_real_requests_read_part_by_part_rank_exactly_as_read_whole() -> None:
+    import json
+    from pathlib import Path
+
+    import langchain_tokenopt
+    from langchain_tokenopt.tool_retrieval import retriever as tools_module
+
+    path = Path(langchain_tokenopt.__file__).parent / "data" / "sample_requests.jsonl"
+    registries: dict[str, list[Any]] = {"ours": [*registry(), *WEATHER_LOOKALIKES]}
+    requests: dict[str, None] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        sample = json.loads(line)
+        if sample.get("tools"):
+            registries[json.dumps(sample["tools"], sort_keys=True)] = sample["tools"]
+        for message in sample["messages"]:
+            content = message["content"]
+            if message["role"] == "user" and isinstance(content, str):
+                requests[content] = None
+            elif message["role"] == "user":
+                requests.update(
+                    dict.fromkeys(block["text"] for block in content if "text" in block)
+                )
+    parted = [request for request in requests if len(tools_module._request_parts(request)) > 1]
+    assert len(registries) >= 2 and len(parted) >= 10
+    for tools in registries.values():
+        fast, reference = ToolRetriever(tools, k=3), ToolRetriever(tools, k=3)
+        for request in requests:
+            expected = _select_as_read_whole(reference, request, 3)
+            assert [(match.name, match.score) for match in fast.select(request)] == expected
 
 
 @given(
