@@ -50,6 +50,9 @@ MIN_BUDGET_TOKENS = 16
 #: Version of `SummaryState.to_json`.
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
+# the mark but its last space, which a partial recalled line counts with the sentence after
+# it (see `ContextPlanner._part_tokens`)
+_MARK_PIECE = _TRUNCATION_MARK.removesuffix(" ")
 #: The first line of the message that carries recalled text.
 _LINE_MEMO_SIZE = 4096
 _SENTENCE_MEMO_SIZE = 256
@@ -203,6 +206,9 @@ class Ledger:
         self._indexed = 0  # messages [0, _indexed) went to the index
         self._word_counts: Counter[str] = Counter()  # in how many indexed messages
         self._stop_words: frozenset[str] = frozenset()  # the index's, which it never holds
+        # the last question read into words (a question is asked again through its tool
+        # loop, and its view cuts several long messages for it)
+        self._question_words: tuple[str, frozenset[str]] = ("", frozenset())
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -327,6 +333,18 @@ class Ledger:
             return content_to_text(self.messages[self.human_starts[-1]].content)[:_QUERY_CHARS]
         return None
 
+    def question_words(self) -> frozenset[str]:
+        """The words of `question()` (none when no answer is pending), as recall reads them."""
+        return self.words_of(self.question() or "")
+
+    def words_of(self, question: str) -> frozenset[str]:
+        """The words of `question` (lowercase runs of three letters or digits at least)."""
+        text, words = self._question_words
+        if question != text:
+            words = frozenset(_WORD.findall(question.lower()))
+            self._question_words = (question, words)
+        return words
+
     def recall(self, question: str, before: int, limit: int, min_score: float) -> list[int]:
         """Positions < `before` of the unpinned messages most like `question`, best first."""
         if before <= 0 or limit <= 0:
@@ -349,9 +367,8 @@ class Ledger:
         together (at most `_QUERY_WORDS` words, each held by at most
         `_QUERY_MAX_MESSAGES` messages)."""
         counts = self._word_counts
-        found = _WORD.findall(question.lower())
         words = sorted(
-            {w for w in found if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},
+            {w for w in self.words_of(question) if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},
             key=lambda w: (counts[w], w),
         )
         chosen: list[str] = []
@@ -706,7 +723,6 @@ class ContextPlanner:
         self, ledger: Ledger, positions: list[int], room: int
     ) -> tuple[BaseMessage | None, list[int], int]:
         """The message quoting the best of `positions` that fit in `room` tokens."""
-        counter = self.token_counter
         budget = room - self.recall_frame_tokens
         part_cap = max(16, int(room * _RECALL_PART_SHARE))
         lines: dict[int, tuple[str, int | None]] = {}
@@ -715,8 +731,8 @@ class ContextPlanner:
             line, tokens = ledger.recall_line(position)
             exact = None
             if tokens > part_cap:
-                line = self._part(ledger, position, part_cap)
-                tokens = int(counter.count_text(line))
+                line, tokens = self._part(ledger, position, part_cap)
+                exact = tokens
             else:
                 exact = self._whole_line_tokens(ledger, position)
             if used + tokens <= budget:
@@ -814,25 +830,51 @@ class ContextPlanner:
             tokens = self._line_counts[text] = int(self.token_counter.count_text(text))
         return tokens
 
-    def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> str:
+    def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> tuple[str, int]:
         """The line of a long recalled message: its sentences that share most words
-        with the question, in their order, within about `cap_tokens`."""
+        with the question, in their order, within about `cap_tokens`; and its exact tokens."""
         count = self._line_tokens  # memoized: a long message is cut again turn after turn
         head = ledger.line_head(position)
-        words = set(_WORD.findall((ledger.question() or "").lower()))
+        words = ledger.question_words()
         sentences, sentence_words = self._split(message_to_text(ledger.messages[position]))
         ranked = sorted(range(len(sentences)), key=lambda i: (-len(words & sentence_words[i]), i))
+        mark = count(_TRUNCATION_MARK)
         room = cap_tokens - count(head) - 1
         keep: list[int] = []
         for i in ranked:
-            tokens = count(sentences[i]) + count(_TRUNCATION_MARK)
+            if room <= mark:  # a sentence (never empty) takes a token at least: none fits
+                break
+            tokens = count(sentences[i]) + mark
             if tokens <= room:
                 keep.append(i)
                 room -= tokens
         if not keep:
             shortened = self._shorten_text(sentences[ranked[0]] if sentences else "", room)
-            return head + shortened + _LINE_END
-        return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip() + _LINE_END
+            line = head + shortened + _LINE_END
+            return line, int(self.token_counter.count_text(line))
+        kept = [sentences[i] for i in sorted(keep)]
+        line = head + _TRUNCATION_MARK.join(kept).strip() + _LINE_END
+        return line, self._part_tokens(head, kept, line)
+
+    def _part_tokens(self, head: str, kept: list[str], line: str) -> int:
+        """Exact tokens of the `line` showing the `kept` sentences after `head`, summed
+        from memoized counts (a long message's sentences come back turn after turn, in
+        lines cut to other caps) where that is exact, else counted.
+
+        When every kept sentence starts and ends with something other than whitespace,
+        the line is head + the first sentence + (`_MARK_PIECE` + " " + sentence) for each
+        other + `_LINE_END`, and no cl100k/o200k pre-tokenizer piece crosses a seam
+        between those parts: the head ends with a newline followed by a non-space (see
+        `_whole_line_tokens`), and every other seam is a non-space followed by a space
+        (`SEAM_ADDITIVE_ENCODINGS`). The space after the mark would join the next
+        sentence's first piece, so it is counted with that sentence.
+        """
+        if not self._additive_lines or any(s[0].isspace() or s[-1].isspace() for s in kept):
+            return int(self.token_counter.count_text(line))
+        count = self._line_tokens
+        marks = (len(kept) - 1) * count(_MARK_PIECE)
+        rest = sum(count(" " + sentence) for sentence in kept[1:])
+        return count(head) + count(kept[0]) + marks + rest + count(_LINE_END)
 
     def _split(self, text: str) -> tuple[list[str], list[frozenset[str]]]:
         """The sentences of `text` and the words of each (memoized: a long message

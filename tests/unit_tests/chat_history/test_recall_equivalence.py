@@ -1,0 +1,71 @@
+"""The recall message's speed-ups keep it byte-identical: a long recalled message is cut
+into the same line as before (`tests/support/reference_recall.py`), whose tokens, summed
+from memoized sentence counts, equal a whole recount; the question's words follow the
+question."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_tokenopt.chat_history.planner import ContextPlanner, Ledger
+from langchain_tokenopt.core.tokens import TokenCounter
+from tests.support.reference_recall import reference_part
+
+WORDS = ["locker", "code", "gym", "4417", "Oslo", "train", "blue", "seven"]
+
+# sentence pieces that stress the pre-tokenizer at the seams the line is summed over:
+# whitespace at either end, newlines, punctuation, digits, letters of any script
+hostile_piece = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list(" \t\n\r/[]().:,'!?-_…0123456789aZ")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=30,
+)
+plain_piece = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
+separator = st.sampled_from([". ", "! ", "? ", "\n", ".\n\n", ". \n ", " ", "\n  "])
+long_text = st.lists(
+    st.tuples(st.one_of(plain_piece, hostile_piece), separator), min_size=1, max_size=14
+).map(lambda parts: "".join(piece + sep for piece, sep in parts))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    model=st.sampled_from(["gpt-4o", "gpt-4", "claude-3-5-haiku-latest"]),
+    text=long_text,
+    question=st.one_of(plain_piece, hostile_piece),
+    caps=st.lists(st.integers(16, 160), min_size=1, max_size=3),
+    position=st.sampled_from([0, 7, 1234]),
+)
+# a kept sentence after the mark that starts with a digit, with punctuation, with a letter
+@example(
+    model="gpt-4o",
+    text="Oslo code 4417. (blue) train. 7 seven gym. Oslo code. ",
+    question="code",
+    caps=[60],
+    position=0,
+)
+def test_a_long_recalled_message_is_cut_as_before_and_counted_exactly(
+    model: str, text: str, question: str, caps: list[int], position: int
+) -> None:
+    counter = TokenCounter(model)
+    planner = ContextPlanner(counter, target_ratio=0.75, recall=True)
+    filler = [AIMessage("ok") for _ in range(position)]
+    ledger = Ledger.of([*filler, HumanMessage(text), HumanMessage(question)], counter, False)
+    for cap in [*caps, *caps]:  # the second time from memoized counts: the same answer
+        line, tokens = planner._part(ledger, position, cap)
+        expected_line, expected_tokens = reference_part(planner, ledger, position, cap)
+        assert line == expected_line
+        assert tokens == expected_tokens == int(counter.count_text(line))
+
+
+def test_the_words_of_the_question_follow_the_question() -> None:
+    counter = TokenCounter("gpt-4o")
+    ledger = Ledger.of([HumanMessage("Where is the locker code?")], counter, pin_system=False)
+    assert ledger.question_words() == {"where", "the", "locker", "code"}
+    ledger.extend([AIMessage("In Oslo."), HumanMessage("And the train?")], counter)
+    assert ledger.question_words() == {"and", "the", "train"}
+    ledger.extend([AIMessage("Blue.")], counter)
+    assert ledger.question_words() == frozenset()  # answered: nothing pending
