@@ -861,20 +861,21 @@ class ContextPlanner:
         from memoized counts (a long message's sentences come back turn after turn, in
         lines cut to other caps) where that is exact, else counted.
 
-        When every kept sentence starts and ends with something other than whitespace,
-        the line is head + the first sentence + (`_MARK_PIECE` + " " + sentence) for each
-        other + `_LINE_END`, and no cl100k/o200k pre-tokenizer piece crosses a seam
-        between those parts: the head ends with a newline followed by a non-space (see
-        `_whole_line_tokens`), and every other seam is a non-space followed by a space
-        (`SEAM_ADDITIVE_ENCODINGS`). The space after the mark would join the next
-        sentence's first piece, so it is counted with that sentence.
+        When no kept sentence ends with whitespace and the first is not all whitespace,
+        the line is head + the first sentence (stripped) + (`_MARK_PIECE` + " " +
+        sentence) for each other + `_LINE_END`, and no cl100k/o200k pre-tokenizer piece
+        crosses a seam between those parts: the head ends with a newline followed by a
+        non-space (see `_whole_line_tokens`), and every other seam is a non-space
+        followed by a space (`SEAM_ADDITIVE_ENCODINGS`). The space after the mark would
+        join the next sentence's first piece, so it is counted with that sentence.
         """
-        if not self._additive_lines or any(s[0].isspace() or s[-1].isspace() for s in kept):
+        first = kept[0].lstrip()
+        if not (self._additive_lines and first) or any(s[-1].isspace() for s in kept):
             return int(self.token_counter.count_text(line))
         count = self._line_tokens
         marks = (len(kept) - 1) * count(_MARK_PIECE)
         rest = sum(count(" " + sentence) for sentence in kept[1:])
-        return count(head) + count(kept[0]) + marks + rest + count(_LINE_END)
+        return count(head) + count(first) + marks + rest + count(_LINE_END)
 
     def _split(self, text: str) -> tuple[list[str], list[frozenset[str]]]:
         """The sentences of `text` and the words of each (memoized: a long message

@@ -47,6 +47,14 @@ long_text = st.lists(
     caps=[60],
     position=0,
 )
+# an indented sentence first and after the mark; a sentence of whitespace only first
+@example(
+    model="gpt-4",
+    text="  code 4417\n    Oslo code\n \nblue code.",
+    question="code",
+    caps=[60, 40],
+    position=7,
+)
 def test_a_long_recalled_message_is_cut_as_before_and_counted_exactly(
     model: str, text: str, question: str, caps: list[int], position: int
 ) -> None:
