@@ -401,14 +401,15 @@ class Ledger:
             self._indexed = end
         return self._index
 
-    def recall_line(self, position: int) -> tuple[str, int]:
-        """The line a recalled message is shown as, and about how many tokens it takes.
+    def recall_line(self, position: int) -> str:
+        """The line a recalled message is shown as whole."""
+        return self.line_head(position) + message_to_text(self.messages[position]) + _LINE_END
 
-        The estimate (the message's count plus its head) is not exact: the recalled
-        message is counted exactly once assembled.
-        """
-        line = self.line_head(position) + message_to_text(self.messages[position]) + _LINE_END
-        return line, self.tokens[position] + _LINE_HEAD_TOKENS
+    def recall_line_tokens(self, position: int) -> int:
+        """About how many tokens the line of message `position` takes (`recall_line`),
+        without making it: the message's count plus its head. Not exact: the recalled
+        message is counted exactly once assembled."""
+        return self.tokens[position] + _LINE_HEAD_TOKENS
 
     def line_head(self, position: int) -> str:
         """What a recalled line starts with: the message's position and speaker."""
@@ -728,12 +729,13 @@ class ContextPlanner:
         lines: dict[int, tuple[str, int | None]] = {}
         used = 0
         for position in positions:  # best first
-            line, tokens = ledger.recall_line(position)
-            exact = None
-            if tokens > part_cap:
+            tokens = ledger.recall_line_tokens(position)
+            exact: int | None
+            if tokens > part_cap:  # a long message, shown in part: never made whole
                 line, tokens = self._part(ledger, position, part_cap)
                 exact = tokens
             else:
+                line = ledger.recall_line(position)
                 exact = self._whole_line_tokens(ledger, position)
             if used + tokens <= budget:
                 lines[position] = (line, exact)
