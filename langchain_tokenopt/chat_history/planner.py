@@ -28,6 +28,8 @@ from langchain_tokenopt.core.messages import content_to_text, message_to_text, r
 from langchain_tokenopt.core.tokens import SEAM_ADDITIVE_ENCODINGS, TokenCounter
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Hashable
+
     from langchain_tokenopt.core.textindex import TextIndex
 
 __all__ = [
@@ -395,11 +397,23 @@ class Ledger:
                 if not self.is_pinned(self.messages[i])
                 and (text := message_to_text(self.messages[i]))
             ]
-            self._index.add_many(items)
-            for _, text in items:
-                self._word_counts.update(set(_WORD.findall(text.lower())) - self._stop_words)
+            self._index.add_many(items, seen_words=self._count_words)
             self._indexed = end
         return self._index
+
+    def _count_words(self, position: Hashable, terms: Collection[str]) -> None:
+        """Count the words of a message just indexed under the word `terms` (lowercase,
+        no stop words) the index read it into: the words `_WORD` finds in its lowercased
+        text, less stop words, without reading the text again.
+
+        The index's terms are the text's maximal runs of two word characters at least
+        (scikit-learn's default `token_pattern`), less stop words. A run of `_WORD`'s
+        characters, which are word characters, lies in one of them, so `_WORD` finds in
+        the terms what it finds in the text, except in stop words; those hold only
+        letters, so `_WORD` finds in them only themselves (or nothing), and they are
+        taken out either way.
+        """
+        self._word_counts.update(set(_WORD.findall(" ".join(terms))) - self._stop_words)
 
     def recall_line(self, position: int) -> str:
         """The line a recalled message is shown as whole."""

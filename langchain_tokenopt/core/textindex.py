@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -430,11 +430,13 @@ class TextIndex:
         grow: bool,
         number_unknown: bool = True,
         char_grams: Sequence[list[str] | None] = (),
+        word_terms: list[Collection[str]] | None = None,
     ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
 
         `char_grams[i]`, when given and not None, is text i's character n-grams as the
-        analyzer gives them (read before, see `query_joined`).
+        analyzer gives them (read before, see `query_joined`). `word_terms`, when given,
+        gets each text's distinct word terms appended.
 
         Without `grow`, a term the vocabulary does not hold gets its own negative id, or
         -1 for all of them without `number_unknown`: a query scored against stored texts
@@ -458,6 +460,8 @@ class TextIndex:
             grams = char_grams[i] if i < len(char_grams) else None
             for analyzer, ids, is_char in blocks:
                 tally = Counter(grams if is_char and grams is not None else analyzer(text))
+                if word_terms is not None and not is_char:
+                    word_terms.append(tally.keys())
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
                 if -1 in found and grow:
                     for j, term in enumerate(tally):
@@ -542,11 +546,30 @@ class TextIndex:
         """Index `text` under `key` (replacing any previous text of `key`)."""
         self.add_many([(key, text)])
 
-    def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
+    def add_many(
+        self,
+        items: Iterable[tuple[Hashable, str]],
+        *,
+        seen_words: Callable[[Hashable, Collection[str]], None] | None = None,
+    ) -> None:
         """Index many texts at once (faster than repeated `add`).
 
         A key given twice keeps its last text. Raises TypeError, and indexes nothing,
         when a text is not a str or a key is not hashable.
+
+        `seen_words`, when given, is called with each indexed key (in the order they
+        are indexed: a key given twice in its last place) and the distinct word terms
+        (word n-grams) its text was indexed under, so a caller that needs them does not
+        read the text again. It runs under the index's lock and must not use the index.
+
+        Example:
+            >>> index = TextIndex(word_ngram_range=(1, 1), stop_words="english")
+            >>> seen = {}
+            >>> def note(key, words):
+            ...     seen[key] = sorted(words)
+            >>> index.add_many([(1, "The red apples, red pears")], seen_words=note)
+            >>> seen
+            {1: ['apples', 'pears', 'red']}
         """
         latest: dict[Hashable, str] = {}
         for key, text in items:
@@ -564,13 +587,16 @@ class TextIndex:
             return
         keys = list(latest)
         texts = list(latest.values())
+        word_terms: list[Collection[str]] | None = [] if seen_words is not None else None
         with self._lock:
             # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
             # per term occurrence at once
             chunks = [
                 (
                     keys[start : start + _ADD_CHUNK],
-                    self._term_frequencies(texts[start : start + _ADD_CHUNK], grow=True),
+                    self._term_frequencies(
+                        texts[start : start + _ADD_CHUNK], grow=True, word_terms=word_terms
+                    ),
                 )
                 for start in range(0, len(keys), _ADD_CHUNK)
             ]
@@ -581,6 +607,9 @@ class TextIndex:
                 self._pending.append(chunk_keys, tf)
             self._changes += len(latest)
             self._compact_if_wasteful()
+            if seen_words is not None and word_terms is not None:
+                for key, terms in zip(keys, word_terms, strict=True):
+                    seen_words(key, terms)
 
     def remove(self, key: Hashable) -> bool:
         """Forget `key`; True if it was indexed."""

@@ -1,15 +1,19 @@
 """The recall message's speed-ups keep it byte-identical: a long recalled message is cut
 into the same line as before (`tests/support/reference_recall.py`), whose tokens, summed
 from memoized sentence counts, equal a whole recount; the question's words follow the
-question."""
+question; the words counted per indexed message are read from the index's terms."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from langchain_tokenopt.chat_history.planner import ContextPlanner, Ledger
+from langchain_tokenopt.chat_history.planner import _WORD, ContextPlanner, Ledger
+from langchain_tokenopt.core.messages import message_to_text
 from langchain_tokenopt.core.tokens import TokenCounter
 from tests.support.reference_recall import reference_part
 
@@ -77,3 +81,34 @@ def test_the_words_of_the_question_follow_the_question() -> None:
     assert ledger.question_words() == {"and", "the", "train"}
     ledger.extend([AIMessage("Blue.")], counter)
     assert ledger.question_words() == frozenset()  # answered: nothing pending
+
+
+# text that stresses reading words two ways: letters of any script and case (some change
+# length when lowercased), digits, "_" (a word character `_WORD` does not take), stop words
+word_soup = st.lists(
+    st.one_of(
+        st.sampled_from(["the", "whereafter", "am", "Locker", "code_4417", "İstanbul", "ß"]),
+        st.sampled_from(["4417", "x1y2z3", "é", "ﬁle", "a\u0301b", " ", ".", "-", "\n"]),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(word_soup, min_size=1, max_size=12))
+def test_recall_counts_the_words_of_each_indexed_message_as_read_from_its_text(
+    texts: list[str],
+) -> None:
+    """The words recall counts per message, read from the index's terms, are those the
+    message's lowercased text holds, less stop words, as before (commit f7fa6d2)."""
+    counter = TokenCounter("gpt-4o")
+    messages = [HumanMessage(text) for text in texts]
+    ledger = Ledger.of([*messages, HumanMessage("and now?")], counter, pin_system=False)
+    ledger.recall("and now?", before=len(messages), limit=1, min_score=0.0)
+    expected: Counter[str] = Counter()
+    for message in messages:
+        if text := message_to_text(message):
+            expected.update(set(_WORD.findall(text.lower())) - ENGLISH_STOP_WORDS)
+    assert ledger.indexed_count >= len(messages)
+    assert ledger._word_counts == expected

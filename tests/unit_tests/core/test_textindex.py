@@ -875,3 +875,19 @@ def test_posting_lists_are_what_scipy_gives_for_the_same_rows(seed: int) -> None
     assert texts.tolist() == by_term.indices.tolist()
     assert posted.tolist() == by_term.data.tolist()  # the same floats, bit for bit
     assert starts.dtype == texts.dtype == np.int64
+
+
+@pytest.mark.parametrize("char_ngrams", [False, True])
+def test_add_many_tells_each_key_the_distinct_word_terms_it_indexed(char_ngrams: bool) -> None:
+    index = TextIndex(char_ngrams=char_ngrams, word_ngram_range=(1, 2), stop_words="english")
+    texts = {"a": "Red apples and red pears", "b": "", "c": "the of and", "a2": "Blue sky"}
+    seen: list[tuple[Hashable, list[str]]] = []
+    index.add_many(
+        [*texts.items(), ("a", "Green apples")],  # "a" again: its last text counts
+        seen_words=lambda key, words: seen.append((key, sorted(words))),
+    )
+    analyzer = _analyzer("word", (1, 2), True, "english")
+    del texts["a"]
+    texts["a"] = "Green apples"  # a key given again is indexed in its last place
+    assert seen == [(key, sorted(set(analyzer(text)))) for key, text in texts.items()]
+    assert seen[-1] == ("a", ["apples", "green", "green apples"])
