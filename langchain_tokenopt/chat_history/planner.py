@@ -211,6 +211,9 @@ class Ledger:
         # the last question read into words (a question is asked again through its tool
         # loop, and its view cuts several long messages for it)
         self._question_words: tuple[str, frozenset[str]] = ("", frozenset())
+        # the last recall query: (question, messages indexed, its rarest words); the words'
+        # counts change only when more messages are indexed
+        self._query_memo: tuple[str, int, str] = ("", -1, "")
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -367,7 +370,16 @@ class Ledger:
         """The question's words that the fewest indexed messages hold: the rarest, then
         the next rarest while the words' messages number at most `_QUERY_MAX_POSTINGS`
         together (at most `_QUERY_WORDS` words, each held by at most
-        `_QUERY_MAX_MESSAGES` messages)."""
+        `_QUERY_MAX_MESSAGES` messages). Memoized until more messages are indexed (an
+        agent's tool loop asks the same question again)."""
+        asked, indexed, query = self._query_memo
+        if asked != question or indexed != self._indexed:
+            query = self._rarest_words(question)
+            self._query_memo = (question, self._indexed, query)
+        return query
+
+    def _rarest_words(self, question: str) -> str:
+        """`_rare_words`, worked out."""
         counts = self._word_counts
         words = sorted(
             {w for w in self.words_of(question) if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},

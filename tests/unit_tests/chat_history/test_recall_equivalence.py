@@ -112,3 +112,20 @@ def test_recall_counts_the_words_of_each_indexed_message_as_read_from_its_text(
             expected.update(set(_WORD.findall(text.lower())) - ENGLISH_STOP_WORDS)
     assert ledger.indexed_count >= len(messages)
     assert ledger._word_counts == expected
+
+
+def test_the_recall_query_is_worked_out_again_once_more_messages_are_indexed() -> None:
+    """The query is memoized for the question until more messages are indexed, which
+    changes how rare its words are."""
+    counter = TokenCounter("gpt-4o")
+    question = "What is my locker code?"
+    ledger = Ledger.of([HumanMessage("My locker code is 4417."), AIMessage("Ok.")], counter, False)
+    ledger._index_upto(2)
+    assert ledger._rare_words(question) == "code locker"
+    assert ledger._rare_words(question) == "code locker"  # from the memo
+    ledger.extend([HumanMessage(f"The code of room {i} is {i}.") for i in range(40)], counter)
+    ledger._index_upto(len(ledger))
+    assert ledger._rare_words(question) == "locker"  # "code" is common now
+    fresh = Ledger.of(ledger.messages, counter, pin_system=False)
+    fresh._index_upto(len(fresh))
+    assert fresh._rare_words(question) == "locker"
