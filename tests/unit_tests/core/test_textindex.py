@@ -891,3 +891,17 @@ def test_add_many_tells_each_key_the_distinct_word_terms_it_indexed(char_ngrams:
     texts["a"] = "Green apples"  # a key given again is indexed in its last place
     assert seen == [(key, sorted(set(analyzer(text)))) for key, text in texts.items()]
     assert seen[-1] == ("a", ["apples", "green", "green apples"])
+
+
+@pytest.mark.parametrize("n_ids", [1, 7, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 32, (1 << 32) + 5])
+@pytest.mark.parametrize("seed", range(3))
+def test_stable_order_of_term_ids_is_numpys_stable_argsort(n_ids: int, seed: int) -> None:
+    from langchain_tokenopt.core.textindex import _stable_order
+
+    rng = np.random.default_rng(seed)
+    for size in (0, 1, 50, 5000):
+        # many ties, the extremes of the range, ids that share their low 16 bits
+        ids = rng.integers(0, n_ids, size).astype(np.int64)
+        ids[: size // 4] = rng.choice([0, n_ids - 1, (n_ids - 1) & ~0xFFFF], size // 4)
+        order = _stable_order(ids, n_ids)
+        assert order.tolist() == np.argsort(ids, kind="stable").tolist()
