@@ -87,9 +87,24 @@ _LINE_END = " \n"
 # the message types whose recalled line is counted from the ledger (see `_whole_line_tokens`)
 _PLAIN_KINDS = frozenset({HumanMessage, AIMessage, SystemMessage})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SPACE_BEFORE_TEXT = re.compile(r" (?=\S)")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 
 SummaryRole = Literal["system", "human", "ai"]
+
+
+def _fewest_tokens(text: str) -> int:
+    """A lower bound of the tokens of non-empty `text` in cl100k and o200k: one per space
+    followed by a non-space, and one at least.
+
+    A pre-tokenizer piece holds a space only as its first character or in a run of
+    whitespace; such a run ends with a newline, or before more whitespace, or (the last
+    alternative, `\\s+`) at that space. So at each space followed by a non-space a piece
+    starts, at the space or at the non-space, a different piece each time, and each piece
+    is a token at least. (Python's whitespace holds Unicode's, so what Python takes for a
+    non-space is one to the pre-tokenizer.)
+    """
+    return max(1, len(_SPACE_BEFORE_TEXT.findall(text)))
 
 
 @dataclass(frozen=True)
@@ -869,10 +884,18 @@ class ContextPlanner:
         mark = count(_TRUNCATION_MARK)
         room = cap_tokens - count(head) - 1
         keep: list[int] = []
+        unseen = self._line_counts.keys() if self._additive_lines else None
         for i in ranked:
             if room <= mark:  # a sentence (never empty) takes a token at least: none fits
                 break
-            tokens = count(sentences[i]) + mark
+            sentence = sentences[i]
+            if (
+                unseen is not None
+                and sentence not in unseen
+                and _fewest_tokens(sentence) + mark > room
+            ):
+                continue  # cannot fit: not worth counting
+            tokens = count(sentence) + mark
             if tokens <= room:
                 keep.append(i)
                 room -= tokens

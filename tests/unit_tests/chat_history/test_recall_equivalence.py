@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, HumanMessage
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from langchain_tokenopt.chat_history.planner import _WORD, ContextPlanner, Ledger
+from langchain_tokenopt.chat_history.planner import _WORD, ContextPlanner, Ledger, _fewest_tokens
 from langchain_tokenopt.core.messages import message_to_text
 from langchain_tokenopt.core.tokens import TokenCounter
 from tests.support.reference_recall import reference_part
@@ -129,3 +129,11 @@ def test_the_recall_query_is_worked_out_again_once_more_messages_are_indexed() -
     fresh = Ledger.of(ledger.messages, counter, pin_system=False)
     fresh._index_upto(len(fresh))
     assert fresh._rare_words(question) == "locker"
+
+
+@settings(max_examples=400, deadline=None)
+@given(model=st.sampled_from(["gpt-4o", "gpt-4"]), text=long_text.filter(bool))
+@example(model="gpt-4o", text="a  b \u00a0c \td\n e 1 2 3 ( x")
+def test_the_fewest_tokens_of_a_sentence_are_at_most_its_tokens(model: str, text: str) -> None:
+    """What lets a long message's cut skip counting a sentence that cannot fit."""
+    assert _fewest_tokens(text) <= int(TokenCounter(model).count_text(text))
