@@ -28,6 +28,8 @@ from langchain_tokenopt.core.messages import content_to_text, message_to_text, r
 from langchain_tokenopt.core.tokens import SEAM_ADDITIVE_ENCODINGS, TokenCounter
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Hashable
+
     from langchain_tokenopt.core.textindex import TextIndex
 
 __all__ = [
@@ -50,6 +52,9 @@ MIN_BUDGET_TOKENS = 16
 #: Version of `SummaryState.to_json`.
 STATE_VERSION = 1
 _TRUNCATION_MARK = " …[truncated]… "
+# the mark but its last space, which a partial recalled line counts with the sentence after
+# it (see `ContextPlanner._part_tokens`)
+_MARK_PIECE = _TRUNCATION_MARK.removesuffix(" ")
 #: The first line of the message that carries recalled text.
 _LINE_MEMO_SIZE = 4096
 _SENTENCE_MEMO_SIZE = 256
@@ -82,9 +87,24 @@ _LINE_END = " \n"
 # the message types whose recalled line is counted from the ledger (see `_whole_line_tokens`)
 _PLAIN_KINDS = frozenset({HumanMessage, AIMessage, SystemMessage})
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SPACE_BEFORE_TEXT = re.compile(r" (?=\S)")
 _WORD = re.compile(r"[a-z0-9]{3,}")
 
 SummaryRole = Literal["system", "human", "ai"]
+
+
+def _fewest_tokens(text: str) -> int:
+    """A lower bound of the tokens of non-empty `text` in cl100k and o200k: one per space
+    followed by a non-space, and one at least.
+
+    A pre-tokenizer piece holds a space only as its first character or in a run of
+    whitespace; such a run ends with a newline, or before more whitespace, or (the last
+    alternative, `\\s+`) at that space. So at each space followed by a non-space a piece
+    starts, at the space or at the non-space, a different piece each time, and each piece
+    is a token at least. (Python's whitespace holds Unicode's, so what Python takes for a
+    non-space is one to the pre-tokenizer.)
+    """
+    return max(1, len(_SPACE_BEFORE_TEXT.findall(text)))
 
 
 @dataclass(frozen=True)
@@ -203,6 +223,12 @@ class Ledger:
         self._indexed = 0  # messages [0, _indexed) went to the index
         self._word_counts: Counter[str] = Counter()  # in how many indexed messages
         self._stop_words: frozenset[str] = frozenset()  # the index's, which it never holds
+        # the last question read into words (a question is asked again through its tool
+        # loop, and its view cuts several long messages for it)
+        self._question_words: tuple[str, frozenset[str]] = ("", frozenset())
+        # the last recall query: (question, messages indexed, its rarest words); the words'
+        # counts change only when more messages are indexed
+        self._query_memo: tuple[str, int, str] = ("", -1, "")
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -327,6 +353,18 @@ class Ledger:
             return content_to_text(self.messages[self.human_starts[-1]].content)[:_QUERY_CHARS]
         return None
 
+    def question_words(self) -> frozenset[str]:
+        """The words of `question()` (none when no answer is pending), as recall reads them."""
+        return self.words_of(self.question() or "")
+
+    def words_of(self, question: str) -> frozenset[str]:
+        """The words of `question` (lowercase runs of three letters or digits at least)."""
+        text, words = self._question_words
+        if question != text:
+            words = frozenset(_WORD.findall(question.lower()))
+            self._question_words = (question, words)
+        return words
+
     def recall(self, question: str, before: int, limit: int, min_score: float) -> list[int]:
         """Positions < `before` of the unpinned messages most like `question`, best first."""
         if before <= 0 or limit <= 0:
@@ -347,11 +385,19 @@ class Ledger:
         """The question's words that the fewest indexed messages hold: the rarest, then
         the next rarest while the words' messages number at most `_QUERY_MAX_POSTINGS`
         together (at most `_QUERY_WORDS` words, each held by at most
-        `_QUERY_MAX_MESSAGES` messages)."""
+        `_QUERY_MAX_MESSAGES` messages). Memoized until more messages are indexed (an
+        agent's tool loop asks the same question again)."""
+        asked, indexed, query = self._query_memo
+        if asked != question or indexed != self._indexed:
+            query = self._rarest_words(question)
+            self._query_memo = (question, self._indexed, query)
+        return query
+
+    def _rarest_words(self, question: str) -> str:
+        """`_rare_words`, worked out."""
         counts = self._word_counts
-        found = _WORD.findall(question.lower())
         words = sorted(
-            {w for w in found if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},
+            {w for w in self.words_of(question) if 0 < counts.get(w, 0) <= _QUERY_MAX_MESSAGES},
             key=lambda w: (counts[w], w),
         )
         chosen: list[str] = []
@@ -378,20 +424,33 @@ class Ledger:
                 if not self.is_pinned(self.messages[i])
                 and (text := message_to_text(self.messages[i]))
             ]
-            self._index.add_many(items)
-            for _, text in items:
-                self._word_counts.update(set(_WORD.findall(text.lower())) - self._stop_words)
+            self._index.add_many(items, seen_words=self._count_words)
             self._indexed = end
         return self._index
 
-    def recall_line(self, position: int) -> tuple[str, int]:
-        """The line a recalled message is shown as, and about how many tokens it takes.
+    def _count_words(self, position: Hashable, terms: Collection[str]) -> None:
+        """Count the words of a message just indexed under the word `terms` (lowercase,
+        no stop words) the index read it into: the words `_WORD` finds in its lowercased
+        text, less stop words, without reading the text again.
 
-        The estimate (the message's count plus its head) is not exact: the recalled
-        message is counted exactly once assembled.
+        The index's terms are the text's maximal runs of two word characters at least
+        (scikit-learn's default `token_pattern`), less stop words. A run of `_WORD`'s
+        characters, which are word characters, lies in one of them, so `_WORD` finds in
+        the terms what it finds in the text, except in stop words; those hold only
+        letters, so `_WORD` finds in them only themselves (or nothing), and they are
+        taken out either way.
         """
-        line = self.line_head(position) + message_to_text(self.messages[position]) + _LINE_END
-        return line, self.tokens[position] + _LINE_HEAD_TOKENS
+        self._word_counts.update(set(_WORD.findall(" ".join(terms))) - self._stop_words)
+
+    def recall_line(self, position: int) -> str:
+        """The line a recalled message is shown as whole."""
+        return self.line_head(position) + message_to_text(self.messages[position]) + _LINE_END
+
+    def recall_line_tokens(self, position: int) -> int:
+        """About how many tokens the line of message `position` takes (`recall_line`),
+        without making it: the message's count plus its head. Not exact: the recalled
+        message is counted exactly once assembled."""
+        return self.tokens[position] + _LINE_HEAD_TOKENS
 
     def line_head(self, position: int) -> str:
         """What a recalled line starts with: the message's position and speaker."""
@@ -706,18 +765,18 @@ class ContextPlanner:
         self, ledger: Ledger, positions: list[int], room: int
     ) -> tuple[BaseMessage | None, list[int], int]:
         """The message quoting the best of `positions` that fit in `room` tokens."""
-        counter = self.token_counter
         budget = room - self.recall_frame_tokens
         part_cap = max(16, int(room * _RECALL_PART_SHARE))
         lines: dict[int, tuple[str, int | None]] = {}
         used = 0
         for position in positions:  # best first
-            line, tokens = ledger.recall_line(position)
-            exact = None
-            if tokens > part_cap:
-                line = self._part(ledger, position, part_cap)
-                tokens = int(counter.count_text(line))
+            tokens = ledger.recall_line_tokens(position)
+            exact: int | None
+            if tokens > part_cap:  # a long message, shown in part: never made whole
+                line, tokens = self._part(ledger, position, part_cap)
+                exact = tokens
             else:
+                line = ledger.recall_line(position)
                 exact = self._whole_line_tokens(ledger, position)
             if used + tokens <= budget:
                 lines[position] = (line, exact)
@@ -814,25 +873,60 @@ class ContextPlanner:
             tokens = self._line_counts[text] = int(self.token_counter.count_text(text))
         return tokens
 
-    def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> str:
+    def _part(self, ledger: Ledger, position: int, cap_tokens: int) -> tuple[str, int]:
         """The line of a long recalled message: its sentences that share most words
-        with the question, in their order, within about `cap_tokens`."""
+        with the question, in their order, within about `cap_tokens`; and its exact tokens."""
         count = self._line_tokens  # memoized: a long message is cut again turn after turn
         head = ledger.line_head(position)
-        words = set(_WORD.findall((ledger.question() or "").lower()))
+        words = ledger.question_words()
         sentences, sentence_words = self._split(message_to_text(ledger.messages[position]))
         ranked = sorted(range(len(sentences)), key=lambda i: (-len(words & sentence_words[i]), i))
+        mark = count(_TRUNCATION_MARK)
         room = cap_tokens - count(head) - 1
         keep: list[int] = []
+        unseen = self._line_counts.keys() if self._additive_lines else None
         for i in ranked:
-            tokens = count(sentences[i]) + count(_TRUNCATION_MARK)
+            if room <= mark:  # a sentence (never empty) takes a token at least: none fits
+                break
+            sentence = sentences[i]
+            if (
+                unseen is not None
+                and sentence not in unseen
+                and _fewest_tokens(sentence) + mark > room
+            ):
+                continue  # cannot fit: not worth counting
+            tokens = count(sentence) + mark
             if tokens <= room:
                 keep.append(i)
                 room -= tokens
         if not keep:
             shortened = self._shorten_text(sentences[ranked[0]] if sentences else "", room)
-            return head + shortened + _LINE_END
-        return head + _TRUNCATION_MARK.join(sentences[i] for i in sorted(keep)).strip() + _LINE_END
+            line = head + shortened + _LINE_END
+            return line, int(self.token_counter.count_text(line))
+        kept = [sentences[i] for i in sorted(keep)]
+        line = head + _TRUNCATION_MARK.join(kept).strip() + _LINE_END
+        return line, self._part_tokens(head, kept, line)
+
+    def _part_tokens(self, head: str, kept: list[str], line: str) -> int:
+        """Exact tokens of the `line` showing the `kept` sentences after `head`, summed
+        from memoized counts (a long message's sentences come back turn after turn, in
+        lines cut to other caps) where that is exact, else counted.
+
+        When no kept sentence ends with whitespace and the first is not all whitespace,
+        the line is head + the first sentence (stripped) + (`_MARK_PIECE` + " " +
+        sentence) for each other + `_LINE_END`, and no cl100k/o200k pre-tokenizer piece
+        crosses a seam between those parts: the head ends with a newline followed by a
+        non-space (see `_whole_line_tokens`), and every other seam is a non-space
+        followed by a space (`SEAM_ADDITIVE_ENCODINGS`). The space after the mark would
+        join the next sentence's first piece, so it is counted with that sentence.
+        """
+        first = kept[0].lstrip()
+        if not (self._additive_lines and first) or any(s[-1].isspace() for s in kept):
+            return int(self.token_counter.count_text(line))
+        count = self._line_tokens
+        marks = (len(kept) - 1) * count(_MARK_PIECE)
+        rest = sum(count(" " + sentence) for sentence in kept[1:])
+        return count(head) + count(first) + marks + rest + count(_LINE_END)
 
     def _split(self, text: str) -> tuple[list[str], list[frozenset[str]]]:
         """The sentences of `text` and the words of each (memoized: a long message

@@ -32,7 +32,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -218,7 +218,7 @@ class _Pending:
     def post(self) -> None:
         """Merge the entries added since the last call into the term-sorted arrays."""
         new_terms = self.columns.view()[self.posted :]
-        order = np.argsort(new_terms, kind="stable")
+        order = _stable_order(new_terms, int(new_terms.max()) + 1 if new_terms.size else 0)
         sorted_terms = new_terms[order]
         at = np.searchsorted(self.posted_terms, sorted_terms, side="right")
         self.posted_terms = np.insert(self.posted_terms, at, sorted_terms)
@@ -247,6 +247,26 @@ class _Pending:
         )
 
 
+def _stable_order(ids: _IntArray, n_ids: int) -> _IntArray:
+    """`np.argsort(ids, kind="stable")` for ids in [0, `n_ids`), in linear time.
+
+    numpy sorts 16-bit keys stably by radix, larger ones by timsort (ten times slower
+    for the postings of one refresh). Ids are sorted by their low 16 bits, then stably
+    by their high 16 bits, which keeps the first order among equal high bits: the order
+    by id, then by position, which is what a stable sort gives, and it is unique.
+    """
+    if n_ids <= 1 << 16:
+        order: _IntArray = np.argsort(ids.astype(np.uint16), kind="stable")
+        return order
+    if n_ids <= 1 << 32:
+        low = np.argsort((ids & 0xFFFF).astype(np.uint16), kind="stable")
+        high = np.argsort((ids[low] >> 16).astype(np.uint16), kind="stable")
+        order = low[high]
+        return order
+    order = np.argsort(ids, kind="stable")
+    return order
+
+
 def _postings(
     tf: _Vectors, weights: _FloatArray, n_terms: int
 ) -> tuple[_IntArray, _IntArray, _FloatArray]:
@@ -258,7 +278,7 @@ def _postings(
     indexes of one conversation (a test holds the two equal).
     """
     rows = tf.rows()
-    order = np.argsort(tf.columns, kind="stable")  # by term, then by text: rows ascend
+    order = _stable_order(tf.columns, n_terms)  # by term, then by text: rows ascend
     indptr = np.zeros(n_terms + 1, np.int64)
     np.cumsum(np.bincount(tf.columns, minlength=n_terms), out=indptr[1:])
     return indptr, rows[order], np.ascontiguousarray(weights[order], np.float64)
@@ -495,12 +515,14 @@ class TextIndex:
         number_unknown: bool = True,
         char_grams: Sequence[list[str] | None] = (),
         word_terms: Sequence[list[str] | None] = (),
+        seen_terms: list[Collection[str]] | None = None,
     ) -> _Vectors:
         """(Sublinear) term frequencies of `texts`; `grow` adds new terms to the vocabulary.
 
         `char_grams[i]` and `word_terms[i]`, when given and not None, are text i's
         character n-grams and word n-grams as the analyzers give them (read before, see
-        `query_joined`).
+        `query_joined`). `seen_terms`, when given, gets each text's distinct word terms
+        appended.
 
         Without `grow`, a term the vocabulary does not hold gets its own negative id, or
         -1 for all of them without `number_unknown`: a query scored against stored texts
@@ -526,6 +548,8 @@ class TextIndex:
             for analyzer, ids, is_char in blocks:
                 given = grams if is_char else words
                 tally = Counter(given if given is not None else analyzer(text))
+                if seen_terms is not None and not is_char:
+                    seen_terms.append(tally.keys())
                 found = list(map(ids.get, tally, repeat(-1, len(tally))))
                 if -1 in found and grow:
                     for j, term in enumerate(tally):
@@ -610,11 +634,30 @@ class TextIndex:
         """Index `text` under `key` (replacing any previous text of `key`)."""
         self.add_many([(key, text)])
 
-    def add_many(self, items: Iterable[tuple[Hashable, str]]) -> None:
+    def add_many(
+        self,
+        items: Iterable[tuple[Hashable, str]],
+        *,
+        seen_words: Callable[[Hashable, Collection[str]], None] | None = None,
+    ) -> None:
         """Index many texts at once (faster than repeated `add`).
 
         A key given twice keeps its last text. Raises TypeError, and indexes nothing,
         when a text is not a str or a key is not hashable.
+
+        `seen_words`, when given, is called with each indexed key (in the order they
+        are indexed: a key given twice in its last place) and the distinct word terms
+        (word n-grams) its text was indexed under, so a caller that needs them does not
+        read the text again. It runs under the index's lock and must not use the index.
+
+        Example:
+            >>> index = TextIndex(word_ngram_range=(1, 1), stop_words="english")
+            >>> seen = {}
+            >>> def note(key, words):
+            ...     seen[key] = sorted(words)
+            >>> index.add_many([(1, "The red apples, red pears")], seen_words=note)
+            >>> seen
+            {1: ['apples', 'pears', 'red']}
         """
         latest: dict[Hashable, str] = {}
         for key, text in items:
@@ -632,6 +675,7 @@ class TextIndex:
             return
         keys = list(latest)
         texts = list(latest.values())
+        seen_terms: list[Collection[str]] | None = [] if seen_words is not None else None
         with self._lock:
             self._weighed_parts = None
             # in chunks: the per-term Python lists of a huge batch would cost ~40 bytes
@@ -639,7 +683,9 @@ class TextIndex:
             chunks = [
                 (
                     keys[start : start + _ADD_CHUNK],
-                    self._term_frequencies(texts[start : start + _ADD_CHUNK], grow=True),
+                    self._term_frequencies(
+                        texts[start : start + _ADD_CHUNK], grow=True, seen_terms=seen_terms
+                    ),
                 )
                 for start in range(0, len(keys), _ADD_CHUNK)
             ]
@@ -650,6 +696,9 @@ class TextIndex:
                 self._pending.append(chunk_keys, tf)
             self._changes += len(latest)
             self._compact_if_wasteful()
+            if seen_words is not None and seen_terms is not None:
+                for key, terms in zip(keys, seen_terms, strict=True):
+                    seen_words(key, terms)
 
     def remove(self, key: Hashable) -> bool:
         """Forget `key`; True if it was indexed."""
@@ -706,11 +755,15 @@ class TextIndex:
     def _rebuild(self) -> None:
         """Fold the pending segment and tombstones into a fresh main matrix and IDF."""
         started = time.perf_counter()
-        main = self._main_tf.select(self._main_alive) if self._main_dead else self._main_tf
-        pending_alive = self._pending.alive.view()
-        tf = _Vectors.stack([main, self._pending.vectors().select(pending_alive)])
-        keys = [key for key, alive in zip(self._main_keys, self._main_alive, strict=True) if alive]
-        keys += [key for key, alive in zip(self._pending.keys, pending_alive, strict=True) if alive]
+        if self._dead:
+            main = self._main_tf.select(self._main_alive) if self._main_dead else self._main_tf
+            pending_alive = self._pending.alive.view()
+            tf = _Vectors.stack([main, self._pending.vectors().select(pending_alive)])
+            keys = [k for k, alive in zip(self._main_keys, self._main_alive, strict=True) if alive]
+            keys += [k for k, alive in zip(self._pending.keys, pending_alive, strict=True) if alive]
+        else:  # nothing tombstoned: every row stays, in order
+            tf = _Vectors.stack([self._main_tf, self._pending.vectors()])
+            keys = [*self._main_keys, *self._pending.keys]
         n_docs = len(keys)
 
         # A row never repeats a term, so a term's entry count is its document frequency.

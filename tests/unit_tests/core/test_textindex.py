@@ -1047,3 +1047,33 @@ def test_posting_lists_are_what_scipy_gives_for_the_same_rows(seed: int) -> None
     assert texts.tolist() == by_term.indices.tolist()
     assert posted.tolist() == by_term.data.tolist()  # the same floats, bit for bit
     assert starts.dtype == texts.dtype == np.int64
+
+
+@pytest.mark.parametrize("char_ngrams", [False, True])
+def test_add_many_tells_each_key_the_distinct_word_terms_it_indexed(char_ngrams: bool) -> None:
+    index = TextIndex(char_ngrams=char_ngrams, word_ngram_range=(1, 2), stop_words="english")
+    texts = {"a": "Red apples and red pears", "b": "", "c": "the of and", "a2": "Blue sky"}
+    seen: list[tuple[Hashable, list[str]]] = []
+    index.add_many(
+        [*texts.items(), ("a", "Green apples")],  # "a" again: its last text counts
+        seen_words=lambda key, words: seen.append((key, sorted(words))),
+    )
+    analyzer = _analyzer("word", (1, 2), True, "english")
+    del texts["a"]
+    texts["a"] = "Green apples"  # a key given again is indexed in its last place
+    assert seen == [(key, sorted(set(analyzer(text)))) for key, text in texts.items()]
+    assert seen[-1] == ("a", ["apples", "green", "green apples"])
+
+
+@pytest.mark.parametrize("n_ids", [1, 7, 1 << 16, (1 << 16) + 1, 1 << 20, 1 << 32, (1 << 32) + 5])
+@pytest.mark.parametrize("seed", range(3))
+def test_stable_order_of_term_ids_is_numpys_stable_argsort(n_ids: int, seed: int) -> None:
+    from langchain_tokenopt.core.textindex import _stable_order
+
+    rng = np.random.default_rng(seed)
+    for size in (0, 1, 50, 5000):
+        # many ties, the extremes of the range, ids that share their low 16 bits
+        ids = rng.integers(0, n_ids, size).astype(np.int64)
+        ids[: size // 4] = rng.choice([0, n_ids - 1, (n_ids - 1) & ~0xFFFF], size // 4)
+        order = _stable_order(ids, n_ids)
+        assert order.tolist() == np.argsort(ids, kind="stable").tolist()
