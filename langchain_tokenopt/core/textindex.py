@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import operator
 import threading
 import time
 from collections import Counter
@@ -601,7 +602,7 @@ class TextIndex:
         n_rows = len(tf)
         if n_rows == 1 and self._char_analyzer is None:
             # one query: the same sums in the same order as below, without the bookkeeping
-            norm = math.sqrt(sum((weights * weights).tolist()))
+            norm = math.sqrt(_in_order_sum((weights * weights).tolist()))
             row_scale = 1.0 / norm if norm else math.inf
             weights *= row_scale
             return np.array([row_scale]), np.array([row_scale])
@@ -991,7 +992,7 @@ class TextIndex:
             value * (float(idf[row]) if row >= 0 else unseen)
             for value, row in zip(values, snapshot_rows, strict=True)
         ]
-        norm = math.sqrt(sum([weight * weight for weight in weights]))
+        norm = math.sqrt(_in_order_sum([weight * weight for weight in weights]))
         scale = 1.0 / norm if norm else math.inf
         return columns, snapshot_rows, [weight * scale for weight in weights]
 
@@ -1482,6 +1483,18 @@ def _sum_by_text(
     found, inverse = np.unique(texts, return_inverse=True)
     scores = np.asarray(np.bincount(inverse, weights=contributions), np.float64)
     return scores, found.astype(np.int64, copy=False)
+
+
+def _in_order_sum(values: list[float]) -> float:
+    """`values` added one after the other, as `np.bincount` adds a row's weights: the
+    same bits in every Python version (from 3.12 the built-in `sum` of floats is
+    compensated, so it can differ in the last bit).
+
+    Example:
+        >>> _in_order_sum([1e16, 1.0, -1e16])
+        0.0
+    """
+    return functools.reduce(operator.add, values, 0.0)
 
 
 def _score(value: np.float64) -> float:

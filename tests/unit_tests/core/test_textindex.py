@@ -1077,3 +1077,16 @@ def test_stable_order_of_term_ids_is_numpys_stable_argsort(n_ids: int, seed: int
         ids[: size // 4] = rng.choice([0, n_ids - 1, (n_ids - 1) & ~0xFFFF], size // 4)
         order = _stable_order(ids, n_ids)
         assert order.tolist() == np.argsort(ids, kind="stable").tolist()
+
+
+def test_a_query_norm_is_summed_in_order_as_bincount_sums_it() -> None:
+    """The one-row norm is the in-order sum `np.bincount` makes, not a compensated one
+    (the built-in `sum` of floats from Python 3.12)."""
+    import numpy as np
+
+    from langchain_tokenopt.core.textindex import _in_order_sum
+
+    values = [1e16, 1.0, -1e16, 3.0, 1e-9]
+    expected = float(np.bincount(np.zeros(len(values), np.int64), weights=values)[0])
+    assert _in_order_sum(values) == expected == 3.0 + 1e-9
+    assert _in_order_sum([]) == 0.0
