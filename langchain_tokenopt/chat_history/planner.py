@@ -884,17 +884,17 @@ class ContextPlanner:
         mark = count(_TRUNCATION_MARK)
         room = cap_tokens - count(head) - 1
         keep: list[int] = []
-        unseen = self._line_counts.keys() if self._additive_lines else None
+        counted = self._line_counts.keys() if self._additive_lines else None
         for i in ranked:
             if room <= mark:  # a sentence (never empty) takes a token at least: none fits
                 break
             sentence = sentences[i]
             if (
-                unseen is not None
-                and sentence not in unseen
+                counted is not None
+                and sentence not in counted
                 and _fewest_tokens(sentence) + mark > room
             ):
-                continue  # cannot fit: not worth counting
+                continue  # not counted yet and cannot fit: not worth counting
             tokens = count(sentence) + mark
             if tokens <= room:
                 keep.append(i)
