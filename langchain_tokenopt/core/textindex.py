@@ -1298,13 +1298,7 @@ class TextIndex:
                 return gathered
         entries, main_indptr = _entries_of(self._main_tf.indptr, main)
         main_columns = self._main_tf.columns[entries]
-        word_scale, char_scale = self._main_scales
-        owner = np.repeat(main, np.diff(main_indptr))
-        main_weights = (
-            self._main_tf.values[entries]
-            * self._idf[main_columns]
-            * np.where(self._main_tf.is_char[entries], char_scale[owner], word_scale[owner])
-        )
+        main_weights = self._main_unit_weights(entries, np.repeat(main, np.diff(main_indptr)))
         pending_weights = self._pending_weights()
         entries, pending_indptr = _entries_of(
             self._pending.indptr.view(), np.array(pending_rows, np.int64)
@@ -1336,15 +1330,23 @@ class TextIndex:
                 return None
             tf = self._main_tf
             rows = tf.rows()
-            word_scale, char_scale = self._main_scales
             dense = np.zeros((n_main, n_terms))
-            dense[rows, tf.columns] = (
-                tf.values
-                * self._idf[tf.columns]
-                * np.where(tf.is_char, char_scale[rows], word_scale[rows])
-            )
+            dense[rows, tf.columns] = self._main_unit_weights(np.arange(len(tf.columns)), rows)
             self._main_dense_weights = dense
         return self._main_dense_weights
+
+    def _main_unit_weights(self, entries: _IntArray, rows: _IntArray) -> _FloatArray:
+        """The unit weights of main entries `entries` (of rows `rows`), as `_rebuild`
+        normalized them: the same products in the same order, so the same bits. Under
+        the lock."""
+        tf = self._main_tf
+        word_scale, char_scale = self._main_scales
+        weights: _FloatArray = (
+            tf.values[entries]
+            * self._idf[tf.columns[entries]]
+            * np.where(tf.is_char[entries], char_scale[rows], word_scale[rows])
+        )
+        return weights
 
     def _weighed_queries(self, texts: list[str]) -> tuple[_IntArray, _IntArray, _FloatArray]:
         """Each entry's term id, row and unit weight in the query rows of `texts`: those
