@@ -10,8 +10,12 @@ turn. Every request is the system prompt plus the last 40 messages (a sliding wi
 as apps send), with the logged reply; every third request logs usage. A few users ask
 the same question again (exact repeats) or paste the same document twice (duplicates).
 
+`make_chat_log` makes the other shape of log, the one issue 17 measured on: long chats
+without tools, half on gpt-4o and half on gpt-4o-mini, each turn one sentence of
+big.txt, each request the system prompt and the last 40 messages.
+
 Run: python -m benchmarks.analyze_logs OUT.jsonl [--conversations N] [--max-turns T]
-(the shipped sample: `--conversations 5 --max-turns 5`)
+[--chat] (the shipped sample: `--conversations 5 --max-turns 5`)
 """
 
 from __future__ import annotations
@@ -155,6 +159,37 @@ def make_log(
     return log
 
 
+def make_chat_log(
+    conversations: int, seed: int = 7, turns: tuple[int, int] = (60, 200)
+) -> list[dict[str, Any]]:
+    """Request bodies of long chats without tools, interleaved as they would be logged.
+
+    The shape of the log issue 17 timed (2,951 requests, 19 MB): every request is the
+    system prompt and the last 40 messages, so most of its bytes were sent before and
+    each request adds one short turn and its reply. 21 conversations make 2,978 requests,
+    22.4 MB (7.5 KB a request, against 6.4 KB in the issue's log).
+    """
+    rng = random.Random(seed)
+    prompts, sentences = _prompts(), _sentences()
+    streams: list[list[dict[str, Any]]] = []
+    for number in range(conversations):
+        model = ("gpt-4o", "gpt-4o-mini")[number % 2]
+        system = {"role": "system", "content": rng.choice(prompts)}
+        history: list[dict[str, Any]] = []
+        requests: list[dict[str, Any]] = []
+        for _ in range(rng.randint(*turns)):
+            history.append({"role": "user", "content": rng.choice(sentences)})
+            answer = {"role": "assistant", "content": rng.choice(sentences)}
+            requests.append(_body(model, system, history, None, answer, rng))
+            history.append(answer)
+        streams.append(requests)
+    log: list[dict[str, Any]] = []
+    while any(streams):
+        stream = rng.choice([s for s in streams if s])
+        log.append(stream.pop(0))
+    return log
+
+
 def _body(
     model: str,
     system: dict[str, Any],
@@ -185,9 +220,13 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--conversations", type=int, default=12)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--max-turns", type=int, default=30)
+    parser.add_argument("--max-turns", type=int, help="turns of the longest conversation")
+    parser.add_argument("--chat", action="store_true", help="long chats (make_chat_log)")
     args = parser.parse_args()
-    log = make_log(args.conversations, args.seed, (4, args.max_turns))
+    if args.chat:
+        log = make_chat_log(args.conversations, args.seed, (60, args.max_turns or 200))
+    else:
+        log = make_log(args.conversations, args.seed, (4, args.max_turns or 30))
     Path(args.out).write_text("".join(json.dumps(body) + "\n" for body in log), "utf-8")
     print(f"{len(log)} requests, {Path(args.out).stat().st_size / 1e6:.2f} MB -> {args.out}")
 

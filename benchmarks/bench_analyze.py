@@ -6,14 +6,18 @@ The log is made by `benchmarks.analyze_logs` from real text (awesome-chatgpt-pro
 system prompts and turns, Norvig's big.txt prose): conversations on gpt-4o,
 gpt-4o-mini, claude-3-5-sonnet-latest and claude-3-5-haiku-latest, two in three of them
 agents offering 12 tool schemas, each request the system prompt and the last 40
-messages with its logged reply, a third with logged usage.
+messages with its logged reply, a third with logged usage. A second log has the shape
+issue 17 was timed on (`make_chat_log`): 21 long chats without tools on gpt-4o and
+gpt-4o-mini, one sentence a turn, each request again the system prompt and the last 40
+messages, so each request adds little that is new.
 
 Times are process CPU time (`time.process_time`), median of `--repeats` runs, after one
 warm-up that pays the imports and tokenizer loads (a shared machine: CPU time, not wall).
 `--jobs 2` is shown twice: wall time (what the user waits for, on a loaded machine an
 upper bound) and CPU time of the parent and its workers together (`resource.getrusage`).
 
-Run: python -m benchmarks.bench_analyze [--conversations 30] [--repeats 3]
+Run: python -m benchmarks.bench_analyze [--log agent|chat|both] [--conversations 30]
+[--chats 21] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 
 import tiktoken
 
-from benchmarks.analyze_logs import make_log
+from benchmarks.analyze_logs import make_chat_log, make_log
 from langchain_tokenopt.analysis import analyze_log
 from langchain_tokenopt.cli.analysis import analyze_transcript
 from langchain_tokenopt.cli.transcript import read_transcript
@@ -87,21 +91,31 @@ def parallel_seconds(work: Callable[[], object], repeats: int) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=30)
+    parser.add_argument("--conversations", type=int, default=30, help="of the agent log")
+    parser.add_argument("--chats", type=int, default=21, help="conversations of the chat log")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2, help="processes for the parallel run")
     parser.add_argument(
         "--old-requests", type=int, default=200, help="requests for the old analysis"
     )
+    parser.add_argument(
+        "--log", choices=("agent", "chat", "both"), default="both", help="which log to time"
+    )
     args = parser.parse_args()
     logging.getLogger("langchain_tokenopt").setLevel(logging.ERROR)
     folder = Path(tempfile.mkdtemp(prefix="bench-analyze-"))
-    log = make_log(args.conversations)
-    path = folder / "requests.jsonl"
+    if args.log in ("agent", "both"):
+        bench("agent log", make_log(args.conversations), folder / "agent.jsonl", args)
+    if args.log in ("chat", "both"):
+        bench("chat log", make_chat_log(args.chats), folder / "chat.jsonl", args)
+
+
+def bench(name: str, log: list[dict[str, Any]], path: Path, args: argparse.Namespace) -> None:
+    """Time the ceiling, the analysis (one process and `--jobs`) and the old analysis."""
     path.write_text("".join(json.dumps(body) + "\n" for body in log), "utf-8")
     megabytes = path.stat().st_size / 1e6
     models = sorted({body["model"] for body in log})
-    print(f"log: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
+    print(f"{name}: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
 
     def show(name: str, seconds: float, size_mb: float, requests: int, unit: str = "CPU") -> None:
         print(
@@ -126,7 +140,7 @@ def main() -> None:
     show(f"tokenopt analyze --jobs {args.jobs}, CPU of all processes", cpu, megabytes, len(log))
 
     # The analysis shipped before, on the first requests only (it is slow).
-    head = folder / "head.jsonl"
+    head = path.with_suffix(".head.jsonl")
     lines = path.read_text("utf-8").splitlines(keepends=True)[: args.old_requests]
     head.write_text("".join(lines), "utf-8")
     head_mb = head.stat().st_size / 1e6
