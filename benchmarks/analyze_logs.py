@@ -152,11 +152,7 @@ def make_log(
     # A few users ask exactly what another asked first (the cache's exact hits).
     for stream in streams[: max(1, conversations // 10)]:
         stream.append(json.loads(json.dumps(stream[0])))
-    log: list[dict[str, Any]] = []
-    while any(streams):
-        stream = rng.choice([s for s in streams if s])
-        log.append(stream.pop(0))
-    return log
+    return _interleave(streams, rng)
 
 
 def make_chat_log(
@@ -183,6 +179,11 @@ def make_chat_log(
             requests.append(_body(model, system, history, None, answer, rng))
             history.append(answer)
         streams.append(requests)
+    return _interleave(streams, rng)
+
+
+def _interleave(streams: list[list[dict[str, Any]]], rng: random.Random) -> list[dict[str, Any]]:
+    """The conversations' requests in one log, each next from a conversation at random."""
     log: list[dict[str, Any]] = []
     while any(streams):
         stream = rng.choice([s for s in streams if s])

@@ -110,12 +110,12 @@ def main() -> None:
         bench("chat log", make_chat_log(args.chats), folder / "chat.jsonl", args)
 
 
-def bench(name: str, log: list[dict[str, Any]], path: Path, args: argparse.Namespace) -> None:
+def bench(title: str, log: list[dict[str, Any]], path: Path, args: argparse.Namespace) -> None:
     """Time the ceiling, the analysis (one process and `--jobs`) and the old analysis."""
     path.write_text("".join(json.dumps(body) + "\n" for body in log), "utf-8")
     megabytes = path.stat().st_size / 1e6
     models = sorted({body["model"] for body in log})
-    print(f"{name}: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
+    print(f"{title}: {len(log):,} requests, {megabytes:.1f} MB, models {', '.join(models)}")
 
     def show(name: str, seconds: float, size_mb: float, requests: int, unit: str = "CPU") -> None:
         print(
